@@ -1,0 +1,2 @@
+//! Failover.
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! Proxy.
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! Routing.
+#![warn(missing_docs)]
