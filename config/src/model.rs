@@ -3,7 +3,12 @@
 //! Only shape and defaults live here; cross-field rules (unknown group names, duplicate
 //! names, empty host lists) are checked in `validate`.
 
+use std::fmt;
+
 use serde::Deserialize;
+
+/// Shown instead of a password wherever a model value is formatted with `{:?}`.
+const REDACTED: &str = "<redacted>";
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -29,8 +34,8 @@ pub struct Config {
     pub schemas: Vec<Schema>,
 }
 
-/// A client account of the proxy.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// A client account of the proxy. Its `Debug` output never shows the password.
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     /// Login name.
@@ -42,8 +47,9 @@ pub struct User {
     pub schemas: Vec<String>,
 }
 
-/// A replication group: hosts that hold the same shards.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// A replication group: hosts that hold the same shards. Its `Debug` output never shows the
+/// password.
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
     /// Group name referenced by schemas.
@@ -106,6 +112,55 @@ pub struct Schema {
     /// Physical database name on that group; defaults to the logical name.
     #[serde(default)]
     pub database: Option<String>,
+}
+
+impl Config {
+    /// The account named `name` (case-sensitive).
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|user| user.name == name)
+    }
+
+    /// The logical schema named `name`; case-sensitive, like MySQL database names on Linux.
+    pub fn schema(&self, name: &str) -> Option<&Schema> {
+        self.schemas.iter().find(|schema| schema.name == name)
+    }
+
+    /// The replication group named `name` (case-sensitive).
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|group| group.name == name)
+    }
+}
+
+impl User {
+    /// Whether this user may use logical schema `schema`; the entry `*` allows every schema.
+    pub fn may_use(&self, schema: &str) -> bool {
+        self.schemas
+            .iter()
+            .any(|allowed| allowed == "*" || allowed == schema)
+    }
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("password", &REDACTED)
+            .field("schemas", &self.schemas)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Group")
+            .field("name", &self.name)
+            .field("user", &self.user)
+            .field("password", &REDACTED)
+            .field("write_hosts", &self.write_hosts)
+            .field("read_hosts", &self.read_hosts)
+            .field("pool", &self.pool)
+            .finish()
+    }
 }
 
 impl Schema {
