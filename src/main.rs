@@ -1,1 +1,90 @@
-fn main() {}
+//! The `myshard` binary: `myshard --config FILE` runs the proxy;
+//! `myshard check --config FILE` validates a configuration and lists every error.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "myshard", version, about = "A MySQL-compatible sharding proxy")]
+struct Cli {
+    /// Configuration file (YAML).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate the configuration and exit (non-zero if it has errors).
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Some(path) = cli.config else {
+        eprintln!("myshard: --config FILE is required");
+        return ExitCode::from(2);
+    };
+    let config = match myshard_config::load(&path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(1);
+        }
+    };
+    if matches!(cli.command, Some(Command::Check)) {
+        println!("{}: OK", path.display());
+        return ExitCode::SUCCESS;
+    }
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("myshard: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(config: myshard_config::Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listen = config.listen.clone();
+        let proxy = myshard_proxy::start(config)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        tracing::info!(addr = %proxy.addr(), "myshard is accepting MySQL connections");
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        proxy.stop();
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}

@@ -1,2 +1,21 @@
-//! Proxy.
+//! myshard's MySQL wire-protocol side: the client-facing server (handshake, commands,
+//! sessions), backend connections and their pools, and relaying responses.
+//!
+//! It must not parse SQL itself beyond what `myshard_router` offers, and must not decode
+//! rows of single-backend responses: those are relayed byte for byte.
 #![warn(missing_docs)]
+
+pub mod auth;
+pub mod backend;
+pub mod caps;
+pub mod error;
+pub mod packet;
+pub mod params;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod stmt_cache;
+pub mod wire;
+
+pub use error::SqlError;
+pub use server::{ProxyHandle, Shared, start};

@@ -1,0 +1,10 @@
+//! The backend side of the data path: connections to MariaDB/MySQL hosts, their pools, and
+//! relaying responses.
+
+pub mod conn;
+pub mod pool;
+pub mod relay;
+
+pub use conn::{BackendConn, HostTarget};
+pub use pool::{HostPool, PooledConn};
+pub use relay::{RelayFailure, Relayed, ResponseKind, Tracker, relay};

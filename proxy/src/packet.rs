@@ -1,0 +1,335 @@
+//! MySQL packet framing and the small server packets the proxy builds itself
+//! (OK, ERR, EOF).
+//!
+//! A packet is a 3-byte little-endian payload length, a 1-byte sequence id and the payload;
+//! payloads of 0xFFFFFF bytes or more are split into 0xFFFFFF-byte chunks followed by a
+//! shorter (possibly empty) final chunk.
+//! <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_packets.html>
+
+use crate::error::SqlError;
+use crate::wire::put_lenenc_int;
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Largest payload of one chunk.
+pub const MAX_CHUNK: usize = 0xFF_FFFF;
+
+/// Server status flags the proxy reads or sets.
+pub mod status {
+    /// A transaction is open.
+    pub const IN_TRANS: u16 = 0x0001;
+    /// Autocommit is on.
+    pub const AUTOCOMMIT: u16 = 0x0002;
+    /// More result sets follow.
+    pub const MORE_RESULTS_EXISTS: u16 = 0x0008;
+    /// A read-only transaction is open.
+    pub const IN_TRANS_READONLY: u16 = 0x2000;
+}
+
+/// Why reading a packet failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The peer closed the connection (cleanly, between packets).
+    #[error("connection closed")]
+    Closed,
+    /// The peer closed the connection in the middle of a packet.
+    #[error("connection closed inside a packet")]
+    Truncated,
+    /// The logical packet exceeds the configured limit.
+    #[error("packet larger than max_allowed_packet")]
+    TooLarge,
+    /// Socket error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads whole logical packets (continuation chunks joined) from a stream.
+#[derive(Debug)]
+pub struct PacketReader {
+    buf: BytesMut,
+}
+
+impl Default for PacketReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PacketReader {
+    /// An empty reader.
+    pub fn new() -> Self {
+        PacketReader {
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Reads one logical packet. Returns the sequence id of the last chunk and the joined
+    /// payload. A payload over `max` bytes yields [`ReadError::TooLarge`]; the caller then
+    /// answers with error 1153 and closes the connection, as MySQL does.
+    pub async fn read<R: AsyncRead + Unpin>(
+        &mut self,
+        src: &mut R,
+        max: usize,
+    ) -> Result<(u8, Vec<u8>), ReadError> {
+        let mut payload: Vec<u8> = Vec::new();
+        let mut first = true;
+        loop {
+            let (len, seq) = self.header(src, first).await?;
+            first = false;
+            if payload.len() + len > max {
+                return Err(ReadError::TooLarge);
+            }
+            self.fill(src, len).await?;
+            if payload.is_empty() && len < MAX_CHUNK {
+                let p = self.buf.split_to(len).to_vec();
+                return Ok((seq, p));
+            }
+            payload.extend_from_slice(&self.buf[..len]);
+            self.buf.advance(len);
+            if len < MAX_CHUNK {
+                return Ok((seq, payload));
+            }
+        }
+    }
+
+    /// Releases the buffer's memory if it grew beyond `keep` bytes and holds nothing.
+    pub fn shrink(&mut self, keep: usize) {
+        if self.buf.is_empty() && self.buf.capacity() > keep {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Whether bytes of a next packet are already buffered (a pipelining client).
+    pub fn has_buffered(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    async fn header<R: AsyncRead + Unpin>(
+        &mut self,
+        src: &mut R,
+        first: bool,
+    ) -> Result<(usize, u8), ReadError> {
+        if self.buf.len() < 4 && self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(4096);
+        }
+        while self.buf.len() < 4 {
+            let n = src.read_buf(&mut self.buf).await?;
+            if n == 0 {
+                return Err(if first && self.buf.is_empty() {
+                    ReadError::Closed
+                } else {
+                    ReadError::Truncated
+                });
+            }
+        }
+        let len = usize::from(self.buf[0])
+            | usize::from(self.buf[1]) << 8
+            | usize::from(self.buf[2]) << 16;
+        let seq = self.buf[3];
+        self.buf.advance(4);
+        Ok((len, seq))
+    }
+
+    async fn fill<R: AsyncRead + Unpin>(
+        &mut self,
+        src: &mut R,
+        len: usize,
+    ) -> Result<(), ReadError> {
+        if self.buf.capacity() < len {
+            self.buf.reserve(len - self.buf.len());
+        }
+        while self.buf.len() < len {
+            let n = src.read_buf(&mut self.buf).await?;
+            if n == 0 {
+                return Err(ReadError::Truncated);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends `payload` to `out` as one logical packet starting at sequence id `seq`, split
+/// into chunks as needed. Returns the next sequence id.
+pub fn frame(out: &mut Vec<u8>, mut seq: u8, payload: &[u8]) -> u8 {
+    let mut rest = payload;
+    loop {
+        let n = rest.len().min(MAX_CHUNK);
+        out.extend_from_slice(&(n as u32).to_le_bytes()[..3]);
+        out.push(seq);
+        out.extend_from_slice(&rest[..n]);
+        seq = seq.wrapping_add(1);
+        rest = &rest[n..];
+        if n < MAX_CHUNK {
+            return seq;
+        }
+    }
+}
+
+/// Starts a packet whose payload will be appended by the caller; finish with
+/// [`finish_packet`]. Only for payloads below 16 MiB.
+pub fn begin_packet(out: &mut Vec<u8>) -> usize {
+    let at = out.len();
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    at
+}
+
+/// Writes the header of a packet begun with [`begin_packet`]. Payloads of 16 MiB or more
+/// are re-framed into chunks.
+pub fn finish_packet(out: &mut Vec<u8>, at: usize, seq: u8) -> u8 {
+    let len = out.len() - at - 4;
+    if len >= MAX_CHUNK {
+        let payload = out.split_off(at + 4);
+        out.truncate(at);
+        return frame(out, seq, &payload);
+    }
+    out[at..at + 3].copy_from_slice(&(len as u32).to_le_bytes()[..3]);
+    out[at + 3] = seq;
+    seq.wrapping_add(1)
+}
+
+/// An OK packet payload.
+pub fn ok_payload(affected_rows: u64, last_insert_id: u64, status: u16, warnings: u16) -> Vec<u8> {
+    let mut p = Vec::with_capacity(11);
+    p.push(0x00);
+    put_lenenc_int(&mut p, affected_rows);
+    put_lenenc_int(&mut p, last_insert_id);
+    p.extend_from_slice(&status.to_le_bytes());
+    p.extend_from_slice(&warnings.to_le_bytes());
+    p
+}
+
+/// An ERR packet payload (protocol 4.1 layout, with SQLSTATE marker).
+pub fn err_payload(e: &SqlError) -> Vec<u8> {
+    let mut p = Vec::with_capacity(9 + e.message.len());
+    p.push(0xFF);
+    p.extend_from_slice(&e.code.to_le_bytes());
+    p.push(b'#');
+    p.extend_from_slice(&e.state);
+    p.extend_from_slice(e.message.as_bytes());
+    p
+}
+
+/// An EOF packet payload.
+pub fn eof_payload(status: u16, warnings: u16) -> Vec<u8> {
+    let mut p = Vec::with_capacity(5);
+    p.push(0xFE);
+    p.extend_from_slice(&warnings.to_le_bytes());
+    p.extend_from_slice(&status.to_le_bytes());
+    p
+}
+
+/// Parses an ERR packet payload into an error (for errors a backend sends during
+/// statements the proxy issues itself).
+pub fn parse_err(payload: &[u8]) -> Option<SqlError> {
+    if payload.len() < 3 || payload[0] != 0xFF {
+        return None;
+    }
+    let code = u16::from_le_bytes([payload[1], payload[2]]);
+    let (state, msg) = if payload.len() >= 9 && payload[3] == b'#' {
+        let mut s = [0u8; 5];
+        s.copy_from_slice(&payload[4..9]);
+        (s, &payload[9..])
+    } else {
+        (*b"HY000", &payload[3..])
+    };
+    Some(SqlError {
+        code,
+        state,
+        message: String::from_utf8_lossy(msg).into_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ok_golden_bytes() {
+        assert_eq!(
+            ok_payload(0, 0, 0x0002, 0),
+            vec![0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00]
+        );
+        assert_eq!(
+            ok_payload(300, 7, 0x0003, 1),
+            vec![0x00, 0xFC, 0x2C, 0x01, 0x07, 0x03, 0x00, 0x01, 0x00]
+        );
+    }
+
+    #[test]
+    fn err_golden_bytes_and_parse() {
+        let e = SqlError::unknown_db("x");
+        let p = err_payload(&e);
+        let mut want = vec![0xFF, 0x19, 0x04, b'#'];
+        want.extend_from_slice(b"42000Unknown database 'x'");
+        assert_eq!(p, want);
+        assert_eq!(parse_err(&p), Some(e));
+    }
+
+    #[test]
+    fn eof_golden_bytes() {
+        assert_eq!(eof_payload(0x0002, 0), vec![0xFE, 0x00, 0x00, 0x02, 0x00]);
+    }
+
+    #[test]
+    fn frame_exact_chunk_gets_empty_trailer() {
+        let payload = vec![7u8; MAX_CHUNK];
+        let mut out = Vec::new();
+        let next = frame(&mut out, 3, &payload);
+        assert_eq!(next, 5);
+        assert_eq!(out.len(), MAX_CHUNK + 8);
+        assert_eq!(&out[..4], &[0xFF, 0xFF, 0xFF, 3]);
+        assert_eq!(&out[MAX_CHUNK + 4..], &[0, 0, 0, 4]);
+    }
+
+    #[tokio::test]
+    async fn reader_joins_chunks_and_enforces_limit() {
+        let payload: Vec<u8> = (0..MAX_CHUNK + 10).map(|i| i as u8).collect();
+        let mut wire = Vec::new();
+        frame(&mut wire, 0, &payload);
+        frame(&mut wire, 0, b"\x0eping");
+        let mut src = &wire[..];
+        let mut r = PacketReader::new();
+        let (seq, got) = r.read(&mut src, 1 << 30).await.expect("read");
+        assert_eq!(seq, 1);
+        assert_eq!(got, payload);
+        let (_, got) = r.read(&mut src, 1 << 30).await.expect("read");
+        assert_eq!(got, b"\x0eping");
+        assert!(matches!(
+            r.read(&mut src, 100).await,
+            Err(ReadError::Closed)
+        ));
+        let mut src = &wire[..];
+        assert!(matches!(
+            PacketReader::new().read(&mut src, 1000).await,
+            Err(ReadError::TooLarge)
+        ));
+        let mut cut = &wire[..100];
+        assert!(matches!(
+            PacketReader::new().read(&mut cut, 1 << 30).await,
+            Err(ReadError::Truncated)
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn frame_then_read_round_trip(len in 0usize..70_000, seq in any::<u8>()) {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
+            let mut wire = Vec::new();
+            frame(&mut wire, seq, &payload);
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+            let got = rt.block_on(async {
+                let mut src = &wire[..];
+                PacketReader::new().read(&mut src, usize::MAX).await
+            });
+            let (s, p) = got.expect("read");
+            prop_assert_eq!(s, seq);
+            prop_assert_eq!(p, payload);
+        }
+
+        #[test]
+        fn parse_err_never_panics(buf in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = parse_err(&buf);
+        }
+    }
+}

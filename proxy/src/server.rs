@@ -1,0 +1,289 @@
+//! The listener and what all sessions share: configuration, backend pools, the prepared
+//! statement cache, the registry of client connections (for KILL), and limits.
+
+use crate::backend::conn::HostTarget;
+use crate::backend::pool::{HostPool, PoolSettings};
+use crate::error::SqlError;
+use crate::packet;
+use crate::session::Session;
+use crate::stmt_cache::StmtCache;
+use hashbrown::HashMap;
+use myshard_config::Config;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+
+/// Version announced before any backend has answered.
+pub const DEFAULT_SERVER_VERSION: &str = "5.7.0-myshard";
+
+/// Where a session's statements go.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Group name.
+    pub group: Arc<str>,
+    /// Pool of the group's active write host.
+    pub pool: Arc<HostPool>,
+    /// Physical database, if a schema is selected.
+    pub database: Option<String>,
+}
+
+/// Per-client-connection handle other sessions use to KILL it.
+#[derive(Debug)]
+pub struct ConnControl {
+    /// Login user (only the same user may kill it).
+    pub user: Mutex<String>,
+    /// Set when the connection has been killed.
+    pub killed: AtomicBool,
+    /// Wakes the session when killed while idle.
+    pub wake: Notify,
+    /// The backend statement running now: (host, backend thread id).
+    pub running: Mutex<Option<(HostTarget, u32)>>,
+}
+
+/// State shared by all sessions.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    pools: Mutex<HashMap<(String, bool), Arc<HostPool>>>,
+    /// Server version string clients see (copied from a backend once one answers).
+    pub server_version: RwLock<String>,
+    /// Prepared statement metadata.
+    pub stmt_cache: StmtCache,
+    /// Live client connections by proxy connection id.
+    pub registry: Mutex<HashMap<u64, Arc<ConnControl>>>,
+    next_conn_id: AtomicU64,
+    clients: AtomicUsize,
+}
+
+impl Shared {
+    /// Shared state for `config`.
+    pub fn new(config: Config) -> Arc<Shared> {
+        let version = config
+            .server_version
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SERVER_VERSION.into());
+        Arc::new(Shared {
+            config: Arc::new(config),
+            pools: Mutex::new(HashMap::new()),
+            server_version: RwLock::new(version),
+            stmt_cache: StmtCache::default(),
+            registry: Mutex::new(HashMap::new()),
+            next_conn_id: AtomicU64::new(1),
+            clients: AtomicUsize::new(0),
+        })
+    }
+
+    /// The route for a session in logical schema `schema` (or none).
+    pub fn route(&self, schema: Option<&str>, found_rows: bool) -> Result<Route, SqlError> {
+        let (group_name, database) = match schema {
+            Some(s) => {
+                let sc = self
+                    .config
+                    .schema(s)
+                    .ok_or_else(|| SqlError::unknown_db(s))?;
+                (sc.group.as_str(), Some(sc.physical_database().to_string()))
+            }
+            None => {
+                let g = self
+                    .config
+                    .groups
+                    .first()
+                    .ok_or_else(|| SqlError::internal("no groups configured"))?;
+                (g.name.as_str(), None)
+            }
+        };
+        let group = self
+            .config
+            .group(group_name)
+            .ok_or_else(|| SqlError::internal(format!("group '{group_name}' is not configured")))?;
+        let host = myshard_failover::active_write_host(group)
+            .ok_or_else(|| SqlError::internal(format!("group '{group_name}' has no write host")))?;
+        let pool = self.pool(group, host, found_rows);
+        Ok(Route {
+            group: Arc::from(group_name),
+            pool,
+            database,
+        })
+    }
+
+    fn pool(&self, group: &myshard_config::Group, host: &str, found_rows: bool) -> Arc<HostPool> {
+        let key = (host.to_string(), found_rows);
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        pools
+            .entry(key)
+            .or_insert_with(|| {
+                let p = &group.pool;
+                HostPool::new(
+                    HostTarget {
+                        addr: Arc::from(host),
+                        user: group.user.clone(),
+                        password: group.password.clone(),
+                        found_rows,
+                        connect_timeout: Duration::from_millis(p.connect_timeout_ms),
+                    },
+                    PoolSettings {
+                        min: p.min,
+                        max: p.max,
+                        idle_timeout: Duration::from_millis(p.idle_timeout_ms),
+                        check_after_idle: Duration::from_millis(p.check_after_idle_ms),
+                        checkout_timeout: Duration::from_millis(p.checkout_timeout_ms),
+                    },
+                )
+            })
+            .clone()
+    }
+
+    /// Every pool created so far.
+    pub fn pools(&self) -> Vec<Arc<HostPool>> {
+        self.pools
+            .lock()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Registers a new client connection and returns its id.
+    pub fn register(&self, user: &str) -> (u64, Arc<ConnControl>) {
+        let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let control = Arc::new(ConnControl {
+            user: Mutex::new(user.to_string()),
+            killed: AtomicBool::new(false),
+            wake: Notify::new(),
+            running: Mutex::new(None),
+        });
+        if let Ok(mut r) = self.registry.lock() {
+            r.insert(id, control.clone());
+        }
+        (id, control)
+    }
+
+    /// Removes a closed client connection.
+    pub fn unregister(&self, id: u64) {
+        if let Ok(mut r) = self.registry.lock() {
+            r.remove(&id);
+        }
+    }
+
+    /// Client connections open now.
+    pub fn client_count(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+}
+
+/// A running proxy; dropping it stops the listener (open sessions finish on their own).
+#[derive(Debug)]
+pub struct ProxyHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+}
+
+impl ProxyHandle {
+    /// The address the MySQL listener is bound to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shared state (pools, registry), for status reporting and tests.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops accepting connections.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Binds the listener of `config` and serves clients on the current tokio runtime.
+pub async fn start(config: Config) -> io::Result<ProxyHandle> {
+    let listener = TcpListener::bind(&config.listen).await?;
+    let addr = listener.local_addr()?;
+    let shared = Shared::new(config);
+    let (stop, stop_rx) = watch::channel(false);
+    tokio::spawn(accept_loop(listener, shared.clone(), stop_rx.clone()));
+    tokio::spawn(maintenance(shared.clone(), stop_rx));
+    learn_server_version(&shared);
+    Ok(ProxyHandle { addr, shared, stop })
+}
+
+/// Copies the first reachable backend's version string, in the background.
+fn learn_server_version(shared: &Arc<Shared>) {
+    if shared.config.server_version.is_some() {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        for attempt in 0..60u64 {
+            if let Ok(route) = shared.route(None, false)
+                && let Ok(conn) =
+                    crate::backend::BackendConn::connect(route.pool.target(), None).await
+            {
+                if let Ok(mut v) = shared.server_version.write() {
+                    *v = conn.server_version.clone();
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500 * attempt.min(10) + 100)).await;
+        }
+    });
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let max = shared.config.max_client_connections;
+        if shared.clients.fetch_add(1, Ordering::AcqRel) >= max {
+            shared.clients.fetch_sub(1, Ordering::AcqRel);
+            tokio::spawn(refuse(stream, SqlError::too_many_connections()));
+            continue;
+        }
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            Session::serve(shared.clone(), stream, peer).await;
+            shared.clients.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
+
+async fn refuse(mut stream: TcpStream, e: SqlError) {
+    let mut out = Vec::new();
+    packet::frame(&mut out, 0, &packet::err_payload(&e));
+    let _ = stream.write_all(&out).await;
+}
+
+async fn maintenance(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+        for pool in shared.pools() {
+            pool.reap();
+            pool.fill_min().await;
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Connection-level commands: COM_INIT_DB, KILL, COM_CHANGE_USER, COM_RESET_CONNECTION,
+//! COM_SET_OPTION.
+
+use super::{Closed, Session};
+use crate::auth::{self, Plugin};
+use crate::backend::BackendConn;
+use crate::caps;
+use crate::error::SqlError;
+use crate::packet;
+use crate::state::SessionVars;
+use crate::wire::Reader;
+use std::sync::atomic::Ordering;
+
+impl Session {
+    pub(super) async fn com_init_db(&mut self, body: &[u8], seq: u8) -> Result<(), Closed> {
+        let db = String::from_utf8_lossy(body).into_owned();
+        self.use_schema(&db, seq).await
+    }
+
+    pub(super) async fn com_process_kill(&mut self, body: &[u8], seq: u8) -> Result<(), Closed> {
+        match Reader::new(body).u32() {
+            Some(id) => self.kill(u64::from(id), false, seq).await,
+            None => {
+                self.send_err(&SqlError::malformed_packet("COM_PROCESS_KILL"), seq)
+                    .await
+            }
+        }
+    }
+
+    /// `KILL [QUERY] id` on proxy connection ids.
+    pub(super) async fn kill(&mut self, id: u64, query_only: bool, seq: u8) -> Result<(), Closed> {
+        let target = self
+            .shared
+            .registry
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&id).cloned());
+        let Some(target) = target else {
+            return self.send_err(&SqlError::no_such_thread(id), seq).await;
+        };
+        let owner = target.user.lock().map(|u| u.clone()).unwrap_or_default();
+        if owner != self.user {
+            return self.send_err(&SqlError::kill_denied(id), seq).await;
+        }
+        if let Some((host, thread)) = target.running.lock().ok().and_then(|r| r.clone()) {
+            // Interrupt the backend statement through a separate connection.
+            tokio::spawn(async move {
+                if let Ok(mut c) = BackendConn::connect(&host, None).await {
+                    let _ = c.query_rows(&format!("KILL QUERY {thread}")).await;
+                }
+            });
+        }
+        if query_only {
+            return self.send_ok(seq).await;
+        }
+        target.killed.store(true, Ordering::Release);
+        target.wake.notify_one();
+        if id == self.id {
+            let e = SqlError::new(1927, b"70100", "Connection was killed");
+            let _ = self.send_err(&e, seq).await;
+            return Err(Closed);
+        }
+        self.send_ok(seq).await
+    }
+
+    pub(super) async fn com_set_option(&mut self, body: &[u8], seq: u8) -> Result<(), Closed> {
+        match Reader::new(body).u16() {
+            Some(0) => self.vars.multi_statements = true,
+            Some(1) => self.vars.multi_statements = false,
+            _ => return self.send_err(&SqlError::unknown_command(0x1B), seq).await,
+        }
+        let eof = packet::eof_payload(self.status(), 0);
+        packet::frame(&mut self.out, seq, &eof);
+        self.write_out().await
+    }
+
+    pub(super) async fn com_reset_connection(&mut self, seq: u8) -> Result<(), Closed> {
+        self.reset_session();
+        self.send_ok(seq).await
+    }
+
+    /// Back to a freshly logged-in state (schema kept); backend state held for this
+    /// client is dropped with its connection.
+    fn reset_session(&mut self) {
+        self.unpin();
+        self.stmts.clear();
+        self.last_insert_id = 0;
+        let multi = self.vars.multi_statements;
+        self.vars = SessionVars::new(
+            self.vars.database.clone(),
+            self.initial_names.clone(),
+            multi,
+        );
+    }
+
+    /// COM_CHANGE_USER: re-authenticate (always via an AuthSwitchRequest with a fresh
+    /// nonce), then reset the session.
+    /// <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_change_user.html>
+    pub(super) async fn com_change_user(&mut self, body: &[u8], seq: u8) -> Result<(), Closed> {
+        let mut r = Reader::new(body);
+        let parsed = (|| {
+            let user = String::from_utf8_lossy(r.nul_str()?).into_owned();
+            let auth_len = usize::from(r.u8()?);
+            r.bytes(auth_len)?;
+            let db = r
+                .nul_str()
+                .map(|d| String::from_utf8_lossy(d).into_owned())
+                .unwrap_or_default();
+            let collation = r.u16().map(|c| c as u8);
+            let plugin = if self.capabilities & caps::PLUGIN_AUTH != 0 {
+                r.nul_str().and_then(Plugin::from_name)
+            } else {
+                None
+            };
+            Some((user, db, collation, plugin))
+        })();
+        let Some((user, db, collation, plugin)) = parsed else {
+            let _ = self
+                .send_err(&SqlError::malformed_packet("COM_CHANGE_USER"), seq)
+                .await;
+            return Err(Closed);
+        };
+        let plugin = plugin.unwrap_or(Plugin::Native);
+        let nonce = auth::nonce();
+        packet::frame(
+            &mut self.out,
+            seq,
+            &super::handshake::auth_switch(plugin, &nonce),
+        );
+        self.write_out().await?;
+        let (s, response) = self
+            .reader
+            .read(&mut self.stream, 1 << 16)
+            .await
+            .map_err(|_| Closed)?;
+        let mut seq = s.wrapping_add(1);
+        let account = self.shared.config.user(&user).cloned();
+        let ok = account
+            .as_ref()
+            .is_some_and(|u| auth::verify(plugin, &nonce, &u.password, &response));
+        if !ok {
+            let e = SqlError::access_denied(&user, &self.peer_host, !response.is_empty());
+            let _ = self.send_err(&e, seq).await;
+            return Err(Closed);
+        }
+        if !db.is_empty()
+            && let Err(e) = super::login::check_schema(&self.shared, &user, &self.peer_host, &db)
+        {
+            let _ = self.send_err(&e, seq).await;
+            return Err(Closed);
+        }
+        if plugin == Plugin::CachingSha2 {
+            seq = packet::frame(&mut self.out, seq, super::handshake::FAST_AUTH_OK);
+        }
+        self.user = user.clone();
+        if let Ok(mut u) = self.control.user.lock() {
+            *u = user;
+        }
+        if let Some(c) = collation {
+            self.initial_names = super::login::names_for_collation(c);
+        }
+        self.schema = (!db.is_empty()).then_some(db.clone());
+        self.vars.database = self
+            .schema
+            .as_deref()
+            .and_then(|d| self.shared.config.schema(d))
+            .map(|s| s.physical_database().to_string());
+        self.reset_session();
+        self.send_ok(seq).await
+    }
+}

@@ -1,0 +1,185 @@
+//! Logging a client in: greeting, password check, schema checks, session setup.
+
+use super::Session;
+use super::handshake::{self, AuthStep, HandshakeError};
+use crate::auth::{self, Plugin};
+use crate::backend::conn::CONNECT_NAMES;
+use crate::caps;
+use crate::error::SqlError;
+use crate::packet::{self, PacketReader};
+use crate::server::Shared;
+use crate::state::SessionVars;
+use hashbrown::HashMap;
+use mysql_common::collations::{Collation, CollationId};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// Runs the connection phase; `None` when the client was refused or went away.
+pub(super) async fn login(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<Session> {
+    let nonce = auth::nonce();
+    let (id, control) = shared.register("");
+    let version = shared
+        .server_version
+        .read()
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    packet::frame(
+        &mut out,
+        0,
+        &handshake::greeting(&version, id as u32, &nonce),
+    );
+    let mut reader = PacketReader::new();
+    let result = async {
+        stream.write_all(&out).await.ok()?;
+        let (seq, payload) = reader.read(&mut stream, 1 << 20).await.ok()?;
+        let mut seq = seq.wrapping_add(1);
+        let peer_host = peer.ip().to_string();
+        let resp = match handshake::parse_response(&payload) {
+            Ok(r) => r,
+            Err(e) => {
+                let err = match e {
+                    HandshakeError::SslRequested => SqlError::new(1043, b"08S01", "Bad handshake: myshard does not offer TLS"),
+                    HandshakeError::OldProtocol => SqlError::new(1043, b"08S01", "Bad handshake: pre-4.1 protocol is not supported"),
+                    HandshakeError::Malformed => SqlError::new(1043, b"08S01", "Bad handshake"),
+                };
+                refuse(&mut stream, &err, seq).await;
+                return None;
+            }
+        };
+        let (plugin, nonce_used, response) = match handshake::auth_step(&resp) {
+            AuthStep::Verify(p) => (p, nonce, resp.auth.clone()),
+            AuthStep::Switch => {
+                let fresh = auth::nonce();
+                out.clear();
+                packet::frame(&mut out, seq, &handshake::auth_switch(Plugin::Native, &fresh));
+                stream.write_all(&out).await.ok()?;
+                let (s, data) = reader.read(&mut stream, 1 << 16).await.ok()?;
+                seq = s.wrapping_add(1);
+                (Plugin::Native, fresh, data)
+            }
+        };
+        let user = shared.config.user(&resp.user);
+        let password_ok = user.is_some_and(|u| auth::verify(plugin, &nonce_used, &u.password, &response));
+        let Some(user) = user.filter(|_| password_ok) else {
+            tracing::info!(user = %resp.user, peer = %peer, "login refused: wrong user or password");
+            refuse(&mut stream, &SqlError::access_denied(&resp.user, &peer_host, !response.is_empty()), seq).await;
+            return None;
+        };
+        out.clear();
+        if plugin == Plugin::CachingSha2 {
+            seq = packet::frame(&mut out, seq, handshake::FAST_AUTH_OK);
+        }
+        if let Some(db) = &resp.database
+            && let Err(e) = check_schema(&shared, &user.name, &peer_host, db) {
+                stream.write_all(&out).await.ok()?;
+                refuse(&mut stream, &e, seq).await;
+                return None;
+            }
+        let names = names_for_collation(resp.collation);
+        let multi = resp.capabilities & caps::MULTI_STATEMENTS != 0;
+        let database = resp
+            .database
+            .as_deref()
+            .and_then(|d| shared.config.schema(d))
+            .map(|s| s.physical_database().to_string());
+        let vars = SessionVars::new(database, names.clone(), multi);
+        packet::frame(&mut out, seq, &handshake::login_ok(true));
+        stream.write_all(&out).await.ok()?;
+        if let Ok(mut u) = control.user.lock() {
+            u.clone_from(&user.name);
+        }
+        Some(Session {
+            shared: shared.clone(),
+            stream,
+            reader,
+            out: Vec::new(),
+            id,
+            control: control.clone(),
+            peer_host,
+            user: user.name.clone(),
+            capabilities: resp.capabilities,
+            schema: resp.database.clone(),
+            vars,
+            initial_names: names,
+            pinned: None,
+            pin_reason: None,
+            in_transaction: false,
+            last_insert_id: 0,
+            stmts: HashMap::new(),
+            next_stmt_id: 1,
+        })
+    }
+    .await;
+    if result.is_none() {
+        shared.unregister(id);
+    }
+    result
+}
+
+async fn refuse(stream: &mut TcpStream, e: &SqlError, seq: u8) {
+    let mut out = Vec::new();
+    packet::frame(&mut out, seq, &packet::err_payload(e));
+    let _ = stream.write_all(&out).await;
+}
+
+/// 1049 for a schema that does not exist, 1044 for one the user may not use.
+pub(super) fn check_schema(
+    shared: &Shared,
+    user: &str,
+    host: &str,
+    db: &str,
+) -> Result<(), SqlError> {
+    if shared.config.schema(db).is_none() {
+        return Err(SqlError::unknown_db(db));
+    }
+    let allowed = shared.config.user(user).is_some_and(|u| u.may_use(db));
+    if !allowed {
+        return Err(SqlError::db_access_denied(user, host, db));
+    }
+    Ok(())
+}
+
+/// The `SET NAMES` equivalent of a handshake collation id. Collations the backends
+/// (MariaDB) do not know, such as MySQL 8's utf8mb4_0900_* (255 and up), fall back to
+/// utf8mb4 with its default collation.
+pub(super) fn names_for_collation(id: u8) -> String {
+    if id == 0 || id == 255 || id == crate::backend::conn::CONNECT_COLLATION {
+        return CONNECT_NAMES.to_string();
+    }
+    let cid = CollationId::from(u16::from(id));
+    if cid == CollationId::UNKNOWN_COLLATION_ID {
+        return CONNECT_NAMES.to_string();
+    }
+    let c = Collation::from(cid);
+    format!("NAMES {} COLLATE {}", c.charset(), c.collation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collation_names() {
+        assert_eq!(names_for_collation(45), CONNECT_NAMES);
+        assert_eq!(names_for_collation(255), CONNECT_NAMES);
+        assert_eq!(
+            names_for_collation(8),
+            "NAMES latin1 COLLATE latin1_swedish_ci"
+        );
+        assert_eq!(
+            names_for_collation(33),
+            "NAMES utf8mb3 COLLATE utf8mb3_general_ci"
+        );
+        assert_eq!(
+            names_for_collation(224),
+            "NAMES utf8mb4 COLLATE utf8mb4_unicode_ci"
+        );
+    }
+}

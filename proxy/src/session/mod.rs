@@ -1,0 +1,191 @@
+//! One client connection: the connection phase, then a loop reading commands and
+//! dispatching each to its handler. Handlers live in sibling modules by command family.
+
+mod admin;
+pub mod handshake;
+mod login;
+mod query;
+mod stmt;
+
+use crate::backend::PooledConn;
+use crate::error::SqlError;
+use crate::packet::{self, PacketReader, ReadError, status};
+use crate::server::{ConnControl, Shared};
+use crate::state::SessionVars;
+use hashbrown::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use stmt::ClientStmt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// Buffers above this size are released after the command that needed them.
+const KEEP_BUFFER: usize = 64 * 1024;
+
+/// A client connection after login.
+pub struct Session {
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    reader: PacketReader,
+    out: Vec<u8>,
+    id: u64,
+    control: Arc<ConnControl>,
+    peer_host: String,
+    user: String,
+    capabilities: u32,
+    /// Logical schema in use.
+    schema: Option<String>,
+    /// Backend session state wanted for this client.
+    vars: SessionVars,
+    /// Character set state from the handshake (what COM_RESET_CONNECTION returns to).
+    initial_names: String,
+    /// The connection this session is tied to (transaction or unreplayable state).
+    pinned: Option<PooledConn>,
+    pin_reason: Option<&'static str>,
+    in_transaction: bool,
+    last_insert_id: u64,
+    stmts: HashMap<u32, ClientStmt>,
+    next_stmt_id: u32,
+}
+
+/// Ends the command loop: the client connection is closed.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+impl Session {
+    /// Runs a client connection to its end.
+    pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+        let Some(mut session) = login::login(shared, stream, peer).await else {
+            return;
+        };
+        session.run().await;
+        session.close();
+    }
+
+    async fn run(&mut self) {
+        loop {
+            self.trim_buffers();
+            let control = self.control.clone();
+            let read = tokio::select! {
+                r = self.reader.read(&mut self.stream, self.shared.config.max_allowed_packet) => r,
+                _ = control.wake.notified() => {
+                    if self.control.killed.load(Ordering::Acquire) { return; }
+                    continue;
+                }
+            };
+            let (seq, payload) = match read {
+                Ok(p) => p,
+                Err(ReadError::TooLarge) => {
+                    let _ = self.send_err(&SqlError::packet_too_large(), 1).await;
+                    return;
+                }
+                Err(ReadError::Truncated) => {
+                    let _ = self
+                        .send_err(&SqlError::malformed_packet("truncated packet"), 1)
+                        .await;
+                    return;
+                }
+                Err(_) => return,
+            };
+            let next = seq.wrapping_add(1);
+            if self.dispatch(payload, next).await.is_err() {
+                return;
+            }
+            if self.control.killed.load(Ordering::Acquire) {
+                return;
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, payload: Vec<u8>, seq: u8) -> Result<(), Closed> {
+        let Some(&cmd) = payload.first() else {
+            return self
+                .send_err(&SqlError::malformed_packet("empty command packet"), seq)
+                .await;
+        };
+        match cmd {
+            0x01 => Err(Closed),                                // COM_QUIT
+            0x02 => self.com_init_db(&payload[1..], seq).await, // COM_INIT_DB
+            0x03 => self.com_query(payload, seq).await,         // COM_QUERY
+            0x04 => {
+                self.forward(payload, seq, crate::backend::ResponseKind::FieldList, None)
+                    .await
+            } // COM_FIELD_LIST
+            0x09 => {
+                self.forward(payload, seq, crate::backend::ResponseKind::Simple, None)
+                    .await
+            } // COM_STATISTICS
+            0x0C => self.com_process_kill(&payload[1..], seq).await, // COM_PROCESS_KILL
+            0x0E => self.send_ok(seq).await,                    // COM_PING
+            0x11 => self.com_change_user(&payload[1..], seq).await, // COM_CHANGE_USER
+            0x16 => self.com_stmt_prepare(payload, seq).await,  // COM_STMT_PREPARE
+            0x17 => self.com_stmt_execute(&payload[1..], seq).await, // COM_STMT_EXECUTE
+            0x18 => {
+                self.com_stmt_send_long_data(&payload[1..]);
+                Ok(())
+            }
+            0x19 => {
+                self.com_stmt_close(&payload[1..]);
+                Ok(())
+            }
+            0x1A => self.com_stmt_reset(&payload[1..], seq).await, // COM_STMT_RESET
+            0x1B => self.com_set_option(&payload[1..], seq).await, // COM_SET_OPTION
+            0x1F => self.com_reset_connection(seq).await,          // COM_RESET_CONNECTION
+            other => self.send_err(&SqlError::unknown_command(other), seq).await,
+        }
+    }
+
+    /// Server status flags for packets the proxy builds.
+    fn status(&self) -> u16 {
+        let mut s = 0;
+        if !self.vars.autocommit_off() {
+            s |= status::AUTOCOMMIT;
+        }
+        if self.in_transaction {
+            s |= status::IN_TRANS;
+        }
+        s
+    }
+
+    async fn write_out(&mut self) -> Result<(), Closed> {
+        let r = self.stream.write_all(&self.out).await;
+        self.out.clear();
+        r.map_err(|_| Closed)
+    }
+
+    async fn send_ok(&mut self, seq: u8) -> Result<(), Closed> {
+        let p = packet::ok_payload(0, 0, self.status(), 0);
+        packet::frame(&mut self.out, seq, &p);
+        self.write_out().await
+    }
+
+    async fn send_err(&mut self, e: &SqlError, seq: u8) -> Result<(), Closed> {
+        packet::frame(&mut self.out, seq, &packet::err_payload(e));
+        self.write_out().await
+    }
+
+    fn trim_buffers(&mut self) {
+        if self.out.capacity() > KEEP_BUFFER {
+            self.out = Vec::new();
+        }
+        if !self.reader.has_buffered() {
+            self.reader.shrink(KEEP_BUFFER);
+        }
+    }
+
+    /// Gives back or drops the pinned connection; state that must not reach another
+    /// client (open transaction, locks, temporary tables) closes it.
+    fn unpin(&mut self) {
+        if let Some(c) = self.pinned.take() {
+            c.discard();
+        }
+        self.pin_reason = None;
+        self.in_transaction = false;
+    }
+
+    fn close(&mut self) {
+        self.unpin();
+        self.shared.unregister(self.id);
+    }
+}

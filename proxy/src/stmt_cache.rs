@@ -1,0 +1,62 @@
+//! The proxy-wide prepared statement cache: after a statement text has been prepared once
+//! for a schema, later COM_STMT_PREPAREs of it are answered from here without a backend
+//! round trip. Each backend connection prepares it lazily at its first EXECUTE there.
+
+use hashbrown::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// What a COM_STMT_PREPARE answered, shared by every session preparing the same text.
+#[derive(Debug)]
+pub struct StmtMeta {
+    /// Proxy-wide statement id (backend connections map it to their own ids).
+    pub global_id: u32,
+    /// The statement text, as the client sent it.
+    pub sql: Vec<u8>,
+    /// Result columns.
+    pub columns: u16,
+    /// Parameters.
+    pub params: u16,
+    /// Parameter definition packets.
+    pub param_defs: Vec<Vec<u8>>,
+    /// Column definition packets.
+    pub column_defs: Vec<Vec<u8>>,
+}
+
+/// Cache key: group, physical database, statement text.
+type Key = (Arc<str>, Option<String>, Vec<u8>);
+
+/// Entries kept before the cache is emptied and rebuilt (statements in use stay alive
+/// through their sessions' `Arc`s).
+const MAX_ENTRIES: usize = 20_000;
+
+/// The cache.
+#[derive(Debug, Default)]
+pub struct StmtCache {
+    map: Mutex<HashMap<Key, Arc<StmtMeta>>>,
+    next_id: AtomicU32,
+}
+
+impl StmtCache {
+    /// Looks a statement up.
+    pub fn get(&self, group: &Arc<str>, db: &Option<String>, sql: &[u8]) -> Option<Arc<StmtMeta>> {
+        let map = self.map.lock().ok()?;
+        map.get(&(group.clone(), db.clone(), sql.to_vec())).cloned()
+    }
+
+    /// A fresh proxy-wide id.
+    pub fn next_id(&self) -> u32 {
+        self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+    }
+
+    /// Stores metadata learned from a backend.
+    pub fn insert(&self, group: Arc<str>, db: Option<String>, meta: Arc<StmtMeta>) {
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert((group, db, meta.sql.clone()), meta);
+        }
+    }
+}
