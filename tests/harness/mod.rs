@@ -23,6 +23,7 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
 mod template;
 
 use std::collections::BTreeSet;

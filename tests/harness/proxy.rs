@@ -1,0 +1,87 @@
+//! Starting myshard in-process in front of harness servers, for end-to-end tests.
+
+use super::{MYSHARD_PASSWORD, MYSHARD_USER, MariaDb};
+use anyhow::Result;
+use myshard_config::{Config, Group, Pool, Schema, User};
+use mysql_async::{Conn, Opts, OptsBuilder};
+
+/// Proxy account used by tests.
+pub const APP_USER: &str = "app";
+/// Its password.
+pub const APP_PASSWORD: &str = "app-secret";
+
+/// A configuration with one group per server (`g0`, `g1`, …) and one unsharded schema
+/// per group (`s0` → database `s0_db` on g0, …), user `app` allowed on all of them.
+pub fn config_for(servers: &[&MariaDb]) -> Config {
+    let groups: Vec<Group> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Group {
+            name: format!("g{i}"),
+            user: MYSHARD_USER.into(),
+            password: MYSHARD_PASSWORD.into(),
+            write_hosts: vec![s.addr()],
+            read_hosts: vec![],
+            pool: Pool {
+                max: 16,
+                ..Pool::default()
+            },
+        })
+        .collect();
+    let schemas = (0..servers.len())
+        .map(|i| Schema {
+            name: format!("s{i}"),
+            group: format!("g{i}"),
+            database: Some(format!("s{i}_db")),
+        })
+        .collect();
+    Config {
+        listen: "127.0.0.1:0".into(),
+        max_client_connections: 1000,
+        max_allowed_packet: 64 * 1024 * 1024,
+        server_version: None,
+        users: vec![User {
+            name: APP_USER.into(),
+            password: APP_PASSWORD.into(),
+            schemas: vec!["*".into()],
+        }],
+        groups,
+        schemas,
+    }
+}
+
+/// Creates each schema's physical database on its server.
+pub async fn create_databases(servers: &[&MariaDb]) -> Result<()> {
+    for (i, s) in servers.iter().enumerate() {
+        s.exec(&format!("CREATE DATABASE IF NOT EXISTS s{i}_db"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Starts the proxy with `config`.
+pub async fn start_proxy(config: Config) -> Result<myshard_proxy::ProxyHandle> {
+    Ok(myshard_proxy::start(config).await?)
+}
+
+/// mysql_async options for a proxy connection.
+pub fn proxy_opts(
+    proxy: &myshard_proxy::ProxyHandle,
+    user: &str,
+    password: &str,
+    db: Option<&str>,
+) -> Opts {
+    OptsBuilder::default()
+        .ip_or_hostname(proxy.addr().ip().to_string())
+        .tcp_port(proxy.addr().port())
+        .user(Some(user))
+        .pass(Some(password))
+        .db_name(db)
+        .prefer_socket(false)
+        .into()
+}
+
+/// Connects to the proxy as `app` in `db`.
+pub async fn app_conn(proxy: &myshard_proxy::ProxyHandle, db: Option<&str>) -> Result<Conn> {
+    Ok(Conn::new(proxy_opts(proxy, APP_USER, APP_PASSWORD, db)).await?)
+}
