@@ -32,6 +32,12 @@ pub const CONNECT_ATTRS: u32 = 0x0010_0000;
 /// CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.
 pub const PLUGIN_AUTH_LENENC: u32 = 0x0020_0000;
 
+/// MariaDB extended capability MARIADB_CLIENT_EXTENDED_METADATA (bit 3 of the extended
+/// capabilities carried in the last 4 filler bytes of the greeting and of the handshake
+/// response when CLIENT_MYSQL, bit 0, is not set): column definitions carry the data type
+/// name (e.g. `json`), which drivers such as node mysql2 use to decode values.
+pub const MARIADB_EXT_METADATA: u32 = 1 << 3;
+
 /// What the proxy offers clients. Deliberately absent: SSL, COMPRESS, LOCAL_FILES,
 /// SESSION_TRACK, DEPRECATE_EOF, QUERY_ATTRIBUTES and MariaDB's extended capabilities,
 /// so that relayed backend packets always have the layout the client expects.

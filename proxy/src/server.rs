@@ -1,7 +1,7 @@
 //! The listener and what all sessions share: configuration, backend pools, the prepared
 //! statement cache, the registry of client connections (for KILL), and limits.
 
-use crate::backend::conn::HostTarget;
+use crate::backend::conn::{ConnFlags, HostTarget};
 use crate::backend::pool::{HostPool, PoolSettings};
 use crate::error::SqlError;
 use crate::packet;
@@ -11,7 +11,7 @@ use hashbrown::HashMap;
 use myshard_config::Config;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -50,7 +50,10 @@ pub struct ConnControl {
 pub struct Shared {
     /// The configuration in force.
     pub config: Arc<Config>,
-    pools: Mutex<HashMap<(String, bool), Arc<HostPool>>>,
+    pools: Mutex<HashMap<(String, ConnFlags), Arc<HostPool>>>,
+    /// MariaDB extended capabilities the backends offer, learned from the first backend
+    /// greeting (0 until then, and for MySQL backends).
+    pub backend_ext_caps: AtomicU32,
     /// Server version string clients see (copied from a backend once one answers).
     pub server_version: RwLock<String>,
     /// Prepared statement metadata.
@@ -71,6 +74,7 @@ impl Shared {
         Arc::new(Shared {
             config: Arc::new(config),
             pools: Mutex::new(HashMap::new()),
+            backend_ext_caps: AtomicU32::new(0),
             server_version: RwLock::new(version),
             stmt_cache: StmtCache::default(),
             registry: Mutex::new(HashMap::new()),
@@ -80,7 +84,7 @@ impl Shared {
     }
 
     /// The route for a session in logical schema `schema` (or none).
-    pub fn route(&self, schema: Option<&str>, found_rows: bool) -> Result<Route, SqlError> {
+    pub fn route(&self, schema: Option<&str>, flags: ConnFlags) -> Result<Route, SqlError> {
         let (group_name, database) = match schema {
             Some(s) => {
                 let sc = self
@@ -104,7 +108,7 @@ impl Shared {
             .ok_or_else(|| SqlError::internal(format!("group '{group_name}' is not configured")))?;
         let host = myshard_failover::active_write_host(group)
             .ok_or_else(|| SqlError::internal(format!("group '{group_name}' has no write host")))?;
-        let pool = self.pool(group, host, found_rows);
+        let pool = self.pool(group, host, flags);
         Ok(Route {
             group: Arc::from(group_name),
             pool,
@@ -112,8 +116,8 @@ impl Shared {
         })
     }
 
-    fn pool(&self, group: &myshard_config::Group, host: &str, found_rows: bool) -> Arc<HostPool> {
-        let key = (host.to_string(), found_rows);
+    fn pool(&self, group: &myshard_config::Group, host: &str, flags: ConnFlags) -> Arc<HostPool> {
+        let key = (host.to_string(), flags);
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         pools
             .entry(key)
@@ -124,7 +128,7 @@ impl Shared {
                         addr: Arc::from(host),
                         user: group.user.clone(),
                         password: group.password.clone(),
-                        found_rows,
+                        flags,
                         connect_timeout: Duration::from_millis(p.connect_timeout_ms),
                     },
                     PoolSettings {
@@ -214,30 +218,45 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
     let (stop, stop_rx) = watch::channel(false);
     tokio::spawn(accept_loop(listener, shared.clone(), stop_rx.clone()));
     tokio::spawn(maintenance(shared.clone(), stop_rx));
-    learn_server_version(&shared);
+    learn_server_version(&shared).await;
     Ok(ProxyHandle { addr, shared, stop })
 }
 
-/// Copies the first reachable backend's version string, in the background.
-fn learn_server_version(shared: &Arc<Shared>) {
+/// Copies the first backend's version string and MariaDB capabilities: one attempt now,
+/// retries in the background while the backend is unreachable.
+async fn learn_server_version(shared: &Arc<Shared>) {
     if shared.config.server_version.is_some() {
+        return;
+    }
+    if try_learn_server_version(shared).await {
         return;
     }
     let shared = shared.clone();
     tokio::spawn(async move {
-        for attempt in 0..60u64 {
-            if let Ok(route) = shared.route(None, false)
-                && let Ok(conn) =
-                    crate::backend::BackendConn::connect(route.pool.target(), None).await
-            {
-                if let Ok(mut v) = shared.server_version.write() {
-                    *v = conn.server_version.clone();
-                }
+        for attempt in 0..600u64 {
+            tokio::time::sleep(Duration::from_millis(200 * attempt.min(25) + 100)).await;
+            if try_learn_server_version(&shared).await {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(500 * attempt.min(10) + 100)).await;
         }
     });
+}
+
+async fn try_learn_server_version(shared: &Shared) -> bool {
+    let Ok(route) = shared.route(None, ConnFlags::default()) else {
+        return false;
+    };
+    let Ok(conn) = crate::backend::BackendConn::connect(route.pool.target(), None).await else {
+        return false;
+    };
+    if let Ok(mut v) = shared.server_version.write() {
+        *v = conn.server_version.clone();
+    }
+    shared.backend_ext_caps.store(
+        conn.mariadb_ext_caps & crate::caps::MARIADB_EXT_METADATA,
+        Ordering::Release,
+    );
+    true
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {

@@ -2,6 +2,7 @@
 //! for a schema, later COM_STMT_PREPAREs of it are answered from here without a backend
 //! round trip. Each backend connection prepares it lazily at its first EXECUTE there.
 
+use crate::backend::HostPool;
 use hashbrown::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -24,8 +25,9 @@ pub struct StmtMeta {
     pub column_defs: Vec<Vec<u8>>,
 }
 
-/// Cache key: group, physical database, statement text.
-type Key = (Arc<str>, Option<String>, Vec<u8>);
+/// Cache key: pool (host and connection flags, which shape the column definitions),
+/// physical database, statement text.
+type Key = (usize, Option<String>, Vec<u8>);
 
 /// Entries kept before the cache is emptied and rebuilt (statements in use stay alive
 /// through their sessions' `Arc`s).
@@ -40,9 +42,15 @@ pub struct StmtCache {
 
 impl StmtCache {
     /// Looks a statement up.
-    pub fn get(&self, group: &Arc<str>, db: &Option<String>, sql: &[u8]) -> Option<Arc<StmtMeta>> {
+    pub fn get(
+        &self,
+        pool: &Arc<HostPool>,
+        db: &Option<String>,
+        sql: &[u8],
+    ) -> Option<Arc<StmtMeta>> {
         let map = self.map.lock().ok()?;
-        map.get(&(group.clone(), db.clone(), sql.to_vec())).cloned()
+        map.get(&(pool_key(pool), db.clone(), sql.to_vec()))
+            .cloned()
     }
 
     /// A fresh proxy-wide id.
@@ -51,12 +59,17 @@ impl StmtCache {
     }
 
     /// Stores metadata learned from a backend.
-    pub fn insert(&self, group: Arc<str>, db: Option<String>, meta: Arc<StmtMeta>) {
+    pub fn insert(&self, pool: &Arc<HostPool>, db: Option<String>, meta: Arc<StmtMeta>) {
         if let Ok(mut map) = self.map.lock() {
             if map.len() >= MAX_ENTRIES {
                 map.clear();
             }
-            map.insert((group, db, meta.sql.clone()), meta);
+            map.insert((pool_key(pool), db, meta.sql.clone()), meta);
         }
     }
+}
+
+/// Pools live as long as the proxy, so their address identifies them.
+fn pool_key(pool: &Arc<HostPool>) -> usize {
+    Arc::as_ptr(pool) as usize
 }

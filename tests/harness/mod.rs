@@ -24,6 +24,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod raw;
 mod template;
 
 use std::collections::BTreeSet;
@@ -125,6 +126,36 @@ impl MariaDb {
     /// Starts a server with extra `mariadbd` options (e.g. `--read-only`), given after the
     /// harness defaults so they override them.
     pub async fn start_with_args(extra_args: &[&str]) -> Result<MariaDb> {
+        let mut server = Self::prepare(extra_args).await?;
+        for _ in 0..PORT_ATTEMPTS {
+            server.port = free_port().context("finding a free port")?;
+            match server.launch().await {
+                Ok(()) => return Ok(server),
+                Err(StartError::PortInUse) => server.kill()?,
+                Err(StartError::Failed(err)) => return Err(err),
+            }
+        }
+        bail!("MariaDB could not get a free port in {PORT_ATTEMPTS} attempts")
+    }
+
+    /// Starts a server with the harness defaults on `port` (for instance one a proxy was
+    /// configured with while nothing listened there) and waits until it accepts
+    /// connections. Fails when another process holds the port.
+    pub async fn start_on_port(port: u16) -> Result<MariaDb> {
+        let mut server = Self::prepare(&[]).await?;
+        server.port = port;
+        match server.launch().await {
+            Ok(()) => Ok(server),
+            Err(StartError::PortInUse) => {
+                server.kill()?;
+                bail!("MariaDB could not start: port {port} is taken by another process")
+            }
+            Err(StartError::Failed(err)) => Err(err),
+        }
+    }
+
+    /// A server with its own copy of the template data directory, not yet launched.
+    async fn prepare(extra_args: &[&str]) -> Result<MariaDb> {
         let template = tokio::task::spawn_blocking(template::template)
             .await
             .context("the MariaDB template task failed")??;
@@ -142,7 +173,7 @@ impl MariaDb {
         .await
         .context("the datadir copy task failed")??;
 
-        let mut server = MariaDb {
+        Ok(MariaDb {
             process: None,
             port: 0,
             mariadbd: template.mariadbd,
@@ -150,16 +181,7 @@ impl MariaDb {
             extra_args: extra_args.iter().map(|arg| (*arg).to_owned()).collect(),
             log_offset: 0,
             dir,
-        };
-        for _ in 0..PORT_ATTEMPTS {
-            server.port = free_port().context("finding a free port")?;
-            match server.launch().await {
-                Ok(()) => return Ok(server),
-                Err(StartError::PortInUse) => server.kill()?,
-                Err(StartError::Failed(err)) => return Err(err),
-            }
-        }
-        bail!("MariaDB could not get a free port in {PORT_ATTEMPTS} attempts")
+        })
     }
 
     /// Starts `n` servers concurrently. On any failure the servers already started are

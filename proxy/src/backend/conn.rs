@@ -22,6 +22,16 @@ pub const CONNECT_COLLATION: u8 = 45;
 /// The session state of a freshly opened backend connection's character set.
 pub const CONNECT_NAMES: &str = "NAMES utf8mb4 COLLATE utf8mb4_general_ci";
 
+/// Connection options that change the layout or meaning of responses, so connections
+/// opened with different flags are pooled apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ConnFlags {
+    /// CLIENT_FOUND_ROWS: UPDATE reports matched rather than changed rows.
+    pub found_rows: bool,
+    /// MariaDB extended column metadata.
+    pub ext_metadata: bool,
+}
+
 /// How to reach and log in to a backend host.
 #[derive(Debug, Clone)]
 pub struct HostTarget {
@@ -31,8 +41,8 @@ pub struct HostTarget {
     pub user: String,
     /// Its password (never logged).
     pub password: String,
-    /// Open connections with CLIENT_FOUND_ROWS.
-    pub found_rows: bool,
+    /// Options the connections are opened with.
+    pub flags: ConnFlags,
     /// Time allowed to connect and authenticate.
     pub connect_timeout: Duration,
 }
@@ -57,6 +67,8 @@ pub struct BackendConn {
     pub thread_id: u32,
     /// Server version string from the backend's greeting.
     pub server_version: String,
+    /// MariaDB extended capabilities the backend offered (0 for MySQL).
+    pub mariadb_ext_caps: u32,
     /// Session state applied on this connection.
     pub applied: SessionVars,
     /// The last insert id this connection's `LAST_INSERT_ID()` returns.
@@ -114,9 +126,18 @@ impl BackendConn {
         }
         let hello = Greeting::parse(&greeting).ok_or_else(|| unreachable(&"malformed greeting"))?;
         let mut client_caps = caps::BACKEND & hello.capabilities;
-        if target.found_rows {
+        if target.flags.found_rows {
             client_caps |= caps::FOUND_ROWS;
         }
+        let ext_caps = if target.flags.ext_metadata
+            && hello.mariadb_ext_caps & caps::MARIADB_EXT_METADATA != 0
+        {
+            // MariaDB reads extended capabilities only from clients without CLIENT_MYSQL.
+            client_caps &= !caps::LONG_PASSWORD;
+            caps::MARIADB_EXT_METADATA
+        } else {
+            0
+        };
         if database.is_some() {
             client_caps |= caps::CONNECT_WITH_DB;
         }
@@ -125,7 +146,8 @@ impl BackendConn {
         p.extend_from_slice(&client_caps.to_le_bytes());
         p.extend_from_slice(&(1u32 << 30).to_le_bytes());
         p.push(CONNECT_COLLATION);
-        p.extend_from_slice(&[0u8; 23]);
+        p.extend_from_slice(&[0u8; 19]);
+        p.extend_from_slice(&ext_caps.to_le_bytes());
         p.extend_from_slice(target.user.as_bytes());
         p.push(0);
         put_lenenc_str(&mut p, &auth);
@@ -178,6 +200,7 @@ impl BackendConn {
             host,
             thread_id: hello.thread_id,
             server_version: hello.server_version,
+            mariadb_ext_caps: hello.mariadb_ext_caps,
             applied: SessionVars::new(database.map(str::to_string), CONNECT_NAMES.into(), true),
             last_insert_id: 0,
             stmts: HashMap::new(),
@@ -324,6 +347,7 @@ struct Greeting {
     server_version: String,
     thread_id: u32,
     capabilities: u32,
+    mariadb_ext_caps: u32,
     nonce: Vec<u8>,
     plugin: String,
 }
@@ -346,7 +370,13 @@ impl Greeting {
         let caps_high = u32::from(r.u16()?);
         let capabilities = caps_low | caps_high << 16;
         let auth_len = usize::from(r.u8()?);
-        r.bytes(10)?;
+        r.bytes(6)?;
+        let ext = r.u32()?;
+        let mariadb_ext_caps = if capabilities & caps::LONG_PASSWORD == 0 {
+            ext
+        } else {
+            0
+        };
         if capabilities & caps::SECURE_CONNECTION != 0 {
             let n = auth_len.saturating_sub(8).max(13);
             let part2 = r.bytes(n)?;
@@ -362,6 +392,7 @@ impl Greeting {
             server_version,
             thread_id,
             capabilities,
+            mariadb_ext_caps,
             nonce,
             plugin,
         })

@@ -12,7 +12,20 @@ use crate::wire::Reader;
 pub const GREETING_COLLATION: u8 = 45;
 
 /// Builds the HandshakeV10 payload.
-pub fn greeting(server_version: &str, conn_id: u32, nonce: &[u8; 20]) -> Vec<u8> {
+///
+/// `mariadb_ext_caps` non-zero offers MariaDB extended capabilities, which requires
+/// clearing CLIENT_MYSQL (bit 0) as MariaDB servers do.
+pub fn greeting(
+    server_version: &str,
+    conn_id: u32,
+    nonce: &[u8; 20],
+    mariadb_ext_caps: u32,
+) -> Vec<u8> {
+    let server_caps = if mariadb_ext_caps != 0 {
+        caps::SERVER & !caps::LONG_PASSWORD
+    } else {
+        caps::SERVER
+    };
     let mut p = Vec::with_capacity(128);
     p.push(10);
     p.extend_from_slice(server_version.as_bytes());
@@ -20,12 +33,13 @@ pub fn greeting(server_version: &str, conn_id: u32, nonce: &[u8; 20]) -> Vec<u8>
     p.extend_from_slice(&conn_id.to_le_bytes());
     p.extend_from_slice(&nonce[..8]);
     p.push(0);
-    p.extend_from_slice(&(caps::SERVER as u16).to_le_bytes());
+    p.extend_from_slice(&(server_caps as u16).to_le_bytes());
     p.push(GREETING_COLLATION);
     p.extend_from_slice(&status::AUTOCOMMIT.to_le_bytes());
-    p.extend_from_slice(&((caps::SERVER >> 16) as u16).to_le_bytes());
+    p.extend_from_slice(&((server_caps >> 16) as u16).to_le_bytes());
     p.push(21);
-    p.extend_from_slice(&[0u8; 10]);
+    p.extend_from_slice(&[0u8; 6]);
+    p.extend_from_slice(&mariadb_ext_caps.to_le_bytes());
     p.extend_from_slice(&nonce[8..]);
     p.push(0);
     p.extend_from_slice(auth::CACHING_SHA2.as_bytes());
@@ -40,6 +54,8 @@ pub struct HandshakeResponse {
     pub capabilities: u32,
     /// Collation id the client asked for.
     pub collation: u8,
+    /// MariaDB extended capabilities the client asked for (not yet intersected).
+    pub mariadb_ext_caps: u32,
     /// User name.
     pub user: String,
     /// Auth response bytes.
@@ -74,7 +90,12 @@ pub fn parse_response(p: &[u8]) -> Result<HandshakeResponse, HandshakeError> {
     let capabilities = raw_caps & caps::SERVER;
     r.u32().ok_or(HandshakeError::Malformed)?;
     let collation = r.u8().ok_or(HandshakeError::Malformed)?;
-    r.bytes(23).ok_or(HandshakeError::Malformed)?;
+    let filler = r.bytes(23).ok_or(HandshakeError::Malformed)?;
+    let mariadb_ext_caps = if raw_caps & caps::LONG_PASSWORD == 0 {
+        u32::from_le_bytes([filler[19], filler[20], filler[21], filler[22]])
+    } else {
+        0
+    };
     let user = r.nul_str().ok_or(HandshakeError::Malformed)?;
     let auth = if capabilities & caps::PLUGIN_AUTH_LENENC != 0 {
         r.lenenc_str()
@@ -99,6 +120,7 @@ pub fn parse_response(p: &[u8]) -> Result<HandshakeResponse, HandshakeError> {
     Ok(HandshakeResponse {
         capabilities,
         collation,
+        mariadb_ext_caps,
         user: String::from_utf8_lossy(user).into_owned(),
         auth: auth.to_vec(),
         database,
@@ -201,7 +223,7 @@ mod tests {
     #[test]
     fn greeting_golden_layout() {
         let nonce = *b"ABCDEFGHijklmnopqrst";
-        let g = greeting("5.5.5-10.11.19-MariaDB", 7, &nonce);
+        let g = greeting("5.5.5-10.11.19-MariaDB", 7, &nonce, 0);
         let mut r = Reader::new(&g);
         assert_eq!(r.u8(), Some(10));
         assert_eq!(r.nul_str(), Some(&b"5.5.5-10.11.19-MariaDB"[..]));
@@ -217,6 +239,14 @@ mod tests {
         assert_eq!(r.bytes(10), Some(&[0u8; 10][..]));
         assert_eq!(r.bytes(13), Some(&b"ijklmnopqrst\0"[..]));
         assert_eq!(r.rest(), b"caching_sha2_password\0");
+        let g = greeting("v", 7, &nonce, caps::MARIADB_EXT_METADATA);
+        let low = u16::from_le_bytes([g[16], g[17]]);
+        assert_eq!(
+            low & 1,
+            0,
+            "CLIENT_MYSQL cleared when offering MariaDB capabilities"
+        );
+        assert_eq!(&g[30..34], &caps::MARIADB_EXT_METADATA.to_le_bytes());
     }
 
     proptest! {

@@ -3,7 +3,7 @@
 use super::Session;
 use super::handshake::{self, AuthStep, HandshakeError};
 use crate::auth::{self, Plugin};
-use crate::backend::conn::CONNECT_NAMES;
+use crate::backend::conn::{CONNECT_NAMES, ConnFlags};
 use crate::caps;
 use crate::error::SqlError;
 use crate::packet::{self, PacketReader};
@@ -24,6 +24,9 @@ pub(super) async fn login(
 ) -> Option<Session> {
     let nonce = auth::nonce();
     let (id, control) = shared.register("");
+    let offered_ext = shared
+        .backend_ext_caps
+        .load(std::sync::atomic::Ordering::Acquire);
     let version = shared
         .server_version
         .read()
@@ -33,7 +36,7 @@ pub(super) async fn login(
     packet::frame(
         &mut out,
         0,
-        &handshake::greeting(&version, id as u32, &nonce),
+        &handshake::greeting(&version, id as u32, &nonce, offered_ext),
     );
     let mut reader = PacketReader::new();
     let result = async {
@@ -105,6 +108,10 @@ pub(super) async fn login(
             peer_host,
             user: user.name.clone(),
             capabilities: resp.capabilities,
+            flags: ConnFlags {
+                found_rows: resp.capabilities & caps::FOUND_ROWS != 0,
+                ext_metadata: resp.mariadb_ext_caps & offered_ext & caps::MARIADB_EXT_METADATA != 0,
+            },
             schema: resp.database.clone(),
             vars,
             initial_names: names,

@@ -34,6 +34,8 @@ pub struct Session {
     peer_host: String,
     user: String,
     capabilities: u32,
+    /// Backend connection options this client's responses need.
+    flags: crate::backend::conn::ConnFlags,
     /// Logical schema in use.
     schema: Option<String>,
     /// Backend session state wanted for this client.

@@ -42,8 +42,7 @@ impl Session {
 
     /// A backend connection in line with this session's state.
     pub(super) async fn acquire(&mut self) -> Result<PooledConn, SqlError> {
-        let found_rows = self.capabilities & crate::caps::FOUND_ROWS != 0;
-        let route = self.shared.route(self.schema.as_deref(), found_rows)?;
+        let route = self.shared.route(self.schema.as_deref(), self.flags)?;
         let mut conn = match self.pinned.take() {
             Some(c) if std::sync::Arc::ptr_eq(c.pool(), &route.pool) => c,
             Some(c) => {

@@ -31,21 +31,20 @@ impl Session {
         seq: u8,
     ) -> Result<(), Closed> {
         let sql = &payload[1..];
-        let found_rows = self.capabilities & crate::caps::FOUND_ROWS != 0;
-        let route = match self.shared.route(self.schema.as_deref(), found_rows) {
+        let route = match self.shared.route(self.schema.as_deref(), self.flags) {
             Ok(r) => r,
             Err(e) => return self.send_err(&e, seq).await,
         };
         let meta = match self
             .shared
             .stmt_cache
-            .get(&route.group, &self.vars.database, sql)
+            .get(&route.pool, &self.vars.database, sql)
         {
             Some(m) => m,
             None => match self.prepare_on_backend(sql).await {
                 Ok(m) => {
                     self.shared.stmt_cache.insert(
-                        route.group.clone(),
+                        &route.pool,
                         self.vars.database.clone(),
                         m.clone(),
                     );
