@@ -1,10 +1,13 @@
 //! The `myshard` binary: `myshard --config FILE` runs the proxy;
-//! `myshard check --config FILE` validates a configuration and lists every error.
+//! `myshard check --config FILE` validates a configuration and lists every error;
+//! `myshard init --config FILE` creates every schema's physical databases on the backends.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+mod init;
 
 #[derive(Parser, Debug)]
 #[command(name = "myshard", version, about = "A MySQL-compatible sharding proxy")]
@@ -20,6 +23,9 @@ struct Cli {
 enum Command {
     /// Validate the configuration and exit (non-zero if it has errors).
     Check,
+    /// Create every physical database of every schema (one per shard for sharded schemas)
+    /// on its group's active write host; databases that exist are left alone.
+    Init,
 }
 
 fn main() -> ExitCode {
@@ -42,9 +48,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if matches!(cli.command, Some(Command::Check)) {
-        println!("{}: OK", path.display());
-        return ExitCode::SUCCESS;
+    match cli.command {
+        Some(Command::Check) => {
+            println!("{}: OK", path.display());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Init) => return init::run(&config),
+        None => {}
     }
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,

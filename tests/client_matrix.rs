@@ -43,11 +43,9 @@ async fn run_client(client: &str) -> Result<()> {
     let db = MariaDb::start().await?;
     db.exec("CREATE DATABASE cm_physical").await?;
     let mut config = config_for(&[&db]);
-    config.schemas.push(Schema {
-        name: SCHEMA.into(),
-        group: "g0".into(),
-        database: Some("cm_physical".into()),
-    });
+    config
+        .schemas
+        .push(Schema::unsharded(SCHEMA, "g0", Some("cm_physical")));
     let proxy = start_proxy(config).await?;
     let port = proxy.addr().port().to_string();
     let out = tokio::task::spawn_blocking({

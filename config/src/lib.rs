@@ -11,10 +11,17 @@ mod lines;
 mod live;
 mod load;
 mod model;
+mod sharding;
+mod topology;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use live::LiveConfig;
 pub use load::{load, parse};
-pub use model::{Config, Group, Pool, Schema, User};
+pub use model::{Config, Group, Placement, Pool, Schema, Table, User};
+pub use sharding::{
+    DEFAULT_COLLATION, DEFAULT_DATABASE_PATTERN, DatabasePattern, KeyType, MAX_DATABASE_NAME_CHARS,
+    MAX_SHARDS, SUPPORTED_COLLATIONS, ShardSpec, supported_collation,
+};
+pub use topology::{PhysicalDatabase, SchemaTopology, ShardedSchema, TableRule, Topology};
 pub use validate::{MAX_ALLOWED_PACKET, MIN_ALLOWED_PACKET, validate};

@@ -1,11 +1,13 @@
 //! The YAML model of a myshard configuration, exactly as written by the operator.
 //!
 //! Only shape and defaults live here; cross-field rules (unknown group names, duplicate
-//! names, empty host lists) are checked in `validate`.
+//! names, empty host lists, shard placement) are checked in `validate`.
 
 use std::fmt;
 
 use serde::Deserialize;
+
+use crate::sharding::{KeyType, ShardSpec};
 
 /// Shown instead of a password wherever a model value is formatted with `{:?}`.
 const REDACTED: &str = "<redacted>";
@@ -100,18 +102,81 @@ impl Default for Pool {
     }
 }
 
-/// A logical schema. At this stage every schema is unsharded: it lives in one physical
-/// database on one group.
+/// A logical schema, either unsharded or sharded.
+///
+/// - Unsharded: `group` is set; the schema lives in one physical database (`database`,
+///   defaulting to the name) on that group.
+/// - Sharded: `shards` and `placement` are set; the schema is split over `shards` pre-split
+///   physical databases named by the `database` pattern (default
+///   [`DEFAULT_DATABASE_PATTERN`](crate::DEFAULT_DATABASE_PATTERN)), each held by the group
+///   `placement` assigns it to. `tables` says how each table is spread; tables not listed
+///   live on the home shard.
+///
+/// Which fields may be combined is checked by validation; [`Topology`](crate::Topology)
+/// gives the resolved view.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Schema {
     /// Name clients use (`USE shop`).
     pub name: String,
-    /// Group holding the schema.
-    pub group: String,
-    /// Physical database name on that group; defaults to the logical name.
+    /// Group holding an unsharded schema; `None` for a sharded one.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Unsharded: the physical database name (defaults to the logical name). Sharded: the
+    /// physical database name pattern, with `{schema}`, `{shard}` and `{shard:0W}`
+    /// placeholders.
     #[serde(default)]
     pub database: Option<String>,
+    /// Sharded: the number of shards, fixed at creation (1 to 65536).
+    #[serde(default)]
+    pub shards: Option<u32>,
+    /// Sharded: which group holds which shards; every shard exactly once.
+    #[serde(default)]
+    pub placement: Option<Vec<Placement>>,
+    /// Sharded: the shard holding tables not listed in `tables` (default 0).
+    #[serde(default)]
+    pub home_shard: Option<u32>,
+    /// Sharded: whether UPDATE/DELETE without the shard key may go to every shard
+    /// (default false); tables may override it.
+    #[serde(default)]
+    pub allow_full_scan_writes: Option<bool>,
+    /// Sharded: sharded and global tables.
+    #[serde(default)]
+    pub tables: Vec<Table>,
+}
+
+/// One entry of a sharded schema's `placement`: `group` holds `shards`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// The group holding these shards.
+    pub group: String,
+    /// The shards, e.g. `"0-7"`, `"0-3,8,10-11"`, `5` or `[0, 1, 2]`.
+    pub shards: ShardSpec,
+}
+
+/// A table of a sharded schema: sharded on `shard_key`, or global (`global: true`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// Table name, as clients write it.
+    pub name: String,
+    /// Column whose value picks the shard of a row (sharded tables).
+    #[serde(default)]
+    pub shard_key: Option<String>,
+    /// How the key is hashed (sharded tables; default integer).
+    #[serde(default)]
+    pub key_type: Option<KeyType>,
+    /// Collation string keys are compared under (key_type string only; default
+    /// utf8mb4_general_ci).
+    #[serde(default)]
+    pub collation: Option<String>,
+    /// Overrides the schema's `allow_full_scan_writes` for this table (sharded tables).
+    #[serde(default)]
+    pub allow_full_scan_writes: Option<bool>,
+    /// A small table copied to every shard: reads stay local, writes go to every shard.
+    #[serde(default)]
+    pub global: bool,
 }
 
 impl Config {
@@ -128,6 +193,12 @@ impl Config {
     /// The replication group named `name` (case-sensitive).
     pub fn group(&self, name: &str) -> Option<&Group> {
         self.groups.iter().find(|group| group.name == name)
+    }
+
+    /// The resolved topology: where each schema's physical databases live and how its
+    /// tables are spread. Builds it anew on every call; keep the result.
+    pub fn topology(&self) -> crate::Topology {
+        crate::Topology::new(self)
     }
 }
 
@@ -164,7 +235,28 @@ impl fmt::Debug for Group {
 }
 
 impl Schema {
-    /// The physical database this schema maps to.
+    /// An unsharded schema `name` in `database` (default: `name`) on `group`.
+    pub fn unsharded(name: &str, group: &str, database: Option<&str>) -> Schema {
+        Schema {
+            name: name.to_owned(),
+            group: Some(group.to_owned()),
+            database: database.map(str::to_owned),
+            shards: None,
+            placement: None,
+            home_shard: None,
+            allow_full_scan_writes: None,
+            tables: Vec::new(),
+        }
+    }
+
+    /// Whether the schema is sharded (it sets `shards` or `placement`).
+    pub fn is_sharded(&self) -> bool {
+        self.shards.is_some() || self.placement.is_some()
+    }
+
+    /// The physical database of an unsharded schema: `database`, or the logical name.
+    /// For a sharded schema this is the name pattern, not a database; use
+    /// [`Topology`](crate::Topology) for shard databases.
     pub fn physical_database(&self) -> &str {
         self.database.as_deref().unwrap_or(&self.name)
     }

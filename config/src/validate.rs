@@ -4,12 +4,16 @@
 //! Every rule runs and every failure is reported, so that an operator fixes a file in one
 //! pass. Nothing here touches the network or the file system.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{Ipv6Addr, SocketAddr};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::lines::{index_path, key_path};
-use crate::model::{Config, Group};
+use crate::model::{Config, Group, Placement, Schema, Table};
+use crate::sharding::{
+    DEFAULT_DATABASE_PATTERN, DatabasePattern, KeyType, MAX_DATABASE_NAME_CHARS, MAX_SHARDS,
+    SUPPORTED_COLLATIONS, format_shards, shard_count, supported_collation,
+};
 
 /// Smallest accepted `max_allowed_packet`, bytes (MySQL's own lower bound).
 pub const MIN_ALLOWED_PACKET: usize = 1024;
@@ -160,11 +164,401 @@ impl Checker<'_> {
             "schema",
             config.schemas.iter().map(|s| s.name.as_str()),
         );
+        let mut databases = DatabaseOwners::default();
         for (i, schema) in config.schemas.iter().enumerate() {
-            if config.group(&schema.group).is_none() {
+            let path = index_path("schemas", i);
+            if schema.is_sharded() {
+                self.sharded_schema(config, &path, i, schema, &mut databases);
+            } else {
+                self.unsharded_schema(config, &path, i, schema, &mut databases);
+            }
+        }
+    }
+
+    /// A schema with `group`: one physical database, no sharding fields.
+    fn unsharded_schema<'c>(
+        &mut self,
+        config: &'c Config,
+        path: &str,
+        index: usize,
+        schema: &'c Schema,
+        databases: &mut DatabaseOwners<'c>,
+    ) {
+        let group = match &schema.group {
+            None => {
                 self.fail(
-                    key_path(&index_path("schemas", i), "group"),
-                    format!("unknown group `{}`", schema.group),
+                    path.to_owned(),
+                    "a schema needs either `group` (unsharded) or `shards` and `placement` \
+                     (sharded)"
+                        .into(),
+                );
+                None
+            }
+            Some(group) if config.group(group).is_none() => {
+                self.fail(key_path(path, "group"), format!("unknown group `{group}`"));
+                None
+            }
+            Some(group) => Some(group.as_str()),
+        };
+        for (field, set) in [
+            ("home_shard", schema.home_shard.is_some()),
+            (
+                "allow_full_scan_writes",
+                schema.allow_full_scan_writes.is_some(),
+            ),
+            ("tables", !schema.tables.is_empty()),
+        ] {
+            if set {
+                self.fail(
+                    key_path(path, field),
+                    format!(
+                        "`{field}` applies only to sharded schemas (with `shards` and \
+                         `placement`)"
+                    ),
+                );
+            }
+        }
+        let database_path = key_path(path, "database");
+        let database = schema.physical_database();
+        if database.contains(['{', '}']) {
+            self.fail(
+                database_path,
+                format!(
+                    "`{database}` contains a placeholder; placeholders such as {{shard}} are \
+                     only allowed in sharded schemas"
+                ),
+            );
+        } else if let Err(problem) = check_database_name(database) {
+            self.fail(database_path, problem);
+        } else {
+            let owner = DatabaseOwner {
+                schema: index,
+                shard: None,
+                group,
+            };
+            self.claim(config, databases, path, database, owner);
+        }
+    }
+
+    /// A schema with `shards` and `placement`.
+    fn sharded_schema<'c>(
+        &mut self,
+        config: &'c Config,
+        path: &str,
+        index: usize,
+        schema: &'c Schema,
+        databases: &mut DatabaseOwners<'c>,
+    ) {
+        if schema.group.is_some() {
+            self.fail(
+                key_path(path, "group"),
+                "a schema is either unsharded (`group`) or sharded (`shards` and `placement`), \
+                 not both"
+                    .into(),
+            );
+        }
+        let shards = match schema.shards {
+            None => {
+                self.fail(
+                    path.to_owned(),
+                    "missing field `shards`: a sharded schema needs its number of shards".into(),
+                );
+                None
+            }
+            Some(n) if !(1..=MAX_SHARDS).contains(&n) => {
+                self.fail(
+                    key_path(path, "shards"),
+                    format!("{n} is out of range; a schema has between 1 and {MAX_SHARDS} shards"),
+                );
+                None
+            }
+            Some(n) => Some(n),
+        };
+        let shard_groups = match &schema.placement {
+            None => {
+                self.fail(
+                    path.to_owned(),
+                    "missing field `placement`: a sharded schema needs to say which group \
+                     holds which shards"
+                        .into(),
+                );
+                None
+            }
+            Some(placement) => {
+                self.placement(config, &key_path(path, "placement"), placement, shards)
+            }
+        };
+        if let (Some(home), Some(n)) = (schema.home_shard, shards)
+            && home >= n
+        {
+            self.fail(
+                key_path(path, "home_shard"),
+                format!("home shard {home} is out of range: {}", shard_count(n)),
+            );
+        }
+        let database_path = key_path(path, "database");
+        let text = schema
+            .database
+            .as_deref()
+            .unwrap_or(DEFAULT_DATABASE_PATTERN);
+        match DatabasePattern::parse(text) {
+            Err(problem) => self.fail(database_path, problem),
+            Ok(pattern) if !pattern.has_shard() => self.fail(
+                database_path,
+                format!(
+                    "`{text}` has no {{shard}} placeholder, so every shard would get the same \
+                     database; write e.g. `{{schema}}_{{shard:04}}`"
+                ),
+            ),
+            Ok(pattern) => {
+                if let Some(n) = shards {
+                    self.shard_databases(
+                        config,
+                        databases,
+                        path,
+                        index,
+                        schema,
+                        &pattern,
+                        n,
+                        shard_groups.as_deref(),
+                    );
+                }
+            }
+        }
+        let tables = key_path(path, "tables");
+        self.names(
+            &tables,
+            "table",
+            schema.tables.iter().map(|t| t.name.as_str()),
+        );
+        for (k, table) in schema.tables.iter().enumerate() {
+            self.table(&index_path(&tables, k), table);
+        }
+    }
+
+    /// Checks every placement entry and that each shard is placed exactly once. Returns the
+    /// group of each shard when all of that holds and `shards` is known.
+    fn placement<'c>(
+        &mut self,
+        config: &'c Config,
+        path: &str,
+        placement: &'c [Placement],
+        shards: Option<u32>,
+    ) -> Option<Vec<&'c str>> {
+        // Every entry parsed (so unplaced shards are really unplaced) / everything is valid.
+        let mut parsed = true;
+        let mut complete = true;
+        // The placement entry holding each shard, once `shards` is known.
+        let mut owner: Vec<Option<usize>> = vec![None; shards.map_or(0, |n| n as usize)];
+        for (k, entry) in placement.iter().enumerate() {
+            let entry_path = index_path(path, k);
+            if config.group(&entry.group).is_none() {
+                self.fail(
+                    key_path(&entry_path, "group"),
+                    format!("unknown group `{}`", entry.group),
+                );
+                complete = false;
+            }
+            let shards_path = key_path(&entry_path, "shards");
+            let ranges = match entry.shards.ranges(shards) {
+                Ok(ranges) => ranges,
+                Err(problem) => {
+                    self.fail(shards_path, problem);
+                    parsed = false;
+                    continue;
+                }
+            };
+            if shards.is_none() {
+                continue;
+            }
+            // Shards placed again, by the entry that placed them first.
+            let mut again: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+            for shard in ranges.into_iter().flatten() {
+                match &mut owner[shard as usize] {
+                    slot @ None => *slot = Some(k),
+                    Some(first) => again.entry(*first).or_default().push(shard),
+                }
+            }
+            for (first, mut list) in again {
+                list.sort_unstable();
+                list.dedup();
+                let (what, verb) = if list.len() == 1 {
+                    (format!("shard {}", list[0]), "is")
+                } else {
+                    (format!("shards {}", format_shards(&list)), "are")
+                };
+                let message = if first == k {
+                    format!(
+                        "{what} {verb} listed twice in {}",
+                        index_path("placement", k)
+                    )
+                } else {
+                    format!(
+                        "{what} {verb} placed twice: {} and {}",
+                        index_path("placement", first),
+                        index_path("placement", k)
+                    )
+                };
+                self.fail(shards_path.clone(), message);
+                complete = false;
+            }
+        }
+        if shards.is_none() || !parsed {
+            return None;
+        }
+        let unplaced: Vec<u32> = (0..)
+            .zip(&owner)
+            .filter(|(_, slot)| slot.is_none())
+            .map(|(shard, _)| shard)
+            .collect();
+        match unplaced.len() {
+            0 if !complete => None,
+            0 => Some(
+                owner
+                    .iter()
+                    .filter_map(|slot| slot.map(|k| placement[k].group.as_str()))
+                    .collect(),
+            ),
+            1 => {
+                self.fail(
+                    path.to_owned(),
+                    format!("shard {} is not placed", unplaced[0]),
+                );
+                None
+            }
+            _ => {
+                self.fail(
+                    path.to_owned(),
+                    format!("shards {} are not placed", format_shards(&unplaced)),
+                );
+                None
+            }
+        }
+    }
+
+    /// Checks the physical database of every shard and claims it.
+    #[allow(clippy::too_many_arguments)]
+    fn shard_databases<'c>(
+        &mut self,
+        config: &'c Config,
+        databases: &mut DatabaseOwners<'c>,
+        path: &str,
+        index: usize,
+        schema: &Schema,
+        pattern: &DatabasePattern,
+        shards: u32,
+        groups: Option<&[&'c str]>,
+    ) {
+        // Names only grow with the shard number: checking the last shard covers them all.
+        let longest = pattern.format(&schema.name, shards - 1);
+        let shortest = pattern.format(&schema.name, 0);
+        for name in [&shortest, &longest] {
+            if let Err(problem) = check_database_name(name) {
+                self.fail(key_path(path, "database"), problem);
+                return;
+            }
+        }
+        for shard in 0..shards {
+            let owner = DatabaseOwner {
+                schema: index,
+                shard: Some(shard),
+                group: groups.and_then(|groups| groups.get(shard as usize).copied()),
+            };
+            let name = pattern.format(&schema.name, shard);
+            self.claim(config, databases, path, &name, owner);
+        }
+    }
+
+    /// Records that `owner` uses physical database `name`, failing (once per pair of schemas)
+    /// when another schema's database of the same name would collide with it: on the same
+    /// group, or anywhere when either is a shard (shards move between groups).
+    fn claim<'c>(
+        &mut self,
+        config: &'c Config,
+        databases: &mut DatabaseOwners<'c>,
+        path: &str,
+        name: &str,
+        owner: DatabaseOwner<'c>,
+    ) {
+        let owners = databases.owners.entry(name.to_owned()).or_default();
+        let clash = owners.iter().find(|other| {
+            other.shard.is_some()
+                || owner.shard.is_some()
+                || (other.group.is_some() && other.group == owner.group)
+        });
+        if let Some(other) = clash.copied()
+            && databases.reported.insert((owner.schema, other.schema))
+        {
+            let same_group = owner.group.filter(|group| Some(*group) == other.group);
+            let reason = match same_group {
+                Some(group) => format!(" on group `{group}`"),
+                None => "; shard databases must be unique across all groups, since shards can \
+                         move between groups"
+                    .to_owned(),
+            };
+            let message = format!(
+                "database `{name}` of {} is also the database of {} ({}){reason}",
+                owner.describe(config),
+                other.describe(config),
+                index_path("schemas", other.schema),
+            );
+            self.fail(key_path(path, "database"), message);
+        }
+        owners.push(owner);
+    }
+
+    /// One table of a sharded schema.
+    fn table(&mut self, path: &str, table: &Table) {
+        let global = table.global;
+        match (&table.shard_key, global) {
+            (Some(_), true) => self.fail(
+                key_path(path, "global"),
+                "a table is either sharded (`shard_key`) or global (`global: true`), not both"
+                    .into(),
+            ),
+            (None, false) => self.fail(
+                path.to_owned(),
+                "a table needs `shard_key` (sharded table) or `global: true` (global table)".into(),
+            ),
+            (Some(key), false) if key.is_empty() => self.fail(
+                key_path(path, "shard_key"),
+                "shard key column must not be empty".into(),
+            ),
+            _ => {}
+        }
+        let sharded = table.shard_key.is_some() && !global;
+        if !sharded {
+            for (field, set) in [
+                ("key_type", table.key_type.is_some()),
+                ("collation", table.collation.is_some()),
+                (
+                    "allow_full_scan_writes",
+                    table.allow_full_scan_writes.is_some(),
+                ),
+            ] {
+                if set {
+                    self.fail(
+                        key_path(path, field),
+                        format!("`{field}` applies only to sharded tables (with `shard_key`)"),
+                    );
+                }
+            }
+            return;
+        }
+        if let Some(collation) = &table.collation {
+            let key_type = table.key_type.unwrap_or_default();
+            if key_type != KeyType::String {
+                self.fail(
+                    key_path(path, "collation"),
+                    format!("`collation` applies only to key_type string (this key is {key_type})"),
+                );
+            } else if supported_collation(collation).is_none() {
+                self.fail(
+                    key_path(path, "collation"),
+                    format!(
+                        "unsupported collation `{collation}`; supported: {}",
+                        SUPPORTED_COLLATIONS.join(", ")
+                    ),
                 );
             }
         }
@@ -196,6 +590,50 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Which schema (and shard) uses each physical database name seen so far.
+#[derive(Default)]
+struct DatabaseOwners<'c> {
+    owners: HashMap<String, Vec<DatabaseOwner<'c>>>,
+    /// Pairs of schemas (this, earlier) already reported as colliding.
+    reported: HashSet<(usize, usize)>,
+}
+
+#[derive(Clone, Copy)]
+struct DatabaseOwner<'c> {
+    /// Index in `schemas`.
+    schema: usize,
+    /// The shard, for sharded schemas.
+    shard: Option<u32>,
+    /// The group holding the database, when known.
+    group: Option<&'c str>,
+}
+
+impl DatabaseOwner<'_> {
+    fn describe(&self, config: &Config) -> String {
+        let name = config
+            .schemas
+            .get(self.schema)
+            .map_or("?", |schema| schema.name.as_str());
+        match self.shard {
+            Some(shard) => format!("shard {shard} of schema `{name}`"),
+            None => format!("schema `{name}`"),
+        }
+    }
+}
+
+/// A physical database name MySQL accepts: not empty, at most 64 characters.
+fn check_database_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("physical database name must not be empty".into());
+    }
+    if name.chars().count() > MAX_DATABASE_NAME_CHARS {
+        return Err(format!(
+            "physical database name `{name}` is longer than {MAX_DATABASE_NAME_CHARS} characters"
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a backend address written as `host:port` (`[v6]:port` for IPv6 literals).

@@ -108,11 +108,7 @@ fn valid_file_round_trips() {
                 ..Pool::default()
             },
         }],
-        schemas: vec![Schema {
-            name: "shop".into(),
-            group: "g1".into(),
-            database: Some("shop_prod".into()),
-        }],
+        schemas: vec![Schema::unsharded("shop", "g1", Some("shop_prod"))],
     };
     assert_eq!(config, expected);
     assert_eq!(myshard_config::validate(&config), Ok(()));

@@ -13,6 +13,7 @@ pub mod packet;
 pub mod params;
 pub mod server;
 pub mod session;
+pub mod sharding;
 pub mod state;
 pub mod stmt_cache;
 pub mod wire;

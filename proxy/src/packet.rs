@@ -7,7 +7,7 @@
 //! <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_packets.html>
 
 use crate::error::SqlError;
-use crate::wire::put_lenenc_int;
+use crate::wire::{put_lenenc_int, put_lenenc_str};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -218,6 +218,44 @@ pub fn eof_payload(status: u16, warnings: u16) -> Vec<u8> {
     p
 }
 
+/// Column definition flags the proxy sets.
+pub mod column_flags {
+    /// NOT_NULL_FLAG.
+    pub const NOT_NULL: u16 = 0x0001;
+    /// UNSIGNED_FLAG.
+    pub const UNSIGNED: u16 = 0x0020;
+    /// BINARY_FLAG.
+    pub const BINARY: u16 = 0x0080;
+}
+
+/// A ColumnDefinition41 payload for a computed column (no schema or table), as servers
+/// send for expressions such as `CONNECTION_ID()`.
+/// <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query_response_text_resultset_column_definition.html>
+pub fn column_def(
+    name: &str,
+    charset: u16,
+    length: u32,
+    column_type: u8,
+    flags: u16,
+    decimals: u8,
+) -> Vec<u8> {
+    let mut p = Vec::with_capacity(24 + name.len());
+    put_lenenc_str(&mut p, b"def");
+    put_lenenc_str(&mut p, b""); // schema
+    put_lenenc_str(&mut p, b""); // table
+    put_lenenc_str(&mut p, b""); // org_table
+    put_lenenc_str(&mut p, name.as_bytes());
+    put_lenenc_str(&mut p, b""); // org_name
+    p.push(0x0C);
+    p.extend_from_slice(&charset.to_le_bytes());
+    p.extend_from_slice(&length.to_le_bytes());
+    p.push(column_type);
+    p.extend_from_slice(&flags.to_le_bytes());
+    p.push(decimals);
+    p.extend_from_slice(&[0, 0]);
+    p
+}
+
 /// Parses an ERR packet payload into an error (for errors a backend sends during
 /// statements the proxy issues itself).
 pub fn parse_err(payload: &[u8]) -> Option<SqlError> {
@@ -264,6 +302,17 @@ mod tests {
         want.extend_from_slice(b"42000Unknown database 'x'");
         assert_eq!(p, want);
         assert_eq!(parse_err(&p), Some(e));
+    }
+
+    #[test]
+    fn column_def_golden_bytes() {
+        // What MariaDB 10.11 sends for `SELECT CONNECTION_ID() AS x`.
+        let want: &[u8] = &[
+            0x03, b'd', b'e', b'f', 0, 0, 0, 0x01, b'x', 0, 0x0C, 0x3F, 0, 0x0A, 0, 0, 0, 0x03,
+            0xA1, 0, 0, 0, 0,
+        ];
+        let flags = column_flags::NOT_NULL | column_flags::UNSIGNED | column_flags::BINARY;
+        assert_eq!(column_def("x", 63, 10, 0x03, flags, 0), want);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::packet;
 use crate::session::Session;
 use crate::stmt_cache::StmtCache;
 use hashbrown::HashMap;
-use myshard_config::Config;
+use myshard_config::{Config, SchemaTopology, Topology};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -41,8 +41,9 @@ pub struct ConnControl {
     pub killed: AtomicBool,
     /// Wakes the session when killed while idle.
     pub wake: Notify,
-    /// The backend statement running now: (host, backend thread id).
-    pub running: Mutex<Option<(HostTarget, u32)>>,
+    /// The backend statement running now: (its host's pool, backend thread id). The pool
+    /// is shared rather than its target copied: this is set and cleared for every statement.
+    pub running: Mutex<Option<(Arc<HostPool>, u32)>>,
 }
 
 /// State shared by all sessions.
@@ -50,6 +51,8 @@ pub struct ConnControl {
 pub struct Shared {
     /// The configuration in force.
     pub config: Arc<Config>,
+    /// Where every logical schema's physical databases live.
+    pub topology: Topology,
     pools: Mutex<HashMap<(String, ConnFlags), Arc<HostPool>>>,
     /// MariaDB extended capabilities the backends offer, learned from the first backend
     /// greeting (0 until then, and for MySQL backends).
@@ -72,6 +75,7 @@ impl Shared {
             .clone()
             .unwrap_or_else(|| DEFAULT_SERVER_VERSION.into());
         Arc::new(Shared {
+            topology: Topology::new(&config),
             config: Arc::new(config),
             pools: Mutex::new(HashMap::new()),
             backend_ext_caps: AtomicU32::new(0),
@@ -83,25 +87,42 @@ impl Shared {
         })
     }
 
-    /// The route for a session in logical schema `schema` (or none).
+    /// The route for a session in logical schema `schema` (or none): its group (a sharded
+    /// schema's home shard group) and the database connections there use.
     pub fn route(&self, schema: Option<&str>, flags: ConnFlags) -> Result<Route, SqlError> {
-        let (group_name, database) = match schema {
-            Some(s) => {
-                let sc = self
-                    .config
-                    .schema(s)
-                    .ok_or_else(|| SqlError::unknown_db(s))?;
-                (sc.group.as_str(), Some(sc.physical_database().to_string()))
-            }
+        match schema {
+            Some(s) => match self
+                .topology
+                .schema(s)
+                .ok_or_else(|| SqlError::unknown_db(s))?
+            {
+                SchemaTopology::Unsharded { group, database } => {
+                    self.route_to(group, Some(database.clone()), flags)
+                }
+                SchemaTopology::Sharded(sh) => {
+                    let group = sh.group_of(sh.home_shard).unwrap_or_default().to_string();
+                    let database = self.group_database(s, &group);
+                    self.route_to(&group, database, flags)
+                }
+            },
             None => {
                 let g = self
                     .config
                     .groups
                     .first()
                     .ok_or_else(|| SqlError::internal("no groups configured"))?;
-                (g.name.as_str(), None)
+                self.route_to(&g.name, None, flags)
             }
-        };
+        }
+    }
+
+    /// The route to `group_name`'s active write host, with `database` selected.
+    pub fn route_to(
+        &self,
+        group_name: &str,
+        database: Option<String>,
+        flags: ConnFlags,
+    ) -> Result<Route, SqlError> {
         let group = self
             .config
             .group(group_name)
@@ -116,14 +137,39 @@ impl Shared {
         })
     }
 
+    /// The database backend connections of sharded schema `schema` select on `group`: the
+    /// home shard's there, else the group's first shard. Statements name each table's shard
+    /// database explicitly, so this stays the same whatever shard a statement targets and
+    /// connections do not switch databases between statements.
+    pub fn group_database(&self, schema: &str, group: &str) -> Option<String> {
+        let Some(SchemaTopology::Sharded(sh)) = self.topology.schema(schema) else {
+            return None;
+        };
+        let home = sh.home_shard;
+        let shard = if sh.group_of(home) == Some(group) {
+            Some(home)
+        } else {
+            sh.shards_of(group).next()
+        };
+        shard.and_then(|s| sh.database(s)).map(str::to_string)
+    }
+
     fn pool(&self, group: &myshard_config::Group, host: &str, flags: ConnFlags) -> Arc<HostPool> {
         let key = (host.to_string(), flags);
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        // The pools of one host (one per set of flags) share its connection limit.
+        let budget = match pools.get(&key) {
+            Some(pool) => return pool.clone(),
+            None => pools
+                .iter()
+                .find(|((h, _), _)| h == host)
+                .map(|(_, pool)| pool.budget().clone()),
+        };
         pools
             .entry(key)
             .or_insert_with(|| {
                 let p = &group.pool;
-                HostPool::new(
+                HostPool::sharing(
                     HostTarget {
                         addr: Arc::from(host),
                         user: group.user.clone(),
@@ -138,6 +184,7 @@ impl Shared {
                         check_after_idle: Duration::from_millis(p.check_after_idle_ms),
                         checkout_timeout: Duration::from_millis(p.checkout_timeout_ms),
                     },
+                    budget,
                 )
             })
             .clone()
@@ -277,7 +324,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
         let max = shared.config.max_client_connections;
         if shared.clients.fetch_add(1, Ordering::AcqRel) >= max {
             shared.clients.fetch_sub(1, Ordering::AcqRel);
-            tokio::spawn(refuse(stream, SqlError::too_many_connections()));
+            tokio::spawn(refuse(
+                stream,
+                SqlError::too_many_connections(),
+                shared.clone(),
+            ));
             continue;
         }
         let shared = shared.clone();
@@ -288,10 +339,53 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
     }
 }
 
-async fn refuse(mut stream: TcpStream, e: SqlError) {
+/// Refusals in progress (all proxies of the process); beyond [`MAX_REFUSING`] a client is
+/// refused before the handshake instead.
+static REFUSING: AtomicUsize = AtomicUsize::new(0);
+/// See [`REFUSING`].
+const MAX_REFUSING: usize = 256;
+/// How long a refused client has to answer the greeting.
+const REFUSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Refuses a client (over the connection limit) with `e`. The error answers the client's
+/// handshake response, like an authentication failure, so that every client library reads
+/// its SQLSTATE: before the handshake, clients parse errors in the pre-4.1 layout, and
+/// some would show `#08004` as part of the message.
+async fn refuse(mut stream: TcpStream, e: SqlError, shared: Arc<Shared>) {
     let mut out = Vec::new();
-    packet::frame(&mut out, 0, &packet::err_payload(&e));
-    let _ = stream.write_all(&out).await;
+    if REFUSING.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
+        REFUSING.fetch_sub(1, Ordering::AcqRel);
+        // Under a flood, answer at once in the layout servers use before the handshake.
+        let mut p = packet::err_payload(&e);
+        p.drain(3..9);
+        packet::frame(&mut out, 0, &p);
+        let _ = stream.write_all(&out).await;
+        return;
+    }
+    let version = shared
+        .server_version
+        .read()
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    drop(shared);
+    let nonce = crate::auth::nonce();
+    packet::frame(
+        &mut out,
+        0,
+        &crate::session::handshake::greeting(&version, 0, &nonce, 0),
+    );
+    let _ = tokio::time::timeout(REFUSE_TIMEOUT, async {
+        stream.write_all(&out).await.ok()?;
+        let (seq, _) = packet::PacketReader::new()
+            .read(&mut stream, 1 << 20)
+            .await
+            .ok()?;
+        out.clear();
+        packet::frame(&mut out, seq.wrapping_add(1), &packet::err_payload(&e));
+        stream.write_all(&out).await.ok()
+    })
+    .await;
+    REFUSING.fetch_sub(1, Ordering::AcqRel);
 }
 
 async fn maintenance(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {

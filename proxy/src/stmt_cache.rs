@@ -23,6 +23,10 @@ pub struct StmtMeta {
     pub param_defs: Vec<Vec<u8>>,
     /// Column definition packets.
     pub column_defs: Vec<Vec<u8>>,
+    /// For statements of sharded (or renamed) schemas: the route, planned once.
+    pub route: Option<Arc<myshard_router::shard::plan::ShardRoute>>,
+    /// Transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`) the proxy handles itself.
+    pub control: myshard_router::Kind,
 }
 
 /// Cache key: pool (host and connection flags, which shape the column definitions),

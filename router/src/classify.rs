@@ -34,6 +34,18 @@ pub enum Kind {
         /// Proxy connection id.
         id: u64,
     },
+    /// Exactly `SELECT CONNECTION_ID() [[AS] alias]`: answered by the proxy with the
+    /// client's proxy connection id (the id `KILL` takes), not a backend thread id.
+    ConnectionId {
+        /// The result column's name (the alias, or `CONNECTION_ID()` as written).
+        column: String,
+    },
+    /// `BEGIN [WORK]` or `START TRANSACTION [characteristics]`.
+    Begin,
+    /// `COMMIT [WORK]`.
+    Commit,
+    /// `ROLLBACK [WORK]` (not `ROLLBACK TO SAVEPOINT`).
+    Rollback,
     /// Any other statement.
     Other,
 }
@@ -58,6 +70,12 @@ pub fn classify(sql: &str) -> Classified {
         } else if w.eq_ignore_ascii_case("KILL") {
             if let Some(k) = kill_target(lexer.clone()) {
                 out.kind = k;
+            }
+        } else if let Some(k) = transaction_control(w, lexer.clone()) {
+            out.kind = k;
+        } else if w.eq_ignore_ascii_case("SELECT") {
+            if let Some(column) = connection_id_select(sql, lexer.clone()) {
+                out.kind = Kind::ConnectionId { column };
             }
         } else {
             out.pin = pin_by_first_word(w, lexer.clone());
@@ -163,6 +181,65 @@ fn use_target(mut lexer: Lexer<'_>) -> Option<String> {
     }
 }
 
+/// The column name of `SELECT CONNECTION_ID() [[AS] alias] [;]`, if that is the text.
+fn connection_id_select(sql: &str, mut lexer: Lexer<'_>) -> Option<String> {
+    lexer.next();
+    let start = lexer.offset();
+    let Some(Token::Word(f)) = lexer.next() else {
+        return None;
+    };
+    if !f.eq_ignore_ascii_case("CONNECTION_ID")
+        || lexer.next() != Some(Token::Punct(b'('))
+        || lexer.next() != Some(Token::Punct(b')'))
+    {
+        return None;
+    }
+    // MariaDB names the column after the expression as written.
+    let written = sql.get(start..lexer.offset())?.trim_start().to_string();
+    let mut column = None;
+    let mut t = lexer.next();
+    if matches!(t, Some(Token::Word(w)) if w.eq_ignore_ascii_case("AS")) {
+        t = lexer.next();
+        t?;
+    }
+    match t {
+        Some(Token::Word(w)) => {
+            column = Some(w.to_string());
+            t = lexer.next();
+        }
+        Some(Token::QuotedIdent(q)) => {
+            column = Some(q.replace("``", "`"));
+            t = lexer.next();
+        }
+        _ => {}
+    }
+    match t {
+        None | Some(Token::Semicolon) if lexer.next().is_none() => Some(column.unwrap_or(written)),
+        _ => None,
+    }
+}
+
+/// `BEGIN [WORK]`, `START TRANSACTION …`, `COMMIT [WORK]`, `ROLLBACK [WORK]`; chained or
+/// releasing forms and savepoints are not transaction boundaries the proxy handles.
+fn transaction_control(first: &str, mut lexer: Lexer<'_>) -> Option<Kind> {
+    lexer.next();
+    let rest: Vec<Token<'_>> = lexer.take_while(|t| *t != Token::Semicolon).collect();
+    let only_work = match rest.as_slice() {
+        [] => true,
+        [Token::Word(w)] => w.eq_ignore_ascii_case("WORK"),
+        _ => false,
+    };
+    match first.to_ascii_uppercase().as_str() {
+        "BEGIN" if only_work => Some(Kind::Begin),
+        "START" if matches!(rest.first(), Some(Token::Word(w)) if w.eq_ignore_ascii_case("TRANSACTION")) => {
+            Some(Kind::Begin)
+        }
+        "COMMIT" if only_work => Some(Kind::Commit),
+        "ROLLBACK" if only_work => Some(Kind::Rollback),
+        _ => None,
+    }
+}
+
 fn kill_target(mut lexer: Lexer<'_>) -> Option<Kind> {
     lexer.next();
     let mut query = false;
@@ -212,8 +289,49 @@ mod tests {
                 id: 7
             }
         );
+        let conn_id = |c: &str| Kind::ConnectionId { column: c.into() };
+        assert_eq!(
+            classify("SELECT CONNECTION_ID()").kind,
+            conn_id("CONNECTION_ID()")
+        );
+        assert_eq!(
+            classify("select connection_id() ;").kind,
+            conn_id("connection_id()")
+        );
+        assert_eq!(classify("SELECT CONNECTION_ID() AS id").kind, conn_id("id"));
+        assert_eq!(
+            classify("SELECT CONNECTION_ID() `my id`").kind,
+            conn_id("my id")
+        );
+        for other in [
+            "SELECT CONNECTION_ID() + 1",
+            "SELECT CONNECTION_ID(), 1",
+            "SELECT CONNECTION_ID() FROM t",
+            "SELECT CONNECTION_ID(); SELECT 1",
+            "SELECT CONNECTION_ID() AS",
+            "SELECT CONNECTION_ID",
+        ] {
+            assert_eq!(classify(other).kind, Kind::Other, "{other}");
+        }
         assert_eq!(classify("SELECT 1").kind, Kind::Other);
         assert_eq!(classify("user_table_select").kind, Kind::Other);
+    }
+
+    #[test]
+    fn transaction_control_kinds() {
+        for (sql, k) in [
+            ("BEGIN", Kind::Begin),
+            ("begin work;", Kind::Begin),
+            ("START TRANSACTION READ ONLY", Kind::Begin),
+            ("COMMIT", Kind::Commit),
+            ("commit work", Kind::Commit),
+            ("ROLLBACK", Kind::Rollback),
+            ("ROLLBACK TO SAVEPOINT a", Kind::Other),
+            ("COMMIT AND CHAIN", Kind::Other),
+            ("BEGIN NOT ATOMIC SELECT 1; END", Kind::Other),
+        ] {
+            assert_eq!(classify(sql).kind, k, "{sql}");
+        }
     }
 
     #[test]

@@ -3,8 +3,12 @@
 #![warn(missing_docs)]
 
 pub mod classify;
+pub mod hash;
 pub mod lexer;
 pub mod set;
+pub mod shard;
+pub mod text;
 
 pub use classify::{Classified, Kind, classify};
+pub use hash::{Charset, Collation, HashError, KeyType, KeyValue, key_hash, shard_of};
 pub use set::{CHARSET_KEYS, SetItem};

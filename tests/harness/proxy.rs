@@ -29,10 +29,12 @@ pub fn config_for(servers: &[&MariaDb]) -> Config {
         })
         .collect();
     let schemas = (0..servers.len())
-        .map(|i| Schema {
-            name: format!("s{i}"),
-            group: format!("g{i}"),
-            database: Some(format!("s{i}_db")),
+        .map(|i| {
+            Schema::unsharded(
+                &format!("s{i}"),
+                &format!("g{i}"),
+                Some(&format!("s{i}_db")),
+            )
         })
         .collect();
     Config {
@@ -84,4 +86,45 @@ pub fn proxy_opts(
 /// Connects to the proxy as `app` in `db`.
 pub async fn app_conn(proxy: &myshard_proxy::ProxyHandle, db: Option<&str>) -> Result<Conn> {
     Ok(Conn::new(proxy_opts(proxy, APP_USER, APP_PASSWORD, db)).await?)
+}
+
+/// A configuration for two servers with logical schema `shop` sharded over `shards`
+/// shards (`shop_0000`…), the first half on g0 and the rest on g1, home shard 0, and the
+/// `tables` rules given as YAML flow mappings (e.g. `{name: orders, shard_key: uid}`).
+/// Also an unsharded schema `crm` on g1 (database `crm_db`).
+pub fn sharded_config(g0: &MariaDb, g1: &MariaDb, shards: u32, tables: &[&str]) -> Config {
+    let half = shards / 2;
+    let yaml = format!(
+        "listen: 127.0.0.1:0
+users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*']}}]
+groups:
+  - {{name: g0, user: {MYSHARD_USER}, password: {MYSHARD_PASSWORD}, write_hosts: ['{a0}'], pool: {{max: 16}}}}
+  - {{name: g1, user: {MYSHARD_USER}, password: {MYSHARD_PASSWORD}, write_hosts: ['{a1}'], pool: {{max: 16}}}}
+schemas:
+  - name: shop
+    shards: {shards}
+    placement: [{{group: g0, shards: '0-{h0}'}}, {{group: g1, shards: '{half}-{last}'}}]
+    tables: [{tables}]
+  - {{name: crm, group: g1, database: crm_db}}
+",
+        a0 = g0.addr(),
+        a1 = g1.addr(),
+        h0 = half - 1,
+        last = shards - 1,
+        tables = tables.join(", "),
+    );
+    myshard_config::parse(&yaml, "sharded test config")
+        .unwrap_or_else(|e| panic!("test config: {e}"))
+}
+
+/// Creates every physical database of `config` on its server (what `myshard init` does).
+pub async fn create_shard_databases(config: &Config, servers: &[&MariaDb]) -> Result<()> {
+    let topology = myshard_config::Topology::new(config);
+    for db in topology.physical_databases() {
+        let i: usize = db.group.trim_start_matches('g').parse()?;
+        servers[i]
+            .exec(&format!("CREATE DATABASE IF NOT EXISTS `{}`", db.database))
+            .await?;
+    }
+    Ok(())
 }

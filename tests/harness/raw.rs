@@ -302,7 +302,11 @@ impl RawConn {
             caps &= !(caps::PLUGIN_AUTH | caps::PLUGIN_AUTH_LENENC);
         }
         let nonce = c.greeting.nonce.clone();
-        let auth = scramble_for(login.plugin.unwrap_or("mysql_native_password"), &nonce, login.password);
+        let auth = scramble_for(
+            login.plugin.unwrap_or("mysql_native_password"),
+            &nonce,
+            login.password,
+        );
         let mut p = Vec::new();
         p.extend_from_slice(&caps.to_le_bytes());
         p.extend_from_slice(&(1u32 << 24).to_le_bytes());
@@ -494,7 +498,10 @@ impl RawConn {
         if let Some(e) = parse_err(&first) {
             return Ok(Err(e));
         }
-        ensure!(first.first() == Some(&0x00) && first.len() >= 12, "bad prepare OK {first:?}");
+        ensure!(
+            first.first() == Some(&0x00) && first.len() >= 12,
+            "bad prepare OK {first:?}"
+        );
         let id = u32::from_le_bytes([first[1], first[2], first[3], first[4]]);
         let columns = u16::from_le_bytes([first[5], first[6]]);
         let params = u16::from_le_bytes([first[7], first[8]]);
@@ -504,10 +511,17 @@ impl RawConn {
                     self.read_packet().await?;
                 }
                 let eof = self.read_packet().await?;
-                ensure!(is_eof(&eof), "expected EOF in prepare response, got {eof:?}");
+                ensure!(
+                    is_eof(&eof),
+                    "expected EOF in prepare response, got {eof:?}"
+                );
             }
         }
-        Ok(Ok(Prepared { id, columns, params }))
+        Ok(Ok(Prepared {
+            id,
+            columns,
+            params,
+        }))
     }
 }
 

@@ -47,6 +47,19 @@ pub struct HostTarget {
     pub connect_timeout: Duration,
 }
 
+/// The values of an OK packet (summed over the OKs of a multi-result response).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OkInfo {
+    /// Affected rows.
+    pub affected_rows: u64,
+    /// First non-zero last insert id.
+    pub last_insert_id: u64,
+    /// Status flags of the last OK.
+    pub status: u16,
+    /// Warnings.
+    pub warnings: u16,
+}
+
 /// A statement prepared on this connection, for a proxy-wide statement id.
 #[derive(Debug, Clone, Copy)]
 pub struct BackendStmt {
@@ -74,7 +87,8 @@ pub struct BackendConn {
     /// The last insert id this connection's `LAST_INSERT_ID()` returns.
     pub last_insert_id: u64,
     /// Statements prepared here, by proxy-wide statement id.
-    pub stmts: HashMap<u32, BackendStmt>,
+    /// Keyed by proxy-wide statement id and shard ([`stmt_key`]).
+    pub stmts: HashMap<u64, BackendStmt>,
     pub(crate) stmt_clock: u64,
     /// When the connection last finished a command.
     pub last_used: Instant,
@@ -82,6 +96,14 @@ pub struct BackendConn {
     pub last_client: u64,
     /// A protocol or socket failure happened: the connection must not be reused.
     pub broken: bool,
+    /// The last response said a transaction is open on this connection.
+    pub in_transaction: bool,
+}
+
+/// The key of a backend statement: the proxy-wide statement id, and the shard for
+/// statements of sharded schemas (whose text names the shard's database).
+pub fn stmt_key(global_id: u32, shard: Option<u32>) -> u64 {
+    u64::from(global_id) << 32 | shard.map_or(0, |s| u64::from(s) + 1)
 }
 
 /// Prepared statements kept open per backend connection before the least recently used
@@ -208,6 +230,7 @@ impl BackendConn {
             last_used: Instant::now(),
             last_client: 0,
             broken: false,
+            in_transaction: false,
         })
     }
 
@@ -276,6 +299,41 @@ impl BackendConn {
         Ok(rows)
     }
 
+    /// Runs a statement that answers with OK (a write, COMMIT, …) and returns what the OK
+    /// said; an ERR becomes `Err`.
+    pub async fn execute(&mut self, sql: &str) -> Result<OkInfo, SqlError> {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(0x03);
+        payload.extend_from_slice(sql.as_bytes());
+        self.send(&payload).await?;
+        self.read_ok().await
+    }
+
+    /// Reads a response the proxy consumes, keeping only its final OK values.
+    pub async fn read_ok(&mut self) -> Result<OkInfo, SqlError> {
+        let packets = read_internal(self, ResponseKind::Query).await?;
+        if let Some(e) = packets.first().and_then(|p| packet::parse_err(p)) {
+            return Err(e);
+        }
+        let mut info = OkInfo::default();
+        for p in packets.iter().filter(|p| p.first() == Some(&0x00)) {
+            let mut r = Reader::new(p);
+            r.u8();
+            info.affected_rows += r.lenenc_int().unwrap_or(0);
+            let id = r.lenenc_int().unwrap_or(0);
+            if id != 0 && info.last_insert_id == 0 {
+                info.last_insert_id = id;
+            }
+            info.status = r.u16().unwrap_or(0);
+            info.warnings += r.u16().unwrap_or(0);
+        }
+        self.in_transaction = info.status & crate::packet::status::IN_TRANS != 0;
+        if info.last_insert_id != 0 {
+            self.last_insert_id = info.last_insert_id;
+        }
+        Ok(info)
+    }
+
     /// Brings this connection's session state in line with `wanted`.
     pub async fn sync(&mut self, wanted: &SessionVars) -> Result<(), SqlError> {
         if *wanted == self.applied {
@@ -290,7 +348,7 @@ impl BackendConn {
                 }
                 SyncStep::Set(sql) => {
                     let mut p = vec![0x03];
-                    p.extend_from_slice(sql.as_bytes());
+                    p.extend_from_slice(&myshard_router::text::encode(&sql));
                     self.roundtrip(&p, ResponseKind::Query).await?;
                 }
                 SyncStep::MultiStatements(on) => {
@@ -320,6 +378,21 @@ impl BackendConn {
             self.last_insert_id = id;
         }
         Ok(())
+    }
+
+    /// Whether an idle connection is unusable because the backend closed it or sent
+    /// something nobody asked for (MySQL sends an error packet before closing a connection
+    /// it timed out). Checks without waiting: one non-blocking read.
+    pub fn closed_by_peer(&mut self) -> bool {
+        if !self.rbuf.is_empty() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        match self.stream.try_read(&mut probe) {
+            // End of stream, or unsolicited bytes.
+            Ok(_) => true,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
     }
 
     /// A liveness check (COM_PING).

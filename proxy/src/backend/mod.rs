@@ -7,4 +7,4 @@ pub mod relay;
 
 pub use conn::{BackendConn, HostTarget};
 pub use pool::{HostPool, PooledConn};
-pub use relay::{RelayFailure, Relayed, ResponseKind, Tracker, relay};
+pub use relay::{Class, RelayFailure, Relayed, ResponseKind, Tracker, relay, relay_filtered};

@@ -1,6 +1,9 @@
-//! A pool of backend connections to one host (for one CLIENT_FOUND_ROWS setting).
+//! A pool of backend connections to one host (for one set of connection flags, such as
+//! CLIENT_FOUND_ROWS).
 //!
-//! At most `max` connections exist at any time, idle or busy. A checkout prefers the
+//! At most `max` connections to the host exist at any time, idle or busy, counted over all
+//! its pools (a [`HostBudget`] they share): when the host is full, a checkout closes an idle
+//! connection of another of the host's pools rather than exceed the limit. A checkout prefers the
 //! connection the same client used last (affinity keeps the backend's caches warm), then
 //! one whose session state already matches, then the most recently used. Connections idle
 //! for longer than `check_after_idle` are pinged first; idle ones beyond `min` are closed
@@ -12,7 +15,7 @@ use crate::error::SqlError;
 use crate::state::SessionVars;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -31,14 +34,27 @@ pub struct PoolSettings {
     pub checkout_timeout: Duration,
 }
 
-/// The connections to one host.
+/// The connection limit of one host, shared by its pools.
+#[derive(Debug)]
+pub struct HostBudget {
+    /// Open connections to the host, over all its pools.
+    open: AtomicUsize,
+    max: usize,
+    /// Woken when any of the host's pools gets a connection back or closes one.
+    changed: Notify,
+    /// The host's pools, to close an idle connection of one when another needs room.
+    pools: Mutex<Vec<Weak<HostPool>>>,
+}
+
+/// The connections to one host (for one set of connection flags).
 #[derive(Debug)]
 pub struct HostPool {
     target: HostTarget,
     settings: PoolSettings,
     idle: Mutex<Vec<BackendConn>>,
+    /// Open connections of this pool.
     open: AtomicUsize,
-    returned: Notify,
+    budget: Arc<HostBudget>,
 }
 
 /// A checked-out connection; it goes back to its pool when dropped (or is closed if it
@@ -59,15 +75,43 @@ pub struct PoolStats {
 }
 
 impl HostPool {
-    /// An empty pool; connections open on demand.
+    /// An empty pool with a host limit of its own; connections open on demand.
     pub fn new(target: HostTarget, settings: PoolSettings) -> Arc<HostPool> {
-        Arc::new(HostPool {
+        Self::sharing(target, settings, None)
+    }
+
+    /// An empty pool under `budget`, the limit of another pool of the same host (`None`
+    /// for a new limit of `settings.max`).
+    pub fn sharing(
+        target: HostTarget,
+        settings: PoolSettings,
+        budget: Option<Arc<HostBudget>>,
+    ) -> Arc<HostPool> {
+        let budget = budget.unwrap_or_else(|| {
+            Arc::new(HostBudget {
+                open: AtomicUsize::new(0),
+                max: settings.max,
+                changed: Notify::new(),
+                pools: Mutex::new(Vec::new()),
+            })
+        });
+        let pool = Arc::new(HostPool {
             target,
             settings,
             idle: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
-            returned: Notify::new(),
-        })
+            budget,
+        });
+        if let Ok(mut pools) = pool.budget.pools.lock() {
+            pools.retain(|p| p.strong_count() > 0);
+            pools.push(Arc::downgrade(&pool));
+        }
+        pool
+    }
+
+    /// The host limit this pool counts against.
+    pub fn budget(&self) -> &Arc<HostBudget> {
+        &self.budget
     }
 
     /// The host this pool connects to.
@@ -92,7 +136,11 @@ impl HostPool {
         let deadline = Instant::now() + self.settings.checkout_timeout;
         loop {
             if let Some(mut conn) = self.take_idle(client, wanted) {
-                if conn.last_used.elapsed() >= self.settings.check_after_idle && !conn.ping().await
+                // A connection the backend closed while it sat idle (a restart, wait_timeout,
+                // KILL) is noticed without a round trip; long-idle ones are also pinged.
+                if conn.closed_by_peer()
+                    || (conn.last_used.elapsed() >= self.settings.check_after_idle
+                        && !conn.ping().await)
                 {
                     self.forget();
                     continue;
@@ -105,7 +153,7 @@ impl HostPool {
                     return Ok(self.wrap(conn));
                 }
             }
-            if self.reserve() {
+            if self.reserve() || (self.evict_other_idle() && self.reserve()) {
                 return match BackendConn::connect(&self.target, wanted.database.as_deref()).await {
                     Ok(conn) => Ok(self.wrap(conn)),
                     Err(e) => {
@@ -116,7 +164,7 @@ impl HostPool {
             }
             let wait = deadline.saturating_duration_since(Instant::now());
             if wait.is_zero()
-                || tokio::time::timeout(wait, self.returned.notified())
+                || tokio::time::timeout(wait, self.budget.changed.notified())
                     .await
                     .is_err()
             {
@@ -158,17 +206,50 @@ impl HostPool {
         best.map(|(i, _)| idle.remove(i))
     }
 
+    /// Counts one more connection against the host limit, if there is room.
     fn reserve(&self) -> bool {
-        self.open
+        let reserved = self
+            .budget
+            .open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.settings.max).then_some(n + 1)
+                (n < self.budget.max).then_some(n + 1)
             })
-            .is_ok()
+            .is_ok();
+        if reserved {
+            self.open.fetch_add(1, Ordering::AcqRel);
+        }
+        reserved
+    }
+
+    /// Closes the longest idle connection of another pool of this host, making room under
+    /// the host limit. Returns whether one was closed.
+    fn evict_other_idle(&self) -> bool {
+        let pools: Vec<Arc<HostPool>> = match self.budget.pools.lock() {
+            Ok(p) => p.iter().filter_map(Weak::upgrade).collect(),
+            Err(_) => return false,
+        };
+        for pool in pools {
+            if std::ptr::eq(Arc::as_ptr(&pool), self) {
+                continue;
+            }
+            let victim = pool
+                .idle
+                .lock()
+                .ok()
+                .and_then(|mut idle| (!idle.is_empty()).then(|| idle.remove(0)));
+            if let Some(conn) = victim {
+                drop(conn);
+                pool.forget();
+                return true;
+            }
+        }
+        false
     }
 
     fn forget(&self) {
         self.open.fetch_sub(1, Ordering::AcqRel);
-        self.returned.notify_one();
+        self.budget.open.fetch_sub(1, Ordering::AcqRel);
+        self.budget.changed.notify_one();
     }
 
     fn give_back(&self, mut conn: BackendConn) {
@@ -185,7 +266,7 @@ impl HostPool {
                 return;
             }
         }
-        self.returned.notify_one();
+        self.budget.changed.notify_one();
     }
 
     /// Closes idle connections beyond `min` that have been idle too long. Called
@@ -210,6 +291,8 @@ impl HostPool {
         drop(idle);
         if closed > 0 {
             self.open.fetch_sub(closed, Ordering::AcqRel);
+            self.budget.open.fetch_sub(closed, Ordering::AcqRel);
+            self.budget.changed.notify_one();
         }
     }
 

@@ -83,7 +83,8 @@ impl Tracker {
 
     /// Whether the response is complete.
     pub fn done(&self) -> bool {
-        self.state == St::Done
+        // A last packet of 0xFFFFFF bytes or more still has a continuation chunk to come.
+        self.state == St::Done && !self.continuation
     }
 
     /// Whether the next chunk can only be row data (so a large one may be streamed
@@ -99,6 +100,13 @@ impl Tracker {
         self.continuation = len == MAX_CHUNK;
         if was_continuation {
             return Ok(());
+        }
+        if self.state == St::Done {
+            // Checked before the ERR shortcut below, which would otherwise accept an ERR
+            // packet after the end.
+            return Err(SqlError::internal(
+                "backend sent data after the end of a response",
+            ));
         }
         let head = payload.first().copied();
         let is_eof = head == Some(0xFE) && len < 9;
@@ -206,6 +214,47 @@ impl Tracker {
         r.u8();
         r.u16();
         self.status = r.u16().unwrap_or(self.status);
+    }
+}
+
+/// What one packet of a response is, for relays that drop some packets (concatenating
+/// the result sets of several shards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// An OK packet.
+    Ok,
+    /// An ERR packet.
+    Err,
+    /// The column count of a result set.
+    ColumnCount,
+    /// A column definition.
+    ColumnDef,
+    /// The EOF after the column definitions.
+    ColumnsEof,
+    /// A row.
+    Row,
+    /// The EOF ending a result set.
+    RowsEof,
+    /// Anything else (continuation chunks, prepare responses).
+    Other,
+}
+
+impl Tracker {
+    /// The class of the next packet, judged from its first byte and length.
+    pub fn class_of(&self, head: Option<u8>, len: usize) -> Class {
+        if self.continuation {
+            return Class::Other;
+        }
+        match (self.state, head) {
+            (_, Some(0xFF)) => Class::Err,
+            (St::Start, Some(0x00)) => Class::Ok,
+            (St::Start, _) => Class::ColumnCount,
+            (St::Columns(_), _) => Class::ColumnDef,
+            (St::ColumnsEof, _) => Class::ColumnsEof,
+            (St::Rows, Some(0xFE)) if len < 9 => Class::RowsEof,
+            (St::Rows, _) => Class::Row,
+            _ => Class::Other,
+        }
     }
 }
 
@@ -324,6 +373,63 @@ pub async fn relay<W: AsyncWrite + Unpin>(
             });
         }
     }
+}
+
+/// Relays a response packet by packet, keeping only the packets `keep` accepts (sequence
+/// ids renumbered from `seq`). Used to concatenate the result sets of several shards.
+pub async fn relay_filtered<W: AsyncWrite + Unpin>(
+    conn: &mut BackendConn,
+    kind: ResponseKind,
+    client: &mut W,
+    mut seq: u8,
+    keep: &mut (dyn FnMut(Class) -> bool + Send),
+) -> Result<Relayed, RelayFailure> {
+    let mut t = Tracker::new(kind);
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut keeping = true;
+    while !t.done() {
+        while conn.rbuf.len() < 4 || conn.rbuf.len() - 4 < chunk_len(&conn.rbuf) {
+            if out.len() >= 64 * 1024 {
+                client.write_all(&out).await.map_err(RelayFailure::Client)?;
+                out.clear();
+            }
+            if conn.fill().await.is_err() {
+                conn.broken = true;
+                let error = SqlError::backend_lost(&conn.host);
+                client.write_all(&out).await.map_err(RelayFailure::Client)?;
+                return Err(RelayFailure::Backend {
+                    error,
+                    next_seq: seq,
+                });
+            }
+        }
+        let len = chunk_len(&conn.rbuf);
+        let body = &conn.rbuf[4..4 + len];
+        let continuation = t.continuation;
+        if !continuation {
+            keeping = keep(t.class_of(body.first().copied(), len));
+        }
+        if let Err(error) = t.chunk(body, len) {
+            conn.broken = true;
+            client.write_all(&out).await.map_err(RelayFailure::Client)?;
+            return Err(RelayFailure::Backend {
+                error,
+                next_seq: seq,
+            });
+        }
+        if keeping {
+            out.extend_from_slice(&conn.rbuf[..3]);
+            out.push(seq);
+            seq = seq.wrapping_add(1);
+            out.extend_from_slice(&conn.rbuf[4..4 + len]);
+        }
+        conn.rbuf.advance(4 + len);
+    }
+    client.write_all(&out).await.map_err(RelayFailure::Client)?;
+    Ok(Relayed {
+        tracker: t,
+        next_seq: seq,
+    })
 }
 
 /// Copies the rest of a large chunk from the backend to the client as it arrives.

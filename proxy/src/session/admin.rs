@@ -42,10 +42,10 @@ impl Session {
         if owner != self.user {
             return self.send_err(&SqlError::kill_denied(id), seq).await;
         }
-        if let Some((host, thread)) = target.running.lock().ok().and_then(|r| r.clone()) {
+        if let Some((pool, thread)) = target.running.lock().ok().and_then(|r| r.clone()) {
             // Interrupt the backend statement through a separate connection.
             tokio::spawn(async move {
-                if let Ok(mut c) = BackendConn::connect(&host, None).await {
+                if let Ok(mut c) = BackendConn::connect(pool.target(), None).await {
                     let _ = c.query_rows(&format!("KILL QUERY {thread}")).await;
                 }
             });

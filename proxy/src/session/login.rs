@@ -16,6 +16,10 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+/// Time a client has from connecting until it is logged in (MySQL's `connect_timeout`
+/// default): a client that stalls in the handshake does not keep its connection slot.
+pub const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs the connection phase; `None` when the client was refused or went away.
 pub(super) async fn login(
     shared: Arc<Shared>,
@@ -39,9 +43,17 @@ pub(super) async fn login(
         &handshake::greeting(&version, id as u32, &nonce, offered_ext),
     );
     let mut reader = PacketReader::new();
-    let result = async {
+    let result = tokio::time::timeout(LOGIN_TIMEOUT, async {
         stream.write_all(&out).await.ok()?;
-        let (seq, payload) = reader.read(&mut stream, 1 << 20).await.ok()?;
+        let (seq, payload) = match reader.read(&mut stream, 1 << 20).await {
+            Ok(p) => p,
+            Err(packet::ReadError::TooLarge) => {
+                // Not a MySQL client (an HTTP request announces a multi-megabyte packet).
+                refuse(&mut stream, &SqlError::new(1043, b"08S01", "Bad handshake"), 2).await;
+                return None;
+            }
+            Err(_) => return None,
+        };
         let mut seq = seq.wrapping_add(1);
         let peer_host = peer.ip().to_string();
         let resp = match handshake::parse_response(&payload) {
@@ -115,15 +127,17 @@ pub(super) async fn login(
             schema: resp.database.clone(),
             vars,
             initial_names: names,
-            pinned: None,
+            pinned: Vec::new(),
             pin_reason: None,
-            in_transaction: false,
+            tx_begin: None,
             last_insert_id: 0,
             stmts: HashMap::new(),
             next_stmt_id: 1,
         })
-    }
-    .await;
+    })
+    .await
+    .ok()
+    .flatten();
     if result.is_none() {
         shared.unregister(id);
     }

@@ -5,7 +5,9 @@ mod admin;
 pub mod handshake;
 mod login;
 mod query;
+mod shard;
 mod stmt;
+mod tx;
 
 use crate::backend::PooledConn;
 use crate::error::SqlError;
@@ -42,10 +44,13 @@ pub struct Session {
     vars: SessionVars,
     /// Character set state from the handshake (what COM_RESET_CONNECTION returns to).
     initial_names: String,
-    /// The connection this session is tied to (transaction or unreplayable state).
-    pinned: Option<PooledConn>,
+    /// Connections this session is tied to, at most one per host pool (open transaction
+    /// or state that cannot be replayed).
+    pinned: Vec<PooledConn>,
     pin_reason: Option<&'static str>,
-    in_transaction: bool,
+    /// `BEGIN` / `START TRANSACTION` the client issued: answered by the proxy and sent to
+    /// each backend connection the transaction then touches, before its first statement.
+    tx_begin: Option<String>,
     last_insert_id: u64,
     stmts: HashMap<u32, ClientStmt>,
     next_stmt_id: u32,
@@ -90,6 +95,10 @@ impl Session {
                 }
                 Err(_) => return,
             };
+            // A command that raced with a KILL of this connection is not run.
+            if self.control.killed.load(Ordering::Acquire) {
+                return;
+            }
             let next = seq.wrapping_add(1);
             if self.dispatch(payload, next).await.is_err() {
                 return;
@@ -144,7 +153,7 @@ impl Session {
         if !self.vars.autocommit_off() {
             s |= status::AUTOCOMMIT;
         }
-        if self.in_transaction {
+        if self.in_transaction() {
             s |= status::IN_TRANS;
         }
         s
@@ -176,14 +185,19 @@ impl Session {
         }
     }
 
-    /// Gives back or drops the pinned connection; state that must not reach another
-    /// client (open transaction, locks, temporary tables) closes it.
+    /// Whether a transaction is open for the client.
+    fn in_transaction(&self) -> bool {
+        self.tx_begin.is_some() || self.pinned.iter().any(|c| c.in_transaction)
+    }
+
+    /// Drops the pinned connections: state that must not reach another client (open
+    /// transaction, locks, temporary tables) closes them.
     fn unpin(&mut self) {
-        if let Some(c) = self.pinned.take() {
+        for c in self.pinned.drain(..) {
             c.discard();
         }
         self.pin_reason = None;
-        self.in_transaction = false;
+        self.tx_begin = None;
     }
 
     fn close(&mut self) {

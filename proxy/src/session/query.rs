@@ -6,23 +6,85 @@ use super::{Closed, Session};
 use crate::backend::{PooledConn, RelayFailure, Relayed, ResponseKind, relay};
 use crate::error::SqlError;
 use crate::packet;
+use crate::server::Route;
+use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
+use myshard_router::text::decode;
 use myshard_router::{Classified, Kind, SetItem, classify};
+use std::sync::Arc;
 
 impl Session {
     pub(super) async fn com_query(&mut self, payload: Vec<u8>, seq: u8) -> Result<(), Closed> {
-        let text = String::from_utf8_lossy(&payload[1..]);
-        let c = classify(&text);
-        drop(text);
+        // Exact text for the parser (bytes that are not UTF-8 travel as reserved characters);
+        // `None` when the text holds the reserved characters themselves.
+        let exact = decode(&payload[1..]).ok();
+        let c = match &exact {
+            Some(t) => classify(t),
+            None => classify(&String::from_utf8_lossy(&payload[1..])),
+        };
         match &c.kind {
             Kind::Use(db) => {
                 let db = db.clone();
                 return self.use_schema(&db, seq).await;
             }
             Kind::Kill { query, id } => return self.kill(*id, *query, seq).await,
+            Kind::Begin => {
+                let text = String::from_utf8_lossy(&payload[1..])
+                    .trim()
+                    .trim_end_matches(';')
+                    .to_string();
+                return self.begin(text, seq).await;
+            }
+            Kind::Commit => return self.end_transaction("COMMIT", seq).await,
+            Kind::Rollback => return self.end_transaction("ROLLBACK", seq).await,
+            Kind::ConnectionId { column } => {
+                let column = column.clone();
+                return self.send_connection_id(&column, seq).await;
+            }
             _ => {}
+        }
+        if c.kind == Kind::Other {
+            let text = match exact {
+                Some(t) => t,
+                None => String::from_utf8_lossy(&payload[1..]),
+            };
+            let ctx = RouteContext {
+                topology: &self.shared.topology,
+                schema: self.schema.as_deref(),
+            };
+            match plan(&text, ctx) {
+                ShardPlan::Passthrough => {}
+                ShardPlan::Error(e) => {
+                    return self.send_err(&super::shard::route_error(e), seq).await;
+                }
+                ShardPlan::Shard(_) if decode(&payload[1..]).is_err() => {
+                    let e = SqlError::not_supported(
+                        "characters U+10FF00-U+10FFFF in statements of sharded or renamed schemas",
+                    );
+                    return self.send_err(&e, seq).await;
+                }
+                ShardPlan::Shard(r) => {
+                    drop(text);
+                    return self.run_shard_query(&r, seq, c).await;
+                }
+            }
         }
         self.forward(payload, seq, ResponseKind::Query, Some(c))
             .await
+    }
+
+    /// Answers `SELECT CONNECTION_ID()` with this client's proxy connection id (the one
+    /// in the greeting, which `KILL` takes), with the metadata MariaDB gives the column.
+    async fn send_connection_id(&mut self, column: &str, seq: u8) -> Result<(), Closed> {
+        use packet::column_flags::{BINARY, NOT_NULL, UNSIGNED};
+        let eof = packet::eof_payload(self.status(), 0);
+        let mut row = Vec::with_capacity(12);
+        crate::wire::put_lenenc_str(&mut row, self.id.to_string().as_bytes());
+        let def = packet::column_def(column, 63, 10, 0x03, NOT_NULL | UNSIGNED | BINARY, 0);
+        let mut seq = packet::frame(&mut self.out, seq, &[1]);
+        for p in [&def, &eof, &row, &eof] {
+            seq = packet::frame(&mut self.out, seq, p);
+        }
+        self.write_out().await
     }
 
     /// Switches the session's logical schema (COM_INIT_DB and `USE`).
@@ -40,29 +102,35 @@ impl Session {
         self.send_ok(seq).await
     }
 
-    /// A backend connection in line with this session's state.
-    pub(super) async fn acquire(&mut self) -> Result<PooledConn, SqlError> {
-        let route = self.shared.route(self.schema.as_deref(), self.flags)?;
-        let mut conn = match self.pinned.take() {
-            Some(c) if std::sync::Arc::ptr_eq(c.pool(), &route.pool) => c,
-            Some(c) => {
-                self.pinned = Some(c);
-                return Err(SqlError::not_supported(format!(
-                    "switching to schema on group '{}' while the session is bound to one backend connection ({})",
-                    route.group,
-                    self.pin_reason.unwrap_or("open transaction")
-                )));
-            }
-            None => route.pool.checkout(self.id, &self.vars).await?,
+    /// Where statements go when nothing in them says otherwise: the session schema's group
+    /// (the home shard's for a sharded schema).
+    pub(super) fn default_route(&self) -> Result<Route, SqlError> {
+        self.shared.route(self.schema.as_deref(), self.flags)
+    }
+
+    /// A backend connection of `route`'s pool in line with this session's state: the one
+    /// pinned to the session there, or one from the pool. Inside a transaction a fresh
+    /// connection first receives the client's `BEGIN`.
+    pub(super) async fn acquire_at(&mut self, route: &Route) -> Result<PooledConn, SqlError> {
+        self.vars.database.clone_from(&route.database);
+        let pinned = self
+            .pinned
+            .iter()
+            .position(|c| Arc::ptr_eq(c.pool(), &route.pool));
+        let (mut conn, fresh) = match pinned {
+            Some(i) => (self.pinned.swap_remove(i), false),
+            None => (route.pool.checkout(self.id, &self.vars).await?, true),
         };
         if let Err(e) = conn.sync(&self.vars).await {
-            if self.pin_reason.is_some() || self.in_transaction {
+            if !fresh {
                 // The pinned state is lost with the connection.
-                self.pinned = None;
-                self.pin_reason = None;
-                self.in_transaction = false;
+                self.lose_pin();
             }
             return Err(e);
+        }
+        if fresh && let Some(begin) = self.tx_begin.clone() {
+            conn.execute(&begin).await?;
+            conn.in_transaction = true;
         }
         conn.last_client = self.id;
         Ok(conn)
@@ -70,12 +138,12 @@ impl Session {
 
     /// Keeps the connection for this session, or returns it to the pool.
     pub(super) fn finish(&mut self, conn: PooledConn) {
-        if self.in_transaction || self.pin_reason.is_some() {
-            self.pinned = Some(conn);
+        if conn.in_transaction || self.pin_reason.is_some() {
+            self.pinned.push(conn);
         }
     }
 
-    /// Sends `payload` to a backend and relays the response.
+    /// Sends `payload` to the session's default route and relays the response.
     pub(super) async fn forward(
         &mut self,
         payload: Vec<u8>,
@@ -83,7 +151,25 @@ impl Session {
         kind: ResponseKind,
         classified: Option<Classified>,
     ) -> Result<(), Closed> {
-        let mut conn = match self.acquire().await {
+        match self.default_route() {
+            Ok(route) => {
+                self.forward_at(&route, payload, seq, kind, classified)
+                    .await
+            }
+            Err(e) => self.send_err(&e, seq).await,
+        }
+    }
+
+    /// Sends `payload` to a backend of `route` and relays the response.
+    pub(super) async fn forward_at(
+        &mut self,
+        route: &Route,
+        payload: Vec<u8>,
+        seq: u8,
+        kind: ResponseKind,
+        classified: Option<Classified>,
+    ) -> Result<(), Closed> {
+        let mut conn = match self.acquire_at(route).await {
             Ok(c) => c,
             Err(e) => return self.send_err(&e, seq).await,
         };
@@ -138,16 +224,15 @@ impl Session {
         }
     }
 
-    /// The pinned connection broke: its transaction and pinned state are gone.
-    fn lose_pin(&mut self) {
-        self.pinned = None;
-        self.pin_reason = None;
-        self.in_transaction = false;
+    /// A pinned connection broke: the transaction and the pinned state are gone, on every
+    /// connection of the session (their transactions roll back as they close).
+    pub(super) fn lose_pin(&mut self) {
+        self.unpin();
     }
 
-    fn set_running(&self, conn: Option<&PooledConn>) {
+    pub(super) fn set_running(&self, conn: Option<&PooledConn>) {
         if let Ok(mut r) = self.control.running.lock() {
-            *r = conn.map(|c| (c.pool().target().clone(), c.thread_id));
+            *r = conn.map(|c| (c.pool().clone(), c.thread_id));
         }
     }
 
@@ -163,7 +248,15 @@ impl Session {
             self.last_insert_id = t.last_insert_id;
             conn.last_insert_id = t.last_insert_id;
         }
-        self.in_transaction = t.status & crate::packet::status::IN_TRANS != 0;
+        let in_trans = t.status & crate::packet::status::IN_TRANS != 0;
+        if t.error {
+            // An ERR carries no status flags: a failed statement leaves an open transaction
+            // open (and with autocommit off may have started one), so the session stays on
+            // this connection until an OK or EOF tells otherwise.
+            conn.in_transaction |= in_trans || self.vars.autocommit_off();
+        } else {
+            conn.in_transaction = in_trans;
+        }
         let Some(c) = classified else { return };
         if t.error {
             return;

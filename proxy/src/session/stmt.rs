@@ -4,19 +4,32 @@
 //! them only on a statement's first execute, which may have gone to another connection).
 
 use super::{Closed, Session};
+use crate::backend::conn::stmt_key;
 use crate::backend::conn::{BackendStmt, MAX_STMTS_PER_CONN};
 use crate::backend::relay::read_internal;
 use crate::backend::{PooledConn, ResponseKind};
 use crate::error::SqlError;
 use crate::packet;
 use crate::params::{parse_execute, rebuild_execute, stmt_id};
+use crate::server::Route;
 use crate::stmt_cache::StmtMeta;
+use myshard_config::SchemaTopology;
+use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, ShardRoute, Targets, plan};
+use myshard_router::text::{decode, encode};
+use myshard_router::{Kind, classify};
 use std::sync::Arc;
+
+/// Where a statement is prepared to learn its metadata, the text prepared there, and its
+/// shard route.
+type PreparePlan = (Route, Vec<u8>, Option<Arc<ShardRoute>>);
 
 /// A statement prepared by this client.
 #[derive(Debug)]
 pub(super) struct ClientStmt {
     meta: Arc<StmtMeta>,
+    /// The logical schema it was prepared in: it executes there whatever the session's
+    /// schema is by then, as MySQL runs a statement in its prepare-time database.
+    schema: Option<String>,
     /// Parameter types from the last execute that sent them.
     types: Option<Vec<u8>>,
     /// COM_STMT_SEND_LONG_DATA chunks by parameter.
@@ -31,23 +44,25 @@ impl Session {
         seq: u8,
     ) -> Result<(), Closed> {
         let sql = &payload[1..];
-        let route = match self.shared.route(self.schema.as_deref(), self.flags) {
-            Ok(r) => r,
+        let planned = match self.plan_prepared(sql) {
+            Ok(p) => p,
             Err(e) => return self.send_err(&e, seq).await,
         };
+        let (route, text, shard_route) = planned;
         let meta = match self
             .shared
             .stmt_cache
-            .get(&route.pool, &self.vars.database, sql)
+            .get(&route.pool, &route.database, sql)
         {
             Some(m) => m,
-            None => match self.prepare_on_backend(sql).await {
+            None => match self
+                .prepare_on_backend(&route, sql, &text, shard_route)
+                .await
+            {
                 Ok(m) => {
-                    self.shared.stmt_cache.insert(
-                        &route.pool,
-                        self.vars.database.clone(),
-                        m.clone(),
-                    );
+                    self.shared
+                        .stmt_cache
+                        .insert(&route.pool, route.database.clone(), m.clone());
                     m
                 }
                 Err(e) => return self.send_err(&e, seq).await,
@@ -74,6 +89,7 @@ impl Session {
             id,
             ClientStmt {
                 meta,
+                schema: self.schema.clone(),
                 types: None,
                 long_data: Vec::new(),
                 long_data_too_large: false,
@@ -82,13 +98,74 @@ impl Session {
         self.write_out().await
     }
 
-    /// Prepares `sql` on a backend to learn its metadata; the connection keeps the
-    /// statement for later executes.
-    async fn prepare_on_backend(&mut self, sql: &[u8]) -> Result<Arc<StmtMeta>, SqlError> {
-        let mut conn = self.acquire().await?;
+    /// Where a statement being prepared learns its metadata, the text prepared there, and
+    /// its shard route if its schema is sharded or renamed.
+    fn plan_prepared(&self, sql: &[u8]) -> Result<PreparePlan, SqlError> {
+        let text = match decode(sql) {
+            Ok(t) => t,
+            Err(_) => String::from_utf8_lossy(sql),
+        };
+        let ctx = RouteContext {
+            topology: &self.shared.topology,
+            schema: self.schema.as_deref(),
+        };
+        match plan(&text, ctx) {
+            ShardPlan::Passthrough => Ok((self.default_route()?, sql.to_vec(), None)),
+            ShardPlan::Error(e) => Err(super::shard::route_error(e)),
+            ShardPlan::Shard(r) => {
+                let schema = self
+                    .shared
+                    .topology
+                    .schema(&r.schema)
+                    .ok_or_else(|| SqlError::unknown_db(&r.schema))?;
+                // Metadata comes from one representative shard: all shards have the same tables.
+                let shard = match (&r.targets, schema) {
+                    (Targets::Shards(s), _) if !s.is_empty() => s[0],
+                    (_, SchemaTopology::Sharded(sh)) => sh.home_shard,
+                    _ => 0,
+                };
+                let (Some(db), Some(group)) = (schema.database(shard), schema.group_of(shard))
+                else {
+                    return Err(SqlError::internal(format!(
+                        "shard {shard} of '{}' is not placed",
+                        r.schema
+                    )));
+                };
+                let database = self
+                    .shared
+                    .group_database(&r.schema, group)
+                    .or_else(|| Some(db.to_string()));
+                let route = self.shared.route_to(group, database, self.flags)?;
+                if decode(sql).is_err() {
+                    return Err(SqlError::not_supported(
+                        "characters U+10FF00-U+10FFFF in statements of sharded or renamed schemas",
+                    ));
+                }
+                let text = encode(&r.template.render(db)).into_owned();
+                Ok((route, text, Some(Arc::new(*r))))
+            }
+        }
+    }
+
+    /// Prepares `text` on a backend of `route` to learn the metadata of the client's
+    /// `sql`; the connection keeps the statement for later executes.
+    async fn prepare_on_backend(
+        &mut self,
+        route: &Route,
+        sql: &[u8],
+        text: &[u8],
+        shard_route: Option<Arc<ShardRoute>>,
+    ) -> Result<Arc<StmtMeta>, SqlError> {
+        let mut conn = self.acquire_at(route).await?;
         let global_id = self.shared.stmt_cache.next_id();
-        let (packets, backend_id, columns, params) = prepare(&mut conn, sql).await?;
-        remember(&mut conn, global_id, backend_id).await;
+        let (packets, backend_id, columns, params) = prepare(&mut conn, text).await?;
+        let shard = shard_route.as_ref().and_then(|r| match &r.targets {
+            Targets::Shards(s) if s.len() == 1 => Some(s[0]),
+            _ => None,
+        });
+        if shard_route.is_none() || shard.is_some() {
+            remember(&mut conn, stmt_key(global_id, shard), backend_id).await;
+        }
         let params_usize = usize::from(params);
         let param_defs = packets
             .get(1..1 + params_usize)
@@ -100,6 +177,10 @@ impl Session {
             .map(<[Vec<u8>]>::to_vec)
             .unwrap_or_default();
         self.finish(conn);
+        let control = match classify(&String::from_utf8_lossy(sql)).kind {
+            k @ (Kind::Begin | Kind::Commit | Kind::Rollback) => k,
+            _ => Kind::Other,
+        };
         Ok(Arc::new(StmtMeta {
             global_id,
             sql: sql.to_vec(),
@@ -107,6 +188,8 @@ impl Session {
             params,
             param_defs,
             column_defs,
+            route: shard_route,
+            control,
         }))
     }
 
@@ -146,6 +229,23 @@ impl Session {
         };
         let long_data = std::mem::take(&mut stmt.long_data);
         let meta = stmt.meta.clone();
+        match meta.control {
+            Kind::Begin => {
+                let text = String::from_utf8_lossy(&meta.sql)
+                    .trim()
+                    .trim_end_matches(';')
+                    .to_string();
+                return self.begin(text, seq).await;
+            }
+            Kind::Commit => return self.end_transaction("COMMIT", seq).await,
+            Kind::Rollback => return self.end_transaction("ROLLBACK", seq).await,
+            _ => {}
+        }
+        let route = match &stmt.schema {
+            Some(schema) => self.shared.route(Some(schema), self.flags),
+            // Prepared without a schema: it runs in the current one, as in MySQL.
+            None => self.default_route(),
+        };
         let Some(backend_payload_tail) = rebuild_execute(&req, 0, &types, n, &long_data) else {
             return self
                 .send_err(
@@ -154,20 +254,39 @@ impl Session {
                 )
                 .await;
         };
-        let mut conn = match self.acquire().await {
+        if let Some(shard_route) = meta.route.clone() {
+            return self
+                .execute_sharded(
+                    &shard_route,
+                    &meta,
+                    &req,
+                    &types,
+                    &long_data,
+                    backend_payload_tail,
+                    seq,
+                )
+                .await;
+        }
+        let acquired = match route {
+            Ok(route) => self.acquire_at(&route).await,
+            Err(e) => Err(e),
+        };
+        let mut conn = match acquired {
             Ok(c) => c,
             Err(e) => return self.send_err(&e, seq).await,
         };
-        let backend_id = match ensure_prepared(&mut conn, &meta).await {
-            Ok(b) => b,
-            Err(e) => {
-                self.finish(conn);
-                return self.send_err(&e, seq).await;
-            }
-        };
+        let backend_id =
+            match ensure_prepared(&mut conn, stmt_key(meta.global_id, None), &meta.sql).await {
+                Ok(b) => b,
+                Err(e) => {
+                    self.finish(conn);
+                    return self.send_err(&e, seq).await;
+                }
+            };
         let mut payload = backend_payload_tail;
         payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
         if let Err(e) = conn.send(&payload).await {
+            self.lose_pin();
             return self.send_err(&e, seq).await;
         }
         drop(payload);
@@ -240,21 +359,26 @@ async fn prepare(
     Ok((packets, id, columns, params))
 }
 
-/// The backend id of `meta` on `conn`, preparing it there first if needed.
-async fn ensure_prepared(conn: &mut PooledConn, meta: &StmtMeta) -> Result<u32, SqlError> {
+/// The backend id of statement `key` (text `sql`) on `conn`, preparing it there first if
+/// needed.
+pub(super) async fn ensure_prepared(
+    conn: &mut PooledConn,
+    key: u64,
+    sql: &[u8],
+) -> Result<u32, SqlError> {
     conn.stmt_clock += 1;
     let now = conn.stmt_clock;
-    if let Some(s) = conn.stmts.get_mut(&meta.global_id) {
+    if let Some(s) = conn.stmts.get_mut(&key) {
         s.used = now;
         return Ok(s.id);
     }
-    let (_, id, _, _) = prepare(conn, &meta.sql).await?;
-    remember(conn, meta.global_id, id).await;
+    let (_, id, _, _) = prepare(conn, sql).await?;
+    remember(conn, key, id).await;
     Ok(id)
 }
 
 /// Records a backend statement, closing the least recently used one beyond the cap.
-async fn remember(conn: &mut PooledConn, global_id: u32, backend_id: u32) {
+async fn remember(conn: &mut PooledConn, key: u64, backend_id: u32) {
     if conn.stmts.len() >= MAX_STMTS_PER_CONN {
         let oldest = conn
             .stmts
@@ -271,7 +395,7 @@ async fn remember(conn: &mut PooledConn, global_id: u32, backend_id: u32) {
     }
     let used = conn.stmt_clock;
     conn.stmts.insert(
-        global_id,
+        key,
         BackendStmt {
             id: backend_id,
             used,

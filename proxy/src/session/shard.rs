@@ -1,0 +1,349 @@
+//! Executing statements of sharded schemas: one target is relayed like any statement;
+//! several targets are run one after the other, their result sets concatenated into one
+//! (rows streamed, column definitions sent once) or their OKs summed into one.
+
+use super::{Closed, Session};
+use crate::backend::conn::stmt_key;
+use crate::backend::{Class, PooledConn, RelayFailure, ResponseKind, relay_filtered};
+use crate::error::SqlError;
+use crate::packet;
+use crate::params::ExecuteRequest;
+use crate::server::Route;
+use crate::sharding::bound_params;
+use crate::sharding::{hash_key, literal};
+use crate::stmt_cache::StmtMeta;
+use myshard_router::Classified;
+use myshard_router::shard::plan::{Merge, RouteError, ShardRoute, Targets};
+use myshard_router::shard::resolve::{Bound, Target};
+use myshard_router::text::encode;
+
+/// A router refusal as the client's error.
+pub(super) fn route_error(e: RouteError) -> SqlError {
+    let mut state = [0u8; 5];
+    state.copy_from_slice(&e.state.as_bytes()[..5]);
+    SqlError {
+        code: e.code,
+        state,
+        message: e.message,
+    }
+}
+
+/// How each target is run.
+pub(super) enum Exec {
+    /// COM_QUERY with the target's SQL.
+    Text,
+    /// COM_STMT_EXECUTE of a prepared statement: the execute payload (its statement id is
+    /// replaced by the backend's) and the proxy-wide statement id.
+    Prepared {
+        /// COM_STMT_EXECUTE payload.
+        payload: Vec<u8>,
+        /// Proxy-wide statement id.
+        global_id: u32,
+    },
+}
+
+impl Session {
+    /// The targets of `route` for `params`.
+    pub(super) fn targets(
+        &self,
+        route: &ShardRoute,
+        params: &[Bound],
+    ) -> Result<Vec<Target>, SqlError> {
+        route
+            .resolve(&self.shared.topology, params, &hash_key, &literal)
+            .map_err(route_error)
+    }
+
+    /// Where a target's statement goes.
+    pub(super) fn target_route(&self, route: &ShardRoute, t: &Target) -> Result<Route, SqlError> {
+        let database = self
+            .shared
+            .group_database(&route.schema, &t.group)
+            .or_else(|| Some(t.database.clone()));
+        self.shared.route_to(&t.group, database, self.flags)
+    }
+
+    /// Runs a text statement planned to shards.
+    pub(super) async fn run_shard_query(
+        &mut self,
+        route: &ShardRoute,
+        seq: u8,
+        c: Classified,
+    ) -> Result<(), Closed> {
+        let targets = match self.targets(route, &[]) {
+            Ok(t) => t,
+            Err(e) => return self.send_err(&e, seq).await,
+        };
+        if let [t] = targets.as_slice() {
+            let dest = match self.target_route(route, t) {
+                Ok(d) => d,
+                Err(e) => return self.send_err(&e, seq).await,
+            };
+            let mut payload = Vec::with_capacity(t.sql.len() + 1);
+            payload.push(0x03);
+            payload.extend_from_slice(&encode(&t.sql));
+            return self
+                .forward_at(&dest, payload, seq, ResponseKind::Query, Some(c))
+                .await;
+        }
+        self.run_targets(route, &targets, seq, &mut Exec::Text)
+            .await
+    }
+
+    /// Runs a statement on several shards and merges the answers.
+    pub(super) async fn run_targets(
+        &mut self,
+        route: &ShardRoute,
+        targets: &[Target],
+        seq: u8,
+        exec: &mut Exec,
+    ) -> Result<(), Closed> {
+        match route.merge {
+            Merge::Concat => self.concat(route, targets, seq, exec).await,
+            Merge::SumAffected | Merge::FirstResult => {
+                self.merge_writes(route, targets, seq, exec).await
+            }
+        }
+    }
+
+    async fn target_conn(
+        &mut self,
+        route: &ShardRoute,
+        t: &Target,
+    ) -> Result<PooledConn, SqlError> {
+        let dest = self.target_route(route, t)?;
+        self.acquire_at(&dest).await
+    }
+
+    async fn send_target(
+        conn: &mut PooledConn,
+        t: &Target,
+        exec: &mut Exec,
+    ) -> Result<(), SqlError> {
+        match exec {
+            Exec::Text => {
+                let mut payload = Vec::with_capacity(t.sql.len() + 1);
+                payload.push(0x03);
+                payload.extend_from_slice(&encode(&t.sql));
+                conn.send(&payload).await
+            }
+            Exec::Prepared { payload, global_id } => {
+                let key = stmt_key(*global_id, Some(t.shard));
+                let id = super::stmt::ensure_prepared(conn, key, &encode(&t.sql)).await?;
+                payload[1..5].copy_from_slice(&id.to_le_bytes());
+                conn.send(payload).await
+            }
+        }
+    }
+
+    /// Result sets of every target as one: the first target's column definitions, then
+    /// every target's rows, then one final EOF.
+    async fn concat(
+        &mut self,
+        route: &ShardRoute,
+        targets: &[Target],
+        seq: u8,
+        exec: &mut Exec,
+    ) -> Result<(), Closed> {
+        let mut seq = seq;
+        let mut header_sent = false;
+        let n = targets.len();
+        for (i, t) in targets.iter().enumerate() {
+            let last = i + 1 == n;
+            let mut conn = match self.target_conn(route, t).await {
+                Ok(c) => c,
+                Err(e) => return self.send_err(&shard_failed(e, t), seq).await,
+            };
+            if let Err(e) = Self::send_target(&mut conn, t, exec).await {
+                self.lose_pin();
+                return self.send_err(&shard_failed(e, t), seq).await;
+            }
+            let first = !header_sent;
+            let mut keep = |c: Class| match c {
+                Class::ColumnCount | Class::ColumnDef | Class::ColumnsEof => first,
+                Class::RowsEof => last,
+                Class::Row | Class::Other => true,
+                Class::Err => true,
+                Class::Ok => first && last,
+            };
+            self.set_running(Some(&conn));
+            let r = relay_filtered(
+                &mut conn,
+                ResponseKind::Query,
+                &mut self.stream,
+                seq,
+                &mut keep,
+            )
+            .await;
+            self.set_running(None);
+            match r {
+                Ok(relayed) => {
+                    seq = relayed.next_seq;
+                    header_sent = true;
+                    let t = &relayed.tracker;
+                    conn.in_transaction = t.status & packet::status::IN_TRANS != 0;
+                    let failed = t.error;
+                    self.finish(conn);
+                    if failed {
+                        return Ok(());
+                    }
+                    if !last && t.status & packet::status::MORE_RESULTS_EXISTS != 0 {
+                        return self
+                            .send_err(
+                                &SqlError::not_supported(
+                                    "multiple result sets from a statement sent to several shards",
+                                ),
+                                seq,
+                            )
+                            .await;
+                    }
+                }
+                Err(RelayFailure::Backend { error, next_seq }) => {
+                    self.lose_pin();
+                    return self.send_err(&shard_failed(error, t), next_seq).await;
+                }
+                Err(RelayFailure::Client(_)) => {
+                    conn.broken = true;
+                    return Err(Closed);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes on several shards: affected rows summed (or, for the copies of a global
+    /// table, the first shard's), one OK; failures name the shards.
+    async fn merge_writes(
+        &mut self,
+        route: &ShardRoute,
+        targets: &[Target],
+        seq: u8,
+        exec: &mut Exec,
+    ) -> Result<(), Closed> {
+        let mut affected = 0u64;
+        let mut first_affected: Option<u64> = None;
+        let mut insert_id = 0u64;
+        let mut warnings = 0u16;
+        let mut failed: Vec<(u32, String, SqlError)> = Vec::new();
+        for t in targets {
+            let mut conn = match self.target_conn(route, t).await {
+                Ok(c) => c,
+                Err(e) => {
+                    failed.push((t.shard, t.group.clone(), e));
+                    continue;
+                }
+            };
+            let r = match Self::send_target(&mut conn, t, exec).await {
+                Ok(()) => conn.read_ok().await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(ok) => {
+                    affected += ok.affected_rows;
+                    first_affected.get_or_insert(ok.affected_rows);
+                    if insert_id == 0 {
+                        insert_id = ok.last_insert_id;
+                    }
+                    warnings = warnings.saturating_add(ok.warnings);
+                }
+                Err(e) => {
+                    if conn.broken {
+                        self.lose_pin();
+                    }
+                    failed.push((t.shard, t.group.clone(), e));
+                }
+            }
+            self.finish(conn);
+        }
+        if insert_id != 0 {
+            self.last_insert_id = insert_id;
+        }
+        if let Some((_, _, first)) = failed.first() {
+            let mut e = first.clone();
+            let list: Vec<String> = failed
+                .iter()
+                .map(|(s, g, e)| format!("shard {s} on {g}: {}", e.message))
+                .collect();
+            e.message = format!(
+                "{} of {} shards failed ({}); the others applied the statement",
+                failed.len(),
+                targets.len(),
+                list.join("; ")
+            );
+            return self.send_err(&e, seq).await;
+        }
+        let affected = if route.merge == Merge::FirstResult {
+            first_affected.unwrap_or(0)
+        } else {
+            affected
+        };
+        let p = packet::ok_payload(affected, insert_id, self.status(), warnings);
+        packet::frame(&mut self.out, seq, &p);
+        self.write_out().await
+    }
+}
+
+impl Session {
+    /// COM_STMT_EXECUTE of a statement of a sharded schema: routed by the bound values.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn execute_sharded(
+        &mut self,
+        route: &ShardRoute,
+        meta: &StmtMeta,
+        req: &ExecuteRequest<'_>,
+        types: &[u8],
+        long_data: &[(u16, Vec<u8>)],
+        payload: Vec<u8>,
+        seq: u8,
+    ) -> Result<(), Closed> {
+        let n = usize::from(meta.params);
+        let Some(params) = bound_params(req, types, n, long_data) else {
+            return self
+                .send_err(
+                    &SqlError::malformed_packet("COM_STMT_EXECUTE parameters"),
+                    seq,
+                )
+                .await;
+        };
+        let targets = match self.targets(route, &params) {
+            Ok(t) => t,
+            Err(e) => return self.send_err(&e, seq).await,
+        };
+        if matches!(route.targets, Targets::Rows { .. }) && targets.len() > 1 {
+            // A multi-row INSERT split over shards: each shard gets its rows as text.
+            return self
+                .run_targets(route, &targets, seq, &mut Exec::Text)
+                .await;
+        }
+        let mut exec = Exec::Prepared {
+            payload,
+            global_id: meta.global_id,
+        };
+        if let [t] = targets.as_slice() {
+            let mut conn = match self.target_conn(route, t).await {
+                Ok(c) => c,
+                Err(e) => return self.send_err(&e, seq).await,
+            };
+            if let Err(e) = Self::send_target(&mut conn, t, &mut exec).await {
+                if conn.broken {
+                    self.lose_pin();
+                }
+                self.finish(conn);
+                return self.send_err(&e, seq).await;
+            }
+            let Some(relayed) = self.relay_from(&mut conn, ResponseKind::Query, seq).await? else {
+                return Ok(());
+            };
+            self.after_response(&mut conn, &relayed, None).await;
+            self.finish(conn);
+            return Ok(());
+        }
+        self.run_targets(route, &targets, seq, &mut exec).await
+    }
+}
+
+/// Names the shard in an error.
+fn shard_failed(mut e: SqlError, t: &Target) -> SqlError {
+    e.message = format!("{} (shard {} on group {})", e.message, t.shard, t.group);
+    e
+}

@@ -1,0 +1,13 @@
+//! Routing statements of sharded schemas: analysis of the parsed statement (tables, shard
+//! key constraints, inserted rows), the route plan, and rewriting table references to the
+//! physical database of each target shard.
+
+pub mod insert;
+pub mod keys;
+pub mod plan;
+pub mod resolve;
+pub mod span;
+pub mod tables;
+pub mod template;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,181 @@
+//! Turning a planned route into concrete targets once parameter values are known: the
+//! shard numbers and the SQL each receives.
+
+use super::keys::{Literal, Operand, shards};
+use super::plan::{RouteError, ShardRoute, Targets, Unconstrained};
+use myshard_config::{SchemaTopology, TableRule, Topology};
+
+/// A parameter value bound at execute time, as the router sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bound {
+    /// SQL NULL.
+    Null,
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer.
+    UInt(u64),
+    /// A floating-point number.
+    Double(f64),
+    /// Text or bytes: strings, blobs, decimals and temporal values in their text form.
+    Text(Vec<u8>),
+}
+
+/// One key value to hash: a literal of the statement or a bound parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyInput<'a> {
+    /// From the statement text.
+    Literal(&'a Literal),
+    /// From COM_STMT_EXECUTE.
+    Bound(&'a Bound),
+}
+
+/// Maps a key value to its shard under a table's rule: `Ok(None)` when the value can match
+/// rows on any shard (or none), an error when it cannot be interpreted.
+pub type KeyHasher<'h> =
+    dyn Fn(&TableRule, u32, KeyInput<'_>) -> Result<Option<u32>, RouteError> + 'h;
+
+/// One shard a statement goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Shard number.
+    pub shard: u32,
+    /// Physical database of the shard.
+    pub database: String,
+    /// Group holding the shard.
+    pub group: String,
+    /// Statement text for the shard.
+    pub sql: String,
+}
+
+impl ShardRoute {
+    /// The targets of this route given the bound parameters (empty for text statements).
+    /// `literal` renders a parameter as an SQL literal, needed only when a prepared
+    /// multi-row INSERT spans shards.
+    pub fn resolve(
+        &self,
+        topology: &Topology,
+        params: &[Bound],
+        hasher: &KeyHasher<'_>,
+        literal: &dyn Fn(&Bound) -> String,
+    ) -> Result<Vec<Target>, RouteError> {
+        let schema = topology.schema(&self.schema).ok_or_else(|| {
+            RouteError::refused(format!(
+                "logical schema '{}' is not configured",
+                self.schema
+            ))
+        })?;
+        let count = schema.shard_count();
+        fn value<'v>(o: &'v Operand, params: &'v [Bound]) -> Result<KeyInput<'v>, RouteError> {
+            match o {
+                Operand::Literal(l) => Ok(KeyInput::Literal(l)),
+                Operand::Param(i) => params.get(*i).map(KeyInput::Bound).ok_or_else(|| {
+                    RouteError::refused(format!(
+                        "parameter {} of the statement is not bound",
+                        i + 1
+                    ))
+                }),
+            }
+        }
+        let shards_list: Vec<u32> = match &self.targets {
+            Targets::Shards(s) => s.clone(),
+            Targets::ByKey(groups) => {
+                let mut chosen: Option<Vec<u32>> = None;
+                for g in groups {
+                    let mut f = |o: &Operand| hasher(&g.rule, count, value(o, params)?);
+                    let s = shards(&g.constraint, &mut f)?;
+                    if groups.len() > 1 && s.as_ref().is_none_or(|s| s.len() != 1) {
+                        return Err(RouteError::unsupported(format!(
+                            "a join of sharded tables not joined on their shard keys ({}) unless each is limited to the same single shard",
+                            groups
+                                .iter()
+                                .map(|g| g.tables.join(", "))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        )));
+                    }
+                    chosen = match (chosen, s) {
+                        (None, s) => s,
+                        (Some(a), Some(b)) if a == b => Some(a),
+                        (Some(_), _) => {
+                            return Err(RouteError::unsupported(
+                                "a join of sharded tables whose key conditions select different shards",
+                            ));
+                        }
+                    };
+                }
+                match chosen {
+                    Some(s) => s,
+                    None => match &self.unconstrained {
+                        Unconstrained::AllShards => (0..count).collect(),
+                        Unconstrained::Refuse(e) => return Err(e.clone()),
+                    },
+                }
+            }
+            Targets::Rows { rule, keys } => {
+                let mut per_shard: Vec<(u32, Vec<usize>)> = Vec::new();
+                for (row, k) in keys.iter().enumerate() {
+                    let input = value(k, params)?;
+                    if matches!(
+                        input,
+                        KeyInput::Literal(Literal::Null) | KeyInput::Bound(Bound::Null)
+                    ) {
+                        return Err(RouteError::refused(format!(
+                            "the shard key of a row inserted into logical schema '{}' is NULL; sharded rows need a key",
+                            self.schema
+                        )));
+                    }
+                    let shard = hasher(rule, count, input)?.ok_or_else(|| {
+                        RouteError::refused(
+                            "a shard key value in INSERT that does not determine a shard",
+                        )
+                    })?;
+                    match per_shard.iter_mut().find(|(s, _)| *s == shard) {
+                        Some((_, rows)) => rows.push(row),
+                        None => per_shard.push((shard, vec![row])),
+                    }
+                }
+                per_shard.sort_by_key(|(s, _)| *s);
+                if per_shard.len() > 1 {
+                    let split = self.split.as_ref().ok_or_else(|| {
+                        RouteError::unsupported("a multi-row INSERT spanning shards")
+                    })?;
+                    let lit = |i: usize| params.get(i).map_or_else(|| "NULL".to_string(), literal);
+                    let param_literal: Option<&dyn Fn(usize) -> String> =
+                        if params.is_empty() { None } else { Some(&lit) };
+                    return per_shard
+                        .into_iter()
+                        .map(|(shard, rows)| {
+                            let (database, group) = place(schema, shard)?;
+                            Ok(Target {
+                                shard,
+                                sql: split.render(&database, &rows, param_literal),
+                                database,
+                                group,
+                            })
+                        })
+                        .collect();
+                }
+                per_shard.into_iter().map(|(s, _)| s).collect()
+            }
+        };
+        shards_list
+            .into_iter()
+            .map(|shard| {
+                let (database, group) = place(schema, shard)?;
+                Ok(Target {
+                    shard,
+                    sql: self.template.render(&database),
+                    database,
+                    group,
+                })
+            })
+            .collect()
+    }
+}
+
+fn place(schema: &SchemaTopology, shard: u32) -> Result<(String, String), RouteError> {
+    match (schema.database(shard), schema.group_of(shard)) {
+        (Some(d), Some(g)) => Ok((d.to_string(), g.to_string())),
+        _ => Err(RouteError::refused(format!("shard {shard} does not exist"))),
+    }
+}

@@ -1,0 +1,291 @@
+//! Table-driven planner tests: statement → targets and per-shard SQL, on a 4-shard schema
+//! with a simple integer hash (the real hash has its own tests).
+
+use super::keys::Literal;
+use super::plan::{Route, RouteContext, RouteError, plan};
+use super::resolve::{Bound, KeyInput};
+use myshard_config::{TableRule, Topology};
+
+const YAML: &str = r#"
+listen: 127.0.0.1:3307
+users: [{name: u, password: p, schemas: ["*"]}]
+groups:
+  - {name: g0, user: r, write_hosts: ["127.0.0.1:1"]}
+  - {name: g1, user: r, write_hosts: ["127.0.0.1:2"]}
+schemas:
+  - name: shop
+    shards: 4
+    placement: [{group: g0, shards: "0-1"}, {group: g1, shards: "2-3"}]
+    home_shard: 1
+    tables:
+      - {name: orders, shard_key: uid}
+      - {name: items, shard_key: uid}
+      - {name: users, shard_key: id, allow_full_scan_writes: true}
+      - {name: countries, global: true}
+  - {name: crm, group: g1, database: crm_db}
+"#;
+
+fn topology() -> Topology {
+    let c = myshard_config::parse(YAML, "test.yaml").expect("config");
+    Topology::new(&c)
+}
+
+fn hash(_: &TableRule, n: u32, v: KeyInput<'_>) -> Result<Option<u32>, RouteError> {
+    let x: i64 = match v {
+        KeyInput::Literal(Literal::Number(s)) => {
+            s.parse().map_err(|_| RouteError::refused("nan"))?
+        }
+        KeyInput::Bound(Bound::Int(i)) => *i,
+        _ => return Ok(None),
+    };
+    Ok(Some((x.unsigned_abs() % u64::from(n)) as u32))
+}
+
+fn route(sql: &str, params: &[Bound]) -> Result<Vec<(u32, String)>, String> {
+    let t = topology();
+    match plan(
+        sql,
+        RouteContext {
+            topology: &t,
+            schema: Some("shop"),
+        },
+    ) {
+        Route::Passthrough => Ok(vec![(99, sql.to_string())]),
+        Route::Error(e) => Err(e.message),
+        Route::Shard(r) => r
+            .resolve(&t, params, &hash, &|b| format!("{b:?}"))
+            .map(|ts| ts.into_iter().map(|t| (t.shard, t.sql)).collect())
+            .map_err(|e| e.message),
+    }
+}
+
+fn shards(sql: &str) -> Vec<u32> {
+    route(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+fn refused(sql: &str, part: &str) {
+    match route(sql, &[]) {
+        Err(m) => assert!(m.contains(part), "{sql}: message {m:?} lacks {part:?}"),
+        Ok(t) => panic!("{sql}: expected refusal, got {t:?}"),
+    }
+}
+
+#[test]
+fn key_equality_routes_to_one_shard() {
+    assert_eq!(
+        route("SELECT * FROM orders WHERE uid = 6", &[]),
+        Ok(vec![(
+            2,
+            "SELECT * FROM `shop_0002`.`orders` WHERE uid = 6".into()
+        )])
+    );
+    assert_eq!(
+        shards("SELECT * FROM shop.orders o WHERE o.uid = -5"),
+        vec![1]
+    );
+    assert_eq!(
+        shards("SELECT * FROM orders WHERE uid IN (1, 2, 5) AND x = 1"),
+        vec![1, 2]
+    );
+    assert_eq!(
+        shards("SELECT * FROM orders WHERE uid = 1 OR uid = 3"),
+        vec![1, 3]
+    );
+    assert_eq!(
+        shards("SELECT * FROM orders WHERE uid > 3"),
+        vec![0, 1, 2, 3]
+    );
+    assert_eq!(
+        route("SELECT * FROM orders WHERE uid = ?", &[Bound::Int(7)]).map(|v| v[0].0),
+        Ok(3)
+    );
+}
+
+#[test]
+fn joins() {
+    assert_eq!(
+        shards("SELECT * FROM orders o JOIN items i ON o.uid = i.uid WHERE o.uid = 3"),
+        vec![3]
+    );
+    assert_eq!(
+        shards("SELECT * FROM orders o JOIN countries c ON o.cc = c.code WHERE o.uid = 2"),
+        vec![2]
+    );
+    assert_eq!(
+        shards("SELECT * FROM orders o JOIN items i ON o.uid = i.uid"),
+        vec![0, 1, 2, 3]
+    );
+    refused(
+        "SELECT * FROM orders o JOIN items i ON o.id = i.oid",
+        "not joined on their shard keys",
+    );
+    assert_eq!(
+        shards("SELECT * FROM orders o JOIN items i ON o.id = i.oid WHERE o.uid = 1 AND i.uid = 5"),
+        vec![1]
+    );
+    refused(
+        "SELECT * FROM orders o JOIN other x ON o.id = x.id WHERE o.uid = 1",
+        "unsharded table 'other'",
+    );
+    refused(
+        "SELECT * FROM orders WHERE id IN (SELECT oid FROM items)",
+        "subquery",
+    );
+}
+
+#[test]
+fn global_and_unsharded_tables() {
+    assert_eq!(shards("SELECT * FROM countries"), vec![1]);
+    assert_eq!(
+        shards("UPDATE countries SET name = 'x' WHERE code = 'FR'"),
+        vec![0, 1, 2, 3]
+    );
+    assert_eq!(
+        shards("INSERT INTO countries (code) VALUES ('DE')"),
+        vec![0, 1, 2, 3]
+    );
+    assert_eq!(
+        route("SELECT * FROM notes", &[]),
+        Ok(vec![(1, "SELECT * FROM `shop_0001`.`notes`".into())])
+    );
+    assert_eq!(shards("SELECT 1"), vec![1]);
+}
+
+#[test]
+fn writes() {
+    assert_eq!(shards("UPDATE orders SET x = 1 WHERE uid = 5"), vec![1]);
+    refused(
+        "UPDATE orders SET uid = 2 WHERE uid = 5",
+        "may not change the shard key",
+    );
+    refused(
+        "UPDATE orders SET x = 1",
+        "without a condition on its shard key",
+    );
+    assert_eq!(
+        shards("DELETE FROM users WHERE name = 'a'"),
+        vec![0, 1, 2, 3]
+    );
+    refused("DELETE FROM users ORDER BY id LIMIT 1", "ORDER BY or LIMIT");
+}
+
+#[test]
+fn inserts() {
+    assert_eq!(
+        route("INSERT INTO orders (uid, x) VALUES (2, 'a')", &[]),
+        Ok(vec![(
+            2,
+            "INSERT INTO `shop_0002`.`orders` (uid, x) VALUES (2, 'a')".into()
+        )])
+    );
+    assert_eq!(
+        route("INSERT INTO orders (x, uid) VALUES ('a', 1), ('b', 2), ('c', 5) ON DUPLICATE KEY UPDATE x = VALUES(x)", &[]),
+        Ok(vec![
+            (1, "INSERT INTO `shop_0001`.`orders` (x, uid) VALUES ('a', 1), ('c', 5) ON DUPLICATE KEY UPDATE x = VALUES(x)".into()),
+            (2, "INSERT INTO `shop_0002`.`orders` (x, uid) VALUES ('b', 2) ON DUPLICATE KEY UPDATE x = VALUES(x)".into()),
+        ])
+    );
+    assert_eq!(
+        route(
+            "INSERT INTO orders (uid, x) VALUES (?, ?), (?, ?)",
+            &[Bound::Int(1), Bound::Int(10), Bound::Int(2), Bound::Int(20)]
+        ),
+        Ok(vec![
+            (
+                1,
+                "INSERT INTO `shop_0001`.`orders` (uid, x) VALUES (Int(1), Int(10))".into()
+            ),
+            (
+                2,
+                "INSERT INTO `shop_0002`.`orders` (uid, x) VALUES (Int(2), Int(20))".into()
+            ),
+        ])
+    );
+    assert_eq!(shards("INSERT INTO orders SET uid = 3, x = 1"), vec![3]);
+    refused(
+        "INSERT INTO orders (x) VALUES (1)",
+        "must set its shard key 'uid'",
+    );
+    refused("INSERT INTO orders VALUES (1, 2)", "must list its columns");
+    refused("INSERT INTO orders (uid) VALUES (NULL)", "is NULL");
+    refused(
+        "INSERT INTO orders (uid) VALUES (1) ON DUPLICATE KEY UPDATE uid = 2",
+        "may not change the shard key",
+    );
+    refused(
+        "INSERT INTO orders (uid) SELECT uid FROM items",
+        "INSERT … SELECT",
+    );
+}
+
+#[test]
+fn multi_shard_selects_needing_merge_are_refused() {
+    assert_eq!(
+        shards("SELECT a, b FROM orders WHERE x = 1"),
+        vec![0, 1, 2, 3]
+    );
+    refused(
+        "SELECT * FROM orders ORDER BY id",
+        "ORDER BY over several shards",
+    );
+    refused("SELECT COUNT(*) FROM orders", "aggregate");
+    refused("SELECT x FROM orders GROUP BY x", "GROUP BY");
+    refused("SELECT DISTINCT x FROM orders", "DISTINCT");
+    refused("SELECT * FROM orders LIMIT 1", "LIMIT");
+    // With the key, a single shard answers everything.
+    assert_eq!(
+        shards("SELECT COUNT(*) FROM orders WHERE uid = 1 ORDER BY 1 LIMIT 3"),
+        vec![1]
+    );
+}
+
+#[test]
+fn ddl_broadcast() {
+    assert_eq!(
+        shards("CREATE TABLE orders (uid INT, x INT)"),
+        vec![0, 1, 2, 3]
+    );
+    assert_eq!(
+        route("ALTER TABLE shop.orders ADD COLUMN y INT", &[]).map(|v| v[3].1.clone()),
+        Ok("ALTER TABLE `shop_0003`.`orders` ADD COLUMN y INT".into())
+    );
+    assert_eq!(shards("CREATE TABLE notes (id INT)"), vec![1]);
+    assert_eq!(shards("DROP TABLE IF EXISTS countries"), vec![0, 1, 2, 3]);
+    assert_eq!(shards("CREATE INDEX i ON orders (x)"), vec![0, 1, 2, 3]);
+    assert_eq!(shards("TRUNCATE TABLE orders"), vec![0, 1, 2, 3]);
+}
+
+#[test]
+fn other_schemas_and_unparsable() {
+    let t = topology();
+    let crm = RouteContext {
+        topology: &t,
+        schema: Some("crm"),
+    };
+    // An unsharded schema whose physical name differs gets its references renamed.
+    match plan("SELECT * FROM crm.t", crm) {
+        Route::Shard(r) => assert_eq!(
+            r.resolve(&t, &[], &hash, &|_| String::new())
+                .expect("targets")[0]
+                .sql,
+            "SELECT * FROM `crm_db`.`t`"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let plain = RouteContext {
+        topology: &t,
+        schema: None,
+    };
+    assert_eq!(plan("SELECT 1", plain), Route::Passthrough);
+    refused(
+        "SELECT * FROM shop.orders JOIN crm.t",
+        "two logical schemas",
+    );
+    // sqlparser cannot parse LOCK IN SHARE MODE: the home shard when no sharded table is named.
+    assert_eq!(shards("SELECT * FROM notes LOCK IN SHARE MODE"), vec![1]);
+    refused("SELECT * FROM orders LOCK IN SHARE MODE", "cannot parse");
+}
