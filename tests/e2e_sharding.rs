@@ -219,3 +219,63 @@ async fn string_keys_follow_the_collation() -> Result<()> {
     assert_eq!(n, vec![2]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_route_and_shard_hints() -> Result<()> {
+    let c = cluster().await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    conn.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, uid BIGINT NOT NULL)")
+        .await?;
+    let rows: Vec<(String, String, String, String, String)> = conn
+        .query("EXPLAIN ROUTE SELECT * FROM orders WHERE uid IN (3, 12)")
+        .await?;
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "3".into(),
+                "g0".into(),
+                c.g0.addr(),
+                "shop_0003".into(),
+                "SELECT * FROM `shop_0003`.`orders` WHERE uid IN (3, 12)".into()
+            ),
+            (
+                "12".into(),
+                "g1".into(),
+                c.g1.addr(),
+                "shop_0012".into(),
+                "SELECT * FROM `shop_0012`.`orders` WHERE uid IN (3, 12)".into()
+            ),
+        ]
+    );
+    let all: Vec<(String, String, String, String, String)> = conn
+        .query("EXPLAIN ROUTE DELETE FROM orders")
+        .await
+        .map_or_else(
+            |e| {
+                assert!(
+                    e.to_string()
+                        .contains("without a condition on its shard key"),
+                    "{e}"
+                );
+                Ok::<_, anyhow::Error>(vec![])
+            },
+            Ok,
+        )?;
+    assert!(all.is_empty());
+    // A hint puts a row on a shard its key would not choose (operator repair), and reads it there.
+    conn.query_drop("/* myshard: shard=9 */ INSERT INTO orders (id, uid) VALUES (1, 3)")
+        .await?;
+    let on9: Vec<u64> = c.g1.query("SELECT COUNT(*) FROM shop_0009.orders").await?;
+    assert_eq!(on9, vec![1]);
+    let n: Vec<u64> = conn
+        .query("SELECT COUNT(*) FROM orders /* myshard: shard=9 */")
+        .await?;
+    assert_eq!(n, vec![1]);
+    let e = conn
+        .query_drop("/* myshard: shard=16 */ SELECT 1")
+        .await
+        .expect_err("out of range");
+    assert!(e.to_string().contains("has shards 0 to 15"), "{e}");
+    Ok(())
+}

@@ -46,6 +46,11 @@ pub enum Kind {
     Commit,
     /// `ROLLBACK [WORK]` (not `ROLLBACK TO SAVEPOINT`).
     Rollback,
+    /// `EXPLAIN ROUTE <statement>`: the proxy shows where the statement would go.
+    ExplainRoute {
+        /// Byte offset of the explained statement in the text.
+        offset: usize,
+    },
     /// Any other statement.
     Other,
 }
@@ -71,6 +76,11 @@ pub fn classify(sql: &str) -> Classified {
             if let Some(k) = kill_target(lexer.clone()) {
                 out.kind = k;
             }
+        } else if w.eq_ignore_ascii_case("EXPLAIN")
+            && let Some(offset) = explain_route(lexer.clone())
+        {
+            out.kind = Kind::ExplainRoute { offset };
+            return out;
         } else if let Some(k) = transaction_control(w, lexer.clone()) {
             out.kind = k;
         } else if w.eq_ignore_ascii_case("SELECT") {
@@ -240,6 +250,15 @@ fn transaction_control(first: &str, mut lexer: Lexer<'_>) -> Option<Kind> {
     }
 }
 
+/// The offset of the statement after `EXPLAIN ROUTE`.
+fn explain_route(mut lexer: Lexer<'_>) -> Option<usize> {
+    lexer.next();
+    match lexer.next() {
+        Some(Token::Word(w)) if w.eq_ignore_ascii_case("ROUTE") => Some(lexer.offset()),
+        _ => None,
+    }
+}
+
 fn kill_target(mut lexer: Lexer<'_>) -> Option<Kind> {
     lexer.next();
     let mut query = false;
@@ -315,6 +334,18 @@ mod tests {
         }
         assert_eq!(classify("SELECT 1").kind, Kind::Other);
         assert_eq!(classify("user_table_select").kind, Kind::Other);
+    }
+
+    #[test]
+    fn explain_route() {
+        let sql = "EXPLAIN ROUTE SELECT * FROM t WHERE k = 1";
+        match classify(sql).kind {
+            Kind::ExplainRoute { offset } => {
+                assert_eq!(sql[offset..].trim(), "SELECT * FROM t WHERE k = 1")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(classify("EXPLAIN SELECT 1").kind, Kind::Other);
     }
 
     #[test]

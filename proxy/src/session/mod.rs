@@ -2,6 +2,7 @@
 //! dispatching each to its handler. Handlers live in sibling modules by command family.
 
 mod admin;
+mod explain;
 pub mod handshake;
 mod login;
 mod query;

@@ -34,6 +34,20 @@ impl Session {
                     .to_string();
                 return self.begin(text, seq).await;
             }
+            Kind::ExplainRoute { offset } => {
+                let offset = *offset;
+                let text = match &exact {
+                    Some(t) => t.to_string(),
+                    None => String::from_utf8_lossy(&payload[1..]).into_owned(),
+                };
+                let inner = text
+                    .get(offset..)
+                    .unwrap_or("")
+                    .trim()
+                    .trim_end_matches(';')
+                    .to_string();
+                return self.explain_route(&inner, seq).await;
+            }
             Kind::Commit => return self.end_transaction("COMMIT", seq).await,
             Kind::Rollback => return self.end_transaction("ROLLBACK", seq).await,
             Kind::ConnectionId { column } => {

@@ -56,10 +56,15 @@ impl Session {
 
     /// Where a target's statement goes.
     pub(super) fn target_route(&self, route: &ShardRoute, t: &Target) -> Result<Route, SqlError> {
-        let database = self
-            .shared
-            .group_database(&route.schema, &t.group)
-            .or_else(|| Some(t.database.clone()));
+        // Statements naming their tables' databases run in the group's usual database;
+        // verbatim ones (nothing to rename, or unparsable) in their shard's.
+        let database = if route.template.is_verbatim() {
+            Some(t.database.clone())
+        } else {
+            self.shared
+                .group_database(&route.schema, &t.group)
+                .or_else(|| Some(t.database.clone()))
+        };
         self.shared.route_to(&t.group, database, self.flags)
     }
 

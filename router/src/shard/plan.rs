@@ -146,8 +146,68 @@ pub struct RouteContext<'a> {
     pub schema: Option<&'a str>,
 }
 
-/// Plans `sql`.
+/// Plans `sql`. A `/* myshard: shard=N */` hint sends it to shard N (see [`super::hint`]).
 pub fn plan(sql: &str, ctx: RouteContext<'_>) -> Route {
+    let route = plan_unhinted(sql, ctx);
+    match super::hint::find_hint(sql) {
+        None => route,
+        Some(h) => apply_hint(route, h.shard, sql, ctx),
+    }
+}
+
+/// Forces the planned route (or, for a statement the parser cannot read, the verbatim
+/// text) onto `shard`.
+fn apply_hint(route: Route, shard: u32, sql: &str, ctx: RouteContext<'_>) -> Route {
+    let mut r = match route {
+        Route::Shard(r) => r,
+        Route::Error(e) => {
+            let parses = Parser::parse_sql(&MySqlDialect {}, sql).is_ok();
+            match ctx.schema {
+                Some(s) if !parses && ctx.topology.schema(s).is_some() => Box::new(ShardRoute {
+                    schema: s.to_string(),
+                    targets: Targets::Shards(vec![]),
+                    unconstrained: Unconstrained::AllShards,
+                    merge: Merge::Concat,
+                    template: SqlTemplate::verbatim(sql),
+                    split: None,
+                    verb: "statement",
+                    read_only: false,
+                }),
+                _ => return Route::Error(e),
+            }
+        }
+        Route::Passthrough => match ctx.schema {
+            Some(s) if ctx.topology.schema(s).is_some() => Box::new(ShardRoute {
+                schema: s.to_string(),
+                targets: Targets::Shards(vec![]),
+                unconstrained: Unconstrained::AllShards,
+                merge: Merge::Concat,
+                template: SqlTemplate::verbatim(sql),
+                split: None,
+                verb: "statement",
+                read_only: false,
+            }),
+            _ => return Route::Passthrough,
+        },
+    };
+    let count = ctx
+        .topology
+        .schema(&r.schema)
+        .map_or(0, |s| s.shard_count());
+    if shard >= count {
+        return Route::Error(RouteError::refused(format!(
+            "hint shard={shard}: logical schema '{}' has shards 0 to {}",
+            r.schema,
+            count.saturating_sub(1)
+        )));
+    }
+    r.targets = Targets::Shards(vec![shard]);
+    r.unconstrained = Unconstrained::AllShards;
+    r.split = None;
+    Route::Shard(r)
+}
+
+fn plan_unhinted(sql: &str, ctx: RouteContext<'_>) -> Route {
     if !needs_planning(sql, ctx) {
         return Route::Passthrough;
     }

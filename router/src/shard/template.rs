@@ -76,6 +76,12 @@ impl SqlTemplate {
         SqlTemplate { pieces }
     }
 
+    /// Whether the text is used unchanged (nothing to rename): such a statement runs with
+    /// its target shard's database selected.
+    pub fn is_verbatim(&self) -> bool {
+        !self.pieces.iter().any(|p| *p == Piece::Database)
+    }
+
     /// The statement for the shard whose physical database is `database`.
     pub fn render(&self, database: &str) -> String {
         let q = quote_ident(database);

@@ -260,6 +260,30 @@ fn ddl_broadcast() {
 }
 
 #[test]
+fn hints_force_a_shard() {
+    assert_eq!(
+        route("/* myshard: shard=3 */ SELECT * FROM orders", &[]),
+        Ok(vec![(
+            3,
+            "/* myshard: shard=3 */ SELECT * FROM `shop_0003`.`orders`".into()
+        )])
+    );
+    assert_eq!(
+        shards("SELECT * FROM orders WHERE uid = 1 /* myshard: shard=2 */"),
+        vec![2]
+    );
+    assert_eq!(
+        shards("SELECT * FROM orders ORDER BY id /*myshard:shard=0*/"),
+        vec![0]
+    );
+    assert_eq!(
+        shards("/* myshard: shard=2 */ SELECT * FROM orders LOCK IN SHARE MODE"),
+        vec![2]
+    );
+    refused("/* myshard: shard=4 */ SELECT 1", "has shards 0 to 3");
+}
+
+#[test]
 fn other_schemas_and_unparsable() {
     let t = topology();
     let crm = RouteContext {
