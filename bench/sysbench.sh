@@ -299,7 +299,7 @@ background_load() {
 	read -r b0 i0 < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
 	sleep 3
 	read -r b1 i1 < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
-	awk -v b=$((b1 - b0)) -v i=$((i1 - i0)) 'BEGIN { printf "%.0f%%", (b + i) > 0 ? 100 * b / (b + i) : 0 }'
+	awk -v b=$((b1 - b0)) -v i=$((i1 - i0)) 'BEGIN { printf "%.0f%%", ((b + i) > 0 ? 100 * b / (b + i) : 0) }'
 }
 
 # CPU ticks (user + system) of a process; fields 14 and 15 after the command name.

@@ -47,39 +47,195 @@ pub fn supported_collation(name: &str) -> Option<&'static str> {
         .find(|known| known.eq_ignore_ascii_case(name))
 }
 
-/// How a shard key's values are hashed to a shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// Largest DECIMAL precision (total digits) MySQL and MariaDB accept.
+pub const MAX_DECIMAL_PRECISION: u8 = 65;
+/// Largest DECIMAL scale (digits after the point) MySQL and MariaDB accept.
+pub const MAX_DECIMAL_SCALE: u8 = 38;
+/// Precision of a bare `decimal` key, like MySQL's `DECIMAL` = `DECIMAL(10,0)`.
+pub const DEFAULT_DECIMAL_PRECISION: u8 = 10;
+/// Largest DATETIME fractional seconds precision.
+pub const MAX_DATETIME_FSP: u8 = 6;
+
+/// The type of a shard key column, as far as placement cares: how its values are hashed to
+/// a shard. DECIMAL keys carry their precision and scale and DATETIME keys their fractional
+/// seconds precision, because the value a column stores (and so the shard of its row)
+/// depends on them: `1.555` inserted into `DECIMAL(10,2)` is stored as `1.56`.
+///
+/// Written in configuration files as `integer`, `string`, `date`, `decimal(P,S)` or
+/// `datetime(F)`; see [`KeyType::parse`]. TIMESTAMP, TIME, FLOAT/DOUBLE, ENUM/SET/BIT and
+/// BINARY(n) columns cannot be shard keys (the placement hash's documentation says why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum KeyType {
     /// Integer columns (any width, signed or unsigned).
     #[default]
     Integer,
-    /// Character columns, compared under the table's collation.
+    /// Character and binary-string columns, compared under the table's collation.
     String,
-    /// DECIMAL / NUMERIC columns.
-    Decimal,
+    /// `DECIMAL(precision, scale)` / `NUMERIC` columns.
+    Decimal {
+        /// Total number of digits, 1 to 65.
+        precision: u8,
+        /// Digits after the point, 0 to 38 and at most `precision`.
+        scale: u8,
+    },
     /// DATE columns.
     Date,
-    /// DATETIME / TIMESTAMP columns.
-    Datetime,
+    /// `DATETIME(fsp)` columns.
+    Datetime {
+        /// Fractional seconds precision, 0 to 6.
+        fsp: u8,
+    },
 }
 
+/// What `key_type` accepts, for messages.
+const KEY_TYPE_FORMS: &str = "integer, string, date, decimal(P,S) or datetime(F)";
+
 impl KeyType {
-    /// The name used in configuration files.
+    /// The key type written `text` in a configuration file (ASCII case-insensitive, spaces
+    /// allowed around the numbers): `integer`, `string`, `date`, `decimal(P,S)` (P 1 to 65,
+    /// S 0 to 38 and at most P), `decimal(P)` = `decimal(P,0)`, `decimal` = `decimal(10,0)`
+    /// (MySQL's defaults), `datetime(F)` (F 0 to 6) and `datetime` = `datetime(0)`.
+    ///
+    /// The error is a message such as `key_type decimal(70,2): precision must be 1 to 65`.
+    pub fn parse(text: &str) -> Result<KeyType, String> {
+        let written = text.trim();
+        let (name, args) = match written.split_once('(') {
+            None => (written, None),
+            Some((name, rest)) => match rest.strip_suffix(')') {
+                Some(args) if !args.contains(['(', ')']) => (name.trim_end(), Some(args)),
+                _ => {
+                    return Err(format!(
+                        "key_type `{written}` is not a type such as {KEY_TYPE_FORMS}; in a \
+                         flow mapping `{{…}}` quote it: key_type: 'decimal(10,2)'"
+                    ));
+                }
+            },
+        };
+        let name = name.to_ascii_lowercase();
+        let bad = |problem: &str| format!("key_type {written}: {problem}");
+        let numbers = |args: &str| -> Result<Vec<u32>, String> {
+            args.split(',')
+                .map(|n| {
+                    let n = n.trim();
+                    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(bad(&format!("`{n}` is not a number")));
+                    }
+                    // Anything too long for u32 is out of every range below.
+                    Ok(n.parse().unwrap_or(u32::MAX))
+                })
+                .collect()
+        };
+        match (name.as_str(), args) {
+            ("integer", None) => Ok(KeyType::Integer),
+            ("string", None) => Ok(KeyType::String),
+            ("date", None) => Ok(KeyType::Date),
+            ("integer" | "string" | "date", Some(_)) => Err(bad(&format!(
+                "`{name}` takes no precision{}",
+                match name.as_str() {
+                    "integer" => " (every integer width hashes alike)",
+                    "string" => " (the column's length does not matter)",
+                    _ => "",
+                }
+            ))),
+            ("decimal", None) => Ok(KeyType::Decimal {
+                precision: DEFAULT_DECIMAL_PRECISION,
+                scale: 0,
+            }),
+            ("decimal", Some(args)) => {
+                let (precision, scale) = match numbers(args)?.as_slice() {
+                    [p] => (*p, 0),
+                    [p, s] => (*p, *s),
+                    _ => return Err(bad("expected decimal(P,S), e.g. decimal(10,2)")),
+                };
+                let max_p = u32::from(MAX_DECIMAL_PRECISION);
+                let max_s = u32::from(MAX_DECIMAL_SCALE);
+                if !(1..=max_p).contains(&precision) {
+                    return Err(bad(&format!("precision must be 1 to {max_p}")));
+                }
+                if scale > max_s {
+                    return Err(bad(&format!("scale must be 0 to {max_s}")));
+                }
+                if scale > precision {
+                    return Err(bad(&format!(
+                        "scale must not exceed the precision ({precision})"
+                    )));
+                }
+                // Both fit in u8: checked against limits below 256 just above.
+                Ok(KeyType::Decimal {
+                    precision: precision as u8,
+                    scale: scale as u8,
+                })
+            }
+            ("datetime", None) => Ok(KeyType::Datetime { fsp: 0 }),
+            ("datetime", Some(args)) => {
+                let [fsp] = numbers(args)?[..] else {
+                    return Err(bad("expected datetime(F), e.g. datetime(6)"));
+                };
+                if fsp > u32::from(MAX_DATETIME_FSP) {
+                    return Err(bad(&format!(
+                        "fractional seconds precision must be 0 to {MAX_DATETIME_FSP}"
+                    )));
+                }
+                Ok(KeyType::Datetime { fsp: fsp as u8 })
+            }
+            (other, _) => Err(match unsupported_key_type(other) {
+                Some(why) => bad(why),
+                None => format!("unknown key_type `{written}`; expected {KEY_TYPE_FORMS}"),
+            }),
+        }
+    }
+
+    /// The family name used in configuration files, without precision: `decimal` for
+    /// every `decimal(P,S)`.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyType::Integer => "integer",
             KeyType::String => "string",
-            KeyType::Decimal => "decimal",
+            KeyType::Decimal { .. } => "decimal",
             KeyType::Date => "date",
-            KeyType::Datetime => "datetime",
+            KeyType::Datetime { .. } => "datetime",
         }
     }
 }
 
+/// Why a column type that is not a [`KeyType`] cannot be a shard key, or which key type to
+/// write for one spelled the SQL way (`bigint` → `integer`).
+fn unsupported_key_type(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "timestamp" => {
+            "TIMESTAMP shard keys are not supported: a TIMESTAMP literal means different \
+             instants in sessions with different time zones, so its row has no stable shard"
+        }
+        "time" => "TIME shard keys are not supported",
+        "float" | "double" | "real" => {
+            "FLOAT and DOUBLE shard keys are not supported: approximate values have no exact \
+             equality to place rows by"
+        }
+        "enum" | "set" | "bit" => "ENUM, SET and BIT shard keys are not supported",
+        "binary" => {
+            "BINARY(n) shard keys are not supported: the server pads stored values with 0x00, \
+             so an inserted value and the stored one differ (VARBINARY is key_type string \
+             with collation binary)"
+        }
+        "int" | "tinyint" | "smallint" | "mediumint" | "bigint" => {
+            "write `integer` for every integer column type"
+        }
+        "char" | "varchar" | "text" | "varbinary" | "blob" => {
+            "write `string` (with a collation) for character and binary string columns"
+        }
+        "numeric" | "dec" => "write `decimal(P,S)` for DECIMAL and NUMERIC columns",
+        _ => return None,
+    })
+}
+
 impl fmt::Display for KeyType {
+    /// The canonical configuration spelling: `decimal(10,2)`, `datetime(3)`, `integer`, …
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            KeyType::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
+            KeyType::Datetime { fsp } => write!(f, "datetime({fsp})"),
+            other => f.write_str(other.as_str()),
+        }
     }
 }
 

@@ -79,7 +79,7 @@ impl SqlTemplate {
     /// Whether the text is used unchanged (nothing to rename): such a statement runs with
     /// its target shard's database selected.
     pub fn is_verbatim(&self) -> bool {
-        !self.pieces.iter().any(|p| *p == Piece::Database)
+        !self.pieces.contains(&Piece::Database)
     }
 
     /// The statement for the shard whose physical database is `database`.
