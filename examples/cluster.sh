@@ -2,13 +2,15 @@
 # Local two-group MariaDB cluster for examples/myshard.yaml.
 #
 #   examples/cluster.sh [start]   initialise (first time) and start both servers, then make sure
-#                                 the account and databases exist; safe to repeat
+#                                 the proxy's account exists; safe to repeat
 #   examples/cluster.sh status    show each server; exit status 3 if any is down
 #   examples/cluster.sh stop      shut both servers down (data is kept)
 #
-# Group g0: 127.0.0.1:3310, database `shop`.  Group g1: 127.0.0.1:3311, database `crm`.
-# Both have the account myshard/myshard (any host, all privileges, grant option,
-# mysql_native_password) and root without a password from 127.0.0.1 and the socket.
+# Group g0: 127.0.0.1:3310.  Group g1: 127.0.0.1:3311. Both have the account myshard/myshard
+# (any host, all privileges, grant option, mysql_native_password) and root without a password
+# from 127.0.0.1 and the socket. The databases themselves (shards shop_0000-0007 on g0,
+# shop_0008-0015 and crm on g1) are created by `myshard init --config examples/myshard.yaml`,
+# which examples/quickstart.sh runs.
 #
 # Data, sockets and logs live in $MYSHARD_CLUSTER_DIR, by default tmp/cluster/ at the root of the
 # repository (ignored by git). Delete that directory after `stop` to start from scratch.
@@ -21,7 +23,6 @@ set -euo pipefail
 
 readonly GROUPS_=(g0 g1)
 declare -A PORT=([g0]=3310 [g1]=3311)
-declare -A DATABASE=([g0]=shop [g1]=crm)
 declare -A SERVER_ID=([g0]=1 [g1]=2)
 readonly PROXY_USER=myshard
 readonly PROXY_PASSWORD=myshard
@@ -182,7 +183,6 @@ start_group() {
 		ALTER USER '$PROXY_USER'@'%'
 		  IDENTIFIED VIA mysql_native_password USING PASSWORD('$PROXY_PASSWORD');
 		GRANT ALL PRIVILEGES ON *.* TO '$PROXY_USER'@'%' WITH GRANT OPTION;
-		CREATE DATABASE IF NOT EXISTS \`${DATABASE[$group]}\`;
 	SQL
 }
 
@@ -208,7 +208,7 @@ stop_group() {
 status_group() {
 	local group=$1 pid
 	if pid=$(running_pid "$group"); then
-		echo "$group 127.0.0.1:${PORT[$group]} running (pid $pid) database ${DATABASE[$group]} data $(group_dir "$group")/data"
+		echo "$group 127.0.0.1:${PORT[$group]} running (pid $pid) data $(group_dir "$group")/data"
 	else
 		echo "$group 127.0.0.1:${PORT[$group]} stopped"
 		return 3

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 checkout to a running proxy: installs MariaDB if it is
-# missing, builds myshard, starts the local two-group cluster of examples/cluster.sh and runs
-# the proxy on examples/myshard.yaml in the foreground (Ctrl-C stops the proxy; run
-# `examples/cluster.sh stop` to stop the backends).
+# missing, builds myshard, starts the local two-group cluster of examples/cluster.sh, creates
+# the physical databases of examples/myshard.yaml with `myshard init` (schema `shop` sharded
+# over 16 databases on both groups, `crm` on g1) and runs the proxy in the foreground (Ctrl-C
+# stops the proxy; run `examples/cluster.sh stop` to stop the backends).
 #
 #   bash examples/quickstart.sh
-#   mariadb -h 127.0.0.1 -P 3307 -u app -papp-secret shop     # in another terminal
+#   mariadb -h 127.0.0.1 -P 3307 -u app -papp-secret shop     # in another terminal, then e.g.:
+#     CREATE TABLE customers (id BIGINT PRIMARY KEY, name VARCHAR(64));
+#     CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, total DECIMAL(10,2));
+#     INSERT INTO customers (id, name) VALUES (1, 'Ada'), (12, 'Grace');
+#     INSERT INTO orders (id, customer_id, total) VALUES (100, 1, 9.50), (101, 12, 20.00);
+#     SELECT c.name, o.total FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.id = 12;
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -27,4 +33,5 @@ fi
 
 cargo build --release
 bash examples/cluster.sh start
+target/release/myshard init --config examples/myshard.yaml
 exec target/release/myshard --config examples/myshard.yaml

@@ -141,9 +141,20 @@ async fn init_group(work: GroupWork) -> Vec<DatabaseReport> {
     reports
 }
 
-/// Opens a control-plane connection to `host` (`host:port`) with the group's account,
-/// within the group's connect timeout.
+/// Opens a control-plane connection to `host` (`host:port` or `unix:/path`) with the
+/// group's account, within the group's connect timeout.
 async fn connect(group: &Group, host: &str) -> anyhow::Result<Conn> {
+    let timeout = Duration::from_millis(group.pool.connect_timeout_ms);
+    if let Some(path) = myshard_config::unix_socket_path(host) {
+        let opts = OptsBuilder::default()
+            .socket(Some(path))
+            .user(Some(&group.user))
+            .pass(Some(&group.password));
+        return match tokio::time::timeout(timeout, Conn::new(opts)).await {
+            Ok(conn) => Ok(conn?),
+            Err(_) => Err(anyhow!("timed out after {} ms", timeout.as_millis())),
+        };
+    }
     let (name, port) = host
         .rsplit_once(':')
         .ok_or_else(|| anyhow!("`{host}` is not host:port"))?;
@@ -160,7 +171,6 @@ async fn connect(group: &Group, host: &str) -> anyhow::Result<Conn> {
         .user(Some(&group.user))
         .pass(Some(&group.password))
         .prefer_socket(false);
-    let timeout = Duration::from_millis(group.pool.connect_timeout_ms);
     match tokio::time::timeout(timeout, Conn::new(opts)).await {
         Ok(conn) => Ok(conn?),
         Err(_) => Err(anyhow!("timed out after {} ms", timeout.as_millis())),

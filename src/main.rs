@@ -76,6 +76,9 @@ fn run(config: myshard_config::Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         tracing::info!(addr = %proxy.addr(), "myshard is accepting MySQL connections");
+        if let Some(socket) = proxy.socket() {
+            tracing::info!(socket = %socket.display(), "myshard is accepting MySQL connections on a Unix socket");
+        }
         shutdown_signal().await;
         tracing::info!("shutting down");
         proxy.stop();

@@ -5,12 +5,18 @@
 //!
 //! The client programs are installed and built by tests/clients/setup.sh, which this test
 //! runs first (it is idempotent and quick once done).
+//!
+//! The `*_sharded` tests run the Go driver (server-side prepared statements, routed by bound
+//! values) and sysbench against a schema sharded over 16 shards on two groups, then check on
+//! the backends where every row landed.
 
 mod harness;
 
 use anyhow::{Context, Result, bail};
 use harness::MariaDb;
-use harness::proxy::{APP_PASSWORD, APP_USER, config_for, start_proxy};
+use harness::proxy::{
+    APP_PASSWORD, APP_USER, config_for, create_shard_databases, sharded_config, start_proxy,
+};
 use myshard_config::Schema;
 use std::path::Path;
 use std::process::Command;
@@ -38,6 +44,39 @@ fn setup_clients() -> Result<()> {
     Ok(())
 }
 
+/// Runs `bash tests/clients/SCRIPT ARGS…` against the proxy at `port` in schema `db`, with
+/// extra environment `env`; returns its standard output, or fails with all of its output.
+async fn run_script(
+    script: &str,
+    args: &[&str],
+    port: u16,
+    db: &str,
+    env: &[(&str, &str)],
+) -> Result<String> {
+    let mut cmd = Command::new("bash");
+    cmd.arg(clients_dir().join(script))
+        .args(args)
+        .env("MYSHARD_HOST", "127.0.0.1")
+        .env("MYSHARD_PORT", port.to_string())
+        .env("MYSHARD_USER", APP_USER)
+        .env("MYSHARD_PASSWORD", APP_PASSWORD)
+        .env("MYSHARD_DB", db);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await??;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    if !out.status.success() {
+        bail!(
+            "{script} {args:?} failed ({})\n{stdout}\n{stderr}",
+            out.status
+        );
+    }
+    Ok(stdout)
+}
+
 async fn run_client(client: &str) -> Result<()> {
     setup_clients()?;
     let db = MariaDb::start().await?;
@@ -47,31 +86,7 @@ async fn run_client(client: &str) -> Result<()> {
         .schemas
         .push(Schema::unsharded(SCHEMA, "g0", Some("cm_physical")));
     let proxy = start_proxy(config).await?;
-    let port = proxy.addr().port().to_string();
-    let out = tokio::task::spawn_blocking({
-        let client = client.to_string();
-        move || {
-            Command::new("bash")
-                .arg(clients_dir().join("run.sh"))
-                .arg(&client)
-                .env("MYSHARD_HOST", "127.0.0.1")
-                .env("MYSHARD_PORT", &port)
-                .env("MYSHARD_USER", APP_USER)
-                .env("MYSHARD_PASSWORD", APP_PASSWORD)
-                .env("MYSHARD_DB", SCHEMA)
-                .output()
-        }
-    })
-    .await??;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    if !out.status.success() {
-        bail!(
-            "client matrix for {client} failed ({})\n{stdout}\n{stderr}",
-            out.status
-        );
-    }
+    run_script("run.sh", &[client], proxy.addr().port(), SCHEMA, &[]).await?;
     // The rows really are in the physical database behind the logical schema.
     let tables: Vec<String> = db
         .query(
@@ -100,3 +115,211 @@ client_test!(go_sql_driver, "go");
 client_test!(connector_j, "java");
 client_test!(node_mysql2, "node");
 client_test!(sysbench_oltp_read_write, "sysbench");
+
+// ---- against a sharded schema ----------------------------------------------------------------
+
+/// Shards of the sharded schema `shop` (0-7 on g0, 8-15 on g1).
+const SHARDS: u32 = 16;
+
+/// The tables the sharded client programs use.
+const SHARDED_TABLES: &[&str] = &[
+    "{name: sbtest1, shard_key: id}",
+    "{name: cm_go_sharded, shard_key: k}",
+    "{name: cm_go_sharded_s, shard_key: name, key_type: string, collation: utf8mb4_general_ci}",
+];
+
+/// Two servers (groups g0 and g1) and the proxy with `shop` sharded over them.
+struct ShardedCluster {
+    proxy: myshard_proxy::ProxyHandle,
+    g0: MariaDb,
+    g1: MariaDb,
+}
+
+impl ShardedCluster {
+    async fn start() -> Result<ShardedCluster> {
+        let mut servers = MariaDb::start_many(2).await?;
+        let g1 = servers.remove(1);
+        let g0 = servers.remove(0);
+        let config = sharded_config(&g0, &g1, SHARDS, SHARDED_TABLES);
+        create_shard_databases(&config, &[&g0, &g1]).await?;
+        let proxy = start_proxy(config).await?;
+        Ok(ShardedCluster { proxy, g0, g1 })
+    }
+
+    fn server(&self, shard: u32) -> &MariaDb {
+        if shard < SHARDS / 2 {
+            &self.g0
+        } else {
+            &self.g1
+        }
+    }
+
+    /// Runs `sql` (with `{db}` standing for the shard's database) on every shard.
+    async fn per_shard<T: mysql_async::prelude::FromRow + Send + 'static>(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<Vec<T>>> {
+        let mut out = Vec::new();
+        for s in 0..SHARDS {
+            let q = sql.replace("{db}", &format!("shop_{s:04}"));
+            out.push(self.server(s).query(&q).await?);
+        }
+        Ok(out)
+    }
+
+    /// Checks that every row of integer-keyed `table` sits on shard |key| mod 16 and that
+    /// both groups hold some; returns the keys, all shards together.
+    async fn check_integer_placement(&self, table: &str, key: &str) -> Result<Vec<i64>> {
+        let per_shard: Vec<Vec<i64>> = self
+            .per_shard(&format!("SELECT {key} FROM {{db}}.{table}"))
+            .await?;
+        let mut all = Vec::new();
+        for (s, keys) in per_shard.iter().enumerate() {
+            for k in keys {
+                if k.unsigned_abs() % u64::from(SHARDS) != s as u64 {
+                    bail!("{table}: a row with {key} {k} is on shard {s}");
+                }
+            }
+            all.extend(keys);
+        }
+        let half = SHARDS as usize / 2;
+        let on_g0: usize = per_shard[..half].iter().map(Vec::len).sum();
+        let on_g1: usize = per_shard[half..].iter().map(Vec::len).sum();
+        if on_g0 == 0 || on_g1 == 0 {
+            bail!("{table}: rows are not spread over both groups ({on_g0} on g0, {on_g1} on g1)");
+        }
+        Ok(all)
+    }
+
+    /// Whether `table` exists on every shard (true) or on none (false); fails otherwise.
+    async fn table_everywhere(&self, table: &str) -> Result<bool> {
+        let found: Vec<Vec<String>> = self
+            .per_shard(&format!(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = '{{db}}' AND table_name = '{table}'"
+            ))
+            .await?;
+        let n = found.iter().filter(|f| !f.is_empty()).count();
+        match n {
+            0 => Ok(false),
+            n if n == SHARDS as usize => Ok(true),
+            n => bail!("{table} exists on {n} of {SHARDS} shards"),
+        }
+    }
+}
+
+/// The number before `word` in `text` ("… (41 rows in cm_go_sharded, …" → 41).
+fn count_before(text: &str, word: &str) -> Option<usize> {
+    let at = text.find(word)?;
+    text[..at]
+        .split_whitespace()
+        .last()?
+        .trim_start_matches('(')
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_sql_driver_sharded() -> Result<()> {
+    setup_clients()?;
+    let c = ShardedCluster::start().await?;
+    let out = run_script(
+        "run.sh",
+        &["go-sharded"],
+        c.proxy.addr().port(),
+        "shop",
+        &[],
+    )
+    .await?;
+    // The tables were created on every shard, and each row lives where its key hashes.
+    for t in ["cm_go_sharded", "cm_go_sharded_s"] {
+        if !c.table_everywhere(t).await? {
+            bail!("{t} was not created on the shards");
+        }
+    }
+    let keys = c.check_integer_placement("cm_go_sharded", "k").await?;
+    let reported = count_before(&out, "rows in cm_go_sharded,")
+        .with_context(|| format!("no row count in the program's output: {out}"))?;
+    if keys.len() != reported {
+        bail!(
+            "the shards hold {} rows of cm_go_sharded, the program saw {reported}",
+            keys.len()
+        );
+    }
+    for k in [i64::MIN, i64::MAX, -100, 0, 15, 16, 1 << 40] {
+        if !keys.contains(&k) {
+            bail!("no row with key {k} on any shard: {keys:?}");
+        }
+    }
+    // String keys: spellings equal under the collation (same weight string) share a shard.
+    let weights: Vec<Vec<String>> = c
+        .per_shard("SELECT HEX(WEIGHT_STRING(name)) FROM {db}.cm_go_sharded_s")
+        .await?;
+    let mut shard_of_weight = std::collections::HashMap::new();
+    let mut rows = 0;
+    for (s, ws) in weights.iter().enumerate() {
+        for w in ws {
+            rows += 1;
+            if let Some(other) = shard_of_weight.insert(w.clone(), s)
+                && other != s
+            {
+                bail!("names with weight {w} are on shards {other} and {s}");
+            }
+        }
+    }
+    let reported = count_before(&out, "rows in cm_go_sharded_s")
+        .with_context(|| format!("no row count in the program's output: {out}"))?;
+    if rows != reported || shard_of_weight.len() < 4 {
+        bail!(
+            "cm_go_sharded_s: {rows} rows with {} distinct names on the shards, the program saw {reported}",
+            shard_of_weight.len()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sysbench_oltp_read_write_sharded() -> Result<()> {
+    setup_clients()?;
+    let c = ShardedCluster::start().await?;
+    // A transaction touching shards on both groups can deadlock with another one across the
+    // two servers, which neither InnoDB sees: it ends only by a lock wait timeout (1205, which
+    // sysbench retries), 50 s by default. Keep that short so the run ends on time.
+    for server in [&c.g0, &c.g1] {
+        server
+            .exec("SET GLOBAL innodb_lock_wait_timeout = 2")
+            .await?;
+    }
+    let port = c.proxy.addr().port();
+    // prepare (CREATE TABLE, multi-row INSERTs, CREATE INDEX) and 10 s of oltp_read_write,
+    // all through the proxy; the table is kept for inspection.
+    run_script(
+        "run.sh",
+        &["sysbench-sharded"],
+        port,
+        "shop",
+        &[("MYSHARD_SYSBENCH_KEEP", "1")],
+    )
+    .await?;
+    let mut ids = c.check_integer_placement("sbtest1", "id").await?;
+    ids.sort_unstable();
+    if ids != (1..=1000).collect::<Vec<i64>>() {
+        bail!(
+            "sbtest1 should hold ids 1..=1000 once each, the shards hold {} rows",
+            ids.len()
+        );
+    }
+    let indexes: Vec<Vec<String>> = c
+        .per_shard(
+            "SELECT index_name FROM information_schema.statistics WHERE table_schema = '{db}' AND table_name = 'sbtest1' AND index_name = 'k_1'",
+        )
+        .await?;
+    if let Some(s) = indexes.iter().position(Vec::is_empty) {
+        bail!("the secondary index k_1 is missing on shard {s}");
+    }
+    // sysbench's cleanup drops the table on every shard.
+    run_script("sysbench.sh", &["sharded", "cleanup"], port, "shop", &[]).await?;
+    if c.table_everywhere("sbtest1").await? {
+        bail!("sbtest1 is still on the shards after sysbench cleanup");
+    }
+    Ok(())
+}

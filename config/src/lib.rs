@@ -20,8 +20,12 @@ pub use live::LiveConfig;
 pub use load::{load, parse};
 pub use model::{Config, Group, Placement, Pool, Schema, Table, User};
 pub use sharding::{
-    DEFAULT_COLLATION, DEFAULT_DATABASE_PATTERN, DatabasePattern, KeyType, MAX_DATABASE_NAME_CHARS,
+    DEFAULT_COLLATION, DEFAULT_DATABASE_PATTERN, DEFAULT_DECIMAL_PRECISION, DatabasePattern,
+    KeyType, MAX_DATABASE_NAME_CHARS, MAX_DATETIME_FSP, MAX_DECIMAL_PRECISION, MAX_DECIMAL_SCALE,
     MAX_SHARDS, SUPPORTED_COLLATIONS, ShardSpec, supported_collation,
 };
 pub use topology::{PhysicalDatabase, SchemaTopology, ShardedSchema, TableRule, Topology};
-pub use validate::{MAX_ALLOWED_PACKET, MIN_ALLOWED_PACKET, validate};
+pub use validate::{
+    MAX_ALLOWED_PACKET, MAX_UNIX_SOCKET_PATH, MIN_ALLOWED_PACKET, UNIX_SOCKET_PREFIX,
+    unix_socket_path, validate,
+};

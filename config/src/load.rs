@@ -64,8 +64,26 @@ fn deserialize(text: &str) -> Result<Config, ConfigError> {
             .and_then(|location| usize::try_from(location.line()).ok())
             .filter(|line| *line > 0 && !missing);
         let line = parser_line.or_else(|| LineIndex::build(text).line_of(&path));
-        let message = serde_saphyr::UserMessageFormatter.format_message(err.without_snippet());
+        let mut message = serde_saphyr::UserMessageFormatter
+            .format_message(err.without_snippet())
+            .into_owned();
+        if split_precision(&path) {
+            message.push_str(
+                "; a comma ends a value in a flow mapping `{…}`, so quote types with a scale: \
+                 key_type: 'decimal(10,2)'",
+            );
+        }
         ConfigError::new(path, line, message)
+    })
+}
+
+/// Whether the error is at a key such as `2)`: what is left of `key_type: decimal(10,2)`
+/// written unquoted in a flow mapping, where the comma ends the value.
+fn split_precision(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    last.strip_suffix(')').is_some_and(|digits| {
+        let digits = digits.trim();
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
     })
 }
 

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::sharding::{KeyType, ShardSpec};
+use crate::sharding::ShardSpec;
 
 /// Shown instead of a password wherever a model value is formatted with `{:?}`.
 const REDACTED: &str = "<redacted>";
@@ -18,6 +18,11 @@ const REDACTED: &str = "<redacted>";
 pub struct Config {
     /// Address the MySQL protocol listener binds, e.g. `127.0.0.1:3307`.
     pub listen: String,
+    /// Unix socket file the MySQL protocol listener also binds, for clients on the same
+    /// machine (e.g. `/run/myshard/myshard.sock`; clients connect with `--socket`). A stale
+    /// socket file left by a previous run is replaced; one in use is an error at start.
+    #[serde(default)]
+    pub listen_socket: Option<String>,
     /// Clients beyond this many concurrent connections are refused with error 1040.
     #[serde(default = "default_max_client_connections")]
     pub max_client_connections: usize,
@@ -164,9 +169,11 @@ pub struct Table {
     /// Column whose value picks the shard of a row (sharded tables).
     #[serde(default)]
     pub shard_key: Option<String>,
-    /// How the key is hashed (sharded tables; default integer).
+    /// The key column's type as written (sharded tables; default `integer`): `integer`,
+    /// `string`, `date`, `decimal(P,S)` or `datetime(F)`. Checked by validation and resolved
+    /// by [`KeyType::parse`](crate::KeyType::parse).
     #[serde(default)]
-    pub key_type: Option<KeyType>,
+    pub key_type: Option<String>,
     /// Collation string keys are compared under (key_type string only; default
     /// utf8mb4_general_ci).
     #[serde(default)]

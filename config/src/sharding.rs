@@ -597,6 +597,112 @@ mod tests {
         assert_eq!(format_shards(&[0, 1, 2, 3, 8, 10, 11]), "0-3, 8, 10-11");
     }
 
+    fn key_type(text: &str) -> KeyType {
+        match KeyType::parse(text) {
+            Ok(key_type) => key_type,
+            Err(err) => panic!("{text}: {err}"),
+        }
+    }
+
+    fn key_type_error(text: &str) -> String {
+        match KeyType::parse(text) {
+            Ok(key_type) => panic!("{text} parsed as {key_type:?}"),
+            Err(err) => err,
+        }
+    }
+
+    #[test]
+    fn key_types_parse_with_mysql_defaults() {
+        let decimal = |precision, scale| KeyType::Decimal { precision, scale };
+        assert_eq!(key_type("integer"), KeyType::Integer);
+        assert_eq!(key_type("string"), KeyType::String);
+        assert_eq!(key_type("date"), KeyType::Date);
+        assert_eq!(key_type("decimal"), decimal(10, 0));
+        assert_eq!(key_type("decimal(12)"), decimal(12, 0));
+        assert_eq!(key_type("decimal(10,2)"), decimal(10, 2));
+        assert_eq!(key_type(" DECIMAL ( 65 , 38 ) "), decimal(65, 38));
+        assert_eq!(key_type("decimal(1,1)"), decimal(1, 1));
+        assert_eq!(key_type("decimal(5,0)"), decimal(5, 0));
+        assert_eq!(key_type("datetime"), KeyType::Datetime { fsp: 0 });
+        assert_eq!(key_type("datetime(6)"), KeyType::Datetime { fsp: 6 });
+        assert_eq!(key_type("DateTime(0)"), KeyType::Datetime { fsp: 0 });
+        assert_eq!(KeyType::default(), KeyType::Integer);
+    }
+
+    #[test]
+    fn key_types_print_canonically_and_round_trip() {
+        for (written, printed) in [
+            ("integer", "integer"),
+            ("String", "string"),
+            ("date", "date"),
+            ("decimal", "decimal(10,0)"),
+            ("decimal( 8 )", "decimal(8,0)"),
+            ("decimal(10, 2)", "decimal(10,2)"),
+            ("datetime", "datetime(0)"),
+            ("datetime(3)", "datetime(3)"),
+        ] {
+            let parsed = key_type(written);
+            assert_eq!(parsed.to_string(), printed);
+            assert_eq!(key_type(printed), parsed);
+        }
+        assert_eq!(key_type("decimal(10,2)").as_str(), "decimal");
+        assert_eq!(key_type("datetime(6)").as_str(), "datetime");
+    }
+
+    #[test]
+    fn key_type_ranges_are_mysqls() {
+        assert_eq!(
+            key_type_error("decimal(70,2)"),
+            "key_type decimal(70,2): precision must be 1 to 65"
+        );
+        assert_eq!(
+            key_type_error("decimal(0)"),
+            "key_type decimal(0): precision must be 1 to 65"
+        );
+        assert_eq!(
+            key_type_error("decimal(65,39)"),
+            "key_type decimal(65,39): scale must be 0 to 38"
+        );
+        assert_eq!(
+            key_type_error("decimal(5,6)"),
+            "key_type decimal(5,6): scale must not exceed the precision (5)"
+        );
+        assert_eq!(
+            key_type_error("decimal(99999999999999999999,2)"),
+            "key_type decimal(99999999999999999999,2): precision must be 1 to 65"
+        );
+        assert_eq!(
+            key_type_error("datetime(7)"),
+            "key_type datetime(7): fractional seconds precision must be 0 to 6"
+        );
+    }
+
+    #[test]
+    fn malformed_key_types_name_the_problem() {
+        assert!(key_type_error("uuid").starts_with(
+            "unknown key_type `uuid`; expected integer, string, date, decimal(P,S) or datetime(F)"
+        ));
+        assert!(key_type_error("").starts_with("unknown key_type ``"));
+        assert!(key_type_error("decimal(10").contains("quote it: key_type: 'decimal(10,2)'"));
+        assert!(key_type_error("decimal(10,2))").contains("is not a type such as"));
+        assert!(key_type_error("decimal(1,2,3)").contains("expected decimal(P,S)"));
+        assert!(key_type_error("decimal(a,2)").contains("`a` is not a number"));
+        assert!(key_type_error("decimal(-1,2)").contains("`-1` is not a number"));
+        assert!(key_type_error("decimal()").contains("`` is not a number"));
+        assert!(key_type_error("datetime(1,2)").contains("expected datetime(F)"));
+        assert!(key_type_error("integer(11)").contains("`integer` takes no precision"));
+        assert!(key_type_error("string(64)").contains("`string` takes no precision"));
+        assert!(key_type_error("timestamp").contains("time zones"));
+        assert!(key_type_error("timestamp(6)").contains("TIMESTAMP shard keys"));
+        assert!(key_type_error("time").contains("TIME shard keys are not supported"));
+        assert!(key_type_error("double").contains("FLOAT and DOUBLE"));
+        assert!(key_type_error("enum").contains("ENUM, SET and BIT"));
+        assert!(key_type_error("binary(16)").contains("pads stored values"));
+        assert!(key_type_error("bigint").contains("write `integer`"));
+        assert!(key_type_error("varchar(64)").contains("write `string`"));
+        assert!(key_type_error("numeric(10,2)").contains("write `decimal(P,S)`"));
+    }
+
     #[test]
     fn collations_are_case_insensitive() {
         assert_eq!(

@@ -20,6 +20,8 @@ pub struct Topology {
     /// In configuration order.
     schemas: Vec<(String, SchemaTopology)>,
     by_name: HashMap<String, usize>,
+    /// Whether some schema is sharded or renamed (see [`Topology::renames_schemas`]).
+    renames: bool,
 }
 
 /// Where one logical schema lives.
@@ -62,7 +64,8 @@ pub enum TableRule {
     Sharded {
         /// The shard key column.
         key: String,
-        /// How the key is hashed.
+        /// The key column's type, with DECIMAL precision and scale and DATETIME fractional
+        /// seconds precision: how the key is hashed.
         key_type: KeyType,
         /// Collation string keys are compared under (canonical lower-case name, one of
         /// [`SUPPORTED_COLLATIONS`](crate::SUPPORTED_COLLATIONS)); `None` for other key
@@ -105,7 +108,22 @@ impl Topology {
                 schemas.push((schema.name.clone(), resolved));
             }
         }
-        Topology { schemas, by_name }
+        let renames = schemas.iter().any(|(name, schema)| match schema {
+            SchemaTopology::Sharded(_) => true,
+            SchemaTopology::Unsharded { database, .. } => database != name,
+        });
+        Topology {
+            schemas,
+            by_name,
+            renames,
+        }
+    }
+
+    /// Whether some logical schema is sharded or lives in a database of another name, so
+    /// that statement text naming it must be rewritten. When none is, statements outside
+    /// sharded schemas go to the backend as written (the router skips looking at them).
+    pub fn renames_schemas(&self) -> bool {
+        self.renames
     }
 
     /// Validates `config`, then builds its topology.
@@ -281,7 +299,10 @@ fn table_rule(table: &Table, schema_allows_full_scan_writes: bool) -> Option<Tab
     match (&table.shard_key, table.global) {
         (None, true) => Some(TableRule::Global),
         (Some(key), false) if !key.is_empty() => {
-            let key_type = table.key_type.unwrap_or_default();
+            let key_type = match &table.key_type {
+                None => KeyType::default(),
+                Some(text) => KeyType::parse(text).ok()?,
+            };
             let collation = match (key_type, &table.collation) {
                 (KeyType::String, Some(name)) => Some(supported_collation(name)?),
                 (KeyType::String, None) => Some(DEFAULT_COLLATION),

@@ -69,6 +69,11 @@ impl Checker<'_> {
                 ),
             );
         }
+        if let Some(path) = &config.listen_socket
+            && let Err(problem) = check_socket_path(path)
+        {
+            self.fail("listen_socket".into(), problem);
+        }
         if config.max_client_connections < 1 {
             self.fail("max_client_connections".into(), "must be at least 1".into());
         }
@@ -545,8 +550,16 @@ impl Checker<'_> {
             }
             return;
         }
-        if let Some(collation) = &table.collation {
-            let key_type = table.key_type.unwrap_or_default();
+        let key_type = match table.key_type.as_deref().map(KeyType::parse) {
+            None => Some(KeyType::default()),
+            Some(Ok(key_type)) => Some(key_type),
+            Some(Err(problem)) => {
+                self.fail(key_path(path, "key_type"), problem);
+                None
+            }
+        };
+        // With an invalid key type, whether a collation belongs is unknown.
+        if let (Some(collation), Some(key_type)) = (&table.collation, key_type) {
             if key_type != KeyType::String {
                 self.fail(
                     key_path(path, "collation"),
@@ -636,8 +649,64 @@ fn check_database_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How a host on the same machine is written: `unix:` then the absolute path of the
+/// server's socket file, e.g. `unix:/run/mysqld/mysqld.sock`.
+pub const UNIX_SOCKET_PREFIX: &str = "unix:";
+
+/// Longest Unix socket path, bytes: `sun_path` holds 108 bytes including the final NUL.
+pub const MAX_UNIX_SOCKET_PATH: usize = 107;
+
+/// The socket path of a host written `unix:/path`, or `None` for a `host:port` address.
+/// The path is not checked here (validation does that).
+pub fn unix_socket_path(host: &str) -> Option<&str> {
+    host.strip_prefix(UNIX_SOCKET_PREFIX)
+}
+
+/// Checks a Unix socket path (from `unix:/path` or `listen_socket`): absolute, no NUL,
+/// short enough for `sun_path`. The file itself is not looked at.
+fn check_socket_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("missing socket path; expected an absolute path such as \
+                    /run/mysqld/mysqld.sock"
+            .into());
+    }
+    if !path.starts_with('/') {
+        return Err(format!(
+            "socket path `{path}` is not absolute; expected a path starting with `/`"
+        ));
+    }
+    if path.contains('\0') {
+        return Err("socket path contains a NUL character".into());
+    }
+    if path.ends_with('/') {
+        return Err(format!("socket path `{path}` names a directory"));
+    }
+    if path.len() > MAX_UNIX_SOCKET_PATH {
+        return Err(format!(
+            "socket path is {} bytes long; Unix sockets allow at most {MAX_UNIX_SOCKET_PATH}",
+            path.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a backend address written as `host:port` (`[v6]:port` for IPv6 literals) or
+/// `unix:/path/to/mysqld.sock`.
+fn check_host(host: &str) -> Result<(), String> {
+    if let Some(path) = unix_socket_path(host) {
+        return check_socket_path(path);
+    }
+    check_tcp_host(host).map_err(|e| {
+        if host.starts_with('/') {
+            format!("{e}; a Unix socket is written `unix:{host}`")
+        } else {
+            e.into()
+        }
+    })
+}
+
 /// Checks a backend address written as `host:port` (`[v6]:port` for IPv6 literals).
-fn check_host(host: &str) -> Result<(), &'static str> {
+fn check_tcp_host(host: &str) -> Result<(), &'static str> {
     let Some((name, port)) = host.rsplit_once(':') else {
         return Err("expected host:port");
     };
@@ -678,6 +747,8 @@ mod tests {
         ] {
             assert_eq!(check_host(good), Ok(()), "{good}");
         }
+        assert_eq!(check_host("unix:/run/mysqld/mysqld.sock"), Ok(()));
+        assert_eq!(check_host(&format!("unix:/{}", "s".repeat(106))), Ok(()));
         for bad in [
             "db1",
             "db1:",
@@ -688,8 +759,25 @@ mod tests {
             "::1:3306",
             "[zz]:3306",
             "db 1:3306",
+            "unix:",
+            "unix:mysqld.sock",
+            "unix:/tmp/",
+            "unix:/tmp/a\0b",
+            "/run/mysqld/mysqld.sock",
         ] {
             assert!(check_host(bad).is_err(), "{bad}");
         }
+        let long = format!("unix:/{}", "s".repeat(107));
+        assert!(check_host(&long).is_err_and(|e| e.contains("at most 107")));
+        assert!(
+            check_host("unix:run/mysqld.sock").is_err_and(|e| e.contains("not absolute")),
+            "relative paths are refused"
+        );
+        assert!(
+            check_host("/run/mysqld/mysqld.sock").is_err_and(|e| e.contains("unix:/run")),
+            "a bare path gets a hint"
+        );
+        assert_eq!(unix_socket_path("unix:/a.sock"), Some("/a.sock"));
+        assert_eq!(unix_socket_path("db1:3306"), None);
     }
 }

@@ -81,6 +81,7 @@ fn valid_file_round_trips() {
     };
     let expected = Config {
         listen: "127.0.0.1:3307".into(),
+        listen_socket: None,
         max_client_connections: 100,
         max_allowed_packet: 16 * 1024 * 1024,
         server_version: Some("8.0.36-myshard".into()),
@@ -166,6 +167,62 @@ fn debug_output_hides_passwords() {
 fn listen_must_be_a_socket_address() {
     let error = only_error(&with_line(1, "listen: localhost"));
     assert_error(&error, "listen", 1, "not a socket address");
+}
+
+#[test]
+fn listen_socket_and_unix_socket_hosts() {
+    let text = with_line(
+        1,
+        "listen: 127.0.0.1:3307\nlisten_socket: /run/myshard.sock",
+    )
+    .replace(
+        "[db1:3306, db2:3306]",
+        "['unix:/run/mysqld/mysqld.sock', db2:3306]",
+    );
+    let config = match parse(&text, "t") {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    assert_eq!(config.listen_socket.as_deref(), Some("/run/myshard.sock"));
+    assert_eq!(
+        myshard_config::unix_socket_path(&config.groups[0].write_hosts[0]),
+        Some("/run/mysqld/mysqld.sock")
+    );
+
+    let error = only_error(&with_line(
+        1,
+        "listen: 127.0.0.1:3307\nlisten_socket: myshard.sock",
+    ));
+    assert_error(&error, "listen_socket", 2, "not absolute");
+
+    // Line 16 is `write_hosts: [db1:3306, db2:3306]`.
+    let error = only_error(&with_line(
+        16,
+        "    write_hosts: ['unix:mysqld.sock', db2:3306]",
+    ));
+    assert_error(
+        &error,
+        "groups[0].write_hosts[0]",
+        16,
+        "invalid host `unix:mysqld.sock`: socket path `mysqld.sock` is not absolute",
+    );
+    let error = only_error(&with_line(16, "    write_hosts: ['unix:', db2:3306]"));
+    assert_error(
+        &error,
+        "groups[0].write_hosts[0]",
+        16,
+        "missing socket path",
+    );
+    let long = format!("/{}", "x".repeat(120));
+    let error = only_error(&with_line(16, &format!("    write_hosts: ['unix:{long}']")));
+    assert_error(&error, "groups[0].write_hosts[0]", 16, "at most 107");
+    let error = only_error(&with_line(18, "      - /run/mysqld/mysqld.sock"));
+    assert_error(
+        &error,
+        "groups[0].read_hosts[0]",
+        18,
+        "a Unix socket is written `unix:/run/mysqld/mysqld.sock`",
+    );
 }
 
 #[test]

@@ -132,7 +132,7 @@ fn sharded_schema_parses() {
             Table {
                 name: "customers".into(),
                 shard_key: Some("email".into()),
-                key_type: Some(KeyType::String),
+                key_type: Some("string".into()),
                 collation: Some("utf8mb4_general_ci".into()),
                 allow_full_scan_writes: Some(true),
                 global: false,
@@ -259,7 +259,10 @@ fn default_key_types_and_collations() {
         shop.table("orders"),
         Some(&TableRule::Sharded {
             key: "customer_id".into(),
-            key_type: KeyType::Decimal,
+            key_type: KeyType::Decimal {
+                precision: 10,
+                scale: 0,
+            },
             collation: None,
             allow_full_scan_writes: false,
         })
@@ -276,7 +279,30 @@ fn default_key_types_and_collations() {
     for (written, key_type) in [
         ("integer", KeyType::Integer),
         ("date", KeyType::Date),
-        ("datetime", KeyType::Datetime),
+        ("datetime", KeyType::Datetime { fsp: 0 }),
+        (
+            "'decimal(10,2)'",
+            KeyType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+        ),
+        (
+            "\"DECIMAL(65, 30)\"",
+            KeyType::Decimal {
+                precision: 65,
+                scale: 30,
+            },
+        ),
+        (
+            "'decimal(12)'",
+            KeyType::Decimal {
+                precision: 12,
+                scale: 0,
+            },
+        ),
+        ("'datetime(6)'", KeyType::Datetime { fsp: 6 }),
+        ("'datetime(3)'", KeyType::Datetime { fsp: 3 }),
     ] {
         let text = with_line(
             20,
@@ -799,6 +825,147 @@ fn unknown_key_type_is_a_located_error() {
         "      - {name: orders, shard_key: id, key_type: uuid}",
     ));
     assert_error(&error, "schemas[1].tables[0].key_type", 20, "uuid");
+}
+
+#[test]
+fn key_type_precision_errors_are_located() {
+    for (written, message) in [
+        (
+            "'decimal(70,2)'",
+            "key_type decimal(70,2): precision must be 1 to 65",
+        ),
+        (
+            "'decimal(10,39)'",
+            "key_type decimal(10,39): scale must be 0 to 38",
+        ),
+        (
+            "'decimal(4,5)'",
+            "key_type decimal(4,5): scale must not exceed the precision (4)",
+        ),
+        (
+            "'datetime(7)'",
+            "key_type datetime(7): fractional seconds precision must be 0 to 6",
+        ),
+        ("timestamp", "TIMESTAMP shard keys are not supported"),
+        ("'binary(16)'", "BINARY(n) shard keys are not supported"),
+        ("float", "FLOAT and DOUBLE shard keys are not supported"),
+    ] {
+        let error = only_error(&with_line(
+            20,
+            &format!("      - {{name: orders, shard_key: k, key_type: {written}}}"),
+        ));
+        assert_error(&error, "schemas[1].tables[0].key_type", 20, message);
+    }
+    // Unquoted in a flow mapping, the comma splits the type: the error says to quote it.
+    let error = only_error(&with_line(
+        20,
+        "      - {name: orders, shard_key: k, key_type: decimal(10,2)}",
+    ));
+    assert_eq!(error.line, Some(20), "{error}");
+    assert!(error.message.contains("unknown field `2)`"), "{error}");
+    assert!(
+        error
+            .message
+            .contains("quote types with a scale: key_type: 'decimal(10,2)'"),
+        "{error}"
+    );
+    // Block style needs no quotes.
+    let error = only_error(&with_lines(&[
+        (20, "      - name: orders"),
+        (21, "        shard_key: k"),
+        (22, "        key_type: decimal(66,2)"),
+    ]));
+    assert_error(
+        &error,
+        "schemas[1].tables[0].key_type",
+        22,
+        "key_type decimal(66,2): precision must be 1 to 65",
+    );
+    // Every table's problem is reported, and an invalid key type does not also complain
+    // about its collation.
+    let errors = errors(&with_lines(&[
+        (
+            20,
+            "      - {name: orders, shard_key: k, key_type: 'datetime(9)'}",
+        ),
+        (
+            21,
+            "      - {name: customers, shard_key: email, key_type: 'strin', collation: utf8mb4_bin}",
+        ),
+    ]));
+    let found: Vec<(&str, Option<usize>)> = errors
+        .iter()
+        .map(|error| (error.path.as_str(), error.line))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("schemas[1].tables[0].key_type", Some(20)),
+            ("schemas[1].tables[1].key_type", Some(21)),
+        ],
+        "{errors}"
+    );
+    assert_eq!(
+        errors.to_string(),
+        "test.yaml:20: schemas[1].tables[0].key_type: key_type datetime(9): fractional \
+         seconds precision must be 0 to 6\n\
+         test.yaml:21: schemas[1].tables[1].key_type: unknown key_type `strin`; expected \
+         integer, string, date, decimal(P,S) or datetime(F)"
+    );
+    // Collation rules name the full key type.
+    let error = only_error(&with_line(
+        20,
+        "      - {name: orders, shard_key: k, key_type: 'decimal(10,2)', collation: binary}",
+    ));
+    assert_error(
+        &error,
+        "schemas[1].tables[0].collation",
+        20,
+        "(this key is decimal(10,2))",
+    );
+}
+
+#[test]
+fn key_types_resolve_in_the_topology() {
+    let text = with_lines(&[
+        (
+            20,
+            "      - {name: orders, shard_key: amount, key_type: 'decimal(10,2)'}",
+        ),
+        (
+            21,
+            "      - {name: customers, shard_key: seen, key_type: 'datetime(3)'}",
+        ),
+    ]);
+    let topology = Topology::new(&config(&text));
+    let shop = sharded(&topology, "shop");
+    assert_eq!(
+        shop.table("orders"),
+        Some(&TableRule::Sharded {
+            key: "amount".into(),
+            key_type: KeyType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            collation: None,
+            allow_full_scan_writes: false,
+        })
+    );
+    assert_eq!(
+        shop.table("customers"),
+        Some(&TableRule::Sharded {
+            key: "seen".into(),
+            key_type: KeyType::Datetime { fsp: 3 },
+            collation: None,
+            allow_full_scan_writes: false,
+        })
+    );
+    // A configuration built in code that skipped validation leaves an invalid schema out
+    // instead of routing anywhere wrong.
+    let mut bad = config(&text);
+    bad.schemas[1].tables[0].key_type = Some("decimal(70,2)".into());
+    assert!(Topology::new(&bad).schema("shop").is_none());
+    assert!(myshard_config::validate(&bad).is_err());
 }
 
 #[test]

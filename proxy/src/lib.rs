@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backend;
 pub mod caps;
 pub mod error;
+pub mod net;
 pub mod packet;
 pub mod params;
 pub mod server;

@@ -71,7 +71,20 @@ impl PacketReader {
         src: &mut R,
         max: usize,
     ) -> Result<(u8, Vec<u8>), ReadError> {
-        let mut payload: Vec<u8> = Vec::new();
+        let mut payload = Vec::new();
+        let seq = self.read_into(src, max, &mut payload).await?;
+        Ok((seq, payload))
+    }
+
+    /// Like [`PacketReader::read`], but into `payload` (cleared first), reusing its memory:
+    /// a session reads every command into the same buffer.
+    pub async fn read_into<R: AsyncRead + Unpin>(
+        &mut self,
+        src: &mut R,
+        max: usize,
+        payload: &mut Vec<u8>,
+    ) -> Result<u8, ReadError> {
+        payload.clear();
         let mut first = true;
         loop {
             let (len, seq) = self.header(src, first).await?;
@@ -80,14 +93,10 @@ impl PacketReader {
                 return Err(ReadError::TooLarge);
             }
             self.fill(src, len).await?;
-            if payload.is_empty() && len < MAX_CHUNK {
-                let p = self.buf.split_to(len).to_vec();
-                return Ok((seq, p));
-            }
             payload.extend_from_slice(&self.buf[..len]);
             self.buf.advance(len);
             if len < MAX_CHUNK {
-                return Ok((seq, payload));
+                return Ok(seq);
             }
         }
     }

@@ -114,6 +114,25 @@ pub fn split_values<'a>(
     Some(out)
 }
 
+/// Whether `req.values` holds a value of its type for every parameter that is not NULL
+/// ([`split_values`] without collecting them).
+fn check_values(req: &ExecuteRequest<'_>, types: &[u8], num_params: usize) -> Option<()> {
+    if types.len() < num_params * 2 {
+        return None;
+    }
+    let mut rest = req.values;
+    for i in 0..num_params {
+        let null = req
+            .null_bitmap
+            .get(i / 8)
+            .is_some_and(|b| b & (1 << (i % 8)) != 0);
+        if !null {
+            rest = &rest[value_len(types[i * 2], rest)?..];
+        }
+    }
+    Some(())
+}
+
 /// Builds the COM_STMT_EXECUTE payload for a backend: `backend_id`, no cursor, the
 /// parameter types always bound (a backend statement may be executing for the first
 /// time), long data inlined as length-encoded values.
@@ -125,32 +144,47 @@ pub fn rebuild_execute(
     long_data: &[(u16, Vec<u8>)],
 ) -> Option<Vec<u8>> {
     let mut p = Vec::with_capacity(16 + types.len() + req.values.len());
+    rebuild_execute_into(&mut p, req, backend_id, types, num_params, long_data)?;
+    Some(p)
+}
+
+/// [`rebuild_execute`] appending to `p` (a reusable buffer, possibly after a packet
+/// header). On `None` (malformed values) `p` holds a partial payload.
+pub fn rebuild_execute_into(
+    p: &mut Vec<u8>,
+    req: &ExecuteRequest<'_>,
+    backend_id: u32,
+    types: &[u8],
+    num_params: usize,
+    long_data: &[(u16, Vec<u8>)],
+) -> Option<()> {
+    p.reserve(16 + types.len() + req.values.len());
     p.push(0x17);
     p.extend_from_slice(&backend_id.to_le_bytes());
     p.push(0);
     p.extend_from_slice(&1u32.to_le_bytes());
     if num_params == 0 {
-        return Some(p);
+        return Some(());
     }
     p.extend_from_slice(req.null_bitmap);
     p.push(1);
     p.extend_from_slice(types.get(..num_params * 2)?);
     if long_data.is_empty() {
         // Validate the values without copying them one by one.
-        split_values(req, types, num_params, |_| false)?;
+        check_values(req, types, num_params)?;
         p.extend_from_slice(req.values);
-        return Some(p);
+        return Some(());
     }
     let find = |i: usize| long_data.iter().find(|(k, _)| usize::from(*k) == i);
     let values = split_values(req, types, num_params, |i| find(i).is_some())?;
     for (i, v) in values.into_iter().enumerate() {
         match (v, find(i)) {
             (Some(v), _) => p.extend_from_slice(v),
-            (None, Some((_, data))) => put_lenenc_str(&mut p, data),
+            (None, Some((_, data))) => put_lenenc_str(p, data),
             (None, None) => {}
         }
     }
-    Some(p)
+    Some(())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use crate::backend::conn::{ConnFlags, HostTarget};
 use crate::backend::pool::{HostPool, PoolSettings};
 use crate::error::SqlError;
+use crate::net::Stream;
 use crate::packet;
 use crate::session::Session;
 use crate::stmt_cache::StmtCache;
@@ -11,11 +12,12 @@ use hashbrown::HashMap;
 use myshard_config::{Config, SchemaTopology, Topology};
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Notify, watch};
 
 /// Version announced before any backend has answered.
@@ -54,6 +56,9 @@ pub struct Shared {
     /// Where every logical schema's physical databases live.
     pub topology: Topology,
     pools: Mutex<HashMap<(String, ConnFlags), Arc<HostPool>>>,
+    /// Bumped whenever the routes computed so far may be stale (a changed write host or
+    /// placement); sessions drop the routes they cached under an older value.
+    route_generation: AtomicU64,
     /// MariaDB extended capabilities the backends offer, learned from the first backend
     /// greeting (0 until then, and for MySQL backends).
     pub backend_ext_caps: AtomicU32,
@@ -78,6 +83,7 @@ impl Shared {
             topology: Topology::new(&config),
             config: Arc::new(config),
             pools: Mutex::new(HashMap::new()),
+            route_generation: AtomicU64::new(0),
             backend_ext_caps: AtomicU32::new(0),
             server_version: RwLock::new(version),
             stmt_cache: StmtCache::default(),
@@ -85,6 +91,17 @@ impl Shared {
             next_conn_id: AtomicU64::new(1),
             clients: AtomicUsize::new(0),
         })
+    }
+
+    /// See [`Shared::invalidate_routes`].
+    pub fn route_generation(&self) -> u64 {
+        self.route_generation.load(Ordering::Acquire)
+    }
+
+    /// Makes sessions recompute the routes they cached (call after anything that changes
+    /// where a schema's statements go: a write host switch, a placement change).
+    pub fn invalidate_routes(&self) {
+        self.route_generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The route for a session in logical schema `schema` (or none): its group (a sharded
@@ -230,6 +247,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct ProxyHandle {
     addr: SocketAddr,
+    socket: Option<PathBuf>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
 }
@@ -238,6 +256,11 @@ impl ProxyHandle {
     /// The address the MySQL listener is bound to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The Unix socket the MySQL listener is also bound to (`listen_socket`), if any.
+    pub fn socket(&self) -> Option<&Path> {
+        self.socket.as_deref()
     }
 
     /// Shared state (pools, registry), for status reporting and tests.
@@ -254,19 +277,92 @@ impl ProxyHandle {
 impl Drop for ProxyHandle {
     fn drop(&mut self) {
         self.stop();
+        if let Some(path) = &self.socket {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
-/// Binds the listener of `config` and serves clients on the current tokio runtime.
+/// Binds the listeners of `config` (TCP, and the Unix socket if configured) and serves
+/// clients on the current tokio runtime.
 pub async fn start(config: Config) -> io::Result<ProxyHandle> {
     let listener = TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
+    let unix = match &config.listen_socket {
+        Some(path) => Some((bind_unix(Path::new(path))?, PathBuf::from(path))),
+        None => None,
+    };
     let shared = Shared::new(config);
     let (stop, stop_rx) = watch::channel(false);
-    tokio::spawn(accept_loop(listener, shared.clone(), stop_rx.clone()));
+    tokio::spawn(accept_loop(
+        Listener::Tcp(listener),
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+    let socket = unix.map(|(l, path)| {
+        tokio::spawn(accept_loop(
+            Listener::Unix(l),
+            shared.clone(),
+            stop_rx.clone(),
+        ));
+        path
+    });
     tokio::spawn(maintenance(shared.clone(), stop_rx));
     learn_server_version(&shared).await;
-    Ok(ProxyHandle { addr, shared, stop })
+    Ok(ProxyHandle {
+        addr,
+        socket,
+        shared,
+        stop,
+    })
+}
+
+/// Binds the Unix socket at `path`. A socket file nobody accepts on (left by a process
+/// that died) is replaced; a live one, or a file that is not a socket, is an error.
+fn bind_unix(path: &Path) -> io::Result<UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{} is in use by another process", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    // Like mysqld's socket: any local user may connect; the MySQL login checks them.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777))?;
+    Ok(listener)
+}
+
+/// A bound client listener.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    /// The next client: its stream, and its address (`None` on the Unix socket).
+    async fn accept(&self) -> io::Result<(Stream, Option<SocketAddr>)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, peer) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                Ok((Stream::Tcp(s), Some(peer)))
+            }
+            Listener::Unix(l) => {
+                let (s, _) = l.accept().await?;
+                Ok((Stream::Unix(s), None))
+            }
+        }
+    }
 }
 
 /// Copies the first backend's version string and MariaDB capabilities: one attempt now,
@@ -306,7 +402,7 @@ async fn try_learn_server_version(shared: &Shared) -> bool {
     true
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(listener: Listener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -320,7 +416,6 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
         let max = shared.config.max_client_connections;
         if shared.clients.fetch_add(1, Ordering::AcqRel) >= max {
             shared.clients.fetch_sub(1, Ordering::AcqRel);
@@ -351,7 +446,7 @@ const REFUSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// handshake response, like an authentication failure, so that every client library reads
 /// its SQLSTATE: before the handshake, clients parse errors in the pre-4.1 layout, and
 /// some would show `#08004` as part of the message.
-async fn refuse(mut stream: TcpStream, e: SqlError, shared: Arc<Shared>) {
+async fn refuse(mut stream: Stream, e: SqlError, shared: Arc<Shared>) {
     let mut out = Vec::new();
     if REFUSING.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
         REFUSING.fetch_sub(1, Ordering::AcqRel);

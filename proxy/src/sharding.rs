@@ -33,12 +33,11 @@ fn key_type(rule: &TableRule) -> Result<KeyType, RouteError> {
             })?;
             KeyType::String { collation }
         }
-        ConfigKeyType::Decimal | ConfigKeyType::Datetime => {
-            return Err(RouteError::unsupported(format!(
-                "{} shard keys (their precision is not configurable yet)",
-                key_type.as_str()
-            )));
-        }
+        ConfigKeyType::Decimal { precision, scale } => KeyType::Decimal {
+            precision: *precision,
+            scale: *scale,
+        },
+        ConfigKeyType::Datetime { fsp } => KeyType::DateTime { fsp: *fsp },
     })
 }
 
@@ -70,6 +69,7 @@ pub fn hash_key(
             Bound::Int(i) => KeyValue::Int(*i),
             Bound::UInt(u) => KeyValue::UInt(*u),
             Bound::Double(d) => KeyValue::Float(*d),
+            Bound::Decimal(d) => KeyValue::Decimal(d),
             Bound::Text(t) => KeyValue::Str(t),
         },
     };
@@ -144,6 +144,16 @@ fn decode(ty: u8, unsigned: bool, b: &[u8]) -> Option<Bound> {
         0x05 => Bound::Double(f64::from_le_bytes(b.get(..8)?.try_into().ok()?)),
         0x07 | 0x0a | 0x0c => Bound::Text(datetime_text(&b[1..]).into_bytes()),
         0x0b => Bound::Text(time_text(&b[1..]).into_bytes()),
+        // DECIMAL / NEWDECIMAL: the number as text. Bytes that are not even UTF-8 cannot be
+        // a decimal; as a string they hash to no shard, like any unreadable value.
+        0x00 | 0xf6 => {
+            let mut r = crate::wire::Reader::new(b);
+            let text = r.lenenc_str()?.to_vec();
+            match String::from_utf8(text) {
+                Ok(d) => Bound::Decimal(d),
+                Err(e) => Bound::Text(e.into_bytes()),
+            }
+        }
         _ => {
             // Length-encoded string, decimal, blob, JSON …
             let mut r = crate::wire::Reader::new(b);
@@ -192,6 +202,10 @@ pub fn literal(b: &Bound) -> String {
         Bound::Int(i) => i.to_string(),
         Bound::UInt(u) => u.to_string(),
         Bound::Double(d) => format!("{d:e}"),
+        // A plain decimal is written as an exact-value number literal; anything else the
+        // client sent as a decimal stays one (string) literal.
+        Bound::Decimal(d) if is_plain_decimal(d) => d.clone(),
+        Bound::Decimal(d) => literal(&Bound::Text(d.as_bytes().to_vec())),
         Bound::Text(t) if t.is_empty() => "''".into(),
         Bound::Text(t) => {
             let mut s = String::with_capacity(3 + t.len() * 2);
@@ -203,6 +217,15 @@ pub fn literal(b: &Bound) -> String {
             s
         }
     }
+}
+
+/// An optional `-`, digits and at most one point, with at least one digit: text that is
+/// one exact-value literal in SQL.
+fn is_plain_decimal(d: &str) -> bool {
+    let digits = d.strip_prefix('-').unwrap_or(d);
+    digits.bytes().any(|b| b.is_ascii_digit())
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && digits.bytes().filter(|&b| b == b'.').count() <= 1
 }
 
 #[cfg(test)]
@@ -240,6 +263,150 @@ mod tests {
         assert_eq!(literal(&Bound::Int(-3)), "-3");
         assert_eq!(literal(&Bound::Double(0.5)), "5e-1");
         assert_eq!(literal(&Bound::Null), "NULL");
+    }
+
+    fn sharded(key_type: ConfigKeyType, collation: Option<&'static str>) -> TableRule {
+        TableRule::Sharded {
+            key: "k".into(),
+            key_type,
+            collation,
+            allow_full_scan_writes: false,
+        }
+    }
+
+    #[test]
+    fn every_configured_key_type_maps_to_the_hash() {
+        let decimal = ConfigKeyType::Decimal {
+            precision: 10,
+            scale: 2,
+        };
+        for (rule, expected) in [
+            (sharded(ConfigKeyType::Integer, None), KeyType::Integer),
+            (sharded(ConfigKeyType::Date, None), KeyType::Date),
+            (
+                sharded(decimal, None),
+                KeyType::Decimal {
+                    precision: 10,
+                    scale: 2,
+                },
+            ),
+            (
+                sharded(ConfigKeyType::Datetime { fsp: 6 }, None),
+                KeyType::DateTime { fsp: 6 },
+            ),
+            (
+                sharded(ConfigKeyType::String, Some("utf8mb4_bin")),
+                KeyType::String {
+                    collation: Collation::Bin {
+                        charset: myshard_router::hash::Charset::Utf8mb4,
+                    },
+                },
+            ),
+            (
+                sharded(ConfigKeyType::String, None),
+                KeyType::String {
+                    collation: Collation::GeneralCi {
+                        charset: myshard_router::hash::Charset::Utf8mb4,
+                    },
+                },
+            ),
+        ] {
+            assert_eq!(key_type(&rule), Ok(expected), "{rule:?}");
+        }
+        assert!(key_type(&TableRule::Global).is_err());
+    }
+
+    #[test]
+    fn decimal_and_datetime_keys_hash_like_the_placement_function() {
+        let rule = sharded(
+            ConfigKeyType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            None,
+        );
+        let expected = shard_of(
+            &KeyType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            &KeyValue::Decimal("1.5"),
+            16,
+        );
+        assert!(matches!(expected, Ok(Some(_))));
+        let expected = expected.map_err(|e| RouteError::refused(e.to_string()));
+        let lit = |n: &str| Literal::Number(n.into());
+        for input in [
+            KeyInput::Literal(&lit("1.5")),
+            KeyInput::Literal(&lit("01.50")),
+            KeyInput::Literal(&Literal::Str("1.50".into())),
+            KeyInput::Bound(&Bound::Decimal("1.500".into())),
+            KeyInput::Bound(&Bound::Text(b"1.5".to_vec())),
+        ] {
+            assert_eq!(hash_key(&rule, 16, input), expected, "{input:?}");
+        }
+        // More fraction digits than the scale: no stored value equals it.
+        assert_eq!(
+            hash_key(&rule, 16, KeyInput::Bound(&Bound::Decimal("1.555".into()))),
+            Ok(None)
+        );
+        // A DOUBLE parameter is compared as DOUBLE: no single shard.
+        assert_eq!(
+            hash_key(&rule, 16, KeyInput::Bound(&Bound::Double(1.5))),
+            Ok(None)
+        );
+        let rule = sharded(ConfigKeyType::Datetime { fsp: 3 }, None);
+        let expected = shard_of(
+            &KeyType::DateTime { fsp: 3 },
+            &KeyValue::Str(b"2024-01-05 10:20:30.5"),
+            16,
+        )
+        .map_err(|e| RouteError::refused(e.to_string()));
+        assert!(matches!(expected, Ok(Some(_))));
+        let binary = decode(
+            0x0c,
+            false,
+            &[11, 0xE8, 0x07, 1, 5, 10, 20, 30, 0x20, 0xA1, 7, 0],
+        );
+        assert_eq!(
+            binary,
+            Some(Bound::Text(b"2024-01-05 10:20:30.500000".to_vec()))
+        );
+        for input in [
+            KeyInput::Literal(&Literal::Str("2024-01-05 10:20:30.500".into())),
+            KeyInput::Bound(&Bound::Text(b"2024-01-05 10:20:30.500000".to_vec())),
+        ] {
+            assert_eq!(hash_key(&rule, 16, input), expected, "{input:?}");
+        }
+        // Finer than the column's fsp: refused for inserts, scattered for reads.
+        assert_eq!(
+            hash_key(
+                &rule,
+                16,
+                KeyInput::Literal(&Literal::Str("2024-01-05 10:20:30.5004".into()))
+            ),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn decimal_parameters_are_decimals() {
+        for ty in [0x00, 0xf6] {
+            assert_eq!(
+                decode(ty, false, b"\x05-1.55"),
+                Some(Bound::Decimal("-1.55".into()))
+            );
+        }
+        assert_eq!(
+            decode(0xf6, false, b"\x02\xff\xfe"),
+            Some(Bound::Text(vec![0xff, 0xfe]))
+        );
+        assert_eq!(decode(0xf6, false, b"\x05-1."), None);
+        assert_eq!(literal(&Bound::Decimal("-1.555".into())), "-1.555");
+        assert_eq!(literal(&Bound::Decimal(".5".into())), ".5");
+        assert_eq!(literal(&Bound::Decimal("1e3".into())), "X'316533'");
+        assert_eq!(literal(&Bound::Decimal("1;2".into())), "X'313B32'");
+        assert_eq!(literal(&Bound::Decimal("-".into())), "X'2D'");
     }
 
     #[test]

@@ -25,8 +25,12 @@ pub struct StmtMeta {
     pub column_defs: Vec<Vec<u8>>,
     /// For statements of sharded (or renamed) schemas: the route, planned once.
     pub route: Option<Arc<myshard_router::shard::plan::ShardRoute>>,
-    /// Transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`) the proxy handles itself.
+    /// Transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`) and `SELECT DATABASE()`, which
+    /// the proxy handles itself.
     pub control: myshard_router::Kind,
+    /// Introspection statements (`SHOW …`, information_schema queries) answered with
+    /// logical schema names: how they run at execute time.
+    pub introspection: Option<Arc<myshard_router::compat::Introspection>>,
 }
 
 /// Cache key: pool (host and connection flags, which shape the column definitions),

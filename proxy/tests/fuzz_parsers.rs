@@ -19,6 +19,7 @@ use myshard_proxy::session::handshake::{HandshakeError, parse_response};
 use myshard_proxy::wire::{put_lenenc_int, put_lenenc_str};
 use myshard_router::{Kind, classify};
 use proptest::prelude::*;
+use proptest::string::string_regex;
 use proptest::test_runner::Config;
 
 /// Cases per property: `FUZZ_CASES` from the environment, or 20,000.
@@ -37,6 +38,17 @@ fn config() -> Config {
 
 fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(any::<u8>(), 0..max)
+}
+
+/// Strings matching `pattern`, compiled once (a `&str` strategy compiles it for every case,
+/// which dominates the run time in debug builds).
+fn matching(pattern: &str) -> impl Strategy<Value = String> + use<> {
+    string_regex(pattern).expect("a valid pattern")
+}
+
+/// Short strings of any characters.
+fn any_text(max: usize) -> impl Strategy<Value = String> {
+    proptest::collection::vec(any::<char>(), 0..max).prop_map(String::from_iter)
 }
 
 /// A mutation applied to a valid packet: cut it, flip a byte, insert or remove bytes.
@@ -236,7 +248,8 @@ fn param() -> impl Strategy<Value = (u8, Vec<u8>)> {
         }),
         (
             prop_oneof![Just(0xFDu8), Just(0xFE), Just(0xFC), Just(0xF6), Just(0x0F)],
-            bytes(300)
+            // Mostly short; sometimes long enough for a 2-byte length prefix.
+            prop_oneof![8 => bytes(24), 1 => bytes(300)],
         )
             .prop_map(|(t, s)| {
                 let mut v = Vec::new();
@@ -260,7 +273,7 @@ fn execute() -> impl Strategy<Value = Execute> {
     (
         any::<u32>(),
         any::<u8>(),
-        proptest::collection::vec((param(), any::<bool>()), 0..20),
+        proptest::collection::vec((param(), any::<bool>()), 0..12),
         any::<bool>(),
     )
         .prop_map(|(stmt_id, flags, ps, send_types)| Execute {
@@ -412,19 +425,25 @@ fn kind() -> impl Strategy<Value = ResponseKind> {
 /// A chunk: its payload and announced length (at least the payload's; sometimes a full
 /// 0xFFFFFF chunk whose payload is only a prefix).
 fn chunk() -> impl Strategy<Value = (Vec<u8>, usize)> {
+    const PACKETS: &[&[u8]] = &[
+        &[0xFE, 0, 0, 2, 0],
+        &[0x00, 0, 0, 2, 0, 0, 0],
+        &[0x00, 1, 0, 0x0A, 0, 0, 0],
+        &[0xFF, 0x48, 0x04, b'#', b'4', b'2', b'0', b'0', b'0'],
+        &[0x02],
+        &[0xFB],
+    ];
     prop_oneof![
-        6 => prop_oneof![
-            bytes(12),
-            Just(vec![0xFE, 0, 0, 2, 0]),
-            Just(vec![0x00, 0, 0, 2, 0, 0, 0]),
-            Just(vec![0x00, 1, 0, 0x0A, 0, 0, 0]),
-            Just(vec![0xFF, 0x48, 0x04, b'#', b'4', b'2', b'0', b'0', b'0']),
-            Just(vec![0x02]),
-            Just(vec![0xFB]),
-        ].prop_map(|p| { let n = p.len(); (p, n) }),
-        1 => (bytes(12), 0usize..100).prop_map(|(p, extra)| { let n = p.len() + extra; (p, n) }),
-        1 => bytes(12).prop_map(|p| (p, MAX_CHUNK)),
+        3 => short_bytes().prop_map(|p| { let n = p.len(); (p, n) }),
+        3 => proptest::sample::select(PACKETS).prop_map(|p| (p.to_vec(), p.len())),
+        1 => (short_bytes(), 0usize..100).prop_map(|(p, extra)| { let n = p.len() + extra; (p, n) }),
+        1 => short_bytes().prop_map(|p| (p, MAX_CHUNK)),
     ]
+}
+
+/// Up to 16 arbitrary bytes from one generated value (cheaper than a vector of bytes).
+fn short_bytes() -> impl Strategy<Value = Vec<u8>> {
+    (any::<u128>(), 0usize..=16).prop_map(|(v, n)| v.to_le_bytes()[..n].to_vec())
 }
 
 const COLUMN: &[u8] =
@@ -517,7 +536,7 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn tracker_arbitrary_chunks(k in kind(), chunks in proptest::collection::vec(chunk(), 0..40)) {
+    fn tracker_arbitrary_chunks(k in kind(), chunks in proptest::collection::vec(chunk(), 0..24)) {
         let mut t = Tracker::new(k);
         for (payload, len) in &chunks {
             let was_done = t.done();
@@ -606,27 +625,90 @@ proptest! {
 
 // ---- statement classification ---------------------------------------------------------------
 
+/// Words and symbols classification looks at or must skip correctly.
+const SQL_TOKENS: &[&str] = &[
+    "SELECT",
+    "SET",
+    "USE",
+    "KILL",
+    "QUERY",
+    "CONNECTION",
+    "SESSION",
+    "GLOBAL",
+    "NAMES",
+    "CHARACTER",
+    "autocommit",
+    "sql_mode",
+    "@@session.",
+    "@@",
+    "@",
+    "LAST_INSERT_ID()",
+    "CONNECTION_ID()",
+    "GET_LOCK(",
+    "LOCK",
+    "TABLES",
+    "CREATE TEMPORARY TABLE",
+    "BEGIN",
+    "START TRANSACTION",
+    "COMMIT",
+    "ROLLBACK",
+    "EXPLAIN",
+    "ROUTE",
+    "FOUND_ROWS()",
+    "=",
+    ":=",
+    ",",
+    ";",
+    "(",
+    ")",
+    "'",
+    "\"",
+    "`",
+    "\\",
+    "''",
+    "/*",
+    "*/",
+    "/*!",
+    "/*!40101",
+    "/* myshard: shard=1 */",
+    "--",
+    "-- ",
+    "#",
+    "\n",
+    " ",
+    "\t",
+    "0x",
+    "X'",
+    "b'",
+    "_utf8mb4",
+    "N'",
+    "1",
+    "-1",
+    "1e",
+    ".5",
+    "18446744073709551616",
+    "DEFAULT",
+    "NULL",
+    "ON",
+    "OFF",
+    "TRUE",
+    "AS",
+    "FROM",
+    "WHERE",
+];
+
+const IDENT_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789$";
+
 /// SQL-ish fragments that exercise the lexer's states: quotes, comments, identifiers,
-/// numbers, operators, and the words classification looks for.
+/// numbers, operators, and the words classification looks for. (Built from `select`
+/// rather than unions of many `Just`s or regexes, which are slow to generate.)
 fn sql_fragment() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => prop_oneof![
-            Just("SELECT"), Just("SET"), Just("USE"), Just("KILL"), Just("QUERY"),
-            Just("CONNECTION"), Just("SESSION"), Just("GLOBAL"), Just("NAMES"),
-            Just("CHARACTER"), Just("autocommit"), Just("sql_mode"), Just("@@session."),
-            Just("@@"), Just("@"), Just("LAST_INSERT_ID()"), Just("GET_LOCK("),
-            Just("LOCK"), Just("TABLES"), Just("CREATE TEMPORARY TABLE"), Just("BEGIN"),
-            Just("START TRANSACTION"), Just("COMMIT"), Just("FOUND_ROWS()"), Just("="),
-            Just(":="), Just(","), Just(";"), Just("("), Just(")"), Just("'"), Just("\""),
-            Just("`"), Just("\\"), Just("''"), Just("/*"), Just("*/"), Just("/*!"),
-            Just("/*!40101"), Just("--"), Just("-- "), Just("#"), Just("\n"), Just(" "),
-            Just("\t"), Just("0x"), Just("X'"), Just("b'"), Just("_utf8mb4"), Just("N'"),
-            Just("1"), Just("-1"), Just("1e"), Just(".5"), Just("18446744073709551616"),
-            Just("DEFAULT"), Just("NULL"), Just("ON"), Just("OFF"), Just("TRUE"),
-        ].prop_map(str::to_owned),
-        2 => "[a-zA-Z_][a-zA-Z0-9_$]{0,8}",
-        1 => "[0-9]{1,25}",
-        1 => any::<String>().prop_map(|s| s.chars().take(6).collect()),
+        4 => proptest::sample::select(SQL_TOKENS).prop_map(str::to_owned),
+        2 => proptest::collection::vec(proptest::sample::select(IDENT_CHARS), 1..9)
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        1 => any::<u64>().prop_map(|n| n.to_string()),
+        1 => any_text(6),
     ]
 }
 
@@ -647,7 +729,7 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn classify_arbitrary_text(s in any::<String>()) {
+    fn classify_arbitrary_text(s in any_text(120)) {
         let _ = classify(&s);
     }
 
@@ -666,7 +748,7 @@ proptest! {
     }
 
     #[test]
-    fn classify_use_and_kill(name in "[a-z_][a-z0-9_]{0,20}", id in any::<u32>(), q in any::<bool>()) {
+    fn classify_use_and_kill(name in matching("[a-z_][a-z0-9_]{0,20}"), id in any::<u32>(), q in any::<bool>()) {
         prop_assert_eq!(classify(&format!("USE {name}")).kind, Kind::Use(name.clone()));
         prop_assert_eq!(classify(&format!("use `{name}`;")).kind, Kind::Use(name));
         let sql = if q { format!("KILL QUERY {id}") } else { format!("KILL {id}") };

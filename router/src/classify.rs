@@ -40,6 +40,12 @@ pub enum Kind {
         /// The result column's name (the alias, or `CONNECTION_ID()` as written).
         column: String,
     },
+    /// Exactly `SELECT DATABASE()` or `SELECT SCHEMA()` `[[AS] alias]`: answered by the
+    /// proxy with the session's logical schema, never a shard's physical database.
+    CurrentDatabase {
+        /// The result column's name (the alias, or the function call as written).
+        column: String,
+    },
     /// `BEGIN [WORK]` or `START TRANSACTION [characteristics]`.
     Begin,
     /// `COMMIT [WORK]`.
@@ -86,6 +92,8 @@ pub fn classify(sql: &str) -> Classified {
         } else if w.eq_ignore_ascii_case("SELECT") {
             if let Some(column) = connection_id_select(sql, lexer.clone()) {
                 out.kind = Kind::ConnectionId { column };
+            } else if let Some(column) = crate::compat::current_database_select(sql) {
+                out.kind = Kind::CurrentDatabase { column };
             }
         } else {
             out.pin = pin_by_first_word(w, lexer.clone());
@@ -163,18 +171,21 @@ fn is_call(w: &str, name: &str, lexer: &Lexer<'_>) -> bool {
 
 /// Statements whose effect lives on the backend connection beyond the statement itself.
 fn pin_by_first_word(w: &str, mut rest: Lexer<'_>) -> Option<&'static str> {
-    let upper = w.to_ascii_uppercase();
-    match upper.as_str() {
-        "LOCK" => Some("LOCK TABLES"),
-        "PREPARE" | "EXECUTE" | "DEALLOCATE" => Some("SQL-level prepared statements"),
-        "HANDLER" => Some("HANDLER"),
-        "XA" => Some("XA transactions"),
-        "FLUSH" => {
-            rest.next();
-            let lock = rest.any(|t| matches!(t, Token::Word(x) if x.eq_ignore_ascii_case("LOCK")));
-            lock.then_some("FLUSH … WITH READ LOCK")
-        }
-        _ => None,
+    let is = |k: &str| w.eq_ignore_ascii_case(k);
+    if is("LOCK") {
+        Some("LOCK TABLES")
+    } else if is("PREPARE") || is("EXECUTE") || is("DEALLOCATE") {
+        Some("SQL-level prepared statements")
+    } else if is("HANDLER") {
+        Some("HANDLER")
+    } else if is("XA") {
+        Some("XA transactions")
+    } else if is("FLUSH") {
+        rest.next();
+        let lock = rest.any(|t| matches!(t, Token::Word(x) if x.eq_ignore_ascii_case("LOCK")));
+        lock.then_some("FLUSH … WITH READ LOCK")
+    } else {
+        None
     }
 }
 
@@ -232,6 +243,11 @@ fn connection_id_select(sql: &str, mut lexer: Lexer<'_>) -> Option<String> {
 /// `BEGIN [WORK]`, `START TRANSACTION …`, `COMMIT [WORK]`, `ROLLBACK [WORK]`; chained or
 /// releasing forms and savepoints are not transaction boundaries the proxy handles.
 fn transaction_control(first: &str, mut lexer: Lexer<'_>) -> Option<Kind> {
+    // Checked first: every statement comes through here.
+    let is = |k: &str| first.eq_ignore_ascii_case(k);
+    if !(is("BEGIN") || is("START") || is("COMMIT") || is("ROLLBACK")) {
+        return None;
+    }
     lexer.next();
     let rest: Vec<Token<'_>> = lexer.take_while(|t| *t != Token::Semicolon).collect();
     let only_work = match rest.as_slice() {

@@ -94,8 +94,17 @@
 //! `Ok(None)` means "no single shard can be named: rows matching this value may be on any shard
 //! or on none". For reads, updates and deletes the router sends the statement to every shard,
 //! which returns the correct (often empty) result. For `INSERT`/`REPLACE` the row has no
-//! placement (a `NULL` key, `1.555` into `DECIMAL(10,2)`, `'12abc'` into an integer key): the
-//! router refuses the statement with an error naming the sharding column instead of guessing.
+//! placement (a `NULL` key, `'12abc'` into an integer key, `99999999.995` into
+//! `DECIMAL(10,2)`): the router refuses the statement with an error naming the sharding column
+//! instead of guessing.
+//!
+//! One case is placed by the value the column will store rather than the value written: an
+//! exact decimal (a number literal without exponent, a `DECIMAL` parameter, or a string)
+//! inserted into a `DECIMAL(p,s)` key with more than `s` fraction digits. MySQL and MariaDB
+//! store it rounded half away from zero to `s` digits, with a note, even in strict mode
+//! (`1.555` → `1.56`, `-1.555` → `-1.56`, `'0.004'` → `0`); [`stored_decimal`] computes that
+//! value and the row is placed by its hash. Temporal values with more fraction digits than
+//! the column's `fsp` are still refused: MariaDB truncates them, MySQL rounds them.
 //!
 //! Bound parameters map to values by their protocol type: integer types to `Int`/`UInt`,
 //! `DOUBLE`/`FLOAT` to `Float`, `DECIMAL`/`NEWDECIMAL` (sent as text) to `Decimal`, string and
@@ -491,6 +500,79 @@ fn decimal_key(value: &KeyValue<'_>, precision: u8, scale: u8) -> Result<Option<
         }
         KeyValue::Str(_) => None,
     })
+}
+
+/// The canonical decimal text of the value a `DECIMAL(precision, scale)` column stores when
+/// the exact decimal `value` is inserted into it: rounded half away from zero to `scale`
+/// fraction digits, as MySQL and MariaDB do (`1.555` → `1.56` in `DECIMAL(10,2)`). `value` is
+/// in the number form MySQL reads from strings (surrounding ASCII whitespace, sign, digits,
+/// point, exponent); pass approximate literals (`1.5e0` written in SQL is a `DOUBLE`) as
+/// [`KeyValue::Float`] instead. `None` when `value` is not such a number, the key type is
+/// impossible, or the rounded value has more than `precision - scale` integer digits (the
+/// server refuses it in strict mode and clips it otherwise).
+pub fn stored_decimal(value: &[u8], precision: u8, scale: u8) -> Option<String> {
+    if precision == 0 || precision > 65 || scale > 38 || scale > precision {
+        return None;
+    }
+    let number = parse_number(value)?;
+    let int_limit = i64::from(precision - scale);
+    let Some((first, _)) = number.significant() else {
+        return Some("0".to_owned());
+    };
+    let point = number.point();
+    // Integer digits before rounding; rounding adds at most one.
+    if point - first > int_limit {
+        return None;
+    }
+    // Mantissa digits kept: from the first integer digit (or the point) to `scale` digits
+    // after the point; at most 65 + 38 of them after the check above.
+    let start = first.min(point);
+    let end = point + i64::from(scale);
+    let mut digits: Vec<u8> = (start..end).map(|i| number.digit(i) - b'0').collect();
+    if number.digit(end) >= b'5' {
+        let mut carry = true;
+        for digit in digits.iter_mut().rev() {
+            if *digit == 9 {
+                *digit = 0;
+            } else {
+                *digit += 1;
+                carry = false;
+                break;
+            }
+        }
+        if carry {
+            digits.insert(0, 1);
+        }
+    }
+    let frac_at = digits.len() - usize::from(scale);
+    let (int_part, frac_part) = digits.split_at(frac_at);
+    let int_part = match int_part.iter().position(|&d| d != 0) {
+        Some(at) => &int_part[at..],
+        None => &[],
+    };
+    let frac_len = frac_part
+        .iter()
+        .rposition(|&d| d != 0)
+        .map_or(0, |last| last + 1);
+    if int_part.len() as i64 > int_limit {
+        return None;
+    }
+    if int_part.is_empty() && frac_len == 0 {
+        return Some("0".to_owned());
+    }
+    let mut text = String::with_capacity(int_part.len() + frac_len + 3);
+    if number.negative {
+        text.push('-');
+    }
+    if int_part.is_empty() {
+        text.push('0');
+    }
+    text.extend(int_part.iter().map(|&d| char::from(b'0' + d)));
+    if frac_len > 0 {
+        text.push('.');
+        text.extend(frac_part[..frac_len].iter().map(|&d| char::from(b'0' + d)));
+    }
+    Some(text)
 }
 
 fn integer_decimal_hash(negative: bool, magnitude: u64, int_limit: i64) -> Option<u64> {
@@ -1965,6 +2047,55 @@ mod tests {
                 Err(HashError::InvalidKeyType { .. })
             ));
         }
+    }
+
+    #[test]
+    fn stored_decimals_round_like_the_server() {
+        // What MariaDB 10.11 stores in DECIMAL(10,2) for each inserted value (with a note
+        // where digits are dropped), checked end to end by tests/e2e_key_types.rs.
+        let stored = |v: &str| stored_decimal(v.as_bytes(), 10, 2);
+        for (inserted, kept) in [
+            ("1.555", "1.56"),
+            ("-1.555", "-1.56"),
+            ("1.554999", "1.55"),
+            ("1.5", "1.5"),
+            ("01.500", "1.5"),
+            ("0.005", "0.01"),
+            ("-0.004", "0"),
+            ("-0.0", "0"),
+            (".5", "0.5"),
+            ("0", "0"),
+            ("12", "12"),
+            (" 2.345 ", "2.35"),
+            ("1.5e1", "15"),
+            ("15e-1", "1.5"),
+            ("1e-9", "0"),
+            ("99999999.994", "99999999.99"),
+            ("0.995", "1"),
+            ("9.995", "10"),
+        ] {
+            assert_eq!(stored(inserted).as_deref(), Some(kept), "{inserted}");
+        }
+        for out_of_range in ["99999999.995", "100000000", "1e8", "1e4294967296"] {
+            assert_eq!(stored(out_of_range), None, "{out_of_range}");
+        }
+        for malformed in ["", "abc", "1.5abc", "1e", "-", "."] {
+            assert_eq!(stored(malformed), None, "{malformed}");
+        }
+        assert_eq!(stored_decimal(b"2.5", 1, 0).as_deref(), Some("3"));
+        assert_eq!(stored_decimal(b"9.5", 1, 0), None);
+        assert_eq!(stored_decimal(b"0.45", 1, 1).as_deref(), Some("0.5"));
+        assert_eq!(
+            stored_decimal(b"1e-4294967296", 10, 2).as_deref(),
+            Some("0")
+        );
+        assert_eq!(stored_decimal(b"1", 66, 2), None);
+        assert_eq!(stored_decimal(b"1", 10, 11), None);
+        // The stored value is what a lookup of the row hashes.
+        let hash = |v: &str| key_hash(&DECIMAL, &KeyValue::Decimal(v));
+        let kept = stored("1.555").unwrap_or_default();
+        assert_eq!(hash(&kept), hash("1.56"));
+        assert_eq!(hash("1.555"), Ok(None));
     }
 
     #[test]

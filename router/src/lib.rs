@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod classify;
+pub mod compat;
 pub mod hash;
 pub mod lexer;
 pub mod set;

@@ -3,6 +3,10 @@
 # MYSHARD_PASSWORD (may be empty) and MYSHARD_DB.
 #
 #   tests/clients/run.sh CLIENT|all      CLIENT: cli pymysql connector go java node sysbench
+#                                                go-sharded sysbench-sharded
+#
+# The *-sharded clients need MYSHARD_DB to be a sharded schema with their tables' rules (see
+# tests/client_matrix.rs); `all` leaves them out.
 #
 # Every mode of a client is its own run (own process, own connection, own table cm_*).
 # Prints one line per run and a summary; exits non-zero if any run failed. Run setup.sh first.
@@ -30,6 +34,8 @@ java|client-prep|java -cp $jcp ClientMatrix client-prep
 node|query|node $here/node/matrix.js query
 node|execute|node $here/node/matrix.js execute
 sysbench|oltp_read_write|bash $here/sysbench.sh
+go-sharded|prepared|$here/build/go-client sharded
+sysbench-sharded|oltp_read_write|bash $here/sysbench.sh sharded
 "
 clients=$(cut -d'|' -f1 <<<"$RUNS" | sort -u | xargs)
 
@@ -46,7 +52,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 passed=0 failed=0 failures=()
 while IFS='|' read -r client mode command; do
-  [[ -n "$client" && ( "$1" == all || "$1" == "$client" ) ]] || continue
+  [[ -n "$client" && ( ( "$1" == all && "$client" != *-sharded ) || "$1" == "$client" ) ]] || continue
   start=$SECONDS
   # A hung connection must not hang the matrix: sysbench alone needs about 25 s.
   read -r -a argv <<<"$command"

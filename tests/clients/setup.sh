@@ -55,8 +55,11 @@ fi
 
 # --- Go and Java programs, rebuilt when their sources are newer than the build
 mkdir -p "$here/build/java"
-if [[ ! -x "$here/build/go-client" || "$here/go/main.go" -nt "$here/build/go-client" \
-      || "$here/go/go.mod" -nt "$here/build/go-client" ]]; then
+go_stale=false
+for f in "$here"/go/*.go "$here/go/go.mod"; do
+  if [[ "$f" -nt "$here/build/go-client" ]]; then go_stale=true; fi
+done
+if [[ ! -x "$here/build/go-client" ]] || $go_stale; then
   (cd "$here/go" && GOPROXY=off GOFLAGS=-mod=mod quiet go build -o "$here/build/go-client" .)
 fi
 if [[ "$here/java/ClientMatrix.java" -nt "$here/build/java/ClientMatrix.class" ]]; then

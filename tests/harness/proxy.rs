@@ -39,6 +39,7 @@ pub fn config_for(servers: &[&MariaDb]) -> Config {
         .collect();
     Config {
         listen: "127.0.0.1:0".into(),
+        listen_socket: None,
         max_client_connections: 1000,
         max_allowed_packet: 64 * 1024 * 1024,
         server_version: None,

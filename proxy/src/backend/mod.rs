@@ -4,6 +4,7 @@
 pub mod conn;
 pub mod pool;
 pub mod relay;
+pub mod rewrite;
 
 pub use conn::{BackendConn, HostTarget};
 pub use pool::{HostPool, PooledConn};

@@ -51,7 +51,9 @@ pub struct HostBudget {
 pub struct HostPool {
     target: HostTarget,
     settings: PoolSettings,
-    idle: Mutex<Vec<BackendConn>>,
+    /// Boxed: a checkout and a return move the connection, and a pointer is cheaper to
+    /// move than the whole connection.
+    idle: Mutex<Vec<Box<BackendConn>>>,
     /// Open connections of this pool.
     open: AtomicUsize,
     budget: Arc<HostBudget>,
@@ -61,7 +63,7 @@ pub struct HostPool {
 /// broke).
 #[derive(Debug)]
 pub struct PooledConn {
-    conn: Option<BackendConn>,
+    conn: Option<Box<BackendConn>>,
     pool: Arc<HostPool>,
 }
 
@@ -133,7 +135,8 @@ impl HostPool {
         client: u64,
         wanted: &SessionVars,
     ) -> Result<PooledConn, SqlError> {
-        let deadline = Instant::now() + self.settings.checkout_timeout;
+        // Only computed when the checkout has to wait.
+        let mut deadline = None;
         loop {
             if let Some(mut conn) = self.take_idle(client, wanted) {
                 // A connection the backend closed while it sat idle (a restart, wait_timeout,
@@ -155,13 +158,15 @@ impl HostPool {
             }
             if self.reserve() || (self.evict_other_idle() && self.reserve()) {
                 return match BackendConn::connect(&self.target, wanted.database.as_deref()).await {
-                    Ok(conn) => Ok(self.wrap(conn)),
+                    Ok(conn) => Ok(self.wrap(Box::new(conn))),
                     Err(e) => {
                         self.forget();
                         Err(e)
                     }
                 };
             }
+            let deadline =
+                *deadline.get_or_insert_with(|| Instant::now() + self.settings.checkout_timeout);
             let wait = deadline.saturating_duration_since(Instant::now());
             if wait.is_zero()
                 || tokio::time::timeout(wait, self.budget.changed.notified())
@@ -180,14 +185,14 @@ impl HostPool {
         }
     }
 
-    fn wrap(self: &Arc<Self>, conn: BackendConn) -> PooledConn {
+    fn wrap(self: &Arc<Self>, conn: Box<BackendConn>) -> PooledConn {
         PooledConn {
             conn: Some(conn),
             pool: self.clone(),
         }
     }
 
-    fn take_idle(&self, client: u64, wanted: &SessionVars) -> Option<BackendConn> {
+    fn take_idle(&self, client: u64, wanted: &SessionVars) -> Option<Box<BackendConn>> {
         let mut idle = self.idle.lock().ok()?;
         let mut best: Option<(usize, u8)> = None;
         // The vector is ordered by return time, so iterating backwards prefers the most
@@ -252,7 +257,7 @@ impl HostPool {
         self.budget.changed.notify_one();
     }
 
-    fn give_back(&self, mut conn: BackendConn) {
+    fn give_back(&self, mut conn: Box<BackendConn>) {
         if conn.broken {
             drop(conn);
             self.forget();
@@ -301,7 +306,7 @@ impl HostPool {
     pub async fn fill_min(self: &Arc<Self>) {
         while self.open.load(Ordering::Acquire) < self.settings.min && self.reserve() {
             match BackendConn::connect(&self.target, None).await {
-                Ok(c) => self.give_back(c),
+                Ok(c) => self.give_back(Box::new(c)),
                 Err(_) => {
                     self.forget();
                     return;

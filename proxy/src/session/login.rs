@@ -6,6 +6,7 @@ use crate::auth::{self, Plugin};
 use crate::backend::conn::{CONNECT_NAMES, ConnFlags};
 use crate::caps;
 use crate::error::SqlError;
+use crate::net::Stream;
 use crate::packet::{self, PacketReader};
 use crate::server::Shared;
 use crate::state::SessionVars;
@@ -14,7 +15,6 @@ use mysql_common::collations::{Collation, CollationId};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 /// Time a client has from connecting until it is logged in (MySQL's `connect_timeout`
 /// default): a client that stalls in the handshake does not keep its connection slot.
@@ -23,8 +23,8 @@ pub const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// Runs the connection phase; `None` when the client was refused or went away.
 pub(super) async fn login(
     shared: Arc<Shared>,
-    mut stream: TcpStream,
-    peer: SocketAddr,
+    mut stream: Stream,
+    peer: Option<SocketAddr>,
 ) -> Option<Session> {
     let nonce = auth::nonce();
     let (id, control) = shared.register("");
@@ -55,7 +55,8 @@ pub(super) async fn login(
             Err(_) => return None,
         };
         let mut seq = seq.wrapping_add(1);
-        let peer_host = peer.ip().to_string();
+        // A client of the Unix socket is on this machine, as MySQL says for its own socket.
+        let peer_host = peer.map_or_else(|| "localhost".to_string(), |p| p.ip().to_string());
         let resp = match handshake::parse_response(&payload) {
             Ok(r) => r,
             Err(e) => {
@@ -83,7 +84,7 @@ pub(super) async fn login(
         let user = shared.config.user(&resp.user);
         let password_ok = user.is_some_and(|u| auth::verify(plugin, &nonce_used, &u.password, &response));
         let Some(user) = user.filter(|_| password_ok) else {
-            tracing::info!(user = %resp.user, peer = %peer, "login refused: wrong user or password");
+            tracing::info!(user = %resp.user, peer = %peer.map_or_else(|| "unix socket".to_string(), |p| p.to_string()), "login refused: wrong user or password");
             refuse(&mut stream, &SqlError::access_denied(&resp.user, &peer_host, !response.is_empty()), seq).await;
             return None;
         };
@@ -115,6 +116,8 @@ pub(super) async fn login(
             stream,
             reader,
             out: Vec::new(),
+            command: Vec::new(),
+            route_cache: None,
             id,
             control: control.clone(),
             peer_host,
@@ -144,7 +147,7 @@ pub(super) async fn login(
     result
 }
 
-async fn refuse(stream: &mut TcpStream, e: &SqlError, seq: u8) {
+async fn refuse(stream: &mut Stream, e: &SqlError, seq: u8) {
     let mut out = Vec::new();
     packet::frame(&mut out, seq, &packet::err_payload(e));
     let _ = stream.write_all(&out).await;

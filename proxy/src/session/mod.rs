@@ -2,6 +2,7 @@
 //! dispatching each to its handler. Handlers live in sibling modules by command family.
 
 mod admin;
+mod compat;
 mod explain;
 pub mod handshake;
 mod login;
@@ -12,6 +13,7 @@ mod tx;
 
 use crate::backend::PooledConn;
 use crate::error::SqlError;
+use crate::net::Stream;
 use crate::packet::{self, PacketReader, ReadError, status};
 use crate::server::{ConnControl, Shared};
 use crate::state::SessionVars;
@@ -21,7 +23,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use stmt::ClientStmt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 /// Buffers above this size are released after the command that needed them.
 const KEEP_BUFFER: usize = 64 * 1024;
@@ -29,9 +30,13 @@ const KEEP_BUFFER: usize = 64 * 1024;
 /// A client connection after login.
 pub struct Session {
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: Stream,
     reader: PacketReader,
     out: Vec<u8>,
+    /// The buffer commands are read into.
+    command: Vec<u8>,
+    /// The default route of the last statement, reused while still valid.
+    route_cache: Option<query::CachedRoute>,
     id: u64,
     control: Arc<ConnControl>,
     peer_host: String,
@@ -62,8 +67,9 @@ pub struct Session {
 pub(crate) struct Closed;
 
 impl Session {
-    /// Runs a client connection to its end.
-    pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    /// Runs a client connection to its end; `peer` is `None` for a client of the Unix
+    /// socket.
+    pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>) {
         let Some(mut session) = login::login(shared, stream, peer).await else {
             return;
         };
@@ -75,15 +81,18 @@ impl Session {
         loop {
             self.trim_buffers();
             let control = self.control.clone();
+            // Every command is read into the same buffer (taken out while it is handled).
+            let mut payload = std::mem::take(&mut self.command);
             let read = tokio::select! {
-                r = self.reader.read(&mut self.stream, self.shared.config.max_allowed_packet) => r,
+                r = self.reader.read_into(&mut self.stream, self.shared.config.max_allowed_packet, &mut payload) => r,
                 _ = control.wake.notified() => {
                     if self.control.killed.load(Ordering::Acquire) { return; }
+                    self.command = payload;
                     continue;
                 }
             };
-            let (seq, payload) = match read {
-                Ok(p) => p,
+            let seq = match read {
+                Ok(seq) => seq,
                 Err(ReadError::TooLarge) => {
                     let _ = self.send_err(&SqlError::packet_too_large(), 1).await;
                     return;
@@ -101,7 +110,11 @@ impl Session {
                 return;
             }
             let next = seq.wrapping_add(1);
-            if self.dispatch(payload, next).await.is_err() {
+            let r = self.dispatch(&payload, next).await;
+            if payload.capacity() <= KEEP_BUFFER {
+                self.command = payload;
+            }
+            if r.is_err() {
                 return;
             }
             if self.control.killed.load(Ordering::Acquire) {
@@ -110,7 +123,7 @@ impl Session {
         }
     }
 
-    async fn dispatch(&mut self, payload: Vec<u8>, seq: u8) -> Result<(), Closed> {
+    async fn dispatch(&mut self, payload: &[u8], seq: u8) -> Result<(), Closed> {
         let Some(&cmd) = payload.first() else {
             return self
                 .send_err(&SqlError::malformed_packet("empty command packet"), seq)
@@ -158,6 +171,12 @@ impl Session {
             s |= status::IN_TRANS;
         }
         s
+    }
+
+    /// Puts back the output buffer a handler took to build a backend packet in.
+    fn restore_out(&mut self, mut buf: Vec<u8>) {
+        buf.clear();
+        self.out = buf;
     }
 
     async fn write_out(&mut self) -> Result<(), Closed> {

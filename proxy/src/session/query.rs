@@ -6,14 +6,28 @@ use super::{Closed, Session};
 use crate::backend::{PooledConn, RelayFailure, Relayed, ResponseKind, relay};
 use crate::error::SqlError;
 use crate::packet;
+use crate::backend::conn::ConnFlags;
 use crate::server::Route;
 use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
 use myshard_router::text::decode;
 use myshard_router::{Classified, Kind, SetItem, classify};
 use std::sync::Arc;
 
+/// A session's route with what it was computed for (see [`Session::take_route`]).
+#[derive(Debug)]
+pub(super) struct CachedRoute {
+    /// The logical schema.
+    schema: Option<String>,
+    /// The session's connection flags.
+    flags: ConnFlags,
+    /// [`crate::server::Shared::route_generation`] at the time.
+    generation: u64,
+    /// The route.
+    pub(super) route: Route,
+}
+
 impl Session {
-    pub(super) async fn com_query(&mut self, payload: Vec<u8>, seq: u8) -> Result<(), Closed> {
+    pub(super) async fn com_query(&mut self, payload: &[u8], seq: u8) -> Result<(), Closed> {
         // Exact text for the parser (bytes that are not UTF-8 travel as reserved characters);
         // `None` when the text holds the reserved characters themselves.
         let exact = decode(&payload[1..]).ok();
@@ -54,6 +68,10 @@ impl Session {
                 let column = column.clone();
                 return self.send_connection_id(&column, seq).await;
             }
+            Kind::CurrentDatabase { column } => {
+                let column = column.clone();
+                return self.send_current_database(&column, false, seq).await;
+            }
             _ => {}
         }
         if c.kind == Kind::Other {
@@ -61,6 +79,11 @@ impl Session {
                 Some(t) => t,
                 None => String::from_utf8_lossy(&payload[1..]),
             };
+            // SHOW DATABASES / TABLES / COLUMNS …, information_schema: logical names only.
+            if let Some(i) = self.introspection_plan(&text, &c) {
+                drop(text);
+                return self.run_introspection(i, &payload[1..], seq, c).await;
+            }
             let ctx = RouteContext {
                 topology: &self.shared.topology,
                 schema: self.schema.as_deref(),
@@ -122,6 +145,38 @@ impl Session {
         self.shared.route(self.schema.as_deref(), self.flags)
     }
 
+    /// The route of logical schema `other`, or with `None` the session's default route,
+    /// which comes from the session's cache while the schema, the connection flags and the
+    /// routing generation are those it was computed for (so that a statement costs no
+    /// allocation and no pool lookup for it). Hand it back with [`Session::keep_route`].
+    pub(super) fn take_route(&mut self, other: Option<String>) -> Result<CachedRoute, SqlError> {
+        let generation = self.shared.route_generation();
+        if other.is_none()
+            && let Some(c) = self.route_cache.take()
+            && c.generation == generation
+            && c.flags == self.flags
+            && c.schema == self.schema
+        {
+            return Ok(c);
+        }
+        let schema = other.or_else(|| self.schema.clone());
+        let route = self.shared.route(schema.as_deref(), self.flags)?;
+        Ok(CachedRoute {
+            schema,
+            flags: self.flags,
+            generation,
+            route,
+        })
+    }
+
+    /// Returns a route from [`Session::take_route`] to the cache if it is still the
+    /// session's default route.
+    pub(super) fn keep_route(&mut self, c: CachedRoute) {
+        if c.schema == self.schema && c.flags == self.flags {
+            self.route_cache = Some(c);
+        }
+    }
+
     /// A backend connection of `route`'s pool in line with this session's state: the one
     /// pinned to the session there, or one from the pool. Inside a transaction a fresh
     /// connection first receives the client's `BEGIN`.
@@ -142,7 +197,11 @@ impl Session {
             }
             return Err(e);
         }
-        if fresh && let Some(begin) = self.tx_begin.clone() {
+        // A connection not yet in the client's transaction (fresh from the pool, or pinned
+        // for other state) joins it first.
+        if !conn.in_transaction
+            && let Some(begin) = self.tx_begin.clone()
+        {
             conn.execute(&begin).await?;
             conn.in_transaction = true;
         }
@@ -160,15 +219,18 @@ impl Session {
     /// Sends `payload` to the session's default route and relays the response.
     pub(super) async fn forward(
         &mut self,
-        payload: Vec<u8>,
+        payload: &[u8],
         seq: u8,
         kind: ResponseKind,
         classified: Option<Classified>,
     ) -> Result<(), Closed> {
-        match self.default_route() {
-            Ok(route) => {
-                self.forward_at(&route, payload, seq, kind, classified)
-                    .await
+        match self.take_route(None) {
+            Ok(c) => {
+                let r = self
+                    .forward_at(&c.route, payload, seq, kind, classified)
+                    .await;
+                self.keep_route(c);
+                r
             }
             Err(e) => self.send_err(&e, seq).await,
         }
@@ -178,7 +240,7 @@ impl Session {
     pub(super) async fn forward_at(
         &mut self,
         route: &Route,
-        payload: Vec<u8>,
+        payload: &[u8],
         seq: u8,
         kind: ResponseKind,
         classified: Option<Classified>,
@@ -194,8 +256,7 @@ impl Session {
         }
         let mut framed = std::mem::take(&mut self.out);
         framed.clear();
-        packet::frame(&mut framed, 0, &payload);
-        drop(payload);
+        packet::frame(&mut framed, 0, payload);
         let sent = conn.send_framed(&framed).await;
         framed.clear();
         self.out = framed;

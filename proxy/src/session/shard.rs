@@ -88,7 +88,7 @@ impl Session {
             payload.push(0x03);
             payload.extend_from_slice(&encode(&t.sql));
             return self
-                .forward_at(&dest, payload, seq, ResponseKind::Query, Some(c))
+                .forward_at(&dest, &payload, seq, ResponseKind::Query, Some(c))
                 .await;
         }
         self.run_targets(route, &targets, seq, &mut Exec::Text)

@@ -10,7 +10,7 @@ use crate::backend::relay::read_internal;
 use crate::backend::{PooledConn, ResponseKind};
 use crate::error::SqlError;
 use crate::packet;
-use crate::params::{parse_execute, rebuild_execute, stmt_id};
+use crate::params::{parse_execute, rebuild_execute, rebuild_execute_into, stmt_id};
 use crate::server::Route;
 use crate::stmt_cache::StmtMeta;
 use myshard_config::SchemaTopology;
@@ -30,8 +30,9 @@ pub(super) struct ClientStmt {
     /// The logical schema it was prepared in: it executes there whatever the session's
     /// schema is by then, as MySQL runs a statement in its prepare-time database.
     schema: Option<String>,
-    /// Parameter types from the last execute that sent them.
-    types: Option<Vec<u8>>,
+    /// Parameter types from the last execute that sent them (shared, so that an execute
+    /// borrows them without a copy).
+    types: Option<Arc<[u8]>>,
     /// COM_STMT_SEND_LONG_DATA chunks by parameter.
     long_data: Vec<(u16, Vec<u8>)>,
     long_data_too_large: bool,
@@ -40,10 +41,16 @@ pub(super) struct ClientStmt {
 impl Session {
     pub(super) async fn com_stmt_prepare(
         &mut self,
-        payload: Vec<u8>,
+        payload: &[u8],
         seq: u8,
     ) -> Result<(), Closed> {
         let sql = &payload[1..];
+        // SELECT DATABASE(), SHOW …, information_schema: logical names only.
+        match self.prepare_introspection(sql).await {
+            Some(Ok(meta)) => return self.reply_prepared(meta, seq).await,
+            Some(Err(e)) => return self.send_err(&e, seq).await,
+            None => {}
+        }
         let planned = match self.plan_prepared(sql) {
             Ok(p) => p,
             Err(e) => return self.send_err(&e, seq).await,
@@ -68,6 +75,11 @@ impl Session {
                 Err(e) => return self.send_err(&e, seq).await,
             },
         };
+        self.reply_prepared(meta, seq).await
+    }
+
+    /// Answers COM_STMT_PREPARE with `meta` under a new client statement id.
+    async fn reply_prepared(&mut self, meta: Arc<StmtMeta>, seq: u8) -> Result<(), Closed> {
         let id = self.next_stmt_id;
         self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
         let mut ok = vec![0x00];
@@ -149,7 +161,7 @@ impl Session {
 
     /// Prepares `text` on a backend of `route` to learn the metadata of the client's
     /// `sql`; the connection keeps the statement for later executes.
-    async fn prepare_on_backend(
+    pub(super) async fn prepare_on_backend(
         &mut self,
         route: &Route,
         sql: &[u8],
@@ -190,6 +202,7 @@ impl Session {
             column_defs,
             route: shard_route,
             control,
+            introspection: None,
         }))
     }
 
@@ -210,8 +223,10 @@ impl Session {
                 .send_err(&SqlError::malformed_packet("COM_STMT_EXECUTE"), seq)
                 .await;
         };
-        if let Some(t) = req.types {
-            stmt.types = Some(t.to_vec());
+        if let Some(t) = req.types
+            && stmt.types.as_deref() != Some(t)
+        {
+            stmt.types = Some(Arc::from(t));
         }
         if stmt.long_data_too_large {
             stmt.long_data.clear();
@@ -219,14 +234,15 @@ impl Session {
             return self.send_err(&SqlError::packet_too_large(), seq).await;
         }
         let types = match (&stmt.types, n) {
-            (_, 0) => Vec::new(),
-            (Some(t), _) => t.clone(),
+            (_, 0) => None,
+            (Some(t), _) => Some(t.clone()),
             (None, _) => {
                 return self
                     .send_err(&SqlError::wrong_arguments("mysqld_stmt_execute"), seq)
                     .await;
             }
         };
+        let types: &[u8] = types.as_deref().unwrap_or_default();
         let long_data = std::mem::take(&mut stmt.long_data);
         let meta = stmt.meta.clone();
         match meta.control {
@@ -239,57 +255,94 @@ impl Session {
             }
             Kind::Commit => return self.end_transaction("COMMIT", seq).await,
             Kind::Rollback => return self.end_transaction("ROLLBACK", seq).await,
+            Kind::CurrentDatabase { ref column } => {
+                return self.send_current_database(column, true, seq).await;
+            }
             _ => {}
         }
-        let route = match &stmt.schema {
-            Some(schema) => self.shared.route(Some(schema), self.flags),
-            // Prepared without a schema: it runs in the current one, as in MySQL.
-            None => self.default_route(),
-        };
-        let Some(backend_payload_tail) = rebuild_execute(&req, 0, &types, n, &long_data) else {
+        if let Some(intro) = meta.introspection.clone() {
             return self
-                .send_err(
-                    &SqlError::malformed_packet("COM_STMT_EXECUTE parameters"),
-                    seq,
-                )
+                .execute_introspection(&intro, &meta, &req, types, &long_data, seq)
                 .await;
+        }
+        // Prepared in another schema than the session's current one: it runs there.
+        // Prepared without a schema, or in the current one: the session's default route.
+        let other_schema = match &stmt.schema {
+            Some(s) if self.schema.as_deref() != Some(s.as_str()) => Some(s.clone()),
+            _ => None,
         };
+        let malformed = || SqlError::malformed_packet("COM_STMT_EXECUTE parameters");
         if let Some(shard_route) = meta.route.clone() {
+            let Some(payload) = rebuild_execute(&req, 0, types, n, &long_data) else {
+                return self.send_err(&malformed(), seq).await;
+            };
             return self
                 .execute_sharded(
                     &shard_route,
                     &meta,
                     &req,
-                    &types,
+                    types,
                     &long_data,
-                    backend_payload_tail,
+                    payload,
                     seq,
                 )
                 .await;
         }
-        let acquired = match route {
-            Ok(route) => self.acquire_at(&route).await,
-            Err(e) => Err(e),
+        // The backend packet is built framed in the output buffer (free until the
+        // response is relayed); the backend's statement id is patched in once known.
+        let mut framed = std::mem::take(&mut self.out);
+        framed.clear();
+        let at = packet::begin_packet(&mut framed);
+        if rebuild_execute_into(&mut framed, &req, 0, types, n, &long_data).is_none() {
+            self.restore_out(framed);
+            return self.send_err(&malformed(), seq).await;
+        }
+        packet::finish_packet(&mut framed, at, 0);
+        let route = match self.take_route(other_schema) {
+            Ok(r) => r,
+            Err(e) => {
+                self.restore_out(framed);
+                return self.send_err(&e, seq).await;
+            }
         };
-        let mut conn = match acquired {
+        let r = self.execute_at(&route.route, &meta, framed, seq).await;
+        self.keep_route(route);
+        r
+    }
+
+    /// Runs a prepared statement of an unsharded schema on a backend of `route` and relays
+    /// the response. `framed` is its COM_STMT_EXECUTE packet with statement id 0.
+    async fn execute_at(
+        &mut self,
+        route: &Route,
+        meta: &StmtMeta,
+        mut framed: Vec<u8>,
+        seq: u8,
+    ) -> Result<(), Closed> {
+        let mut conn = match self.acquire_at(route).await {
             Ok(c) => c,
-            Err(e) => return self.send_err(&e, seq).await,
+            Err(e) => {
+                self.restore_out(framed);
+                return self.send_err(&e, seq).await;
+            }
         };
         let backend_id =
             match ensure_prepared(&mut conn, stmt_key(meta.global_id, None), &meta.sql).await {
                 Ok(b) => b,
                 Err(e) => {
                     self.finish(conn);
+                    self.restore_out(framed);
                     return self.send_err(&e, seq).await;
                 }
             };
-        let mut payload = backend_payload_tail;
-        payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
-        if let Err(e) = conn.send(&payload).await {
+        // Header (4 bytes), command byte, then the statement id.
+        framed[5..9].copy_from_slice(&backend_id.to_le_bytes());
+        let sent = conn.send_framed(&framed).await;
+        self.restore_out(framed);
+        if let Err(e) = sent {
             self.lose_pin();
             return self.send_err(&e, seq).await;
         }
-        drop(payload);
         let Some(relayed) = self.relay_from(&mut conn, ResponseKind::Query, seq).await? else {
             return Ok(());
         };

@@ -244,6 +244,9 @@ fn needs_planning(sql: &str, ctx: RouteContext<'_>) -> bool {
     {
         return true;
     }
+    if !ctx.topology.renames_schemas() {
+        return false;
+    }
     crate::lexer::Lexer::new(sql).any(|t| match t {
         crate::lexer::Token::Word(w) | crate::lexer::Token::QuotedIdent(w) => special(w),
         _ => false,

@@ -3,7 +3,8 @@
 
 use super::keys::{Literal, Operand, shards};
 use super::plan::{RouteError, ShardRoute, Targets, Unconstrained};
-use myshard_config::{SchemaTopology, TableRule, Topology};
+use crate::hash::stored_decimal;
+use myshard_config::{KeyType, SchemaTopology, TableRule, Topology};
 
 /// A parameter value bound at execute time, as the router sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,7 +17,9 @@ pub enum Bound {
     UInt(u64),
     /// A floating-point number.
     Double(f64),
-    /// Text or bytes: strings, blobs, decimals and temporal values in their text form.
+    /// An exact decimal (`DECIMAL` / `NEWDECIMAL` parameters), as the client sent it.
+    Decimal(String),
+    /// Text or bytes: strings, blobs and temporal values in their text form.
     Text(Vec<u8>),
 }
 
@@ -124,6 +127,8 @@ impl ShardRoute {
                             self.schema
                         )));
                     }
+                    let stored = stored_key(rule, input);
+                    let input = stored.as_ref().map_or(input, StoredKey::input);
                     let shard = hasher(rule, count, input)?.ok_or_else(|| {
                         RouteError::refused(
                             "a shard key value in INSERT that does not determine a shard",
@@ -173,9 +178,125 @@ impl ShardRoute {
     }
 }
 
+/// The value a DECIMAL shard key column stores for an inserted key, when it differs from
+/// the value written: an exact decimal with more fraction digits than the column's scale
+/// is stored rounded (see [`stored_decimal`]), and the row is placed by that value.
+enum StoredKey {
+    /// From a number literal or a string literal.
+    Literal(Literal),
+    /// From a bound parameter.
+    Bound(Bound),
+}
+
+impl StoredKey {
+    fn input(&self) -> KeyInput<'_> {
+        match self {
+            StoredKey::Literal(l) => KeyInput::Literal(l),
+            StoredKey::Bound(b) => KeyInput::Bound(b),
+        }
+    }
+}
+
+/// The stored form of an inserted key value, `None` when it is the value as written (or
+/// has no stored form: the hasher then decides, and refuses what it cannot place).
+fn stored_key(rule: &TableRule, input: KeyInput<'_>) -> Option<StoredKey> {
+    let TableRule::Sharded {
+        key_type: KeyType::Decimal { precision, scale },
+        ..
+    } = rule
+    else {
+        return None;
+    };
+    let written: &[u8] = match input {
+        // A number literal with an exponent is a DOUBLE in SQL, not an exact decimal.
+        KeyInput::Literal(Literal::Number(n)) if !n.contains(['e', 'E']) => n.as_bytes(),
+        KeyInput::Literal(Literal::Str(s)) => s.as_bytes(),
+        KeyInput::Bound(Bound::Decimal(d)) => d.as_bytes(),
+        KeyInput::Bound(Bound::Text(t)) => t,
+        _ => return None,
+    };
+    let stored = stored_decimal(written, *precision, *scale)?;
+    Some(match input {
+        KeyInput::Literal(_) => StoredKey::Literal(Literal::Number(stored)),
+        KeyInput::Bound(_) => StoredKey::Bound(Bound::Decimal(stored)),
+    })
+}
+
 fn place(schema: &SchemaTopology, shard: u32) -> Result<(String, String), RouteError> {
     match (schema.database(shard), schema.group_of(shard)) {
         (Some(d), Some(g)) => Ok((d.to_string(), g.to_string())),
         _ => Err(RouteError::refused(format!("shard {shard} does not exist"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(key_type: KeyType) -> TableRule {
+        TableRule::Sharded {
+            key: "k".into(),
+            key_type,
+            collation: None,
+            allow_full_scan_writes: false,
+        }
+    }
+
+    const DECIMAL_10_2: KeyType = KeyType::Decimal {
+        precision: 10,
+        scale: 2,
+    };
+
+    fn stored(rule: &TableRule, input: KeyInput<'_>) -> Option<String> {
+        match stored_key(rule, input)? {
+            StoredKey::Literal(Literal::Number(n)) => Some(format!("literal {n}")),
+            StoredKey::Bound(Bound::Decimal(d)) => Some(format!("bound {d}")),
+            _ => Some("other".into()),
+        }
+    }
+
+    #[test]
+    fn inserted_decimal_keys_are_placed_by_their_stored_value() {
+        let decimal = rule(DECIMAL_10_2);
+        let number = |n: &str| Literal::Number(n.into());
+        let cases: [(KeyInput<'_>, Option<&str>); 9] = [
+            (KeyInput::Literal(&number("1.555")), Some("literal 1.56")),
+            (KeyInput::Literal(&number("-1.555")), Some("literal -1.56")),
+            (KeyInput::Literal(&number("7")), Some("literal 7")),
+            (
+                KeyInput::Literal(&Literal::Str(" 2.345 ".into())),
+                Some("literal 2.35"),
+            ),
+            (
+                KeyInput::Bound(&Bound::Decimal("1.555".into())),
+                Some("bound 1.56"),
+            ),
+            (
+                KeyInput::Bound(&Bound::Text(b"0.005".to_vec())),
+                Some("bound 0.01"),
+            ),
+            // Approximate values and values too large keep their own (refused) hash.
+            (KeyInput::Literal(&number("1.555e0")), None),
+            (KeyInput::Bound(&Bound::Double(1.555)), None),
+            (KeyInput::Literal(&number("99999999.995")), None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(stored(&decimal, input).as_deref(), expected, "{input:?}");
+        }
+        // Other key types are placed by the value as written.
+        for key_type in [
+            KeyType::Integer,
+            KeyType::Datetime { fsp: 0 },
+            KeyType::String,
+        ] {
+            assert_eq!(
+                stored(&rule(key_type), KeyInput::Literal(&number("1.555"))),
+                None
+            );
+        }
+        assert_eq!(
+            stored(&TableRule::Global, KeyInput::Literal(&number("1.555"))),
+            None
+        );
     }
 }

@@ -5,6 +5,7 @@
 //	prepared     the driver's default: every statement with arguments is prepared, executed
 //	             and closed (COM_STMT_*); the 5 MiB argument goes out as COM_STMT_SEND_LONG_DATA
 //	interpolate  interpolateParams=true: arguments are escaped into COM_QUERY text
+//	sharded      prepared statements against a sharded schema (sharded.go)
 //
 // The driver does not set CLIENT_FOUND_ROWS (clientFoundRows=false), so UPDATE reports
 // changed rows. Everything runs on one *sql.Conn so errors are seen on the same connection.
@@ -308,14 +309,14 @@ func run(mode string) (err error) {
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	switch mode {
-	case "prepared":
+	case "prepared", "sharded":
 	case "interpolate":
 		cfg.InterpolateParams = true
 		// Learn the server's max_allowed_packet: with the 4 MiB default the driver would
 		// quietly fall back to a prepared statement for the 5 MiB argument.
 		cfg.MaxAllowedPacket = 0
 	default:
-		return fmt.Errorf("unknown mode %q (prepared|interpolate)", mode)
+		return fmt.Errorf("unknown mode %q (prepared|interpolate|sharded)", mode)
 	}
 	connector, err := mysql.NewConnector(cfg)
 	check("connector", err)
@@ -325,6 +326,10 @@ func run(mode string) (err error) {
 	conn, err := db.Conn(ctx)
 	check("connect", err)
 	defer conn.Close()
+	if mode == "sharded" {
+		okDetail = " (" + runShardedMode(ctx, conn) + ")"
+		return nil
+	}
 	m := &matrix{ctx: ctx, conn: conn, table: "cm_go_" + mode}
 	m.createTable()
 	m.types()
@@ -334,6 +339,9 @@ func run(mode string) (err error) {
 	m.bigValue()
 	return nil
 }
+
+// okDetail is appended to the closing OK line.
+var okDetail string
 
 func main() {
 	mode := "prepared"
@@ -350,5 +358,5 @@ func main() {
 		fmt.Fprintf(os.Stderr, "FAIL go %s: %v\n", mode, err)
 		os.Exit(1)
 	}
-	fmt.Printf("OK go %s\n", mode)
+	fmt.Printf("OK go %s%s\n", mode, okDetail)
 }
