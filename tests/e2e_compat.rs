@@ -10,6 +10,7 @@ mod harness;
 use anyhow::Result;
 use harness::MariaDb;
 use harness::proxy::{app_conn, create_shard_databases, sharded_config, start_proxy};
+use harness::raw::{Login, RawConn};
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Column, Conn, Row, Value};
@@ -191,6 +192,19 @@ async fn introspection_shows_logical_names() -> Result<()> {
     }
     let db: Option<String> = p.exec_first("SELECT DATABASE()", ()).await?;
     assert_eq!(db.as_deref(), Some("shop"));
+    // DATABASE() inside other statements reports the logical name too, with the column
+    // name MariaDB gives the item (the CLI's `status` sends `SELECT DATABASE(), USER()`).
+    for sql in [
+        "SELECT DATABASE(), 1",
+        "SELECT CONCAT(DATABASE(), '.x'), SCHEMA() AS s, DATABASE() IS NULL",
+        "INSERT INTO notes (body) VALUES (DATABASE())",
+        // (Only computed columns: a table column's definition names the shard's database
+        // in its schema field, which ordinary queries relay untouched.)
+        "SELECT DATABASE(), LENGTH(body), body = 'shop' FROM notes",
+        "SELECT id + 0 FROM notes WHERE body = DATABASE()",
+    ] {
+        same(&mut p, &mut r, sql).await?;
+    }
     // The column follows the results character set.
     for set in [
         "SET NAMES latin1",
@@ -318,7 +332,11 @@ async fn introspection_shows_logical_names() -> Result<()> {
         ),
         (
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? AND table_type = ?",
-            vec![Value::from("shop"), Value::from("orders"), Value::from("BASE TABLE")],
+            vec![
+                Value::from("shop"),
+                Value::from("orders"),
+                Value::from("BASE TABLE"),
+            ],
         ),
         (
             "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
@@ -336,16 +354,56 @@ async fn introspection_shows_logical_names() -> Result<()> {
     let (_, (_, rows)) = prepared_answer(&mut p, "SHOW DATABASES").await?;
     assert_eq!(
         rows,
-        vec![vec!["crm".to_string()], vec!["information_schema".into()], vec!["shop".into()]]
+        vec![
+            vec!["crm".to_string()],
+            vec!["information_schema".into()],
+            vec!["shop".into()]
+        ]
     );
     let (got, _) = prepared_answer(&mut p, "SHOW DATABASES").await?;
     let (want, _) = prepared_answer(&mut r, "SHOW DATABASES").await?;
     assert_eq!(got, want, "prepared SHOW DATABASES metadata");
 
+    // COM_FIELD_LIST (the CLI's column completion): the same packets, logical schema.
+    let addr: std::net::SocketAddr = s.reference.addr().parse()?;
+    let mut raw_p = RawConn::login(
+        s.proxy.addr(),
+        &Login::new(
+            harness::proxy::APP_USER,
+            harness::proxy::APP_PASSWORD,
+            Some("shop"),
+        ),
+    )
+    .await?
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut raw_r = RawConn::login(addr, &Login::new("root", "", Some("shop")))
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    for table in ["orders\0", "notes\0b%", "nosuch\0"] {
+        let mut cmd = vec![0x04];
+        cmd.extend_from_slice(table.as_bytes());
+        let mut answers = Vec::new();
+        for raw in [&mut raw_p, &mut raw_r] {
+            raw.send(&cmd).await?;
+            let mut packets = Vec::new();
+            loop {
+                let p = raw.read_packet().await?;
+                let end = p.first() == Some(&0xFF) || (p.first() == Some(&0xFE) && p.len() < 9);
+                packets.push(p);
+                if end {
+                    break;
+                }
+            }
+            answers.push(packets);
+        }
+        assert_eq!(answers[0], answers[1], "COM_FIELD_LIST {table:?}");
+    }
+
     // The renamed unsharded schema.
     let (mut p, mut r) = s.pair(Some("crm")).await?;
     for sql in [
         "SELECT DATABASE()",
+        "SELECT DATABASE(), 2 AS two",
         "SHOW TABLES",
         "SHOW FULL TABLES LIKE 'c%'",
         "DESCRIBE contacts",

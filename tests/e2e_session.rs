@@ -46,8 +46,9 @@ async fn auth_plugins_and_refusals() -> Result<()> {
 
     // mysql_async follows the advertised caching_sha2_password.
     let mut conn = app_conn(p, Some("s0")).await?;
+    // Clients see the logical schema, not its physical database.
     let db: Option<String> = conn.query_first("SELECT DATABASE()").await?;
-    assert_eq!(db.as_deref(), Some("s0_db"));
+    assert_eq!(db.as_deref(), Some("s0"));
     conn.disconnect().await?;
 
     // Raw clients: native, caching_sha2, an unknown plugin (AuthSwitch to native), and a
@@ -72,7 +73,7 @@ async fn auth_plugins_and_refusals() -> Result<()> {
         let rows = raw.query("SELECT 1 + 1, DATABASE()").await?.text_rows()?;
         assert_eq!(
             rows,
-            vec![vec!["2".to_string(), "s0_db".to_string()]],
+            vec![vec!["2".to_string(), "s0".to_string()]],
             "{plugin:?}"
         );
     }
@@ -128,7 +129,7 @@ async fn auth_plugins_and_refusals() -> Result<()> {
     let (code, state, _) = server_err(ro.query_drop("USE s1").await)?;
     assert_eq!((code, state.as_str()), (1044, "42000"));
     let db: Option<String> = ro.query_first("SELECT DATABASE()").await?;
-    assert_eq!(db.as_deref(), Some("s0_db"));
+    assert_eq!(db.as_deref(), Some("s0"));
     ro.disconnect().await?;
 
     // A user without a password: mysql_async and raw native; a password given is refused.
@@ -170,7 +171,7 @@ async fn ping_init_db_and_use_switch_groups() -> Result<()> {
     conn.query_drop("INSERT INTO t VALUES (2, 'from s1')")
         .await?;
     let db: Option<String> = conn.query_first("SELECT DATABASE()").await?;
-    assert_eq!(db.as_deref(), Some("s1_db"));
+    assert_eq!(db.as_deref(), Some("s1"));
     conn.ping().await?;
     conn.query_drop("USE `s0`").await?;
     let ids: Vec<i32> = conn.query("SELECT id FROM t").await?;
@@ -262,7 +263,8 @@ async fn field_list_statistics_set_option_and_unknown_commands() -> Result<()> {
     raw.send(b"\x04missing\0").await?;
     let e = harness::raw::parse_err(&raw.read_packet().await?).context("ERR")?;
     assert_eq!((e.code, e.state.as_str()), (1146, "42S02"));
-    assert_eq!(e.message, "Table 's0_db.missing' doesn't exist");
+    // The message names the logical schema, not its physical database.
+    assert_eq!(e.message, "Table 's0.missing' doesn't exist");
 
     // COM_STATISTICS: one text packet.
     raw.send(b"\x09").await?;
@@ -390,7 +392,7 @@ async fn reset_connection_restores_session_defaults() -> Result<()> {
     let (code, _, _) = server_err(conn.query_drop("SELECT * FROM tmp").await)?;
     assert_eq!(code, 1146, "temporary table survived the reset");
     let db: Option<String> = conn.query_first("SELECT DATABASE()").await?;
-    assert_eq!(db.as_deref(), Some("s0_db"), "the schema is kept");
+    assert_eq!(db.as_deref(), Some("s0"), "the schema is kept");
     // Statements after the reset land on pooled connections again; nothing leaked into
     // them.
     let mut other = app_conn(&env.proxy, Some("s0")).await?;
@@ -430,7 +432,7 @@ async fn change_user_reauthenticates_and_resets() -> Result<()> {
         .context("row")?;
     assert_eq!(
         (db.as_deref(), tz.as_str(), v),
-        (Some("s0_db"), "SYSTEM", None)
+        (Some("s0"), "SYSTEM", None)
     );
     // Now the restricted user's rights apply.
     let (code, _, msg) = server_err(conn.query_drop("USE s1").await)?;
@@ -445,7 +447,7 @@ async fn change_user_reauthenticates_and_resets() -> Result<()> {
     .await?;
     conn.query_drop("USE s1").await?;
     let db: Option<String> = conn.query_first("SELECT DATABASE()").await?;
-    assert_eq!(db.as_deref(), Some("s1_db"));
+    assert_eq!(db.as_deref(), Some("s1"));
     // A wrong password fails and the connection is closed.
     let r = conn
         .change_user(

@@ -34,6 +34,17 @@ pub struct Route {
     pub database: Option<String>,
 }
 
+/// A pool map key borrowed from a host name, to look a pool up without allocating. It
+/// hashes like the owned key `(String, ConnFlags)`.
+#[derive(Hash)]
+struct PoolKey<'a>(&'a str, ConnFlags);
+
+impl hashbrown::Equivalent<(String, ConnFlags)> for PoolKey<'_> {
+    fn equivalent(&self, key: &(String, ConnFlags)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
 /// Per-client-connection handle other sessions use to KILL it.
 #[derive(Debug)]
 pub struct ConnControl {
@@ -56,6 +67,8 @@ pub struct Shared {
     /// Where every logical schema's physical databases live.
     pub topology: Topology,
     pools: Mutex<HashMap<(String, ConnFlags), Arc<HostPool>>>,
+    /// The name of each configured group (same order as `config.groups`), shared by routes.
+    group_names: Vec<Arc<str>>,
     /// Bumped whenever the routes computed so far may be stale (a changed write host or
     /// placement); sessions drop the routes they cached under an older value.
     route_generation: AtomicU64,
@@ -79,10 +92,16 @@ impl Shared {
             .server_version
             .clone()
             .unwrap_or_else(|| DEFAULT_SERVER_VERSION.into());
+        let group_names = config
+            .groups
+            .iter()
+            .map(|g| Arc::from(g.name.as_str()))
+            .collect();
         Arc::new(Shared {
             topology: Topology::new(&config),
             config: Arc::new(config),
             pools: Mutex::new(HashMap::new()),
+            group_names,
             route_generation: AtomicU64::new(0),
             backend_ext_caps: AtomicU32::new(0),
             server_version: RwLock::new(version),
@@ -140,15 +159,18 @@ impl Shared {
         database: Option<String>,
         flags: ConnFlags,
     ) -> Result<Route, SqlError> {
-        let group = self
+        let index = self
             .config
-            .group(group_name)
+            .groups
+            .iter()
+            .position(|g| g.name == group_name)
             .ok_or_else(|| SqlError::internal(format!("group '{group_name}' is not configured")))?;
+        let group = &self.config.groups[index];
         let host = myshard_failover::active_write_host(group)
             .ok_or_else(|| SqlError::internal(format!("group '{group_name}' has no write host")))?;
         let pool = self.pool(group, host, flags);
         Ok(Route {
-            group: Arc::from(group_name),
+            group: self.group_names[index].clone(),
             pool,
             database,
         })
@@ -172,18 +194,17 @@ impl Shared {
     }
 
     fn pool(&self, group: &myshard_config::Group, host: &str, flags: ConnFlags) -> Arc<HostPool> {
-        let key = (host.to_string(), flags);
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pool) = pools.get(&PoolKey(host, flags)) {
+            return pool.clone();
+        }
         // The pools of one host (one per set of flags) share its connection limit.
-        let budget = match pools.get(&key) {
-            Some(pool) => return pool.clone(),
-            None => pools
-                .iter()
-                .find(|((h, _), _)| h == host)
-                .map(|(_, pool)| pool.budget().clone()),
-        };
+        let budget = pools
+            .iter()
+            .find(|((h, _), _)| h == host)
+            .map(|(_, pool)| pool.budget().clone());
         pools
-            .entry(key)
+            .entry((host.to_string(), flags))
             .or_insert_with(|| {
                 let p = &group.pool;
                 HostPool::sharing(

@@ -194,6 +194,12 @@ impl NameMap {
         m
     }
 
+    /// The home shard's database (or the renamed database) of logical schema `logical`
+    /// shown as `logical`; `None` when the schema is neither sharded nor renamed.
+    pub fn for_schema(topology: &Topology, logical: &str) -> Option<Self> {
+        home(topology, logical).map(|h| NameMap::single(h.database, logical))
+    }
+
     /// Whether nothing is renamed.
     pub fn is_empty(&self) -> bool {
         self.renames.is_empty() && self.hidden.is_empty()
@@ -306,7 +312,7 @@ pub fn current_database_select(sql: &str) -> Option<String> {
 /// the outer `SELECT` that contain a call and have no alias get their text as written as
 /// alias, keeping the column name MariaDB would give them. `None` when there is no call.
 pub fn rewrite_database_calls(sql: &str, logical: Option<&str>) -> Option<String> {
-    if !contains_ci(sql, b"database(") && !contains_ci(sql, b"schema(") {
+    if !mentions_call(sql) {
         return None;
     }
     let toks = tokens(sql)?;
@@ -343,11 +349,14 @@ pub fn rewrite_database_calls(sql: &str, logical: Option<&str>) -> Option<String
     Some(apply(sql, edits))
 }
 
-fn contains_ci(haystack: &str, needle: &[u8]) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+/// A cheap first test (one pass, no tokens): `database(` or `schema(` appears somewhere.
+fn mentions_call(sql: &str) -> bool {
+    let b = sql.as_bytes();
+    let ends_with =
+        |i: usize, name: &[u8]| i >= name.len() && b[i - name.len()..i].eq_ignore_ascii_case(name);
+    b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'(' && (ends_with(i, b"database") || ends_with(i, b"schema")))
 }
 
 /// Token index ranges of the outer select list's items (`toks[0]` is `SELECT`).
@@ -520,7 +529,9 @@ fn tokens(sql: &str) -> Option<Vec<Tok<'_>>> {
                 }
                 start
             }
-            Token::UserVar(_) | Token::SysVar(_) => end,
+            // The token text follows `@` / `@@`.
+            Token::UserVar(s) => offset_in(sql, s)?.checked_sub(1)?,
+            Token::SysVar(s) => offset_in(sql, s)?.checked_sub(2)?,
             Token::Semicolon | Token::Placeholder | Token::Punct(_) => end.checked_sub(1)?,
         };
         if start > end || end > sql.len() {
@@ -534,11 +545,15 @@ fn tokens(sql: &str) -> Option<Vec<Tok<'_>>> {
     Some(out)
 }
 
+/// A cheap first test, run on every SELECT: `information_schema` appears somewhere.
 fn mentions_information_schema(sql: &str) -> bool {
     const NEEDLE: &[u8] = b"information_schema";
-    sql.as_bytes()
-        .windows(NEEDLE.len())
-        .any(|w| w.eq_ignore_ascii_case(NEEDLE))
+    let b = sql.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c | 0x20 == b'i'
+            && b.get(i..i + NEEDLE.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(NEEDLE))
+    })
 }
 
 fn is_kw(t: Option<&Tok<'_>>, kw: &str) -> bool {

@@ -53,6 +53,7 @@ pub struct HostPool {
     settings: PoolSettings,
     /// Boxed: a checkout and a return move the connection, and a pointer is cheaper to
     /// move than the whole connection.
+    #[allow(clippy::vec_box)]
     idle: Mutex<Vec<Box<BackendConn>>>,
     /// Open connections of this pool.
     open: AtomicUsize,

@@ -24,11 +24,12 @@ use crate::sharding::bound_params;
 use crate::state::SessionVars;
 use crate::stmt_cache::StmtMeta;
 use crate::wire::{Reader, put_lenenc_str};
+use myshard_config::SchemaTopology;
 use myshard_router::compat::{
     Binding, Introspection, NameMap, Rewritten, ShowDatabases, ValueRename,
-    current_database_select, is_schema_column,
+    current_database_select, is_schema_column, rewrite_database_calls,
 };
-use myshard_router::shard::plan::RouteContext;
+use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
 use myshard_router::shard::resolve::Bound;
 use myshard_router::text::{decode, encode};
 use myshard_router::{Classified, Kind};
@@ -60,6 +61,98 @@ impl Session {
                 schema: self.schema.as_deref(),
             },
         )
+    }
+
+    /// In a session whose schema is sharded or renamed: `sql` with its `DATABASE()` calls
+    /// answering the logical name, if it has any (statements other than the exact
+    /// `SELECT DATABASE()` the proxy answers itself).
+    pub(super) fn database_calls(&self, sql: &str, c: &Classified) -> Option<String> {
+        if c.multi {
+            return None;
+        }
+        let schema = self.schema.as_deref()?;
+        let special = match self.shared.topology.schema(schema)? {
+            SchemaTopology::Sharded(_) => true,
+            SchemaTopology::Unsharded { database, .. } => database != schema,
+        };
+        if !special {
+            return None;
+        }
+        rewrite_database_calls(sql, Some(schema))
+    }
+
+    /// Runs `sql`, the client's text (`raw`) with its `DATABASE()` calls rewritten, on the
+    /// route the planner gives it.
+    pub(super) async fn run_with_database_calls(
+        &mut self,
+        sql: String,
+        raw: &[u8],
+        seq: u8,
+        c: Classified,
+    ) -> Result<(), Closed> {
+        if decode(raw).is_err() {
+            let e = SqlError::not_supported(
+                "characters U+10FF00-U+10FFFF in statements of sharded or renamed schemas",
+            );
+            return self.send_err(&e, seq).await;
+        }
+        let ctx = RouteContext {
+            topology: &self.shared.topology,
+            schema: self.schema.as_deref(),
+        };
+        match plan(&sql, ctx) {
+            ShardPlan::Passthrough => {
+                let mut payload = Vec::with_capacity(sql.len() + 1);
+                payload.push(0x03);
+                payload.extend_from_slice(&encode(&sql));
+                self.forward(&payload, seq, ResponseKind::Query, Some(c))
+                    .await
+            }
+            ShardPlan::Error(e) => self.send_err(&route_error(e), seq).await,
+            ShardPlan::Shard(r) => self.run_shard_query(&r, seq, c).await,
+        }
+    }
+
+    /// COM_FIELD_LIST (the CLI's column completion): in a sharded or renamed schema the
+    /// column definitions name the logical schema.
+    pub(super) async fn com_field_list(&mut self, payload: &[u8], seq: u8) -> Result<(), Closed> {
+        let names = self
+            .schema
+            .as_deref()
+            .and_then(|s| NameMap::for_schema(&self.shared.topology, s));
+        let Some(names) = names else {
+            return self
+                .forward(payload, seq, ResponseKind::FieldList, None)
+                .await;
+        };
+        let route = match self.default_route() {
+            Ok(route) => route,
+            Err(e) => return self.send_err(&e, seq).await,
+        };
+        let mut conn = match self.acquire_at(&route).await {
+            Ok(c) => c,
+            Err(e) => return self.send_err(&e, seq).await,
+        };
+        if let Err(e) = conn.send(payload).await {
+            self.lose_pin();
+            return self.send_err(&e, seq).await;
+        }
+        let mut edit = |class: Class, p: &[u8]| -> Edit {
+            match class {
+                Class::Err => rename_err(p, &names),
+                _ if p.first() == Some(&0xFE) && p.len() < 9 => Edit::Keep,
+                _ => rename_column_def(p, &names).0,
+            }
+        };
+        let Some(relayed) = self
+            .relay_edited(&mut conn, ResponseKind::FieldList, seq, &mut edit)
+            .await?
+        else {
+            return Ok(());
+        };
+        self.after_response(&mut conn, &relayed, None).await;
+        self.finish(conn);
+        Ok(())
     }
 
     /// Runs a planned introspection statement. `raw` is the client's text (its bytes
@@ -118,9 +211,9 @@ impl Session {
 
     /// The statement metadata of a prepared `SELECT DATABASE()`, answered by the proxy at
     /// every execute; `None` for any other statement.
-    pub(super) fn prepare_locally(&self, sql: &[u8]) -> Option<Arc<StmtMeta>> {
-        let text = std::str::from_utf8(sql).ok()?;
+    fn prepare_locally(&self, text: &str) -> Option<Arc<StmtMeta>> {
         let column = current_database_select(text)?;
+        let sql = text.as_bytes();
         Some(Arc::new(StmtMeta {
             global_id: self.shared.stmt_cache.next_id(),
             sql: sql.to_vec(),
@@ -141,12 +234,13 @@ impl Session {
         &mut self,
         sql: &[u8],
     ) -> Option<Result<Arc<StmtMeta>, SqlError>> {
-        if let Some(meta) = self.prepare_locally(sql) {
+        // Texts that are not UTF-8 take the usual path.
+        let text = std::str::from_utf8(sql).ok()?;
+        if let Some(meta) = self.prepare_locally(text) {
             return Some(Ok(meta));
         }
-        let text = decode(sql).ok()?;
         let plan = myshard_router::compat::plan(
-            &text,
+            text,
             RouteContext {
                 topology: &self.shared.topology,
                 schema: self.schema.as_deref(),
@@ -165,6 +259,9 @@ impl Session {
                 control: Kind::Other,
                 introspection: Some(Arc::new(Introspection::ShowDatabases(s))),
             })),
+            Introspection::Rewritten(_) if decode(sql).is_err() => Err(SqlError::not_supported(
+                "characters U+10FF00-U+10FFFF in statements of sharded or renamed schemas",
+            )),
             Introspection::Rewritten(r) => self.prepare_rewritten(sql, r).await,
         })
     }
@@ -459,9 +556,21 @@ impl Session {
                 _ => Edit::Keep,
             }
         };
+        self.relay_edited(conn, ResponseKind::Query, seq, &mut edit)
+            .await
+    }
+
+    /// Relays the response on `conn` through `edit`. `None` when the backend failed (the
+    /// error is reported to the client).
+    async fn relay_edited(
+        &mut self,
+        conn: &mut PooledConn,
+        kind: ResponseKind,
+        seq: u8,
+        edit: &mut (dyn FnMut(Class, &[u8]) -> Edit + Send),
+    ) -> Result<Option<Relayed>, Closed> {
         self.set_running(Some(conn));
-        let relayed =
-            relay_rewritten(conn, ResponseKind::Query, &mut self.stream, seq, &mut edit).await;
+        let relayed = relay_rewritten(conn, kind, &mut self.stream, seq, edit).await;
         self.set_running(None);
         match relayed {
             Ok(relayed) => Ok(Some(relayed)),

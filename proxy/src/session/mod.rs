@@ -133,10 +133,7 @@ impl Session {
             0x01 => Err(Closed),                                // COM_QUIT
             0x02 => self.com_init_db(&payload[1..], seq).await, // COM_INIT_DB
             0x03 => self.com_query(payload, seq).await,         // COM_QUERY
-            0x04 => {
-                self.forward(payload, seq, crate::backend::ResponseKind::FieldList, None)
-                    .await
-            } // COM_FIELD_LIST
+            0x04 => self.com_field_list(payload, seq).await,    // COM_FIELD_LIST
             0x09 => {
                 self.forward(payload, seq, crate::backend::ResponseKind::Simple, None)
                     .await

@@ -3,10 +3,10 @@
 //! then keep the connection pinned or give it back.
 
 use super::{Closed, Session};
+use crate::backend::conn::ConnFlags;
 use crate::backend::{PooledConn, RelayFailure, Relayed, ResponseKind, relay};
 use crate::error::SqlError;
 use crate::packet;
-use crate::backend::conn::ConnFlags;
 use crate::server::Route;
 use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
 use myshard_router::text::decode;
@@ -83,6 +83,12 @@ impl Session {
             if let Some(i) = self.introspection_plan(&text, &c) {
                 drop(text);
                 return self.run_introspection(i, &payload[1..], seq, c).await;
+            }
+            if let Some(sql) = self.database_calls(&text, &c) {
+                drop(text);
+                return self
+                    .run_with_database_calls(sql, &payload[1..], seq, c)
+                    .await;
             }
             let ctx = RouteContext {
                 topology: &self.shared.topology,

@@ -32,11 +32,11 @@ pub(super) fn route_error(e: RouteError) -> SqlError {
 pub(super) enum Exec {
     /// COM_QUERY with the target's SQL.
     Text,
-    /// COM_STMT_EXECUTE of a prepared statement: the execute payload (its statement id is
-    /// replaced by the backend's) and the proxy-wide statement id.
+    /// COM_STMT_EXECUTE of a prepared statement: the execute packet, framed (its statement
+    /// id is replaced by the backend's), and the proxy-wide statement id.
     Prepared {
-        /// COM_STMT_EXECUTE payload.
-        payload: Vec<u8>,
+        /// COM_STMT_EXECUTE packet with its header.
+        packet: Vec<u8>,
         /// Proxy-wide statement id.
         global_id: u32,
     },
@@ -132,11 +132,16 @@ impl Session {
                 payload.extend_from_slice(&encode(&t.sql));
                 conn.send(&payload).await
             }
-            Exec::Prepared { payload, global_id } => {
+            Exec::Prepared { packet, global_id } => {
                 let key = stmt_key(*global_id, Some(t.shard));
-                let id = super::stmt::ensure_prepared(conn, key, &encode(&t.sql)).await?;
-                payload[1..5].copy_from_slice(&id.to_le_bytes());
-                conn.send(payload).await
+                // The text is only encoded when this connection has yet to prepare it.
+                let id = match super::stmt::prepared_id(conn, key) {
+                    Some(id) => id,
+                    None => super::stmt::ensure_prepared(conn, key, &encode(&t.sql)).await?,
+                };
+                // Header (4 bytes), command byte, then the statement id.
+                packet[5..9].copy_from_slice(&id.to_le_bytes());
+                conn.send_framed(packet).await
             }
         }
     }
@@ -298,7 +303,7 @@ impl Session {
         req: &ExecuteRequest<'_>,
         types: &[u8],
         long_data: &[(u16, Vec<u8>)],
-        payload: Vec<u8>,
+        packet: Vec<u8>,
         seq: u8,
     ) -> Result<(), Closed> {
         let n = usize::from(meta.params);
@@ -321,7 +326,7 @@ impl Session {
                 .await;
         }
         let mut exec = Exec::Prepared {
-            payload,
+            packet,
             global_id: meta.global_id,
         };
         if let [t] = targets.as_slice() {

@@ -10,7 +10,7 @@ use crate::backend::relay::read_internal;
 use crate::backend::{PooledConn, ResponseKind};
 use crate::error::SqlError;
 use crate::packet;
-use crate::params::{parse_execute, rebuild_execute, rebuild_execute_into, stmt_id};
+use crate::params::{parse_execute, rebuild_execute_into, stmt_id};
 use crate::server::Route;
 use crate::stmt_cache::StmtMeta;
 use myshard_config::SchemaTopology;
@@ -39,11 +39,7 @@ pub(super) struct ClientStmt {
 }
 
 impl Session {
-    pub(super) async fn com_stmt_prepare(
-        &mut self,
-        payload: &[u8],
-        seq: u8,
-    ) -> Result<(), Closed> {
+    pub(super) async fn com_stmt_prepare(&mut self, payload: &[u8], seq: u8) -> Result<(), Closed> {
         let sql = &payload[1..];
         // SELECT DATABASE(), SHOW …, information_schema: logical names only.
         match self.prepare_introspection(sql).await {
@@ -273,19 +269,14 @@ impl Session {
         };
         let malformed = || SqlError::malformed_packet("COM_STMT_EXECUTE parameters");
         if let Some(shard_route) = meta.route.clone() {
-            let Some(payload) = rebuild_execute(&req, 0, types, n, &long_data) else {
+            let mut packet = Vec::new();
+            let at = packet::begin_packet(&mut packet);
+            if rebuild_execute_into(&mut packet, &req, 0, types, n, &long_data).is_none() {
                 return self.send_err(&malformed(), seq).await;
-            };
+            }
+            packet::finish_packet(&mut packet, at, 0);
             return self
-                .execute_sharded(
-                    &shard_route,
-                    &meta,
-                    &req,
-                    types,
-                    &long_data,
-                    payload,
-                    seq,
-                )
+                .execute_sharded(&shard_route, &meta, &req, types, &long_data, packet, seq)
                 .await;
         }
         // The backend packet is built framed in the output buffer (free until the
@@ -412,6 +403,16 @@ async fn prepare(
     Ok((packets, id, columns, params))
 }
 
+/// The backend id of statement `key` on `conn` if it is prepared there (marked as just
+/// used).
+pub(super) fn prepared_id(conn: &mut PooledConn, key: u64) -> Option<u32> {
+    conn.stmt_clock += 1;
+    let now = conn.stmt_clock;
+    let s = conn.stmts.get_mut(&key)?;
+    s.used = now;
+    Some(s.id)
+}
+
 /// The backend id of statement `key` (text `sql`) on `conn`, preparing it there first if
 /// needed.
 pub(super) async fn ensure_prepared(
@@ -419,11 +420,8 @@ pub(super) async fn ensure_prepared(
     key: u64,
     sql: &[u8],
 ) -> Result<u32, SqlError> {
-    conn.stmt_clock += 1;
-    let now = conn.stmt_clock;
-    if let Some(s) = conn.stmts.get_mut(&key) {
-        s.used = now;
-        return Ok(s.id);
+    if let Some(id) = prepared_id(conn, key) {
+        return Ok(id);
     }
     let (_, id, _, _) = prepare(conn, sql).await?;
     remember(conn, key, id).await;

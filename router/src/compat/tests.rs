@@ -401,6 +401,10 @@ fn database_calls_in_other_statements() {
             "SELECT DISTINCT IF(0, DATABASE(), 'shop') IS NULL AS `DATABASE() IS NULL`, (SELECT IF(0, DATABASE(), 'shop')) AS `(SELECT DATABASE())` LIMIT 1",
         ),
         (
+            "SELECT @@version_comment, @@x = DATABASE(), @v := database()",
+            "SELECT @@version_comment, @@x = IF(0, DATABASE(), 'shop') AS `@@x = DATABASE()`, @v := IF(0, DATABASE(), 'shop') AS `@v := database()`",
+        ),
+        (
             "INSERT INTO t (db) VALUES (DATABASE())",
             "INSERT INTO t (db) VALUES (IF(0, DATABASE(), 'shop'))",
         ),

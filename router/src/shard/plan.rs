@@ -123,6 +123,9 @@ pub struct ShardRoute {
     pub verb: &'static str,
     /// Whether the statement only reads.
     pub read_only: bool,
+    /// Why the statement may not go to more than one shard (it needs a merge other than
+    /// concatenation, or an ORDER BY/LIMIT write), if so.
+    pub single_shard_only: Option<RouteError>,
 }
 
 /// The plan of one statement.
@@ -172,6 +175,7 @@ fn apply_hint(route: Route, shard: u32, sql: &str, ctx: RouteContext<'_>) -> Rou
                     split: None,
                     verb: "statement",
                     read_only: false,
+                    single_shard_only: None,
                 }),
                 _ => return Route::Error(e),
             }
@@ -186,6 +190,7 @@ fn apply_hint(route: Route, shard: u32, sql: &str, ctx: RouteContext<'_>) -> Rou
                 split: None,
                 verb: "statement",
                 read_only: false,
+                single_shard_only: None,
             }),
             _ => return Route::Passthrough,
         },
@@ -304,6 +309,7 @@ fn plan_multi(sql: &str, stmts: &[Statement], ctx: RouteContext<'_>) -> Result<R
         split: None,
         verb: "statement",
         read_only: false,
+        single_shard_only: None,
     })))
 }
 
@@ -338,6 +344,7 @@ fn unparsed(sql: &str, ctx: RouteContext<'_>, parse_error: &str) -> Route {
         split: None,
         verb: "statement",
         read_only: false,
+        single_shard_only: None,
     }))
 }
 
@@ -398,6 +405,7 @@ fn plan_parsed(sql: &str, stmt: &Statement, ctx: RouteContext<'_>) -> Result<Rou
                 split: None,
                 verb,
                 read_only,
+                single_shard_only: None,
             })));
         }
     };
@@ -418,6 +426,7 @@ fn plan_parsed(sql: &str, stmt: &Statement, ctx: RouteContext<'_>) -> Result<Rou
         split: None,
         verb,
         read_only,
+        single_shard_only: None,
     };
     let is_ddl = is_ddl(stmt);
     let sharded_tables: Vec<&Resolved<'_>> = resolved
@@ -451,6 +460,26 @@ fn plan_parsed(sql: &str, stmt: &Statement, ctx: RouteContext<'_>) -> Result<Rou
     }
 
     if sharded_tables.is_empty() {
+        let writes = matches!(
+            stmt,
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+        );
+        if writes && !global.is_empty() && !local.is_empty() {
+            // Only an INSERT into an unsharded table reading global ones stays on the home
+            // shard; anything that may write a global table would leave its copies apart.
+            let target_is_local = match stmt {
+                Statement::Insert(_) => {
+                    local.iter().any(|l| !l.table.nested) && global.iter().all(|g| g.table.nested)
+                }
+                _ => false,
+            };
+            if !target_is_local {
+                return Err(RouteError::unsupported(format!(
+                    "a write combining global table '{}' with unsharded table '{}' (the global table's copies on other shards would differ)",
+                    global[0].table.name, local[0].table.name
+                )));
+            }
+        }
         if global.is_empty() || !local.is_empty() || read_only {
             // Unsharded tables, or global tables read (a local copy is as good as any).
             return Ok(Route::Shard(Box::new(route)));
@@ -521,13 +550,12 @@ fn plan_parsed(sql: &str, stmt: &Statement, ctx: RouteContext<'_>) -> Result<Rou
                 &ph,
             )?;
             route.merge = Merge::Concat;
-            route.unconstrained = if let Some(what) = needs_merge(q, select) {
-                Unconstrained::Refuse(RouteError::unsupported(format!(
-                    "{what} over several shards (the statement has no shard key condition); cross-shard merging is not available yet"
-                )))
-            } else {
-                Unconstrained::AllShards
-            };
+            route.unconstrained = Unconstrained::AllShards;
+            route.single_shard_only = needs_merge(q, select).map(|what| {
+                RouteError::unsupported(format!(
+                    "{what} over several shards (the shard key conditions select more than one shard); cross-shard merging is not available yet"
+                ))
+            });
         }
         Statement::Update(u) => {
             for a in &u.assignments {
@@ -549,7 +577,8 @@ fn plan_parsed(sql: &str, stmt: &Statement, ctx: RouteContext<'_>) -> Result<Rou
             }
             route.targets = key_targets(&sharded_tables, u.selection.as_ref(), &[], &idx, &ph)?;
             route.merge = Merge::SumAffected;
-            route.unconstrained = full_scan_policy(
+            route.unconstrained = full_scan_policy("UPDATE", &sharded_tables);
+            route.single_shard_only = ordered_write(
                 "UPDATE",
                 &sharded_tables,
                 u.limit.is_some() || !u.order_by.is_empty(),
@@ -558,7 +587,8 @@ fn plan_parsed(sql: &str, stmt: &Statement, ctx: RouteContext<'_>) -> Result<Rou
         Statement::Delete(d) => {
             route.targets = key_targets(&sharded_tables, d.selection.as_ref(), &[], &idx, &ph)?;
             route.merge = Merge::SumAffected;
-            route.unconstrained = full_scan_policy(
+            route.unconstrained = full_scan_policy("DELETE", &sharded_tables);
+            route.single_shard_only = ordered_write(
                 "DELETE",
                 &sharded_tables,
                 d.limit.is_some() || !d.order_by.is_empty(),
@@ -587,11 +617,7 @@ fn join_condition(op: &sqlparser::ast::JoinOperator) -> Option<&Expr> {
     }
 }
 
-fn full_scan_policy(
-    verb: &str,
-    tables: &[&Resolved<'_>],
-    ordered_or_limited: bool,
-) -> Unconstrained {
+fn full_scan_policy(verb: &str, tables: &[&Resolved<'_>]) -> Unconstrained {
     let t = tables[0];
     let allowed = matches!(
         t.rule,
@@ -606,13 +632,21 @@ fn full_scan_policy(
             t.table.name
         )));
     }
-    if ordered_or_limited {
-        return Unconstrained::Refuse(RouteError::unsupported(format!(
-            "{verb} with ORDER BY or LIMIT over several shards of '{}'",
-            t.table.name
-        )));
-    }
     Unconstrained::AllShards
+}
+
+/// An UPDATE/DELETE with ORDER BY or LIMIT has no meaning spread over several shards.
+fn ordered_write(
+    verb: &str,
+    tables: &[&Resolved<'_>],
+    ordered_or_limited: bool,
+) -> Option<RouteError> {
+    ordered_or_limited.then(|| {
+        RouteError::unsupported(format!(
+            "{verb} with ORDER BY or LIMIT over several shards of '{}'",
+            tables[0].table.name
+        ))
+    })
 }
 
 /// The reason a multi-shard SELECT would need a merge other than concatenation.

@@ -163,6 +163,11 @@ impl ShardRoute {
                 per_shard.into_iter().map(|(s, _)| s).collect()
             }
         };
+        if shards_list.len() > 1
+            && let Some(e) = &self.single_shard_only
+        {
+            return Err(e.clone());
+        }
         shards_list
             .into_iter()
             .map(|shard| {

@@ -153,6 +153,18 @@ fn global_and_unsharded_tables() {
         Ok(vec![(1, "SELECT * FROM `shop_0001`.`notes`".into())])
     );
     assert_eq!(shards("SELECT 1"), vec![1]);
+    refused(
+        "UPDATE countries c JOIN notes n ON c.code = n.code SET c.name = n.x",
+        "global table 'countries'",
+    );
+    refused(
+        "INSERT INTO countries (code) SELECT code FROM notes",
+        "global table 'countries'",
+    );
+    assert_eq!(
+        shards("INSERT INTO notes (code) SELECT code FROM countries"),
+        vec![1]
+    );
 }
 
 #[test]
@@ -236,6 +248,23 @@ fn multi_shard_selects_needing_merge_are_refused() {
     refused("SELECT x FROM orders GROUP BY x", "GROUP BY");
     refused("SELECT DISTINCT x FROM orders", "DISTINCT");
     refused("SELECT * FROM orders LIMIT 1", "LIMIT");
+    // Key conditions selecting several shards need the merge too.
+    refused(
+        "SELECT COUNT(*) FROM orders WHERE uid IN (1, 2)",
+        "aggregate",
+    );
+    refused(
+        "SELECT * FROM orders WHERE uid = 1 OR uid = 2 ORDER BY id",
+        "ORDER BY",
+    );
+    refused(
+        "DELETE FROM users WHERE id IN (1, 2) LIMIT 1",
+        "ORDER BY or LIMIT",
+    );
+    assert_eq!(
+        shards("SELECT COUNT(*) FROM orders WHERE uid IN (1, 5)"),
+        vec![1]
+    );
     // With the key, a single shard answers everything.
     assert_eq!(
         shards("SELECT COUNT(*) FROM orders WHERE uid = 1 ORDER BY 1 LIMIT 3"),
