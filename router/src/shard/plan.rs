@@ -128,6 +128,24 @@ pub struct ShardRoute {
     pub single_shard_only: Option<RouteError>,
 }
 
+impl ShardRoute {
+    /// `sql` unchanged, to `shards` of `schema` (statements with nothing to rename, or
+    /// that the parser cannot read).
+    fn verbatim(schema: &str, sql: &str, shards: Vec<u32>) -> Box<ShardRoute> {
+        Box::new(ShardRoute {
+            schema: schema.to_string(),
+            targets: Targets::Shards(shards),
+            unconstrained: Unconstrained::AllShards,
+            merge: Merge::Concat,
+            template: SqlTemplate::verbatim(sql),
+            split: None,
+            verb: "statement",
+            read_only: false,
+            single_shard_only: None,
+        })
+    }
+}
+
 /// The plan of one statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {
@@ -166,32 +184,14 @@ fn apply_hint(route: Route, shard: u32, sql: &str, ctx: RouteContext<'_>) -> Rou
         Route::Error(e) => {
             let parses = Parser::parse_sql(&MySqlDialect {}, sql).is_ok();
             match ctx.schema {
-                Some(s) if !parses && ctx.topology.schema(s).is_some() => Box::new(ShardRoute {
-                    schema: s.to_string(),
-                    targets: Targets::Shards(vec![]),
-                    unconstrained: Unconstrained::AllShards,
-                    merge: Merge::Concat,
-                    template: SqlTemplate::verbatim(sql),
-                    split: None,
-                    verb: "statement",
-                    read_only: false,
-                    single_shard_only: None,
-                }),
+                Some(s) if !parses && ctx.topology.schema(s).is_some() => {
+                    ShardRoute::verbatim(s, sql, vec![])
+                }
                 _ => return Route::Error(e),
             }
         }
         Route::Passthrough => match ctx.schema {
-            Some(s) if ctx.topology.schema(s).is_some() => Box::new(ShardRoute {
-                schema: s.to_string(),
-                targets: Targets::Shards(vec![]),
-                unconstrained: Unconstrained::AllShards,
-                merge: Merge::Concat,
-                template: SqlTemplate::verbatim(sql),
-                split: None,
-                verb: "statement",
-                read_only: false,
-                single_shard_only: None,
-            }),
+            Some(s) if ctx.topology.schema(s).is_some() => ShardRoute::verbatim(s, sql, vec![]),
             _ => return Route::Passthrough,
         },
     };
@@ -335,17 +335,7 @@ fn unparsed(sql: &str, ctx: RouteContext<'_>, parse_error: &str) -> Route {
             "a statement myshard cannot parse that uses sharded or global table '{t}' ({parse_error})"
         )));
     }
-    Route::Shard(Box::new(ShardRoute {
-        schema: name.to_string(),
-        targets: Targets::Shards(vec![s.home_shard]),
-        unconstrained: Unconstrained::AllShards,
-        merge: Merge::Concat,
-        template: SqlTemplate::verbatim(sql),
-        split: None,
-        verb: "statement",
-        read_only: false,
-        single_shard_only: None,
-    }))
+    Route::Shard(ShardRoute::verbatim(name, sql, vec![s.home_shard]))
 }
 
 /// A table reference resolved against the topology.
