@@ -265,6 +265,15 @@ pub fn column_def(
     p
 }
 
+/// Adds MariaDB's extended-metadata field (empty) to a column definition built by
+/// [`column_def`], for clients that negotiated MARIADB_CLIENT_EXTENDED_METADATA: it sits
+/// before the fixed-length part (0x0C and 12 bytes).
+pub fn with_empty_ext_metadata(mut def: Vec<u8>) -> Vec<u8> {
+    let at = def.len().saturating_sub(13);
+    def.insert(at, 0);
+    def
+}
+
 /// Parses an ERR packet payload into an error (for errors a backend sends during
 /// statements the proxy issues itself).
 pub fn parse_err(payload: &[u8]) -> Option<SqlError> {
@@ -322,6 +331,10 @@ mod tests {
         ];
         let flags = column_flags::NOT_NULL | column_flags::UNSIGNED | column_flags::BINARY;
         assert_eq!(column_def("x", 63, 10, 0x03, flags, 0), want);
+        let ext = with_empty_ext_metadata(column_def("x", 63, 10, 0x03, flags, 0));
+        assert_eq!(&ext[..10], &want[..10]);
+        assert_eq!(ext[10], 0, "empty extended metadata before the fixed part");
+        assert_eq!(&ext[11..], &want[10..]);
     }
 
     #[test]

@@ -50,6 +50,25 @@ impl Session {
             .await
     }
 
+    /// A column definition for a value the proxy computes, in the layout this client
+    /// negotiated.
+    pub(super) fn computed_column(
+        &self,
+        name: &str,
+        charset: u16,
+        length: u32,
+        column_type: u8,
+        flags: u16,
+        decimals: u8,
+    ) -> Vec<u8> {
+        let def = packet::column_def(name, charset, length, column_type, flags, decimals);
+        if self.flags.ext_metadata {
+            packet::with_empty_ext_metadata(def)
+        } else {
+            def
+        }
+    }
+
     /// Sends a result set the proxy built itself: text columns, the given rows.
     pub(super) async fn send_text_rows(
         &mut self,
@@ -62,7 +81,7 @@ impl Session {
         crate::wire::put_lenenc_int(&mut count, columns.len() as u64);
         let mut seq = packet::frame(&mut self.out, seq, &count);
         for c in columns {
-            let def = packet::column_def(c, 45, 4096, 0xFD, 0, 0x27);
+            let def = self.computed_column(c, 45, 4096, 0xFD, 0, 0x27);
             seq = packet::frame(&mut self.out, seq, &def);
         }
         seq = packet::frame(&mut self.out, seq, &eof);

@@ -122,7 +122,7 @@ impl Session {
         let eof = packet::eof_payload(self.status(), 0);
         let mut row = Vec::with_capacity(12);
         crate::wire::put_lenenc_str(&mut row, self.id.to_string().as_bytes());
-        let def = packet::column_def(column, 63, 10, 0x03, NOT_NULL | UNSIGNED | BINARY, 0);
+        let def = self.computed_column(column, 63, 10, 0x03, NOT_NULL | UNSIGNED | BINARY, 0);
         let mut seq = packet::frame(&mut self.out, seq, &[1]);
         for p in [&def, &eof, &row, &eof] {
             seq = packet::frame(&mut self.out, seq, p);
