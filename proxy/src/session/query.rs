@@ -48,6 +48,15 @@ impl Session {
                     .to_string();
                 return self.begin(text, seq).await;
             }
+            Kind::Set(items)
+                if !self.in_transaction() && c.pin.is_none() && is_autocommit_switch(items) =>
+            {
+                // Fast path: `SET autocommit = 0|1` outside a transaction changes only the
+                // session state; it reaches a backend with the next statement.
+                let items = items.clone();
+                self.vars.apply(&items);
+                return self.send_ok(seq).await;
+            }
             Kind::ExplainRoute { offset } => {
                 let offset = *offset;
                 let text = match &exact {
@@ -378,6 +387,25 @@ impl Session {
     }
 }
 
+/// Whether a SET only switches autocommit to a plain on/off literal.
+fn is_autocommit_switch(items: &[SetItem]) -> bool {
+    !items.is_empty()
+        && items.iter().all(|it| {
+            let value = it
+                .sql
+                .rsplit('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('\'');
+            it.key == "autocommit"
+                && !it.needs_resolution
+                && ["0", "1", "on", "off", "true", "false"]
+                    .iter()
+                    .any(|v| value.eq_ignore_ascii_case(v))
+        })
+}
+
 /// A value read back from the server as an SQL literal.
 fn sql_literal(v: Option<&[u8]>) -> String {
     let Some(v) = v else { return "NULL".into() };
@@ -405,6 +433,24 @@ fn sql_literal(v: Option<&[u8]>) -> String {
 #[cfg(test)]
 mod tests {
     use super::sql_literal;
+
+    #[test]
+    fn autocommit_switches() {
+        use super::is_autocommit_switch;
+        let set = |sql: &str| match myshard_router::classify(sql).kind {
+            myshard_router::Kind::Set(items) => items,
+            other => panic!("{other:?}"),
+        };
+        assert!(is_autocommit_switch(&set("SET autocommit=0")));
+        assert!(is_autocommit_switch(&set(
+            "set @@session.autocommit = 'ON'"
+        )));
+        assert!(!is_autocommit_switch(&set(
+            "SET autocommit = 0, sql_mode = ''"
+        )));
+        assert!(!is_autocommit_switch(&set("SET autocommit = -1")));
+        assert!(!is_autocommit_switch(&set("SET autocommit = @x")));
+    }
 
     #[test]
     fn literals() {
