@@ -25,6 +25,7 @@
 #                      INSERTs split per shard), against direct MariaDB holding the whole table
 #                      in one server; tests default to "oltp_point_select"; --record writes
 #                      section "sysbench (sharding)"
+#   --proxy-workers N  myshard's worker threads (TOKIO_WORKER_THREADS; default: one per CPU)
 #   --no-build         use the existing target/release/myshard
 #   --keep             keep the work directory (data, configuration, logs, raw sysbench output)
 #   --hold             set everything up, print the ports and process ids, then wait (no runs)
@@ -70,6 +71,7 @@ TRANSPORTS="tcp socket"
 BACKEND=unix
 SHARDED=0
 TESTS_SET=0
+PROXY_WORKERS=""
 BUILD=1
 KEEP=0
 RECORD=0
@@ -103,6 +105,7 @@ while (($#)); do
 	--transports) [[ -n "${2-}" ]] || die "--transports needs a list" && TRANSPORTS=$2 && shift ;;
 	--backend) [[ "${2-}" == unix || "${2-}" == tcp ]] || die "--backend needs unix or tcp" && BACKEND=$2 && shift ;;
 	--sharded) SHARDED=1 ;;
+	--proxy-workers) positive_int "$1" "${2-}" 1 && PROXY_WORKERS=$2 && shift ;;
 	--no-build) BUILD=0 ;;
 	--keep) KEEP=1 ;;
 	--hold) HOLD=1 ;;
@@ -320,6 +323,11 @@ if ((SHARDED)); then
 		cat "$WORK/init.log" >&2
 		die "myshard init failed"
 	}
+fi
+if [[ -n "$PROXY_WORKERS" ]]; then
+	export TOKIO_WORKER_THREADS=$PROXY_WORKERS
+else
+	unset TOKIO_WORKER_THREADS
 fi
 RUST_LOG=${RUST_LOG:-warn} "$MYSHARD" --config "$WORK/myshard.yaml" </dev/null >"$WORK/myshard.log" 2>&1 &
 PROXY_PID=$!
@@ -591,7 +599,7 @@ if ((RECORD)); then
 			echo "- MariaDB $MARIADB_VERSION (one server, --no-defaults, innodb_buffer_pool_size ${BUFFER_POOL_MB}M, max_connections 500); $sysbench_version"
 			echo "- 1 table × $TABLE_SIZE rows"
 		fi
-		echo "- Each run ${TIME} s after a ${WARMUP} s warm-up; $ROUNDS rounds per case, alternating direct and myshard; myshard pool max 64 per server; myshard reaches MariaDB over $backend_desc."
+		echo "- Each run ${TIME} s after a ${WARMUP} s warm-up; $ROUNDS rounds per case, alternating direct and myshard; myshard pool max 64 per server; myshard reaches MariaDB over $backend_desc; myshard worker threads: ${PROXY_WORKERS:-one per CPU (default)}."
 		echo "- transport: how sysbench connects, to MariaDB directly and to myshard alike: tcp = TCP to 127.0.0.1 (TCP_NODELAY), socket = the server's Unix socket and myshard's \`listen_socket\`."
 		echo "- Client (sysbench), myshard and MariaDB share the same CPUs. QPS counts every statement (oltp_read_only: 10 point selects, 4 range selects, BEGIN, COMMIT per transaction). p95 is the mean of the rounds' p95; CPU is user and system time from /proc/PID/stat divided by the queries of the runs (mariadbd: all servers)."
 		echo "- ps-mode auto = server-side prepared statements (sysbench's default); disable = text protocol."
