@@ -375,6 +375,34 @@ pub async fn relay<W: AsyncWrite + Unpin>(
     }
 }
 
+/// Reads until a whole chunk is buffered in `conn` and returns its payload length. While
+/// waiting, packets already prepared in `out` are sent once they exceed `flush_at` bytes; if
+/// the backend fails, what `out` holds is sent before the failure is returned.
+pub(crate) async fn await_chunk<W: AsyncWrite + Unpin>(
+    conn: &mut BackendConn,
+    client: &mut W,
+    out: &mut Vec<u8>,
+    flush_at: usize,
+    seq: u8,
+) -> Result<usize, RelayFailure> {
+    while conn.rbuf.len() < 4 || conn.rbuf.len() - 4 < chunk_len(&conn.rbuf) {
+        if out.len() >= flush_at {
+            client.write_all(out).await.map_err(RelayFailure::Client)?;
+            out.clear();
+        }
+        if conn.fill().await.is_err() {
+            conn.broken = true;
+            let error = SqlError::backend_lost(&conn.host);
+            client.write_all(out).await.map_err(RelayFailure::Client)?;
+            return Err(RelayFailure::Backend {
+                error,
+                next_seq: seq,
+            });
+        }
+    }
+    Ok(chunk_len(&conn.rbuf))
+}
+
 /// Relays a response packet by packet, keeping only the packets `keep` accepts (sequence
 /// ids renumbered from `seq`). Used to concatenate the result sets of several shards.
 pub async fn relay_filtered<W: AsyncWrite + Unpin>(
@@ -388,22 +416,7 @@ pub async fn relay_filtered<W: AsyncWrite + Unpin>(
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut keeping = true;
     while !t.done() {
-        while conn.rbuf.len() < 4 || conn.rbuf.len() - 4 < chunk_len(&conn.rbuf) {
-            if out.len() >= 64 * 1024 {
-                client.write_all(&out).await.map_err(RelayFailure::Client)?;
-                out.clear();
-            }
-            if conn.fill().await.is_err() {
-                conn.broken = true;
-                let error = SqlError::backend_lost(&conn.host);
-                client.write_all(&out).await.map_err(RelayFailure::Client)?;
-                return Err(RelayFailure::Backend {
-                    error,
-                    next_seq: seq,
-                });
-            }
-        }
-        let len = chunk_len(&conn.rbuf);
+        let len = await_chunk(conn, client, &mut out, 64 * 1024, seq).await?;
         let body = &conn.rbuf[4..4 + len];
         let continuation = t.continuation;
         if !continuation {

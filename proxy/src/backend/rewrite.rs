@@ -13,8 +13,7 @@
 //! <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query_response_text_resultset_row.html>
 
 use super::conn::BackendConn;
-use super::relay::{Class, RelayFailure, Relayed, ResponseKind, Tracker};
-use crate::error::SqlError;
+use super::relay::{Class, RelayFailure, Relayed, ResponseKind, Tracker, await_chunk};
 use crate::packet::{self, MAX_CHUNK};
 use crate::wire::{Reader, put_lenenc_str};
 use bytes::Buf;
@@ -34,10 +33,6 @@ pub enum Edit {
 /// Flushes the buffered output once it grows past this size.
 const FLUSH_AT: usize = 64 * 1024;
 
-fn chunk_len(h: &[u8]) -> usize {
-    usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16
-}
-
 /// Relays the response to the command just sent on `conn` to `client`, passing every
 /// whole packet (with its class) to `edit`. Sequence ids continue from `seq`. Packets
 /// spread over several chunks (16 MiB and more) are relayed unchanged.
@@ -52,22 +47,7 @@ pub async fn relay_rewritten<W: AsyncWrite + Unpin>(
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut continuation = false;
     while !t.done() {
-        while conn.rbuf.len() < 4 || conn.rbuf.len() - 4 < chunk_len(&conn.rbuf) {
-            if out.len() >= FLUSH_AT {
-                client.write_all(&out).await.map_err(RelayFailure::Client)?;
-                out.clear();
-            }
-            if conn.fill().await.is_err() {
-                conn.broken = true;
-                let error = SqlError::backend_lost(&conn.host);
-                client.write_all(&out).await.map_err(RelayFailure::Client)?;
-                return Err(RelayFailure::Backend {
-                    error,
-                    next_seq: seq,
-                });
-            }
-        }
-        let len = chunk_len(&conn.rbuf);
+        let len = await_chunk(conn, client, &mut out, FLUSH_AT, seq).await?;
         let body = &conn.rbuf[4..4 + len];
         let class = t.class_of(body.first().copied(), len);
         let whole = !continuation && len < MAX_CHUNK;
