@@ -131,11 +131,35 @@ async fn ddl_inserts_and_reads_land_on_the_right_shards() -> Result<()> {
             .contains("without a condition on its shard key"),
         "{e}"
     );
-    let e = conn
-        .query_drop("SELECT * FROM orders ORDER BY id")
-        .await
-        .expect_err("cross-shard order by refused");
-    assert!(e.to_string().contains("ORDER BY"), "{e}");
+    // Cross-shard merges: ORDER BY with LIMIT/OFFSET, aggregates, GROUP BY, in both
+    // protocols.
+    let ids: Vec<i32> = conn
+        .query("SELECT id FROM orders ORDER BY note DESC, id LIMIT 1, 2")
+        .await?;
+    assert_eq!(ids, vec![4, 10], "z(1), z(4), p(10), c(3), b(2)");
+    let ids: Vec<i32> = conn
+        .exec("SELECT id FROM orders WHERE id > ? ORDER BY id DESC", (1,))
+        .await?;
+    assert_eq!(ids, vec![10, 4, 3, 2]);
+    let agg: Vec<(i64, i64, String, i32)> = conn
+        .query("SELECT COUNT(*), SUM(uid), MAX(note), MIN(id) FROM orders")
+        .await?;
+    assert_eq!(agg, vec![(5, 40, "z".into(), 1)]);
+    let groups: Vec<(String, i64)> = conn
+        .exec(
+            "SELECT note, COUNT(*) AS n FROM orders WHERE id > ? GROUP BY note HAVING n >= 1 ORDER BY n DESC, note",
+            (0,),
+        )
+        .await?;
+    assert_eq!(
+        groups,
+        vec![
+            ("z".into(), 2),
+            ("b".into(), 1),
+            ("c".into(), 1),
+            ("p".into(), 1)
+        ]
+    );
     let e = conn
         .query_drop("INSERT INTO orders (id, note) VALUES (9, 'x')")
         .await

@@ -29,6 +29,9 @@ pub struct Config {
     /// Largest client packet accepted, in bytes (MySQL's `max_allowed_packet`).
     #[serde(default = "default_max_allowed_packet")]
     pub max_allowed_packet: usize,
+    /// How statements reaching several shards are merged.
+    #[serde(default)]
+    pub merge: Merge,
     /// Version string announced to clients before any backend has been reached.
     /// Once a backend answers, its own version string is used.
     #[serde(default)]
@@ -39,6 +42,36 @@ pub struct Config {
     pub groups: Vec<Group>,
     /// Logical schemas clients can `USE`.
     pub schemas: Vec<Schema>,
+}
+
+/// Limits of cross-shard merging.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Merge {
+    /// Backend connections one statement may use at once per group; a statement reaching
+    /// more of a group's shards runs the rest one after another on those connections.
+    #[serde(default = "default_connections_per_group")]
+    pub connections_per_group: usize,
+    /// Groups (GROUP BY, DISTINCT) one statement may hold while merging; more is an error.
+    #[serde(default = "default_max_groups")]
+    pub max_groups: usize,
+}
+
+impl Default for Merge {
+    fn default() -> Self {
+        Merge {
+            connections_per_group: default_connections_per_group(),
+            max_groups: default_max_groups(),
+        }
+    }
+}
+
+fn default_connections_per_group() -> usize {
+    16
+}
+
+fn default_max_groups() -> usize {
+    1_000_000
 }
 
 /// A client account of the proxy. Its `Debug` output never shows the password.

@@ -77,6 +77,15 @@ impl Checker<'_> {
         if config.max_client_connections < 1 {
             self.fail("max_client_connections".into(), "must be at least 1".into());
         }
+        if config.merge.connections_per_group < 1 {
+            self.fail(
+                "merge.connections_per_group".into(),
+                "must be at least 1".into(),
+            );
+        }
+        if config.merge.max_groups < 1 {
+            self.fail("merge.max_groups".into(), "must be at least 1".into());
+        }
         let packet = config.max_allowed_packet;
         if !(MIN_ALLOWED_PACKET..=MAX_ALLOWED_PACKET).contains(&packet) {
             self.fail(

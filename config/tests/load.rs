@@ -84,6 +84,7 @@ fn valid_file_round_trips() {
         listen_socket: None,
         max_client_connections: 100,
         max_allowed_packet: 16 * 1024 * 1024,
+        merge: Default::default(),
         server_version: Some("8.0.36-myshard".into()),
         users: vec![
             User {

@@ -1013,11 +1013,11 @@ fn string_hash(collation: Collation, value: &[u8]) -> Option<u64> {
 }
 
 /// The weight of U+0020 in utf8mb4_general_ci (and of no other character).
-const GENERAL_CI_SPACE: u16 = 0x0020;
+pub(crate) const GENERAL_CI_SPACE: u16 = 0x0020;
 /// The primary weight of U+0020 in utf8mb4_unicode_ci (shared by U+00A0, U+3000, …).
-const UNICODE_CI_SPACE: u16 = 0x0209;
+pub(crate) const UNICODE_CI_SPACE: u16 = 0x0209;
 /// The weight of every character above U+FFFF in both `_ci` collations.
-const SUPPLEMENTARY_WEIGHT: u16 = 0xfffd;
+pub(crate) const SUPPLEMENTARY_WEIGHT: u16 = 0xfffd;
 
 fn general_ci_weights(text: &str, mut emit: impl FnMut(u16)) {
     if text.is_ascii() {
@@ -1151,7 +1151,7 @@ fn fmix64(mut h: u64) -> u64 {
 
 /// Weights of the ASCII characters in utf8mb4_unicode_ci; 0 marks an ignorable character
 /// (no weight). A unit test checks them against `UNICODE_CI_TABLE`.
-const UNICODE_CI_ASCII: [u16; 128] = [
+pub(crate) const UNICODE_CI_ASCII: [u16; 128] = [
     0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0201, 0x0202, 0x0203,
     0x0204, 0x0205, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000,
     0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0000, 0x0209, 0x0251, 0x027E, 0x02D2,
@@ -1193,7 +1193,7 @@ fn implicit_weights(cp: u16) -> [u16; 2] {
     [base + (cp >> 15), (cp & 0x7fff) | 0x8000]
 }
 
-fn general_ci_table() -> &'static [u16] {
+pub(crate) fn general_ci_table() -> &'static [u16] {
     static TABLE: OnceLock<Box<[u16]>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut table: Box<[u16]> = (0..=u16::MAX).collect();
@@ -1208,7 +1208,7 @@ fn general_ci_table() -> &'static [u16] {
 
 /// utf8mb4_unicode_ci weights of the BMP: per code point, `offset << 4 | count` into `pool`,
 /// or [`IMPLICIT`] for the computed weights.
-struct UnicodeCiTable {
+pub(crate) struct UnicodeCiTable {
     index: Box<[u32]>,
     pool: Vec<u16>,
 }
@@ -1216,7 +1216,7 @@ struct UnicodeCiTable {
 const IMPLICIT: u32 = 0xf;
 
 impl UnicodeCiTable {
-    fn weights(&self, cp: u16, emit: &mut impl FnMut(u16)) {
+    pub(crate) fn weights(&self, cp: u16, emit: &mut impl FnMut(u16)) {
         let entry = self.index.get(usize::from(cp)).copied().unwrap_or(IMPLICIT);
         if entry == IMPLICIT {
             implicit_weights(cp).into_iter().for_each(emit);
@@ -1230,7 +1230,7 @@ impl UnicodeCiTable {
     }
 }
 
-fn unicode_ci_table() -> &'static UnicodeCiTable {
+pub(crate) fn unicode_ci_table() -> &'static UnicodeCiTable {
     static TABLE: OnceLock<UnicodeCiTable> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut index = vec![IMPLICIT; 0x10000].into_boxed_slice();

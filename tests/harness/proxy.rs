@@ -42,6 +42,7 @@ pub fn config_for(servers: &[&MariaDb]) -> Config {
         listen_socket: None,
         max_client_connections: 1000,
         max_allowed_packet: 64 * 1024 * 1024,
+        merge: Default::default(),
         server_version: None,
         users: vec![User {
             name: APP_USER.into(),

@@ -106,6 +106,12 @@ pub fn stmt_key(global_id: u32, shard: Option<u32>) -> u64 {
     u64::from(global_id) << 32 | shard.map_or(0, |s| u64::from(s) + 1)
 }
 
+/// The key of a shard's merge form of a statement (the text with hidden columns and a
+/// widened LIMIT that it runs when the statement reaches several shards).
+pub fn merge_stmt_key(global_id: u32, shard: u32) -> u64 {
+    stmt_key(global_id, Some(shard)) | 1 << 31
+}
+
 /// Prepared statements kept open per backend connection before the least recently used
 /// one is closed (MariaDB caps them server-wide with max_prepared_stmt_count).
 pub const MAX_STMTS_PER_CONN: usize = 256;

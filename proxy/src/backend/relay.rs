@@ -474,6 +474,46 @@ async fn stream_through<W: AsyncWrite + Unpin>(
 
 /// Reads a whole response the proxy consumes itself, as logical packets (continuation
 /// chunks joined). A lost connection or malformed response marks `conn` broken.
+/// Reads the next whole packet (continuation chunks joined) of a response the proxy takes
+/// apart itself (a cross-shard merge), with its class; `None` once the response is complete.
+pub async fn next_packet(
+    conn: &mut BackendConn,
+    t: &mut Tracker,
+) -> Result<Option<(Class, Vec<u8>)>, SqlError> {
+    if t.done() {
+        return Ok(None);
+    }
+    let mut class = None;
+    let mut out = Vec::new();
+    loop {
+        while conn.rbuf.len() < 4 || conn.rbuf.len() - 4 < chunk_len(&conn.rbuf) {
+            if conn.fill().await.is_err() {
+                conn.broken = true;
+                return Err(SqlError::backend_lost(&conn.host));
+            }
+        }
+        let len = chunk_len(&conn.rbuf);
+        let body = &conn.rbuf[4..4 + len];
+        if class.is_none() {
+            class = Some(t.class_of(body.first().copied(), len));
+        }
+        if let Err(e) = t.chunk(body, len) {
+            conn.broken = true;
+            return Err(e);
+        }
+        out.extend_from_slice(body);
+        conn.rbuf.advance(4 + len);
+        if len != MAX_CHUNK {
+            break;
+        }
+    }
+    if t.done() {
+        conn.last_used = std::time::Instant::now();
+    }
+    Ok(class.map(|c| (c, out)))
+}
+
+/// Reads a whole response the proxy consumes itself.
 pub async fn read_internal(
     conn: &mut BackendConn,
     kind: ResponseKind,

@@ -91,6 +91,17 @@ impl Session {
                 .forward_at(&dest, &payload, seq, ResponseKind::Query, Some(c))
                 .await;
         }
+        if route.read_only {
+            return self
+                .run_merge(
+                    route,
+                    route.merge_plan.as_deref(),
+                    &targets,
+                    seq,
+                    &Exec::Text,
+                )
+                .await;
+        }
         self.run_targets(route, &targets, seq, &mut Exec::Text)
             .await
     }
@@ -347,6 +358,11 @@ impl Session {
             self.after_response(&mut conn, &relayed, None).await;
             self.finish(conn);
             return Ok(());
+        }
+        if route.read_only {
+            return self
+                .run_merge(route, route.merge_plan.as_deref(), &targets, seq, &exec)
+                .await;
         }
         self.run_targets(route, &targets, seq, &mut exec).await
     }

@@ -126,6 +126,9 @@ pub struct ShardRoute {
     /// Why the statement may not go to more than one shard (it needs a merge other than
     /// concatenation, or an ORDER BY/LIMIT write), if so.
     pub single_shard_only: Option<RouteError>,
+    /// For a SELECT needing more than concatenation when it reaches several shards: the
+    /// shard SQL and the merge.
+    pub merge_plan: Option<Box<crate::merge::plan::MergePlan>>,
 }
 
 impl ShardRoute {
@@ -142,6 +145,7 @@ impl ShardRoute {
             verb: "statement",
             read_only: false,
             single_shard_only: None,
+            merge_plan: None,
         })
     }
 }
@@ -310,6 +314,7 @@ fn plan_multi(sql: &str, stmts: &[Statement], ctx: RouteContext<'_>) -> Result<R
         verb: "statement",
         read_only: false,
         single_shard_only: None,
+        merge_plan: None,
     })))
 }
 
@@ -396,6 +401,7 @@ fn plan_parsed(sql: &str, stmt: &Statement, ctx: RouteContext<'_>) -> Result<Rou
                 verb,
                 read_only,
                 single_shard_only: None,
+                merge_plan: None,
             })));
         }
     };
@@ -417,6 +423,7 @@ fn plan_parsed(sql: &str, stmt: &Statement, ctx: RouteContext<'_>) -> Result<Rou
         verb,
         read_only,
         single_shard_only: None,
+        merge_plan: None,
     };
     let is_ddl = is_ddl(stmt);
     let sharded_tables: Vec<&Resolved<'_>> = resolved
@@ -541,11 +548,33 @@ fn plan_parsed(sql: &str, stmt: &Statement, ctx: RouteContext<'_>) -> Result<Rou
             )?;
             route.merge = Merge::Concat;
             route.unconstrained = Unconstrained::AllShards;
-            route.single_shard_only = needs_merge(q, select).map(|what| {
-                RouteError::unsupported(format!(
-                    "{what} over several shards (the shard key conditions select more than one shard); cross-shard merging is not available yet"
-                ))
-            });
+            if needs_merge(q, select).is_some() {
+                let template = |edits| {
+                    SqlTemplate::with_edits(
+                        sql,
+                        std::slice::from_ref(stmt),
+                        &idx,
+                        &tables,
+                        logical,
+                        &belongs,
+                        edits,
+                    )
+                };
+                let only = sharded_tables.len() == 1;
+                let is_key =
+                    |parts: &[Ident]| sharded_tables.iter().any(|t| is_key_column(t, parts, only));
+                let input = crate::merge::plan::MergeInput {
+                    sql,
+                    query: q,
+                    select,
+                    template: &template,
+                    is_key: &is_key,
+                };
+                match crate::merge::plan::plan(&input) {
+                    Ok(m) => route.merge_plan = Some(Box::new(m)),
+                    Err(e) => route.single_shard_only = Some(e),
+                }
+            }
         }
         Statement::Update(u) => {
             for a in &u.assignments {

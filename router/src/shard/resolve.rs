@@ -168,13 +168,18 @@ impl ShardRoute {
         {
             return Err(e.clone());
         }
+        // Several shards answering a statement that needs a merge run its merge form.
+        let template = match &self.merge_plan {
+            Some(m) if shards_list.len() > 1 => &m.template,
+            _ => &self.template,
+        };
         shards_list
             .into_iter()
             .map(|shard| {
                 let (database, group) = place(schema, shard)?;
                 Ok(Target {
                     shard,
-                    sql: self.template.render(&database),
+                    sql: template.render(&database),
                     database,
                     group,
                 })

@@ -12,6 +12,16 @@ pub struct SqlTemplate {
     pieces: Vec<Piece>,
 }
 
+/// What replaces a range of the original text.
+enum Hole {
+    /// The physical database (a three-part column reference's schema).
+    Database,
+    /// The physical database and this (quoted) table name.
+    Table(String),
+    /// Replacement text.
+    Edit(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Text(String),
@@ -42,9 +52,26 @@ impl SqlTemplate {
         logical: &str,
         belongs: &dyn Fn(&TableRef) -> bool,
     ) -> Self {
-        let mut holes: Vec<(Range<usize>, Option<String>)> = Vec::new();
+        Self::with_edits(sql, stmts, idx, tables, logical, belongs, Vec::new())
+    }
+
+    /// Like [`SqlTemplate::new`], with `edits` applied too: each replaces a byte range of
+    /// `sql` (an empty range inserts). Renames inside an edited range are dropped with it.
+    pub fn with_edits(
+        sql: &str,
+        stmts: &[Statement],
+        idx: &LineIndex<'_>,
+        tables: &[TableRef],
+        logical: &str,
+        belongs: &dyn Fn(&TableRef) -> bool,
+        edits: Vec<(Range<usize>, String)>,
+    ) -> Self {
+        let mut holes: Vec<(Range<usize>, Hole)> = Vec::new();
         for t in tables.iter().filter(|t| belongs(t)) {
-            holes.push((t.range.clone(), Some(quote_ident(&t.name))));
+            holes.push((t.range.clone(), Hole::Table(quote_ident(&t.name))));
+        }
+        for (r, text) in edits {
+            holes.push((r, Hole::Edit(text)));
         }
         for stmt in stmts {
             let _ = visit_expressions(stmt, |e: &Expr| {
@@ -53,22 +80,26 @@ impl SqlTemplate {
                     && parts[0].value == logical
                     && let Some(r) = idx.range(parts[0].span)
                 {
-                    holes.push((r, None));
+                    holes.push((r, Hole::Database));
                 }
                 ControlFlow::<()>::Continue(())
             });
         }
-        holes.sort_by_key(|(r, _)| r.start);
+        holes.sort_by_key(|(r, _)| (r.start, r.end));
         let mut pieces = Vec::with_capacity(holes.len() * 2 + 1);
         let mut at = 0;
-        for (r, table) in holes {
+        for (r, hole) in holes {
             if r.start < at {
                 continue;
             }
             pieces.push(Piece::Text(sql[at..r.start].to_string()));
-            pieces.push(Piece::Database);
-            if let Some(t) = table {
-                pieces.push(Piece::Text(format!(".{t}")));
+            match hole {
+                Hole::Database => pieces.push(Piece::Database),
+                Hole::Table(t) => {
+                    pieces.push(Piece::Database);
+                    pieces.push(Piece::Text(format!(".{t}")));
+                }
+                Hole::Edit(text) => pieces.push(Piece::Text(text)),
             }
             at = r.end;
         }

@@ -234,42 +234,82 @@ fn inserts() {
     );
 }
 
+/// The SQL shard 0 runs for a statement reaching every shard.
+fn shard0_sql(sql: &str) -> String {
+    route(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .remove(0)
+        .1
+}
+
 #[test]
-fn multi_shard_selects_needing_merge_are_refused() {
+fn multi_shard_selects_run_their_merge_form() {
     assert_eq!(
         shards("SELECT a, b FROM orders WHERE x = 1"),
         vec![0, 1, 2, 3]
     );
-    refused(
-        "SELECT * FROM orders ORDER BY id",
-        "ORDER BY over several shards",
+    // Concatenation: the text unchanged.
+    assert_eq!(
+        shard0_sql("SELECT a, b FROM orders WHERE x = 1"),
+        "SELECT a, b FROM `shop_0000`.`orders` WHERE x = 1"
     );
-    refused("SELECT COUNT(*) FROM orders", "aggregate");
-    refused("SELECT x FROM orders GROUP BY x", "GROUP BY");
-    refused("SELECT DISTINCT x FROM orders", "DISTINCT");
-    refused("SELECT * FROM orders LIMIT 1", "LIMIT");
-    // Key conditions selecting several shards need the merge too.
-    refused(
-        "SELECT COUNT(*) FROM orders WHERE uid IN (1, 2)",
-        "aggregate",
+    // ORDER BY keys not selected, and the collation of every key, come as hidden columns;
+    // LIMIT widens to offset + count.
+    assert_eq!(
+        shard0_sql("SELECT a AS k, b FROM orders ORDER BY k DESC, c LIMIT 5, 10"),
+        "SELECT a AS k, b , COLLATION(a), c, COLLATION(c) FROM `shop_0000`.`orders` ORDER BY k DESC, c LIMIT 15 "
     );
-    refused(
-        "SELECT * FROM orders WHERE uid = 1 OR uid = 2 ORDER BY id",
-        "ORDER BY",
+    // Grouped: HAVING, ORDER BY and LIMIT are the merge's; AVG brings SUM and COUNT.
+    assert_eq!(
+        shard0_sql(
+            "SELECT x, AVG(y), MAX(z) FROM orders GROUP BY x HAVING COUNT(*) > 1 ORDER BY 2 DESC LIMIT 3"
+        ),
+        "SELECT x, AVG(y), MAX(z) , COLLATION(x), SUM(y), COUNT(y), COLLATION(MAX(z)), COUNT(*), COLLATION(COUNT(*)), COLLATION(AVG(y)) FROM `shop_0000`.`orders` GROUP BY x "
     );
-    refused(
-        "DELETE FROM users WHERE id IN (1, 2) LIMIT 1",
-        "ORDER BY or LIMIT",
+    // Key conditions selecting one shard need no merge.
+    assert_eq!(
+        route(
+            "SELECT COUNT(*) FROM orders WHERE uid = 1 ORDER BY 1 LIMIT 3",
+            &[]
+        )
+        .expect("route")[0]
+            .1,
+        "SELECT COUNT(*) FROM `shop_0001`.`orders` WHERE uid = 1 ORDER BY 1 LIMIT 3"
     );
     assert_eq!(
         shards("SELECT COUNT(*) FROM orders WHERE uid IN (1, 5)"),
         vec![1]
     );
-    // With the key, a single shard answers everything.
+}
+
+#[test]
+fn merges_that_would_be_inexact_are_refused() {
+    // COUNT(DISTINCT x) over another column: shards also group by x and return it.
     assert_eq!(
-        shards("SELECT COUNT(*) FROM orders WHERE uid = 1 ORDER BY 1 LIMIT 3"),
-        vec![1]
+        shard0_sql("SELECT g, COUNT(DISTINCT x) FROM orders WHERE y > 1 GROUP BY g ORDER BY g"),
+        "SELECT g, COUNT(DISTINCT x) , COLLATION(g), x, COLLATION(x) FROM `shop_0000`.`orders` WHERE y > 1 GROUP BY g , x "
     );
+    assert_eq!(
+        shard0_sql("SELECT COUNT(DISTINCT x) FROM orders LIMIT 1"),
+        "SELECT COUNT(DISTINCT x) , x, COLLATION(x) FROM `shop_0000`.`orders`  GROUP BY x "
+    );
+    refused("SELECT GROUP_CONCAT(x) FROM orders", "GROUP_CONCAT");
+    refused(
+        "SELECT SUM(x) / COUNT(*) FROM orders",
+        "expression over an aggregate",
+    );
+    refused("SELECT * FROM orders LIMIT ?", "parameter");
+    refused("SELECT x FROM orders GROUP BY x WITH ROLLUP", "ROLLUP");
+    refused(
+        "SELECT SQL_CALC_FOUND_ROWS * FROM orders LIMIT 1",
+        "SQL_CALC_FOUND_ROWS",
+    );
+    refused(
+        "DELETE FROM users WHERE id IN (1, 2) LIMIT 1",
+        "ORDER BY or LIMIT",
+    );
+    // COUNT(DISTINCT key) is exact: a key value lives on one shard only.
+    assert_eq!(shards("SELECT COUNT(DISTINCT uid) FROM orders").len(), 4);
 }
 
 #[test]

@@ -248,8 +248,32 @@ func runShardedMode(ctx context.Context, conn *sql.Conn) string {
 	s.mysqlError("insert without the shard key", err, 1105)
 	_, err = conn.ExecContext(ctx, "INSERT INTO cm_go_sharded (k, id, v) VALUES (?, ?, ?)", 16, 1, "dup")
 	s.mysqlError("duplicate key on a shard", err, 1062)
-	_, err = conn.ExecContext(ctx, "SELECT k FROM cm_go_sharded WHERE id > ? ORDER BY k", 0)
-	s.mysqlError("ORDER BY over every shard", err, 1235)
+	_, err = conn.ExecContext(ctx, "SELECT GROUP_CONCAT(v) FROM cm_go_sharded WHERE id > ?", 0)
+	s.mysqlError("GROUP_CONCAT over every shard", err, 1235)
+
+	// Merged across every shard (binary rows): ORDER BY … LIMIT, and an aggregate.
+	var want []shardedRow
+	for _, r := range s.rows {
+		want = append(want, r)
+	}
+	sort.Slice(want, func(i, j int) bool {
+		if want[i].k != want[j].k {
+			return want[i].k > want[j].k
+		}
+		return want[i].id < want[j].id
+	})
+	if len(want) > 3 {
+		want = want[:3]
+	}
+	top := s.queryRows("ORDER BY over every shard", []any{int64(0), int32(0)},
+		"SELECT k, id FROM cm_go_sharded WHERE id > ? ORDER BY k DESC, id LIMIT 3", 0)
+	expect("ORDER BY over every shard: rows", len(want), len(top))
+	for i, r := range want {
+		expect(fmt.Sprintf("ORDER BY over every shard: row %d", i), []any{r.k, r.id}, top[i])
+	}
+	count := s.queryRows("COUNT over every shard", []any{int64(0)},
+		"SELECT COUNT(*) FROM cm_go_sharded WHERE id > ?", 0)
+	expect("COUNT over every shard", [][]any{{int64(len(s.rows))}}, count)
 
 	// A string key: spellings equal under utf8mb4_general_ci (case, accents, ß = s, trailing
 	// spaces, every character beyond the BMP) are one key, on one shard.

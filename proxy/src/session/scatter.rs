@@ -1,0 +1,351 @@
+//! Scatter: a statement's shard queries sent in parallel, each shard's response read by a
+//! task of its own and handed to the merge as column definitions, then rows, then the end.
+//!
+//! Each group gets up to `merge.connections_per_group` backend connections per statement
+//! (one inside a transaction or while the session is pinned: the transaction lives on one
+//! connection per group); a connection serving several shards runs them one after the
+//! other. Channels are bounded, so a slow client or a merge waiting for another shard holds
+//! the shard back instead of buffering its rows — except for a shard queued behind another
+//! on the same connection in an ordered merge, whose rows must be buffered to let the
+//! first one finish.
+
+use super::Session;
+use super::shard::Exec;
+use crate::backend::conn::merge_stmt_key;
+use crate::backend::relay::next_packet;
+use crate::backend::{Class, PooledConn, ResponseKind, Tracker};
+use crate::error::SqlError;
+use crate::packet;
+use myshard_router::shard::plan::ShardRoute;
+use myshard_router::shard::resolve::Target;
+use myshard_router::text::encode;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// What a shard's reader reports.
+#[derive(Debug)]
+pub(super) enum Msg {
+    /// The column definitions (payloads).
+    Columns(Vec<Vec<u8>>),
+    /// One row (payload).
+    Row(Vec<u8>),
+    /// The result ended.
+    Done {
+        /// Warnings of the final EOF.
+        warnings: u16,
+    },
+    /// The shard failed; its error names the shard.
+    Failed(SqlError),
+}
+
+/// Where a reader delivers.
+#[derive(Clone)]
+enum Sink {
+    /// One channel for all shards (order does not matter).
+    Shared(mpsc::Sender<(usize, Msg)>),
+    /// A channel per shard.
+    Own(mpsc::Sender<Msg>),
+    /// A channel per shard that never blocks (a shard queued behind another one).
+    Unbounded(mpsc::UnboundedSender<Msg>),
+}
+
+impl Sink {
+    /// Delivers `msg`; false once nobody listens.
+    async fn send(&self, stream: usize, msg: Msg) -> bool {
+        match self {
+            Sink::Shared(s) => s.send((stream, msg)).await.is_ok(),
+            Sink::Own(s) => s.send(msg).await.is_ok(),
+            Sink::Unbounded(s) => s.send(msg).is_ok(),
+        }
+    }
+}
+
+/// Per-shard receivers (ordered merges) or one shared receiver.
+pub(super) enum Streams {
+    /// Every shard on one channel.
+    Shared(mpsc::Receiver<(usize, Msg)>),
+    /// A channel per shard, in target order.
+    Each(Vec<Receiver>),
+}
+
+/// One shard's channel.
+pub(super) enum Receiver {
+    /// Bounded.
+    Bounded(mpsc::Receiver<Msg>),
+    /// Unbounded.
+    Unbounded(mpsc::UnboundedReceiver<Msg>),
+}
+
+impl Receiver {
+    /// The next message; `None` when the reader ended without saying so.
+    pub(super) async fn recv(&mut self) -> Option<Msg> {
+        match self {
+            Receiver::Bounded(r) => r.recv().await,
+            Receiver::Unbounded(r) => r.recv().await,
+        }
+    }
+}
+
+/// Rows buffered per shard channel before the reader waits.
+const CHANNEL_ROWS: usize = 64;
+
+/// A running scatter: the streams, and the reader tasks handing back their connections.
+pub(super) struct Scatter {
+    /// The shards' messages.
+    pub streams: Streams,
+    tasks: Vec<JoinHandle<PooledConn>>,
+}
+
+/// One backend connection's share of the targets: (stream index, target) in order.
+struct Lane {
+    conn: PooledConn,
+    work: Vec<(usize, Target)>,
+}
+
+impl Session {
+    /// How many connections per group one statement may use.
+    fn scatter_width(&self) -> usize {
+        if self.pin_reason.is_some() || self.in_transaction() {
+            1
+        } else {
+            self.shared.config.merge.connections_per_group.max(1)
+        }
+    }
+
+    /// Sends every target's statement and starts reading the answers. `ordered`: the
+    /// merge reads shard by shard (a channel each) rather than as rows arrive.
+    pub(super) async fn scatter(
+        &mut self,
+        route: &ShardRoute,
+        targets: &[Target],
+        exec: &Exec,
+        ordered: bool,
+    ) -> Result<Scatter, SqlError> {
+        let width = self.scatter_width();
+        // Lanes per group, in order of first appearance.
+        let mut lanes: Vec<(Arc<str>, Vec<Lane>, usize)> = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            let dest = self.target_route(route, t)?;
+            let at = match lanes.iter().position(|(g, _, _)| **g == *dest.group) {
+                Some(at) => at,
+                None => {
+                    lanes.push((dest.group.clone(), Vec::new(), 0));
+                    lanes.len() - 1
+                }
+            };
+            let (_, group_lanes, next) = &mut lanes[at];
+            if group_lanes.len() < width {
+                let conn = match self.acquire_at(&dest).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.release_lanes(lanes.into_iter().flat_map(|(_, l, _)| l));
+                        return Err(shard_error(e, t));
+                    }
+                };
+                group_lanes.push(Lane {
+                    conn,
+                    work: vec![(i, t.clone())],
+                });
+            } else {
+                group_lanes[*next % width].work.push((i, t.clone()));
+                *next += 1;
+            }
+        }
+        let lanes: Vec<Lane> = lanes.into_iter().flat_map(|(_, l, _)| l).collect();
+        let (streams, mut sinks) = channels(targets.len(), &lanes, ordered);
+        let mut tasks = Vec::with_capacity(lanes.len());
+        for lane in lanes {
+            let work: Vec<(usize, Target, Sink)> = lane
+                .work
+                .into_iter()
+                .map(|(i, t)| {
+                    let sink = sinks[i].take().expect("one sink per target");
+                    (i, t, sink)
+                })
+                .collect();
+            let exec = exec.clone();
+            tasks.push(tokio::spawn(read_lane(lane.conn, work, exec)));
+        }
+        Ok(Scatter { streams, tasks })
+    }
+
+    fn release_lanes(&mut self, lanes: impl Iterator<Item = Lane>) {
+        for lane in lanes {
+            self.finish(lane.conn);
+        }
+    }
+
+    /// Waits for the readers and keeps or returns their connections. A reader stopped
+    /// early (the merge had all it needed) drains its response first.
+    pub(super) async fn gather(&mut self, scatter: Scatter) {
+        drop(scatter.streams);
+        for t in scatter.tasks {
+            match t.await {
+                Ok(conn) => {
+                    if conn.broken {
+                        self.lose_pin_of(&conn);
+                    }
+                    self.finish(conn);
+                }
+                Err(_) => self.lose_pin(),
+            }
+        }
+    }
+
+    /// A connection that broke while pinned loses the session's pinned state.
+    fn lose_pin_of(&mut self, conn: &PooledConn) {
+        if conn.in_transaction || self.pin_reason.is_some() {
+            self.lose_pin();
+        }
+    }
+}
+
+impl Clone for Exec {
+    fn clone(&self) -> Self {
+        match self {
+            Exec::Text => Exec::Text,
+            Exec::Prepared { packet, global_id } => Exec::Prepared {
+                packet: packet.clone(),
+                global_id: *global_id,
+            },
+        }
+    }
+}
+
+/// The channels: per target in order (ordered merges; a target queued behind another on
+/// its connection gets an unbounded one) or one shared.
+fn channels(n: usize, lanes: &[Lane], ordered: bool) -> (Streams, Vec<Option<Sink>>) {
+    if !ordered {
+        let (tx, rx) = mpsc::channel(CHANNEL_ROWS * n.clamp(1, 16));
+        return (Streams::Shared(rx), vec![Some(Sink::Shared(tx)); n]);
+    }
+    let mut queued = vec![false; n];
+    for lane in lanes {
+        for (i, _) in lane.work.iter().skip(1) {
+            queued[*i] = true;
+        }
+    }
+    let mut receivers = Vec::with_capacity(n);
+    let mut sinks = Vec::with_capacity(n);
+    for q in queued {
+        if q {
+            let (tx, rx) = mpsc::unbounded_channel();
+            receivers.push(Receiver::Unbounded(rx));
+            sinks.push(Some(Sink::Unbounded(tx)));
+        } else {
+            let (tx, rx) = mpsc::channel(CHANNEL_ROWS);
+            receivers.push(Receiver::Bounded(rx));
+            sinks.push(Some(Sink::Own(tx)));
+        }
+    }
+    (Streams::Each(receivers), sinks)
+}
+
+/// Names the shard in an error.
+pub(super) fn shard_error(mut e: SqlError, t: &Target) -> SqlError {
+    e.message = format!("{} (shard {} on group {})", e.message, t.shard, t.group);
+    e
+}
+
+/// Runs a connection's targets one after the other, delivering their responses.
+async fn read_lane(
+    mut conn: PooledConn,
+    work: Vec<(usize, Target, Sink)>,
+    exec: Exec,
+) -> PooledConn {
+    let mut exec = exec;
+    for (i, t, sink) in work {
+        if conn.broken {
+            let e = SqlError::backend_lost(&conn.host);
+            sink.send(i, Msg::Failed(shard_error(e, &t))).await;
+            continue;
+        }
+        if let Err(e) = send(&mut conn, &t, &mut exec).await {
+            sink.send(i, Msg::Failed(shard_error(e, &t))).await;
+            continue;
+        }
+        read_one(&mut conn, i, &t, &sink).await;
+    }
+    conn
+}
+
+async fn send(conn: &mut PooledConn, t: &Target, exec: &mut Exec) -> Result<(), SqlError> {
+    match exec {
+        Exec::Text => {
+            let mut payload = Vec::with_capacity(t.sql.len() + 1);
+            payload.push(0x03);
+            payload.extend_from_slice(&encode(&t.sql));
+            conn.send(&payload).await
+        }
+        Exec::Prepared { packet, global_id } => {
+            let key = merge_stmt_key(*global_id, t.shard);
+            let id = match super::stmt::prepared_id(conn, key) {
+                Some(id) => id,
+                None => super::stmt::ensure_prepared(conn, key, &encode(&t.sql)).await?,
+            };
+            packet[5..9].copy_from_slice(&id.to_le_bytes());
+            conn.send_framed(packet).await
+        }
+    }
+}
+
+/// Reads one shard's response to the end, delivering it while anyone listens.
+async fn read_one(conn: &mut PooledConn, i: usize, t: &Target, sink: &Sink) {
+    let mut tracker = Tracker::new(ResponseKind::Query);
+    let mut defs = Vec::new();
+    let mut listening = true;
+    loop {
+        let next = next_packet(conn, &mut tracker).await;
+        let (class, p) = match next {
+            Ok(Some(x)) => x,
+            Ok(None) => break,
+            Err(e) => {
+                if listening {
+                    sink.send(i, Msg::Failed(shard_error(e, t))).await;
+                }
+                return;
+            }
+        };
+        if !listening {
+            continue; // draining what nobody needs any more
+        }
+        let msg = match class {
+            Class::ColumnCount => continue,
+            Class::ColumnDef => {
+                defs.push(p);
+                continue;
+            }
+            Class::ColumnsEof => Msg::Columns(std::mem::take(&mut defs)),
+            Class::Row => Msg::Row(p),
+            Class::RowsEof => {
+                conn.in_transaction = tracker.status & packet::status::IN_TRANS != 0;
+                if tracker.status & packet::status::MORE_RESULTS_EXISTS != 0 {
+                    Msg::Failed(shard_error(
+                        SqlError::not_supported(
+                            "multiple result sets from a statement sent to several shards",
+                        ),
+                        t,
+                    ))
+                } else {
+                    Msg::Done {
+                        warnings: u16::from_le_bytes([
+                            p.get(1).copied().unwrap_or(0),
+                            p.get(2).copied().unwrap_or(0),
+                        ]),
+                    }
+                }
+            }
+            Class::Err => Msg::Failed(shard_error(
+                packet::parse_err(&p)
+                    .unwrap_or_else(|| SqlError::internal("malformed error from backend")),
+                t,
+            )),
+            Class::Ok | Class::Other => Msg::Failed(shard_error(
+                SqlError::internal("a shard answered a merged SELECT without a result set"),
+                t,
+            )),
+        };
+        listening = sink.send(i, msg).await;
+    }
+}
