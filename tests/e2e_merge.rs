@@ -20,12 +20,16 @@ struct Cluster {
     proxy: myshard_proxy::ProxyHandle,
 }
 
-async fn cluster(max_groups: usize) -> Result<Cluster> {
+async fn cluster(max_groups: usize, pool_max: usize) -> Result<Cluster> {
     let mut servers = MariaDb::start_many(2).await?;
     let g1 = servers.remove(1);
     let g0 = servers.remove(0);
     let mut config = sharded_config(&g0, &g1, 16, TABLES);
     config.merge.max_groups = max_groups;
+    for g in &mut config.groups {
+        g.pool.max = pool_max;
+        g.pool.checkout_timeout_ms = 3000;
+    }
     create_shard_databases(&config, &[&g0, &g1]).await?;
     let proxy = start_proxy(config).await?;
     let mut conn = app_conn(&proxy, Some("shop")).await?;
@@ -55,7 +59,7 @@ async fn columns(conn: &mut Conn, sql: &str) -> Result<(Vec<String>, usize)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merges_keep_columns_fail_cleanly_and_work_in_transactions() -> Result<()> {
-    let c = cluster(50).await?;
+    let c = cluster(50, 64).await?;
     let mut conn = app_conn(&c.proxy, Some("shop")).await?;
     // Empty results and LIMIT 0 still describe their columns, naming the logical schema.
     for sql in [
@@ -102,5 +106,34 @@ async fn merges_keep_columns_fail_cleanly_and_work_in_transactions() -> Result<(
         .query_first("SELECT COUNT(*) FROM t WHERE k = 1")
         .await?;
     assert_eq!(n, Some(1));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_scatters_share_small_pools_without_waiting_on_each_other() -> Result<()> {
+    // 3 connections per host, 8 shards per host, 6 clients scattering at once: a statement
+    // waits only for its first connection per group and takes more only when free, so no
+    // two statements hold what the other waits for.
+    let c = cluster(1000, 3).await?;
+    let mut tasks = Vec::new();
+    for client in 0..6 {
+        let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..5 {
+                let limit = 1 + (client + i) % 7;
+                let ks: Vec<i32> = conn
+                    .query(format!("SELECT k FROM t ORDER BY k DESC LIMIT {limit}"))
+                    .await?;
+                let want: Vec<i32> = (0..limit).map(|j| 100 - j as i32).collect();
+                anyhow::ensure!(ks == want, "client {client}: {ks:?}");
+                let n: Option<i64> = conn.query_first("SELECT COUNT(*) FROM t").await?;
+                anyhow::ensure!(n == Some(100), "client {client}: count {n:?}");
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
     Ok(())
 }

@@ -136,6 +136,30 @@ impl HostPool {
         client: u64,
         wanted: &SessionVars,
     ) -> Result<PooledConn, SqlError> {
+        match self.checkout_or_not(client, wanted, true).await? {
+            Some(conn) => Ok(conn),
+            None => Err(SqlError::internal("a waiting checkout came back empty")),
+        }
+    }
+
+    /// Like [`HostPool::checkout`], but `None` at once when every connection is busy and
+    /// the host has no room for another: for the extra connections of a scatter, which
+    /// must not wait while holding others (two statements could each hold what the other
+    /// waits for).
+    pub async fn try_checkout(
+        self: &Arc<Self>,
+        client: u64,
+        wanted: &SessionVars,
+    ) -> Result<Option<PooledConn>, SqlError> {
+        self.checkout_or_not(client, wanted, false).await
+    }
+
+    async fn checkout_or_not(
+        self: &Arc<Self>,
+        client: u64,
+        wanted: &SessionVars,
+        wait: bool,
+    ) -> Result<Option<PooledConn>, SqlError> {
         // Only computed when the checkout has to wait.
         let mut deadline = None;
         loop {
@@ -154,17 +178,20 @@ impl HostPool {
                     drop(conn);
                     self.forget();
                 } else {
-                    return Ok(self.wrap(conn));
+                    return Ok(Some(self.wrap(conn)));
                 }
             }
             if self.reserve() || (self.evict_other_idle() && self.reserve()) {
                 return match BackendConn::connect(&self.target, wanted.database.as_deref()).await {
-                    Ok(conn) => Ok(self.wrap(Box::new(conn))),
+                    Ok(conn) => Ok(Some(self.wrap(Box::new(conn)))),
                     Err(e) => {
                         self.forget();
                         Err(e)
                     }
                 };
+            }
+            if !wait {
+                return Ok(None);
             }
             let deadline =
                 *deadline.get_or_insert_with(|| Instant::now() + self.settings.checkout_timeout);

@@ -224,6 +224,21 @@ impl Session {
         Ok(conn)
     }
 
+    /// Another connection of `route`'s pool for a scatter outside any transaction or pinned
+    /// state, if one is free right now (see [`crate::backend::HostPool::try_checkout`]).
+    pub(super) async fn try_acquire_at(
+        &mut self,
+        route: &Route,
+    ) -> Result<Option<PooledConn>, SqlError> {
+        self.vars.database.clone_from(&route.database);
+        let Some(mut conn) = route.pool.try_checkout(self.id, &self.vars).await? else {
+            return Ok(None);
+        };
+        conn.sync(&self.vars).await?;
+        conn.last_client = self.id;
+        Ok(Some(conn))
+    }
+
     /// Keeps the connection for this session, or returns it to the pool.
     pub(super) fn finish(&mut self, conn: PooledConn) {
         if conn.in_transaction || self.pin_reason.is_some() {

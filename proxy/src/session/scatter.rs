@@ -3,8 +3,8 @@
 //!
 //! Each group gets up to `merge.connections_per_group` backend connections per statement
 //! (one inside a transaction or while the session is pinned: the transaction lives on one
-//! connection per group); a connection serving several shards runs them one after the
-//! other. Channels are bounded, so a slow client or a merge waiting for another shard holds
+//! connection per group); only the first may wait for a busy pool, the others are taken
+//! when free at once. A connection serving several shards runs them one after the other. Channels are bounded, so a slow client or a merge waiting for another shard holds
 //! the shard back instead of buffering its rows — except for a shard queued behind another
 //! on the same connection in an ordered merge, whose rows must be buffered to let the
 //! first one finish.
@@ -134,22 +134,35 @@ impl Session {
                     lanes.len() - 1
                 }
             };
+            let group_lanes = &lanes[at].1;
+            // The first connection of a group may wait for the pool; further ones are
+            // taken only if free at once, so that statements never wait for each other.
+            let first = group_lanes.is_empty();
+            let conn = if first {
+                self.acquire_at(&dest).await.map(Some)
+            } else if group_lanes.len() < width {
+                self.try_acquire_at(&dest).await
+            } else {
+                Ok(None)
+            };
+            let conn = match conn {
+                Ok(c) => c,
+                Err(e) => {
+                    self.release_lanes(lanes.into_iter().flat_map(|(_, l, _)| l));
+                    return Err(shard_error(e, t));
+                }
+            };
             let (_, group_lanes, next) = &mut lanes[at];
-            if group_lanes.len() < width {
-                let conn = match self.acquire_at(&dest).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        self.release_lanes(lanes.into_iter().flat_map(|(_, l, _)| l));
-                        return Err(shard_error(e, t));
-                    }
-                };
-                group_lanes.push(Lane {
+            match conn {
+                Some(conn) => group_lanes.push(Lane {
                     conn,
                     work: vec![(i, t.clone())],
-                });
-            } else {
-                group_lanes[*next % width].work.push((i, t.clone()));
-                *next += 1;
+                }),
+                None => {
+                    let n = group_lanes.len();
+                    group_lanes[*next % n].work.push((i, t.clone()));
+                    *next += 1;
+                }
             }
         }
         let lanes: Vec<Lane> = lanes.into_iter().flat_map(|(_, l, _)| l).collect();
