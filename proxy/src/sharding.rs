@@ -196,6 +196,20 @@ fn time_text(v: &[u8]) -> String {
 }
 
 /// A bound parameter as an SQL literal (bytes as a hex literal, so no escaping is needed).
+/// String parameters are text in the client's character set, so their literal carries it
+/// as an introducer (`_utf8mb4 X'…'`): a latin1 column then stores the characters, not the
+/// UTF-8 bytes. Without a known character set the hex literal stays bare (binary).
+pub fn literal_in(b: &Bound, client_charset: Option<&str>) -> String {
+    match (b, client_charset) {
+        (Bound::Text(t), Some(cs)) if !t.is_empty() => format!("_{cs} {}", literal(b)),
+        (Bound::Decimal(d), Some(_)) if !is_plain_decimal(d) => {
+            literal_in(&Bound::Text(d.as_bytes().to_vec()), client_charset)
+        }
+        _ => literal(b),
+    }
+}
+
+/// A bound parameter as an SQL literal, strings as bare hex literals.
 pub fn literal(b: &Bound) -> String {
     match b {
         Bound::Null => "NULL".into(),
@@ -231,6 +245,15 @@ fn is_plain_decimal(d: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn string_literals_carry_the_client_charset() {
+        let t = Bound::Text("é'".as_bytes().to_vec());
+        assert_eq!(literal_in(&t, Some("utf8mb4")), "_utf8mb4 X'C3A927'");
+        assert_eq!(literal_in(&t, None), "X'C3A927'");
+        assert_eq!(literal_in(&Bound::Text(Vec::new()), Some("latin1")), "''");
+        assert_eq!(literal_in(&Bound::Int(-3), Some("latin1")), "-3");
+    }
 
     #[test]
     fn decodes_binary_parameters() {

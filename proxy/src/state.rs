@@ -56,6 +56,33 @@ impl SessionVars {
         }
     }
 
+    /// The client character set the tracked state names (`SET NAMES x`, `SET CHARACTER SET
+    /// x`, `SET character_set_client = x`), if it is a plain name.
+    pub fn client_charset(&self) -> Option<&str> {
+        let (key, sql) = self.items.iter().rev().find(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "names" | "character set" | "character_set_client"
+            )
+        })?;
+        let name = if key == "character_set_client" {
+            sql.rsplit('=').next()?.trim()
+        } else {
+            let rest = sql.trim_start();
+            let rest = if key == "names" {
+                rest.get(5..)?
+            } else {
+                rest.get(13..)?
+            };
+            rest.split_whitespace().next()?
+        };
+        let name = name.trim_matches(|c| c == '\'' || c == '"' || c == '`');
+        (!name.is_empty()
+            && !name.eq_ignore_ascii_case("default")
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then_some(name)
+    }
+
     /// Whether autocommit is off by the tracked state.
     pub fn autocommit_off(&self) -> bool {
         self.items.iter().any(|(k, v)| {
@@ -195,6 +222,25 @@ mod tests {
                 SyncStep::MultiStatements(true),
             ]
         );
+    }
+
+    #[test]
+    fn client_charset_follows_the_last_charset_statement() {
+        let mut s = SessionVars::new(
+            None,
+            "NAMES utf8mb4 COLLATE utf8mb4_general_ci".into(),
+            true,
+        );
+        assert_eq!(s.client_charset(), Some("utf8mb4"));
+        s.apply(&[item("names", "NAMES 'latin1'")]);
+        assert_eq!(s.client_charset(), Some("latin1"));
+        s.apply(&[item(
+            "character_set_client",
+            "character_set_client = cp1251",
+        )]);
+        assert_eq!(s.client_charset(), Some("cp1251"));
+        s.apply(&[item("names", "NAMES DEFAULT")]);
+        assert_eq!(s.client_charset(), None);
     }
 
     #[test]

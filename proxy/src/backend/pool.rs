@@ -42,8 +42,26 @@ pub struct HostBudget {
     max: usize,
     /// Woken when any of the host's pools gets a connection back or closes one.
     changed: Notify,
+    /// Checkouts waiting for a connection: while any wait, scatters take no extra ones.
+    waiting: AtomicUsize,
     /// The host's pools, to close an idle connection of one when another needs room.
     pools: Mutex<Vec<Weak<HostPool>>>,
+}
+
+/// Counts a waiting checkout for as long as it lives (also when the wait is abandoned).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The connections to one host (for one set of connection flags).
@@ -95,6 +113,7 @@ impl HostPool {
                 open: AtomicUsize::new(0),
                 max: settings.max,
                 changed: Notify::new(),
+                waiting: AtomicUsize::new(0),
                 pools: Mutex::new(Vec::new()),
             })
         });
@@ -160,6 +179,10 @@ impl HostPool {
         wanted: &SessionVars,
         wait: bool,
     ) -> Result<Option<PooledConn>, SqlError> {
+        if !wait && self.budget.waiting.load(Ordering::Acquire) > 0 {
+            // Someone is waiting for a first connection: leave the free ones to them.
+            return Ok(None);
+        }
         // Only computed when the checkout has to wait.
         let mut deadline = None;
         loop {
@@ -196,11 +219,13 @@ impl HostPool {
             let deadline =
                 *deadline.get_or_insert_with(|| Instant::now() + self.settings.checkout_timeout);
             let wait = deadline.saturating_duration_since(Instant::now());
-            if wait.is_zero()
+            let waiting = Waiting::new(&self.budget.waiting);
+            let timed_out = wait.is_zero()
                 || tokio::time::timeout(wait, self.budget.changed.notified())
                     .await
-                    .is_err()
-            {
+                    .is_err();
+            drop(waiting);
+            if timed_out {
                 return Err(SqlError::new(
                     1040,
                     b"08004",

@@ -10,7 +10,7 @@ use crate::packet;
 use crate::params::ExecuteRequest;
 use crate::server::Route;
 use crate::sharding::bound_params;
-use crate::sharding::{hash_key, literal};
+use crate::sharding::{hash_key, literal_in};
 use crate::stmt_cache::StmtMeta;
 use myshard_router::Classified;
 use myshard_router::shard::plan::{Merge, RouteError, ShardRoute, Targets};
@@ -49,8 +49,11 @@ impl Session {
         route: &ShardRoute,
         params: &[Bound],
     ) -> Result<Vec<Target>, SqlError> {
+        let charset = self.vars.client_charset();
         route
-            .resolve(&self.shared.topology, params, &hash_key, &literal)
+            .resolve(&self.shared.topology, params, &hash_key, &|b| {
+                literal_in(b, charset)
+            })
             .map_err(route_error)
     }
 
