@@ -41,6 +41,10 @@ set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$script_dir/.." && pwd)
+BENCH=memory.sh
+BENCH_DIE_STATUS=1
+# shellcheck source=bench/lib.sh
+source "$script_dir/lib.sh"
 
 ROWS=1048576
 ROW_BYTES=1024
@@ -75,16 +79,6 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-die() {
-	echo "memory.sh: $*" >&2
-	exit 1
-}
-
-find_bin() {
-	command -v "$1" 2>/dev/null || { [ -x "/usr/sbin/$1" ] && echo "/usr/sbin/$1"; } ||
-		die "$1 not found (apt-get install mariadb-server mariadb-client)"
-}
-
 MARIADBD=$(find_bin mariadbd)
 INSTALL_DB=$(find_bin mariadb-install-db)
 MARIADB=$(find_bin mariadb)
@@ -103,18 +97,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/myshard-membench.XXXXXX")
 MARIADB_PID=""
 PROXY_PID=""
 SAMPLER_PIDS=()
-
-stop_pid() {
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	kill -9 "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
 	local rc=$?
@@ -137,10 +119,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # ---- build ----------------------------------------------------------------------------------
 if [ "$BUILD" = 1 ]; then
 	echo "== building myshard (release)"
@@ -150,7 +128,8 @@ MYSHARD="$repo/target/release/myshard"
 [ -x "$MYSHARD" ] || die "$MYSHARD missing (build it, or drop --no-build)"
 
 # ---- MariaDB --------------------------------------------------------------------------------
-DB_PORT=$(free_port)
+free_port
+DB_PORT=$FREE_PORT
 SOCKET="$WORK/mariadbd.sock"
 as_root=()
 [ "$(id -u)" = 0 ] && as_root=(--user=root)
@@ -184,7 +163,8 @@ sql -e "CREATE USER 'myshard'@'%' IDENTIFIED BY 'myshard';
 	CREATE DATABASE s0_db;"
 
 # ---- the proxy ------------------------------------------------------------------------------
-PROXY_PORT=$(free_port)
+free_port
+PROXY_PORT=$FREE_PORT
 cat >"$WORK/myshard.yaml" <<EOF
 listen: 127.0.0.1:$PROXY_PORT
 max_client_connections: $CLIENTS
@@ -217,34 +197,6 @@ proxy_cli() {
 
 direct_cli() {
 	"$MARIADB" --no-defaults -h127.0.0.1 -P"$DB_PORT" -umyshard -pmyshard s0_db "$@"
-}
-
-rss_kib() {
-	awk '/^VmRSS:/ {print $2}' "/proc/$PROXY_PID/status"
-}
-
-# sample_rss FILE: appends the proxy's VmRSS (KiB) every 50 ms until killed.
-sample_rss() {
-	while kill -0 "$PROXY_PID" 2>/dev/null; do
-		awk '/^VmRSS:/ {print $2}' "/proc/$PROXY_PID/status" >>"$1" 2>/dev/null || true
-		sleep 0.05
-	done
-}
-
-max_of() {
-	sort -n "$1" | tail -n 1
-}
-
-mib() {
-	awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'
-}
-
-now() {
-	date +%s.%N
-}
-
-secs_since() {
-	awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'
 }
 
 misses=0
@@ -286,16 +238,16 @@ if [ "$RUN_RESULT" = 1 ]; then
 
 	start_proxy
 	proxy_cli -e 'SELECT COUNT(*) FROM big' >/dev/null
-	base=$(rss_kib)
+	base=$(rss_kib "$PROXY_PID")
 	: >"$WORK/rss-a-fast.txt"
-	sample_rss "$WORK/rss-a-fast.txt" &
+	sample_rss "$PROXY_PID" "$WORK/rss-a-fast.txt" &
 	SAMPLER_PIDS+=($!)
 	t0=$(now)
 	proxy_bytes=$(proxy_cli --quick -N -e "$query" | wc -c)
 	proxy_secs=$(secs_since "$t0")
 	kill "${SAMPLER_PIDS[-1]}"
 	peak=$(max_of "$WORK/rss-a-fast.txt")
-	after=$(rss_kib)
+	after=$(rss_kib "$PROXY_PID")
 	[ "$proxy_bytes" = "$direct_bytes" ] ||
 		die "the CLI printed $proxy_bytes bytes through myshard but $direct_bytes directly"
 	growth=$((peak - base))
@@ -305,9 +257,9 @@ if [ "$RUN_RESULT" = 1 ]; then
 	say "(a) read time: ${proxy_secs} s through myshard, ${direct_secs} s directly"
 
 	# A slow reader: nothing reads the CLI's output for 5 s, then it is read at full speed.
-	base=$(rss_kib)
+	base=$(rss_kib "$PROXY_PID")
 	: >"$WORK/rss-a-slow.txt"
-	sample_rss "$WORK/rss-a-slow.txt" &
+	sample_rss "$PROXY_PID" "$WORK/rss-a-slow.txt" &
 	SAMPLER_PIDS+=($!)
 	t0=$(now)
 	slow_bytes=$(proxy_cli --quick -N -e "$query" | { sleep 5; wc -c; })
@@ -327,10 +279,10 @@ fi
 if [ "$RUN_IDLE" = 1 ]; then
 	echo "== (b) $CLIENTS idle clients"
 	start_proxy
-	base=$(rss_kib)
+	base=$(rss_kib "$PROXY_PID")
 	: >"$WORK/rss-b.txt"
 	: >"$WORK/threads-b.txt"
-	sample_rss "$WORK/rss-b.txt" &
+	sample_rss "$PROXY_PID" "$WORK/rss-b.txt" &
 	rss_sampler=$!
 	SAMPLER_PIDS+=($!)
 	(
@@ -360,7 +312,7 @@ if [ "$RUN_IDLE" = 1 ]; then
 	[ "$ready" = 1 ] || die "idle_clients.py failed (see above)"
 	ready_secs=$(secs_since "$t0")
 	sleep 2
-	held=$(rss_kib)
+	held=$(rss_kib "$PROXY_PID")
 	fds=$(ls "/proc/$PROXY_PID/fd" | wc -l)
 	backend_now=$(sql -N -e "SHOW GLOBAL STATUS LIKE 'Threads_connected'" | awk '{print $2}')
 	echo >&"$idle_in"
@@ -370,7 +322,7 @@ if [ "$RUN_IDLE" = 1 ]; then
 	kill "$threads_sampler" 2>/dev/null || true
 	kill "$rss_sampler" 2>/dev/null || true
 	peak=$(max_of "$WORK/rss-b.txt")
-	released=$(rss_kib)
+	released=$(rss_kib "$PROXY_PID")
 	# Each sample is taken over one extra connection of its own.
 	backend_max=$(($(max_of "$WORK/threads-b.txt") - 1))
 	backend_now=$((backend_now - 1))

@@ -59,6 +59,9 @@ set -euo pipefail
 ORIGINAL_ARGS=("$@")
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$script_dir/.." && pwd)
+BENCH=sysbench.sh
+# shellcheck source=bench/lib.sh disable=SC2034 # several globals are read by lib.sh
+source "$script_dir/lib.sh"
 
 TIME=20
 WARMUP=3
@@ -76,22 +79,6 @@ BUILD=1
 KEEP=0
 RECORD=0
 HOLD=0
-
-die() {
-	echo "sysbench.sh: $*" >&2
-	exit 2
-}
-
-usage() {
-	sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-	exit 2
-}
-
-positive_int() {
-	if ! [[ "$2" =~ ^[0-9]+$ ]] || (($2 < $3)); then
-		die "$1 needs an integer >= $3, got '$2'"
-	fi
-}
 
 while (($#)); do
 	case "$1" in
@@ -127,18 +114,6 @@ SHARDS=16
 SECTION="sysbench (foundation)"
 ((SHARDED)) && SECTION="sysbench (sharding)"
 
-find_bin() {
-	local name=$1 dir
-	if command -v "$name" >/dev/null 2>&1; then
-		command -v "$name"
-		return
-	fi
-	for dir in /usr/sbin /usr/local/sbin /usr/bin /usr/local/bin; do
-		[[ -x "$dir/$name" ]] && echo "$dir/$name" && return
-	done
-	die "$name not found; install it with: apt-get install mariadb-server mariadb-client sysbench"
-}
-
 MARIADBD=$(find_bin mariadbd)
 INSTALL_DB=$(find_bin mariadb-install-db)
 CLIENT=$(find_bin mariadb)
@@ -153,60 +128,13 @@ WORK=$(mktemp -d "$repo/tmp/bench-sysbench.XXXXXX")
 MARIADB_PIDS=()
 PROXY_PID=""
 
-stop_pid() {
-	local pid=$1 i
-	[[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local status=$?
-	trap - EXIT INT TERM
-	stop_pid "$PROXY_PID"
-	local pid
-	for pid in "${MARIADB_PIDS[@]}"; do stop_pid "$pid"; done
-	if ((KEEP)); then
-		echo "work directory kept: $WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$status"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A port of 127.0.0.1 nobody listens on, below the kernel's ephemeral range, never handed
-# out twice: sets FREE_PORT (not in a subshell, so USED_PORTS persists).
-free_port() {
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		if ! port_open "$p" && [[ " ${USED_PORTS-} " != *" $p "* ]]; then
-			USED_PORTS="${USED_PORTS-} $p"
-			FREE_PORT=$p
-			return
-		fi
-	done
-	die "no free port found"
-}
 
 # ---------------------------------------------------------------------------------------------
 # Build
 
-if ((BUILD)); then
-	echo "building myshard (release)…" >&2
-	(cd "$repo" && cargo build --release --bin myshard) >&2
-fi
-MYSHARD="$repo/target/release/myshard"
-[[ -x "$MYSHARD" ]] || die "$MYSHARD not found (run without --no-build)"
+build_myshard
 
 # ---------------------------------------------------------------------------------------------
 # MariaDB
@@ -215,64 +143,13 @@ DB_USER=sbtest
 DB_PASSWORD=sbtest-secret
 free_port
 PROXY_PORT=$FREE_PORT
-USER_ARGS=()
-[[ "$(id -u)" -eq 0 ]] && USER_ARGS=(--user=root)
 
 # The buffer pool holds the whole table with room to spare (a row is about 200 bytes).
 BUFFER_POOL_MB=$((TABLE_SIZE * 400 / 1048576 + 128))
 
-# start_mariadb N — starts server N (0, 1, …) in $WORK/dbN: sets DB_PORTS[N], DB_SOCKETS[N],
-# MARIADB_PIDS[N] and creates the benchmark account.
+# Servers 0, 1, …: lib.sh start_mariadb sets DB_PORTS, DB_SOCKETS, MARIADB_PIDS.
 DB_PORTS=()
 DB_SOCKETS=()
-start_mariadb() {
-	local n=$1 dir="$WORK/db$1" port socket i
-	free_port
-	port=$FREE_PORT
-	socket="$dir/mariadbd.sock"
-	((${#socket} <= 100)) || socket="${TMPDIR:-/tmp}/myshard-bench-$$-$n.sock"
-	echo "initialising MariaDB $n in $dir/data" >&2
-	mkdir -p "$dir/mtmp"
-	"$INSTALL_DB" --no-defaults "${USER_ARGS[@]}" --datadir="$dir/data" --skip-test-db \
-		--auth-root-authentication-method=normal --skip-name-resolve >"$dir/install.log" 2>&1 ||
-		{
-			cat "$dir/install.log" >&2
-			die "mariadb-install-db failed"
-		}
-	"$MARIADBD" --no-defaults "${USER_ARGS[@]}" \
-		--datadir="$dir/data" --tmpdir="$dir/mtmp" --socket="$socket" \
-		--pid-file="$dir/mariadbd.pid" --log-error="$dir/mariadbd.err" \
-		--port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
-		--character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-		--innodb-buffer-pool-size="${BUFFER_POOL_MB}M" --innodb-log-file-size=256M \
-		--innodb-flush-log-at-trx-commit=2 --max-connections=500 \
-		--max-prepared-stmt-count=100000 --skip-log-bin \
-		</dev/null >"$dir/mariadbd.out" 2>&1 &
-	MARIADB_PIDS[n]=$!
-	DB_PORTS[n]=$port
-	DB_SOCKETS[n]=$socket
-	for ((i = 0; i < 600; i++)); do
-		sql_on "$n" -e 'SELECT 1' >/dev/null 2>&1 && break
-		kill -0 "${MARIADB_PIDS[n]}" 2>/dev/null || {
-			tail -n 30 "$dir/mariadbd.err" >&2
-			die "mariadbd exited during startup"
-		}
-		sleep 0.1
-	done
-	sql_on "$n" -e 'SELECT 1' >/dev/null || die "mariadbd did not accept connections within 60 s"
-	sql_on "$n" <<-SQL
-		CREATE USER '$DB_USER'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('$DB_PASSWORD');
-		CREATE USER '$DB_USER'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('$DB_PASSWORD');
-		GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'%';
-		GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'localhost';
-	SQL
-}
-
-sql_on() {
-	local n=$1
-	shift
-	"$CLIENT" --no-defaults --protocol=TCP -h 127.0.0.1 -P "${DB_PORTS[n]}" -u root --batch --skip-column-names "$@"
-}
 sql() { sql_on 0 "$@"; }
 
 NSERVERS=1
@@ -287,8 +164,7 @@ MARIADB_VERSION=$(sql -e 'SELECT VERSION()')
 # ---------------------------------------------------------------------------------------------
 # myshard
 
-PROXY_SOCKET="$WORK/myshard.sock"
-((${#PROXY_SOCKET} <= 100)) || PROXY_SOCKET="${TMPDIR:-/tmp}/myshard-bench-$$.sock"
+PROXY_SOCKET=$(short_socket "$WORK/myshard.sock" proxy)
 # backend_host N — how myshard reaches server N.
 backend_host() {
 	if [[ "$BACKEND" == unix ]]; then
@@ -329,17 +205,7 @@ if [[ -n "$PROXY_WORKERS" ]]; then
 else
 	unset TOKIO_WORKER_THREADS
 fi
-RUST_LOG=${RUST_LOG:-warn} "$MYSHARD" --config "$WORK/myshard.yaml" </dev/null >"$WORK/myshard.log" 2>&1 &
-PROXY_PID=$!
-for ((i = 0; i < 300; i++)); do
-	port_open "$PROXY_PORT" && [[ -S "$PROXY_SOCKET" ]] && break
-	kill -0 "$PROXY_PID" 2>/dev/null || {
-		cat "$WORK/myshard.log" >&2
-		die "myshard exited during startup"
-	}
-	sleep 0.1
-done
-port_open "$PROXY_PORT" && [[ -S "$PROXY_SOCKET" ]] || die "myshard did not listen within 30 s"
+start_myshard "$WORK/myshard.yaml" "$WORK/myshard.log"
 
 # ---------------------------------------------------------------------------------------------
 # sysbench
@@ -419,42 +285,6 @@ if ((HOLD)); then
 	while kill -0 "$PROXY_PID" 2>/dev/null; do sleep 1; done
 	die "myshard exited (log: $WORK/myshard.log)"
 fi
-
-# Share of the machine's CPU time used while this benchmark is idle (other people's builds,
-# tests and fuzzers skew every number; the record shows how busy the machine was).
-background_load() {
-	local b0 i0 b1 i1
-	read -r b0 i0 < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
-	sleep 3
-	read -r b1 i1 < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
-	awk -v b=$((b1 - b0)) -v i=$((i1 - i0)) 'BEGIN { printf "%.0f%%", ((b + i) > 0 ? 100 * b / (b + i) : 0) }'
-}
-
-# CPU ticks of a process: user and system (fields 14 and 15 after the command name).
-cpu_ticks() {
-	local stat
-	stat=$(<"/proc/$1/stat") || {
-		echo 0 0
-		return
-	}
-	stat=${stat##*) }
-	# shellcheck disable=SC2086
-	set -- $stat
-	echo "${12} ${13}"
-}
-
-# CPU ticks (user + system) of all MariaDB servers.
-server_ticks() {
-	local pid u y total=0
-	for pid in "${MARIADB_PIDS[@]}"; do
-		read -r u y < <(cpu_ticks "$pid")
-		total=$((total + u + y))
-	done
-	echo "$total"
-}
-
-# field LOG REGEX — the first number after a label in sysbench's summary.
-field() { sed -n "s/^ *$2: *\([0-9.]*\).*/\1/p" "$1" | head -1; }
 
 # Accumulated per case and target: queries, seconds, sum of p95, proxy ticks (all and user),
 # server ticks, rounds, problems.
@@ -572,14 +402,7 @@ echo "$TABLE"
 echo
 
 if ((RECORD)); then
-	cpu_model=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -1)
-	ram_gib=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 	sysbench_version=$("$SYSBENCH" --version)
-	command="bench/sysbench.sh"
-	for a in "${ORIGINAL_ARGS[@]}"; do command+=" $(printf '%q' "$a")"; done
-	commit=$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-	dirty=$(cd "$repo" && git status --porcelain -- proxy router config src 2>/dev/null | head -1)
-	[[ -n "$dirty" ]] && commit+=" (plus uncommitted changes)"
 	section="$WORK/section.md"
 	if [[ "$BACKEND" == unix ]]; then
 		backend_desc="a Unix socket (\`unix:/path/to/mariadbd.sock\`)"
@@ -589,9 +412,9 @@ if ((RECORD)); then
 	{
 		echo "## $SECTION"
 		echo
-		echo "Recorded $(date -u '+%Y-%m-%d %H:%M UTC') by \`$command\` at commit $commit."
+		recorded_line bench/sysbench.sh ${ORIGINAL_ARGS[@]+"${ORIGINAL_ARGS[@]}"}
 		echo
-		echo "- Machine: $(nproc) CPUs ($cpu_model), ${ram_gib} GiB RAM, Linux $(uname -r)"
+		echo "- Machine: $(machine_line)"
 		if ((SHARDED)); then
 			echo "- MariaDB $MARIADB_VERSION (two servers, --no-defaults, innodb_buffer_pool_size ${BUFFER_POOL_MB}M each, max_connections 500); $sysbench_version"
 			echo "- Direct: 1 table × $TABLE_SIZE rows in one server. myshard: the same rows in \`sbtest1\` sharded on \`id\` over $SHARDS shards (0-$((SHARDS / 2 - 1)) on g0 = the direct server, $((SHARDS / 2))-$((SHARDS - 1)) on g1 = the second server), created and loaded by \`sysbench prepare --auto_inc=off\` through myshard (the direct table was loaded the same way, directly). Every point select goes to one shard, chosen by the bound or literal \`id\`."
@@ -607,30 +430,7 @@ if ((RECORD)); then
 		echo
 		echo "$TABLE"
 	} >"$section"
-	mkdir -p "$repo/docs"
-	doc="$repo/docs/BENCHMARKS.md"
-	# Replace our section (from its heading to the next level-1 or level-2 heading) or append
-	# it; other sections are left as they are. Written to a temporary file and renamed, so a
-	# reader never sees half a file.
-	tmp_doc="$doc.tmp.$$"
-	if [[ -f "$doc" ]]; then
-		awk -v section="$section" -v heading="## $SECTION" '
-			function emit() { while ((getline line < section) > 0) print line; close(section) }
-			{ line = $0; sub(/[[:space:]]+$/, "", line) }
-			line == heading { if (!done) { emit(); done = 1 }; skip = 1; next }
-			skip && /^#{1,2} / { skip = 0; print "" }
-			!skip { print }
-			END { if (!done) { print ""; emit() } }
-		' "$doc" >"$tmp_doc"
-	else
-		{
-			echo "# Benchmarks"
-			echo
-			cat "$section"
-		} >"$tmp_doc"
-	fi
-	mv "$tmp_doc" "$doc"
-	echo "recorded in docs/BENCHMARKS.md (section \"$SECTION\")" >&2
+	record_section "$SECTION" "$section"
 fi
 
 if ((FAILED)); then

@@ -17,10 +17,12 @@
 mod harness;
 
 use anyhow::{Context, Result, bail};
-use harness::MariaDb;
-use harness::proxy::{app_conn, create_shard_databases, sharded_config, start_proxy};
+use harness::differential::{
+    Count, EMAIL_DOMAINS, EMAIL_PREFIXES, Failures, Lit, Outcome, Rng, Servers, Sql, Stmt,
+    canonical, env_or, insert_batches, mismatch_report, print_counts, run,
+};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Params, Row, Value};
+use mysql_async::{Conn, Row, Value};
 use std::collections::BTreeMap;
 
 const SHARDS: u32 = 16;
@@ -72,179 +74,6 @@ const ALL_TABLES: &[&str] = &[
     "settings",
 ];
 
-// ---- deterministic randomness ----------------------------------------------------------------
-
-/// xorshift64* (Vigna): small, fast, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-
-    /// True with probability `pct` %.
-    fn chance(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
-    }
-
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-
-    fn shuffle<T>(&mut self, xs: &mut [T]) {
-        for i in (1..xs.len()).rev() {
-            let j = self.below(i + 1);
-            xs.swap(i, j);
-        }
-    }
-}
-
-// ---- statements ------------------------------------------------------------------------------
-
-/// A literal of a generated statement: written inline, or bound as a parameter.
-#[derive(Debug, Clone)]
-enum Lit {
-    Null,
-    Int(i64),
-    /// DECIMAL as text.
-    Dec(String),
-    Str(String),
-    Date(u16, u8, u8),
-    DateTime(u16, u8, u8, u8, u8, u8),
-}
-
-impl Lit {
-    fn sql(&self) -> String {
-        match self {
-            Lit::Null => "NULL".into(),
-            Lit::Int(i) => i.to_string(),
-            Lit::Dec(d) => d.clone(),
-            Lit::Str(s) => quote(s),
-            Lit::Date(y, m, d) => format!("'{y:04}-{m:02}-{d:02}'"),
-            Lit::DateTime(y, mo, d, h, mi, s) => {
-                format!("'{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}'")
-            }
-        }
-    }
-
-    /// The value bound for a `?`. Decimals go as text, the way most drivers send them.
-    fn value(&self) -> Value {
-        match self {
-            Lit::Null => Value::NULL,
-            Lit::Int(i) => Value::Int(*i),
-            Lit::Dec(d) => Value::Bytes(d.clone().into_bytes()),
-            Lit::Str(s) => Value::Bytes(s.clone().into_bytes()),
-            Lit::Date(y, m, d) => Value::Date(*y, *m, *d, 0, 0, 0, 0),
-            Lit::DateTime(y, mo, d, h, mi, s) => Value::Date(*y, *mo, *d, *h, *mi, *s, 0),
-        }
-    }
-}
-
-/// An SQL string literal; quotes doubled, backslashes escaped.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
-
-/// One generated statement.
-#[derive(Debug, Clone)]
-struct Stmt {
-    /// What it exercises, for the counts.
-    construct: &'static str,
-    sql: String,
-    params: Vec<Value>,
-    /// Sent as a server-side prepared statement.
-    prepared: bool,
-    /// ORDER BY fully determines the row order.
-    ordered: bool,
-    /// For writes: the table whose contents are compared afterwards.
-    writes: Option<&'static str>,
-}
-
-/// Builds a statement's text, literals inline or as `?` parameters.
-struct Sql {
-    text: String,
-    params: Vec<Value>,
-    prepared: bool,
-}
-
-impl Sql {
-    fn new(prepared: bool) -> Sql {
-        Sql {
-            text: String::new(),
-            params: Vec::new(),
-            prepared,
-        }
-    }
-
-    fn s(&mut self, text: &str) -> &mut Sql {
-        self.text.push_str(text);
-        self
-    }
-
-    fn l(&mut self, lit: &Lit) -> &mut Sql {
-        if self.prepared {
-            self.text.push('?');
-            self.params.push(lit.value());
-        } else {
-            self.text.push_str(&lit.sql());
-        }
-        self
-    }
-
-    /// `(a, b, c)`.
-    fn list(&mut self, lits: &[Lit]) -> &mut Sql {
-        self.s("(");
-        for (i, l) in lits.iter().enumerate() {
-            if i > 0 {
-                self.s(", ");
-            }
-            self.l(l);
-        }
-        self.s(")")
-    }
-
-    fn select(self, construct: &'static str, ordered: bool) -> Stmt {
-        Stmt {
-            construct,
-            sql: self.text,
-            params: self.params,
-            prepared: self.prepared,
-            ordered,
-            writes: None,
-        }
-    }
-
-    fn write(self, construct: &'static str, table: &'static str) -> Stmt {
-        Stmt {
-            construct,
-            sql: self.text,
-            params: self.params,
-            prepared: self.prepared,
-            ordered: false,
-            writes: Some(table),
-        }
-    }
-}
-
 // ---- the data and statement generator --------------------------------------------------------
 
 const NAMES: &[&str] = &[
@@ -292,19 +121,6 @@ const NOTES: &[&str] = &[
     "under_score",
     "naïve",
 ];
-const EMAIL_PREFIXES: &[&str] = &[
-    "alice",
-    "Bob.Smith",
-    "jérôme",
-    "ÉLODIE",
-    "zoë",
-    "o'neil",
-    "Straße",
-    "ñandú",
-    "li",
-    "MIXED.Case",
-];
-const EMAIL_DOMAINS: &[&str] = &["example.com", "Example.ORG", "exämple.fr", "mail.test"];
 
 struct Gen {
     rng: Rng,
@@ -317,12 +133,6 @@ struct Gen {
     next_login: i64,
     next_account: usize,
     next_country: usize,
-}
-
-fn dec(rng: &mut Rng, lo: i64, hi: i64) -> String {
-    let cents = rng.range(lo * 100, hi * 100);
-    let sign = if cents < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }
 
 impl Gen {
@@ -340,49 +150,18 @@ impl Gen {
         }
     }
 
-    fn date(&mut self, y0: i64, y1: i64) -> Lit {
-        Lit::Date(
-            self.rng.range(y0, y1) as u16,
-            self.rng.range(1, 12) as u8,
-            self.rng.range(1, 28) as u8,
-        )
-    }
-
-    fn datetime(&mut self) -> Lit {
-        Lit::DateTime(
-            self.rng.range(2021, 2024) as u16,
-            self.rng.range(1, 12) as u8,
-            self.rng.range(1, 28) as u8,
-            self.rng.range(0, 23) as u8,
-            self.rng.range(0, 59) as u8,
-            self.rng.range(0, 59) as u8,
-        )
-    }
-
-    fn maybe(&mut self, pct_null: u64, lit: Lit) -> Lit {
-        if self.rng.chance(pct_null) {
-            Lit::Null
-        } else {
-            lit
-        }
-    }
-
-    fn str_of(&mut self, xs: &[&str]) -> Lit {
-        Lit::Str(self.rng.pick(xs).to_string())
-    }
-
     // -- rows
 
     fn customer_row(&mut self, id: i64) -> Vec<Lit> {
-        let name = self.str_of(NAMES);
-        let city = self.str_of(CITIES);
-        let city = self.maybe(20, city);
-        let balance = Lit::Dec(dec(&mut self.rng, -1000, 1000));
-        let balance = self.maybe(15, balance);
-        let born = self.date(1940, 2006);
-        let born = self.maybe(15, born);
-        let country = self.str_of(COUNTRY_CODES);
-        let country = self.maybe(10, country);
+        let name = self.rng.str_of(NAMES);
+        let city = self.rng.str_of(CITIES);
+        let city = self.rng.maybe(20, city);
+        let balance = Lit::Dec(self.rng.dec(-1000, 1000));
+        let balance = self.rng.maybe(15, balance);
+        let born = self.rng.date(1940, 2006);
+        let born = self.rng.maybe(15, born);
+        let country = self.rng.str_of(COUNTRY_CODES);
+        let country = self.rng.maybe(10, country);
         let vip = Lit::Int(self.rng.range(0, 1));
         vec![Lit::Int(id), name, city, balance, born, country, vip]
     }
@@ -394,13 +173,13 @@ impl Gen {
             self.rng.range(-600, 600)
         };
         self.order_customers.push(customer);
-        let amount = Lit::Dec(dec(&mut self.rng, -20, 900));
+        let amount = Lit::Dec(self.rng.dec(-20, 900));
         let qty = Lit::Int(self.rng.range(0, 9));
-        let qty = self.maybe(20, qty);
-        let status = self.str_of(STATUSES);
-        let created = self.date(2020, 2024);
-        let note = self.str_of(NOTES);
-        let note = self.maybe(40, note);
+        let qty = self.rng.maybe(20, qty);
+        let status = self.rng.str_of(STATUSES);
+        let created = self.rng.date(2020, 2024);
+        let note = self.rng.str_of(NOTES);
+        let note = self.rng.maybe(40, note);
         vec![
             Lit::Int(id),
             Lit::Int(customer),
@@ -426,13 +205,13 @@ impl Gen {
         } else {
             Lit::Int(*self.rng.pick(&self.customer_ids))
         };
-        let customer = self.maybe(15, customer);
+        let customer = self.rng.maybe(15, customer);
         let score = Lit::Int(self.rng.range(-50, 100));
-        let score = self.maybe(20, score);
-        let nick = self.str_of(NAMES);
-        let nick = self.maybe(30, nick);
-        let since = self.datetime();
-        let since = self.maybe(20, since);
+        let score = self.rng.maybe(20, score);
+        let nick = self.rng.str_of(NAMES);
+        let nick = self.rng.maybe(30, nick);
+        let since = self.rng.datetime(2021, 2024);
+        let since = self.rng.maybe(20, since);
         vec![Lit::Str(email), customer, score, nick, since]
     }
 
@@ -445,9 +224,9 @@ impl Gen {
         } else {
             format!("nobody{}@mail.test", self.rng.range(1, 40))
         };
-        let at = self.datetime();
+        let at = self.rng.datetime(2021, 2024);
         let ok = Lit::Int(self.rng.range(0, 1));
-        let ok = self.maybe(20, ok);
+        let ok = self.rng.maybe(20, ok);
         let ip = Lit::Str(format!(
             "{}.{}.{}.{}",
             self.rng.pick(&[10, 192, 172, 8]),
@@ -455,7 +234,7 @@ impl Gen {
             self.rng.range(0, 255),
             self.rng.range(1, 254)
         ));
-        let ip = self.maybe(15, ip);
+        let ip = self.rng.maybe(15, ip);
         vec![Lit::Int(id), Lit::Str(email), at, ok, ip]
     }
 
@@ -568,10 +347,10 @@ impl Gen {
             if i > 0 {
                 sql.s(", ");
             }
-            let value = self.str_of(NOTES);
-            let value = self.maybe(25, value);
+            let value = self.rng.str_of(NOTES);
+            let value = self.rng.maybe(25, value);
             let n = Lit::Int(self.rng.range(-5, 20));
-            let n = self.maybe(15, n);
+            let n = self.rng.maybe(15, n);
             sql.list(&[Lit::Str(format!("{}{i}", self.rng.pick(NAMES))), value, n]);
         }
         out.push(sql.write("insert_unsharded", "settings"));
@@ -616,35 +395,8 @@ impl Gen {
         out
     }
 
-    /// Multi-row INSERTs of 1 to 30 rows each; some sent as prepared statements.
-    fn batches(
-        &mut self,
-        table: &'static str,
-        columns: &str,
-        mut rows: Vec<Vec<Lit>>,
-    ) -> Vec<Stmt> {
-        let mut out = Vec::new();
-        while !rows.is_empty() {
-            let n = self.rng.range(1, 30) as usize;
-            let batch: Vec<Vec<Lit>> = rows.drain(..n.min(rows.len())).collect();
-            let prepared = self.rng.chance(25);
-            let mut sql = Sql::new(prepared);
-            sql.s(&format!("INSERT INTO {table} {columns} VALUES "));
-            for (i, r) in batch.iter().enumerate() {
-                if i > 0 {
-                    sql.s(", ");
-                }
-                sql.list(r);
-            }
-            let construct = match (prepared, batch.len()) {
-                (false, 1) => "insert_single",
-                (false, _) => "insert_multi",
-                (true, 1) => "insert_single_prepared",
-                (true, _) => "insert_multi_prepared",
-            };
-            out.push(sql.write(construct, table));
-        }
-        out
+    fn batches(&mut self, table: &'static str, columns: &str, rows: Vec<Vec<Lit>>) -> Vec<Stmt> {
+        insert_batches(&mut self.rng, table, columns, rows, 30)
     }
 
     // -- SELECTs
@@ -715,9 +467,9 @@ impl Gen {
     /// A condition on other columns than the key (or a range on the key, which routes
     /// nowhere in particular).
     fn condition(&mut self, table: &str, p: &str) -> String {
-        let amount = dec(&mut self.rng, -10, 800);
-        let low = dec(&mut self.rng, -500, 200);
-        let high = dec(&mut self.rng, 200, 900);
+        let amount = self.rng.dec(-10, 800);
+        let low = self.rng.dec(-500, 200);
+        let high = self.rng.dec(200, 900);
         let year = self.rng.range(1950, 2005);
         let n = self.rng.range(-2, 9);
         let k = self.rng.range(-100, 300);
@@ -1119,7 +871,7 @@ impl Gen {
         match self.rng.below(14) {
             0 | 1 => {
                 let k = self.key("orders");
-                let delta = dec(&mut self.rng, 0, 5);
+                let delta = self.rng.dec(0, 5);
                 let status = *self.rng.pick(STATUSES);
                 sql.s(&format!(
                     "UPDATE orders SET status = '{status}', amount = amount + {delta} WHERE customer_id = "
@@ -1134,7 +886,7 @@ impl Gen {
             2 => {
                 let n = self.rng.range(1, 4) as usize;
                 let ks = self.keys("customers", n);
-                let city = self.str_of(CITIES);
+                let city = self.rng.str_of(CITIES);
                 sql.s("UPDATE customers SET city = ")
                     .l(&city)
                     .s(", balance = balance - 1 WHERE id IN ")
@@ -1143,7 +895,7 @@ impl Gen {
             }
             3 => {
                 let k = self.key("accounts");
-                let nick = self.str_of(NAMES);
+                let nick = self.rng.str_of(NAMES);
                 sql.s("UPDATE accounts SET score = IFNULL(score, 0) + 1, nick = ")
                     .l(&nick)
                     .s(" WHERE email = ")
@@ -1238,7 +990,7 @@ impl Gen {
             11 => {
                 let code = format!("Q{}", (b'A' + (self.next_country % 26) as u8) as char);
                 self.next_country += 1;
-                let vat = Lit::Dec(dec(&mut self.rng, 0, 30));
+                let vat = Lit::Dec(self.rng.dec(0, 30));
                 sql.s("INSERT INTO countries (code, name, region, vat) VALUES (")
                     .l(&Lit::Str(code))
                     .s(", 'Nouveau pays', NULL, ")
@@ -1268,132 +1020,6 @@ impl Gen {
 
 // ---- running and comparing -------------------------------------------------------------------
 
-/// What a statement produced.
-#[derive(Debug, Clone, PartialEq)]
-enum Outcome {
-    Rows {
-        columns: Vec<String>,
-        rows: Vec<Vec<Value>>,
-    },
-    Affected(u64),
-    Error {
-        code: u16,
-        message: String,
-    },
-}
-
-/// Column metadata compared between the two sides: everything but the schema, which is the
-/// physical shard database behind the proxy.
-fn describe(c: &mysql_async::Column) -> String {
-    format!(
-        "{} (org {}, table {}/{}, type {:?}, flags {:?}, decimals {}, length {}, charset {})",
-        c.name_str(),
-        c.org_name_str(),
-        c.table_str(),
-        c.org_table_str(),
-        c.column_type(),
-        c.flags(),
-        c.decimals(),
-        c.column_length(),
-        c.character_set()
-    )
-}
-
-async fn run(conn: &mut Conn, s: &Stmt) -> Result<Outcome> {
-    let outcome = if s.prepared {
-        match conn
-            .exec_iter(s.sql.as_str(), Params::Positional(s.params.clone()))
-            .await
-        {
-            Ok(r) => outcome_of(r).await,
-            Err(e) => Err(e),
-        }
-    } else {
-        match conn.query_iter(s.sql.as_str()).await {
-            Ok(r) => outcome_of(r).await,
-            Err(e) => Err(e),
-        }
-    };
-    match outcome {
-        Ok(o) => Ok(o),
-        Err(mysql_async::Error::Server(e)) => Ok(Outcome::Error {
-            code: e.code,
-            message: e.message,
-        }),
-        Err(e) => Err(e).with_context(|| format!("running {}", s.sql)),
-    }
-}
-
-async fn outcome_of<P: mysql_async::prelude::Protocol>(
-    mut result: mysql_async::QueryResult<'_, '_, P>,
-) -> mysql_async::Result<Outcome> {
-    let columns: Vec<String> = result.columns_ref().iter().map(describe).collect();
-    if columns.is_empty() {
-        let n = result.affected_rows();
-        result.drop_result().await?;
-        return Ok(Outcome::Affected(n));
-    }
-    let rows: Vec<Row> = result.collect().await?;
-    result.drop_result().await?;
-    Ok(Outcome::Rows {
-        columns,
-        rows: rows.into_iter().map(Row::unwrap).collect(),
-    })
-}
-
-/// A row's exact text form, for sorting (Value's Debug form shortens long byte strings).
-fn sort_key(row: &[Value]) -> String {
-    let mut key = String::new();
-    for v in row {
-        match v {
-            Value::Bytes(b) => key.push_str(&format!("B{}\u{1}", b.escape_ascii())),
-            other => key.push_str(&format!("{other:?}\u{1}")),
-        }
-    }
-    key
-}
-
-/// Rows in a canonical order when the statement does not fix one.
-fn canonical(o: Outcome, ordered: bool) -> Outcome {
-    match o {
-        Outcome::Rows { columns, mut rows } if !ordered => {
-            rows.sort_by_cached_key(|r| sort_key(r));
-            Outcome::Rows { columns, rows }
-        }
-        other => other,
-    }
-}
-
-fn show(o: &Outcome) -> String {
-    match o {
-        Outcome::Rows { columns, rows } => {
-            let mut s = format!("{} rows; columns:\n", rows.len());
-            for c in columns {
-                s.push_str(&format!("      {c}\n"));
-            }
-            for r in rows.iter().take(40) {
-                let vals: Vec<String> = r.iter().map(|v| v.as_sql(false)).collect();
-                s.push_str(&format!("      ({})\n", vals.join(", ")));
-            }
-            if rows.len() > 40 {
-                s.push_str("      …\n");
-            }
-            s
-        }
-        other => format!("{other:?}"),
-    }
-}
-
-#[derive(Default)]
-struct Count {
-    run: usize,
-    compared: usize,
-    /// Compared SELECTs that returned rows (an empty result proves little).
-    with_rows: usize,
-    refused: usize,
-    first_refusal: Option<String>,
-}
-
 /// A router refusal, as opposed to an error the backend would also give.
 fn is_refusal(code: u16) -> bool {
     code == 1235 || code == 1105
@@ -1402,27 +1028,30 @@ fn is_refusal(code: u16) -> bool {
 struct Diff {
     proxy: Conn,
     plain: Conn,
-    counts: BTreeMap<&'static str, Count>,
+    counts: BTreeMap<String, Count>,
     mismatches: Vec<String>,
 }
 
 impl Diff {
+    async fn new(servers: &Servers) -> Result<Diff> {
+        Ok(Diff {
+            proxy: servers.proxy_conn().await?,
+            plain: servers.plain_conn().await?,
+            counts: BTreeMap::new(),
+            mismatches: Vec::new(),
+        })
+    }
+
     fn mismatch(&mut self, s: &Stmt, what: &str, plain: &Outcome, proxy: &Outcome) {
-        self.mismatches.push(format!(
-            "[{}] {what}\n  SQL: {}\n  params: {:?}\n  plain MariaDB: {}\n  through myshard: {}",
-            s.construct,
-            s.sql,
-            s.params,
-            show(plain),
-            show(proxy)
-        ));
+        self.mismatches.push(mismatch_report(s, what, plain, proxy));
     }
 
     /// Runs `s` on both sides and compares. Returns whether the statement was compared (not
     /// refused).
     async fn check(&mut self, s: &Stmt) -> Result<bool> {
-        let count = self.counts.entry(s.construct).or_default();
+        let count = self.counts.entry(s.construct.clone()).or_default();
         count.run += 1;
+        count.prepared += usize::from(s.prepared);
         // A write is sent to the proxy first so a refused one is not applied to the plain
         // server alone.
         let proxy = canonical(run(&mut self.proxy, s).await?, s.ordered);
@@ -1435,16 +1064,15 @@ impl Diff {
                 None
             };
             if !matches!(plain, Some(Outcome::Error { .. })) {
-                let count = self.counts.entry(s.construct).or_default();
-                count.refused += 1;
-                count
-                    .first_refusal
-                    .get_or_insert_with(|| format!("{message}\n      SQL: {}", s.sql));
+                self.counts
+                    .entry(s.construct.clone())
+                    .or_default()
+                    .refuse(s, message);
                 return Ok(false);
             }
         }
         let plain = canonical(run(&mut self.plain, s).await?, s.ordered);
-        let count = self.counts.entry(s.construct).or_default();
+        let count = self.counts.entry(s.construct.clone()).or_default();
         count.compared += 1;
         if matches!(&plain, Outcome::Rows { rows, .. } if !rows.is_empty()) {
             count.with_rows += 1;
@@ -1462,14 +1090,7 @@ impl Diff {
 
     /// The whole table, through the proxy (every shard) and on the plain server.
     async fn compare_table(&mut self, table: &str, after: &Stmt) -> Result<()> {
-        let read = Stmt {
-            construct: "recheck",
-            sql: format!("SELECT * FROM {table}"),
-            params: vec![],
-            prepared: false,
-            ordered: false,
-            writes: None,
-        };
+        let read = Stmt::read("recheck", format!("SELECT * FROM {table}"));
         let proxy = canonical(run(&mut self.proxy, &read).await?, false);
         let plain = canonical(run(&mut self.plain, &read).await?, false);
         if proxy != plain {
@@ -1484,64 +1105,14 @@ impl Diff {
     }
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| {
-            let v = v.trim();
-            match v.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).ok()?.to_string().parse().ok(),
-                None => v.parse().ok(),
-            }
-        })
-        .unwrap_or(default)
-}
-
-/// The two groups' servers, the plain server and the proxy (fields drop in order: the
-/// proxy first).
-struct Servers {
-    proxy: myshard_proxy::ProxyHandle,
-    g0: MariaDb,
-    g1: MariaDb,
-    plain: MariaDb,
-}
-
-impl Servers {
-    async fn start() -> Result<Servers> {
-        let mut servers = MariaDb::start_many(3).await?;
-        let plain = servers.remove(2);
-        let g1 = servers.remove(1);
-        let g0 = servers.remove(0);
-        let config = sharded_config(&g0, &g1, SHARDS, TABLES);
-        create_shard_databases(&config, &[&g0, &g1]).await?;
-        let proxy = start_proxy(config).await?;
-        plain.exec("CREATE DATABASE shop").await?;
-        Ok(Servers {
-            proxy,
-            g0,
-            g1,
-            plain,
-        })
-    }
-
-    async fn diff(&self) -> Result<Diff> {
-        Ok(Diff {
-            proxy: app_conn(&self.proxy, Some("shop")).await?,
-            plain: self.plain.conn_as("root", "", Some("shop")).await?,
-            counts: BTreeMap::new(),
-            mismatches: Vec::new(),
-        })
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sharded_results_equal_a_single_server() -> Result<()> {
     let started = std::time::Instant::now();
     let seed: u64 = env_or("MYSHARD_DIFF_SEED", DEFAULT_SEED);
     let selects: usize = env_or("MYSHARD_DIFF_SELECTS", DEFAULT_SELECTS);
-    let servers = Servers::start().await?;
+    let servers = Servers::start(SHARDS, TABLES).await?;
     let (g0, g1) = (&servers.g0, &servers.g1);
-    let mut diff = servers.diff().await?;
+    let mut diff = Diff::new(&servers).await?;
     for ddl in DDL {
         diff.proxy.query_drop(*ddl).await.context(*ddl)?;
         diff.plain.query_drop(*ddl).await.context(*ddl)?;
@@ -1620,83 +1191,35 @@ async fn sharded_results_equal_a_single_server() -> Result<()> {
         }
     }
 
-    let mut total = Count::default();
     println!(
         "differential sharding test: seed {seed:#x}, {data_rows} rows of data, {statements} statements, {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    println!(
-        "  {:<28} {:>6} {:>9} {:>10} {:>8}",
-        "construct", "run", "compared", "with rows", "refused"
-    );
-    for (name, c) in &diff.counts {
-        println!(
-            "  {name:<28} {:>6} {:>9} {:>10} {:>8}",
-            c.run, c.compared, c.with_rows, c.refused
-        );
-        total.run += c.run;
-        total.compared += c.compared;
-        total.with_rows += c.with_rows;
-        total.refused += c.refused;
-    }
-    println!(
-        "  {:<28} {:>6} {:>9} {:>10} {:>8}",
-        "total", total.run, total.compared, total.with_rows, total.refused
-    );
-    for (name, c) in &diff.counts {
-        if let Some(m) = &c.first_refusal {
-            println!("  refused {name}: {m}");
-        }
-    }
+    let total = print_counts(&diff.counts);
 
-    let mut failures = Vec::new();
-    if !diff.mismatches.is_empty() {
-        failures.push(format!(
-            "{} mismatch(es):\n\n{}",
-            diff.mismatches.len(),
-            diff.mismatches.join("\n\n")
-        ));
-    }
-    if !misplaced.is_empty() {
-        failures.push(format!(
-            "{} placement problem(s):\n{}",
-            misplaced.len(),
-            misplaced.join("\n")
-        ));
-    }
-    let share = total.refused as f64 / total.run.max(1) as f64;
-    if share > MAX_REFUSED_SHARE {
-        failures.push(format!(
-            "the proxy refused {} of {} statements ({:.1} %, at most {:.1} % allowed)",
-            total.refused,
-            total.run,
-            share * 100.0,
-            MAX_REFUSED_SHARE * 100.0
-        ));
-    }
+    let mut failures = Failures::default();
+    failures.list("mismatch(es)", &diff.mismatches, "\n\n");
+    failures.list("placement problem(s)", &misplaced, "\n");
+    failures.refusals(&total, MAX_REFUSED_SHARE);
     if total.compared < selects / 2 {
         failures.push(format!("only {} statements were compared", total.compared));
     }
-    if !failures.is_empty() {
-        bail!("{}", failures.join("\n\n"));
-    }
-    Ok(())
+    failures.result()
 }
 
 /// A prepared multi-row INSERT spanning shards is split by the proxy, which writes the bound
 /// values into each shard's statement as literals. A string bound for a latin1 column must
 /// arrive as the same characters the server itself would store for the parameter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "proxy bug: bound strings of a split prepared INSERT become binary X'…' literals, stored byte for byte (mojibake) in non-UTF-8 columns"]
 async fn split_prepared_insert_into_latin1_column() -> Result<()> {
-    let servers = Servers::start().await?;
-    let mut diff = servers.diff().await?;
+    let servers = Servers::start(SHARDS, TABLES).await?;
+    let mut diff = Diff::new(&servers).await?;
     let ddl = "CREATE TABLE latin_notes (k BIGINT NOT NULL, t VARCHAR(20) CHARACTER SET latin1, \
                b VARBINARY(20), PRIMARY KEY (k))";
     diff.proxy.query_drop(ddl).await?;
     diff.plain.query_drop(ddl).await?;
     let insert = Stmt {
-        construct: "insert_multi_prepared",
+        construct: "insert_multi_prepared".into(),
         sql: "INSERT INTO latin_notes (k, t, b) VALUES (?, ?, ?), (?, ?, ?)".into(),
         params: vec![
             Value::Int(1),
@@ -1711,14 +1234,10 @@ async fn split_prepared_insert_into_latin1_column() -> Result<()> {
         writes: Some("latin_notes"),
     };
     diff.check(&insert).await?;
-    let read = Stmt {
-        construct: "read",
-        sql: "SELECT k, t, HEX(t), HEX(b) FROM latin_notes WHERE k IN (1, 9)".into(),
-        params: vec![],
-        prepared: false,
-        ordered: false,
-        writes: None,
-    };
+    let read = Stmt::read(
+        "read",
+        "SELECT k, t, HEX(t), HEX(b) FROM latin_notes WHERE k IN (1, 9)",
+    );
     diff.check(&read).await?;
     if !diff.mismatches.is_empty() {
         bail!("{}", diff.mismatches.join("\n\n"));

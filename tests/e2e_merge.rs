@@ -124,7 +124,7 @@ async fn concurrent_scatters_share_small_pools_without_waiting_on_each_other() -
                 let ks: Vec<i32> = conn
                     .query(format!("SELECT k FROM t ORDER BY k DESC LIMIT {limit}"))
                     .await?;
-                let want: Vec<i32> = (0..limit).map(|j| 100 - j as i32).collect();
+                let want: Vec<i32> = (0..limit).map(|j| 100 - j).collect();
                 anyhow::ensure!(ks == want, "client {client}: {ks:?}");
                 let n: Option<i64> = conn.query_first("SELECT COUNT(*) FROM t").await?;
                 anyhow::ensure!(n == Some(100), "client {client}: count {n:?}");

@@ -198,10 +198,22 @@ fn time_text(v: &[u8]) -> String {
 /// A bound parameter as an SQL literal (bytes as a hex literal, so no escaping is needed).
 /// String parameters are text in the client's character set, so their literal carries it
 /// as an introducer (`_utf8mb4 X'…'`): a latin1 column then stores the characters, not the
-/// UTF-8 bytes. Without a known character set the hex literal stays bare (binary).
+/// UTF-8 bytes. Bytes that are not valid UTF-8 under a UTF-8 client character set are
+/// binary data (a BLOB value): their hex literal stays bare, as it does without a known
+/// character set, and is stored byte for byte.
 pub fn literal_in(b: &Bound, client_charset: Option<&str>) -> String {
+    let utf8 = |cs: &str| {
+        let cs = cs.to_ascii_lowercase();
+        cs == "utf8" || cs.starts_with("utf8mb")
+    };
     match (b, client_charset) {
-        (Bound::Text(t), Some(cs)) if !t.is_empty() => format!("_{cs} {}", literal(b)),
+        (Bound::Text(t), Some(cs)) if !t.is_empty() => {
+            if utf8(cs) && std::str::from_utf8(t).is_err() {
+                literal(b)
+            } else {
+                format!("_{cs} {}", literal(b))
+            }
+        }
         (Bound::Decimal(d), Some(_)) if !is_plain_decimal(d) => {
             literal_in(&Bound::Text(d.as_bytes().to_vec()), client_charset)
         }
@@ -251,6 +263,9 @@ mod tests {
         let t = Bound::Text("é'".as_bytes().to_vec());
         assert_eq!(literal_in(&t, Some("utf8mb4")), "_utf8mb4 X'C3A927'");
         assert_eq!(literal_in(&t, None), "X'C3A927'");
+        let blob = Bound::Text(vec![0xff, 0x00]);
+        assert_eq!(literal_in(&blob, Some("utf8mb4")), "X'FF00'");
+        assert_eq!(literal_in(&blob, Some("latin1")), "_latin1 X'FF00'");
         assert_eq!(literal_in(&Bound::Text(Vec::new()), Some("latin1")), "''");
         assert_eq!(literal_in(&Bound::Int(-3), Some("latin1")), "-3");
     }

@@ -23,6 +23,7 @@
 
 #![allow(dead_code)]
 
+pub mod differential;
 pub mod e2e;
 pub mod proxy;
 pub mod raw;

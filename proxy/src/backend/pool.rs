@@ -17,7 +17,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// Pool limits and timeouts.
 #[derive(Debug, Clone)]
@@ -42,26 +42,12 @@ pub struct HostBudget {
     max: usize,
     /// Woken when any of the host's pools gets a connection back or closes one.
     changed: Notify,
-    /// Checkouts waiting for a connection: while any wait, scatters take no extra ones.
-    waiting: AtomicUsize,
+    /// One permit per connection that may be checked out at once, handed out first come,
+    /// first served: a checkout waiting for a connection is not overtaken by later ones,
+    /// and a scatter's extra connections (taken only without waiting) never jump the queue.
+    checkouts: Arc<Semaphore>,
     /// The host's pools, to close an idle connection of one when another needs room.
     pools: Mutex<Vec<Weak<HostPool>>>,
-}
-
-/// Counts a waiting checkout for as long as it lives (also when the wait is abandoned).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn new(counter: &'a AtomicUsize) -> Self {
-        counter.fetch_add(1, Ordering::AcqRel);
-        Waiting(counter)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// The connections to one host (for one set of connection flags).
@@ -84,6 +70,8 @@ pub struct HostPool {
 pub struct PooledConn {
     conn: Option<Box<BackendConn>>,
     pool: Arc<HostPool>,
+    /// Released after the connection is back in its pool (fields drop after `drop`).
+    _permit: OwnedSemaphorePermit,
 }
 
 /// Pool counters for the status endpoint and tests.
@@ -113,7 +101,7 @@ impl HostPool {
                 open: AtomicUsize::new(0),
                 max: settings.max,
                 changed: Notify::new(),
-                waiting: AtomicUsize::new(0),
+                checkouts: Arc::new(Semaphore::new(settings.max)),
                 pools: Mutex::new(Vec::new()),
             })
         });
@@ -179,10 +167,19 @@ impl HostPool {
         wanted: &SessionVars,
         wait: bool,
     ) -> Result<Option<PooledConn>, SqlError> {
-        if !wait && self.budget.waiting.load(Ordering::Acquire) > 0 {
-            // Someone is waiting for a first connection: leave the free ones to them.
-            return Ok(None);
-        }
+        let permit = if wait {
+            let queue = self.budget.checkouts.clone().acquire_owned();
+            match tokio::time::timeout(self.settings.checkout_timeout, queue).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(_)) => return Err(SqlError::internal("backend pool closed")),
+                Err(_) => return Err(self.exhausted()),
+            }
+        } else {
+            match self.budget.checkouts.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => return Ok(None),
+            }
+        };
         // Only computed when the checkout has to wait.
         let mut deadline = None;
         loop {
@@ -201,12 +198,12 @@ impl HostPool {
                     drop(conn);
                     self.forget();
                 } else {
-                    return Ok(Some(self.wrap(conn)));
+                    return Ok(Some(self.wrap(conn, permit)));
                 }
             }
             if self.reserve() || (self.evict_other_idle() && self.reserve()) {
                 return match BackendConn::connect(&self.target, wanted.database.as_deref()).await {
-                    Ok(conn) => Ok(Some(self.wrap(Box::new(conn)))),
+                    Ok(conn) => Ok(Some(self.wrap(Box::new(conn), permit))),
                     Err(e) => {
                         self.forget();
                         Err(e)
@@ -219,29 +216,32 @@ impl HostPool {
             let deadline =
                 *deadline.get_or_insert_with(|| Instant::now() + self.settings.checkout_timeout);
             let wait = deadline.saturating_duration_since(Instant::now());
-            let waiting = Waiting::new(&self.budget.waiting);
             let timed_out = wait.is_zero()
                 || tokio::time::timeout(wait, self.budget.changed.notified())
                     .await
                     .is_err();
-            drop(waiting);
             if timed_out {
-                return Err(SqlError::new(
-                    1040,
-                    b"08004",
-                    format!(
-                        "Too many connections: backend pool for '{}' is exhausted",
-                        self.target.addr
-                    ),
-                ));
+                return Err(self.exhausted());
             }
         }
     }
 
-    fn wrap(self: &Arc<Self>, conn: Box<BackendConn>) -> PooledConn {
+    fn exhausted(&self) -> SqlError {
+        SqlError::new(
+            1040,
+            b"08004",
+            format!(
+                "Too many connections: backend pool for '{}' is exhausted",
+                self.target.addr
+            ),
+        )
+    }
+
+    fn wrap(self: &Arc<Self>, conn: Box<BackendConn>, permit: OwnedSemaphorePermit) -> PooledConn {
         PooledConn {
             conn: Some(conn),
             pool: self.clone(),
+            _permit: permit,
         }
     }
 

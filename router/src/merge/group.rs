@@ -325,17 +325,17 @@ impl GroupMerge {
         let total = self.layout.columns.len();
         let mut w = RowWriter::new(self.layout.format, total);
         for i in 0..total {
-            let counted = self.slot[i].is_some_and(|s| {
-                matches!(
-                    self.plan.combine.get(s).map(|c| c.role),
-                    Some(
+            // No row arrived, so the plan (not the resolved columns) says what counts.
+            let counted = self.plan.combine.iter().any(|c| {
+                self.idx(c.col) == i
+                    && matches!(
+                        c.role,
                         Role::Count
                             | Role::Distinct {
                                 of: DistinctOf::Count,
                                 ..
                             }
                     )
-                )
             });
             if counted {
                 write_count(&mut w, &self.layout.columns[i], 0);
@@ -585,6 +585,37 @@ mod tests {
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[0].cell(0), Some(&b"abc"[..]));
         assert_eq!(rows[1].cell(0), None);
+    }
+
+    #[test]
+    fn counts_over_no_rows_are_zero() {
+        let layout = Layout {
+            columns: vec![info(types::LONGLONG), info(types::NEWDECIMAL)],
+            hidden: 0,
+            format: RowFormat::Text,
+        };
+        let plan = Grouping {
+            keys: Vec::new(),
+            combine: vec![
+                crate::merge::plan::Combine {
+                    col: Col::Visible(0),
+                    role: Role::Count,
+                    collation: None,
+                },
+                crate::merge::plan::Combine {
+                    col: Col::Visible(1),
+                    role: Role::Sum,
+                    collation: None,
+                },
+            ],
+            single: true,
+        };
+        let rows = GroupMerge::new(&plan, layout, 10)
+            .finish(None)
+            .expect("finish");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].cell(0), Some(&b"0"[..]));
+        assert_eq!(rows[0].cell(1), None);
     }
 
     #[test]

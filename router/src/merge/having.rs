@@ -124,7 +124,9 @@ enum V<'a> {
     Float(f64),
     /// A string with the kind it compares by (a column's), or a literal's bytes.
     Str(&'a [u8], Option<Kind>),
-    /// A column value compared in its own kind (temporal values, BIT).
+    /// A DATE/DATETIME/TIMESTAMP (`Kind::Temporal`) or TIME value as its ordinal.
+    Temporal(Kind, i128),
+    /// A column value HAVING cannot compare (BIT).
     Other,
 }
 
@@ -149,6 +151,7 @@ impl Having {
                 (_, Value::Decimal(d)) => V::Exact(d),
                 (_, Value::Float(f)) => V::Float(f),
                 (k @ Kind::String(_), Value::Bytes(b)) => V::Str(b, Some(k)),
+                (k @ (Kind::Temporal | Kind::Time), Value::Ordinal(o)) => V::Temporal(k, o),
                 _ => V::Other,
             },
             Having::Number(n) => match Decimal::parse(n.as_bytes()) {
@@ -266,8 +269,22 @@ fn number(v: &V<'_>) -> Option<f64> {
         V::Exact(d) => parse_double(d.to_text(30).as_bytes()),
         V::Float(f) => Some(*f),
         V::Str(s, _) => Some(leading_number(s)),
-        V::Other => None,
+        V::Temporal(..) | V::Other => None,
     }
+}
+
+/// A string literal compared with a temporal column, read as that column's kind.
+fn temporal_literal(kind: Kind, s: &[u8]) -> Result<i128, String> {
+    let v = match kind {
+        Kind::Time => super::value::text_time(s),
+        _ => super::value::text_datetime(s),
+    };
+    v.ok_or_else(|| {
+        format!(
+            "HAVING comparing a temporal value with '{}', which is not a date or time",
+            String::from_utf8_lossy(s)
+        )
+    })
 }
 
 fn truth(v: &V<'_>) -> Option<bool> {
@@ -284,11 +301,11 @@ fn cmp(a: &V<'_>, b: &V<'_>) -> Result<Ordering, String> {
             Some(kind) => compare(kind, &Value::Bytes(x), &Value::Bytes(y)),
             None => x.cmp(y),
         },
-        (V::Other, _) | (_, V::Other) => {
-            return Err(
-                "HAVING comparing a temporal or bit value over several shards is not supported"
-                    .into(),
-            );
+        (V::Temporal(_, x), V::Temporal(_, y)) => x.cmp(y),
+        (V::Temporal(k, x), V::Str(s, _)) => x.cmp(&temporal_literal(*k, s)?),
+        (V::Str(s, _), V::Temporal(k, y)) => temporal_literal(*k, s)?.cmp(y),
+        (V::Temporal(..), _) | (_, V::Temporal(..)) | (V::Other, _) | (_, V::Other) => {
+            return Err("HAVING comparing a temporal value with a number, or a BIT value".into());
         }
         _ => {
             let (x, y) = (number(a).unwrap_or(0.0), number(b).unwrap_or(0.0));

@@ -261,6 +261,8 @@ pub(crate) struct Builder<'q> {
     is_key: &'q dyn Fn(&[Ident]) -> bool,
     /// Expressions the shards must also group by (arguments of DISTINCT aggregates).
     extra_group: Vec<String>,
+    /// COUNT/SUM(DISTINCT shard key) combines (index in `combine`, argument text).
+    keyed_distinct: Vec<(usize, String)>,
 }
 
 impl<'q> Builder<'q> {
@@ -381,7 +383,9 @@ impl<'q> Builder<'q> {
                 Agg::Avg => Some(DistinctOf::Avg),
                 Agg::Min | Agg::Max => None, // the same as without DISTINCT
             };
-            if let (false, Some(of)) = (keyed, of) {
+            // AVG(DISTINCT key) cannot be rebuilt from per-shard SUM and COUNT without
+            // DISTINCT; the value-set merge is exact for it and for any column.
+            if let (false, Some(of)) | (true, Some(of @ DistinctOf::Avg)) = (keyed, of) {
                 let arg = call
                     .arg
                     .ok_or_else(|| RouteError::unsupported("COUNT(DISTINCT *)"))?;
@@ -402,6 +406,15 @@ impl<'q> Builder<'q> {
                 });
                 return Ok(());
             }
+        }
+        if call.distinct
+            && let Some(arg) = call.arg
+            && matches!(call.kind, Agg::Count | Agg::Sum)
+        {
+            // Summed per shard (the key never repeats across shards) — unless another
+            // DISTINCT aggregate makes shards group by more; see `Builder::settle`.
+            self.keyed_distinct
+                .push((self.combine.len(), arg.to_string()));
         }
         let role = match call.kind {
             Agg::Count => Role::Count,
@@ -433,6 +446,31 @@ impl<'q> Builder<'q> {
             collation,
         });
         Ok(())
+    }
+}
+
+impl Builder<'_> {
+    /// Once shards also group by a DISTINCT aggregate's argument, per-shard counts of
+    /// distinct shard keys are per subgroup and no longer add up: those aggregates merge
+    /// by value sets too, their argument joining the shards' GROUP BY.
+    fn settle(&mut self) {
+        if self.extra_group.is_empty() {
+            return;
+        }
+        for (i, arg) in std::mem::take(&mut self.keyed_distinct) {
+            let of = match self.combine[i].role {
+                Role::Count => DistinctOf::Count,
+                Role::Sum => DistinctOf::Sum,
+                _ => continue,
+            };
+            let value = self.hidden(arg.clone());
+            let collation = self.hidden(format!("COLLATION({arg})"));
+            self.combine[i].role = Role::Distinct { of, value };
+            self.combine[i].collation = Some(collation);
+            if !self.extra_group.contains(&arg) {
+                self.extra_group.push(arg);
+            }
+        }
     }
 }
 
@@ -561,6 +599,7 @@ pub fn plan(input: &MergeInput<'_>) -> Result<MergePlan, RouteError> {
         grouped,
         is_key: input.is_key,
         extra_group: Vec::new(),
+        keyed_distinct: Vec::new(),
     };
     let mut grouping = None;
     if grouped {
@@ -662,6 +701,7 @@ pub fn plan(input: &MergeInput<'_>) -> Result<MergePlan, RouteError> {
         }
     }
     let (offset, limit) = limits(q)?;
+    b.settle();
     if let Some(g) = &mut grouping {
         g.combine = std::mem::take(&mut b.combine);
     }

@@ -94,6 +94,9 @@ pub fn decode<'a>(
         }
         (RowFormat::Text, Kind::Float) => parse_double(b).map_or(Value::Bytes(b), Value::Float),
         (RowFormat::Text, Kind::Time) => text_time(b).map_or(Value::Bytes(b), Value::Ordinal),
+        (RowFormat::Text, Kind::Temporal) => {
+            text_datetime(b).map_or(Value::Bytes(b), Value::Ordinal)
+        }
         (RowFormat::Text, _) => Value::Bytes(b),
         (RowFormat::Binary, Kind::Integer) => Value::Int(binary_int(b, column.unsigned())),
         (RowFormat::Binary, Kind::Float) => Value::Float(match b.len() {
@@ -127,8 +130,26 @@ fn binary_int(b: &[u8], unsigned: bool) -> i128 {
     i128::from(((v << shift) as i64) >> shift)
 }
 
+/// `YYYY-MM-DD[ HH:MM:SS[.ffffff]]` as the ordinal [`binary_datetime`] gives.
+pub(crate) fn text_datetime(b: &[u8]) -> Option<i128> {
+    let s = std::str::from_utf8(b).ok()?.trim();
+    let (date, time) = s.split_once(' ').unwrap_or((s, "00:00:00"));
+    let mut d = date.split('-');
+    let year: i128 = d.next()?.parse().ok()?;
+    let month: i128 = d.next()?.parse().ok()?;
+    let day: i128 = d.next()?.parse().ok()?;
+    if d.next().is_some() || time.starts_with('-') {
+        return None;
+    }
+    let t = text_time(time.as_bytes())?;
+    let us = t % 1_000_000;
+    let secs = t / 1_000_000;
+    let (h, mi, sec) = (secs / 3600, secs / 60 % 60, secs % 60);
+    Some((((((year * 13 + month) * 32 + day) * 24 + h) * 60 + mi) * 60 + sec) * 1_000_000 + us)
+}
+
 /// `[-]H+:MM:SS[.ffffff]` as signed microseconds.
-fn text_time(b: &[u8]) -> Option<i128> {
+pub(crate) fn text_time(b: &[u8]) -> Option<i128> {
     let s = std::str::from_utf8(b).ok()?;
     let (neg, s) = match s.strip_prefix('-') {
         Some(r) => (true, r),
@@ -307,6 +328,32 @@ mod tests {
             Ordering::Less,
             "NULL sorts first"
         );
+    }
+
+    #[test]
+    fn text_and_binary_datetimes_decode_alike() {
+        let d = info(types::DATETIME, false);
+        let text = decode(
+            &d,
+            Kind::Temporal,
+            RowFormat::Text,
+            Some(b"2024-01-02 03:04:05.000006"),
+        );
+        let binary = decode(
+            &d,
+            Kind::Temporal,
+            RowFormat::Binary,
+            Some(&[11, 0xe8, 7, 1, 2, 3, 4, 5, 6, 0, 0, 0]),
+        );
+        assert_eq!(text, binary);
+        let date = decode(&d, Kind::Temporal, RowFormat::Text, Some(b"2024-01-02"));
+        let midnight = decode(
+            &d,
+            Kind::Temporal,
+            RowFormat::Binary,
+            Some(&[4, 0xe8, 7, 1, 2]),
+        );
+        assert_eq!(date, midnight);
     }
 
     #[test]

@@ -107,6 +107,12 @@ impl ShardRoute {
                     };
                 }
                 match chosen {
+                    // Key conditions no row can meet (`k = 1 AND k = 2`): any one shard
+                    // answers exactly (no rows, zero counts, the right columns).
+                    Some(s) if s.is_empty() => vec![match schema {
+                        SchemaTopology::Sharded(sharded) => sharded.home_shard,
+                        SchemaTopology::Unsharded { .. } => 0,
+                    }],
                     Some(s) => s,
                     None => match &self.unconstrained {
                         Unconstrained::AllShards => (0..count).collect(),

@@ -283,6 +283,23 @@ fn multi_shard_selects_run_their_merge_form() {
 }
 
 #[test]
+fn contradictory_key_conditions_go_to_one_shard() {
+    // The home shard (1 here) answers: no row meets the condition anywhere.
+    assert_eq!(
+        shards("SELECT * FROM orders WHERE uid = 1 AND uid = 2"),
+        vec![1]
+    );
+    assert_eq!(
+        shards("SELECT COUNT(*) FROM orders WHERE uid IN (1, 2) AND uid = 3"),
+        vec![1]
+    );
+    assert_eq!(
+        shards("DELETE FROM orders WHERE uid = 1 AND uid IN (2, 6)"),
+        vec![1]
+    );
+}
+
+#[test]
 fn merges_that_would_be_inexact_are_refused() {
     // COUNT(DISTINCT x) over another column: shards also group by x and return it.
     assert_eq!(
