@@ -67,12 +67,33 @@ async fn merges_keep_columns_fail_cleanly_and_work_in_transactions() -> Result<(
         "SELECT DISTINCT s, g FROM t ORDER BY s LIMIT 0",
         "SELECT k, s FROM t WHERE g = 99 ORDER BY k",
         "SELECT s, COUNT(*) FROM t WHERE g = 99 GROUP BY s",
+        // One shard's answer, relayed: its column definitions are renamed too.
+        "SELECT k, s FROM t WHERE k = 5 AND g = 99",
     ] {
         let (names, rows) = columns(&mut conn, sql).await?;
         assert_eq!(rows, 0, "{sql}");
         assert_eq!(names.len(), 2, "{sql}: {names:?}");
         assert!(names[0].starts_with("shop.t."), "{sql}: {names:?}");
     }
+    // The same for a prepared statement answered by one shard.
+    let stmt = conn.prep("SELECT k, s FROM t WHERE k = ?").await?;
+    let schemas: Vec<String> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.schema_str().to_string())
+        .collect();
+    assert_eq!(schemas, vec!["shop", "shop"]);
+    let mut result = conn.exec_iter(&stmt, (5,)).await?;
+    let names: Vec<String> = result
+        .columns_ref()
+        .iter()
+        .map(|c| c.schema_str().to_string())
+        .collect();
+    let rows: Vec<Row> = result.collect().await?;
+    assert_eq!(
+        (names, rows.len()),
+        (vec!["shop".to_string(), "shop".to_string()], 1)
+    );
     // More groups than merge.max_groups: an error naming the setting; the connection lives.
     let e = conn
         .query_drop("SELECT k, COUNT(*) FROM t GROUP BY k")

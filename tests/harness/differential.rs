@@ -301,10 +301,12 @@ pub fn insert_batches(
 
 // ---- running -----------------------------------------------------------------------------------
 
-/// One result column's metadata: everything but the schema, which is the physical shard
-/// database behind the proxy.
+/// One result column's metadata. The schema is the logical schema through the proxy (its
+/// physical shard databases are renamed), the database itself on the plain server: both
+/// are `shop`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
+    pub schema: String,
     pub name: String,
     pub org_name: String,
     pub table: String,
@@ -320,6 +322,7 @@ pub struct Column {
 impl Column {
     fn of(c: &mysql_async::Column) -> Column {
         Column {
+            schema: c.schema_str().into_owned(),
             name: c.name_str().into_owned(),
             org_name: c.org_name_str().into_owned(),
             table: c.table_str().into_owned(),
@@ -335,8 +338,9 @@ impl Column {
     /// The metadata on one line, for reports.
     pub fn described(&self) -> String {
         format!(
-            "{} (org {}, table {}/{}, type {:?}, flags {:?}, decimals {}, length {}, charset {})",
+            "{} (schema {}, org {}, table {}/{}, type {:?}, flags {:?}, decimals {}, length {}, charset {})",
             self.name,
+            self.schema,
             self.org_name,
             self.table,
             self.org_table,

@@ -1,5 +1,5 @@
 //! Whether a result through myshard equals the plain server's. Column metadata must be the
-//! same (all but the schema, see `Column`) except for the flags that follow the execution
+//! same (schema included, see `Column`) except for the flags that follow the execution
 //! plan rather than the query (see [`PLAN_FLAGS`]), then the rows: in order when the query
 //! fixes the order, otherwise as a multiset. Values compare exactly, except:
 //!

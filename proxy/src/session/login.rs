@@ -134,6 +134,7 @@ pub(super) async fn login(
             pin_reason: None,
             tx_begin: None,
             last_insert_id: 0,
+            rename_schema: None,
             stmts: HashMap::new(),
             next_stmt_id: 1,
         })

@@ -60,6 +60,9 @@ pub struct Session {
     /// each backend connection the transaction then touches, before its first statement.
     tx_begin: Option<String>,
     last_insert_id: u64,
+    /// For the response being relayed: (physical database, logical schema) to rename in
+    /// its column definitions (a single shard's answer to a SELECT of a sharded schema).
+    rename_schema: Option<(String, String)>,
     stmts: HashMap<u32, ClientStmt>,
     next_stmt_id: u32,
 }

@@ -4,7 +4,8 @@
 
 use super::{Closed, Session};
 use crate::backend::conn::ConnFlags;
-use crate::backend::{PooledConn, RelayFailure, Relayed, ResponseKind, relay};
+use crate::backend::rewrite::{ColumnDef, Edit, field, relay_rewritten};
+use crate::backend::{Class, PooledConn, RelayFailure, Relayed, ResponseKind, relay};
 use crate::error::SqlError;
 use crate::packet;
 use crate::server::Route;
@@ -312,7 +313,14 @@ impl Session {
         seq: u8,
     ) -> Result<Option<Relayed>, Closed> {
         self.set_running(Some(conn));
-        let r = relay(conn, kind, &mut self.stream, seq).await;
+        let r = match self.rename_schema.take() {
+            None => relay(conn, kind, &mut self.stream, seq).await,
+            Some((physical, logical)) => {
+                let mut edit =
+                    |class: Class, p: &[u8]| rename_column_schema(class, p, &physical, &logical);
+                relay_rewritten(conn, kind, &mut self.stream, seq, &mut edit).await
+            }
+        };
         self.set_running(None);
         match r {
             Ok(relayed) => Ok(Some(relayed)),
@@ -399,6 +407,19 @@ impl Session {
             out.push(it);
         }
         Some(out)
+    }
+}
+
+/// A column definition naming `physical` as its schema, renamed to `logical`.
+fn rename_column_schema(class: Class, p: &[u8], physical: &str, logical: &str) -> Edit {
+    if class != Class::ColumnDef {
+        return Edit::Keep;
+    }
+    match ColumnDef::parse(p) {
+        Some(def) if def.strings[field::SCHEMA] == physical.as_bytes() => {
+            Edit::Replace(def.encode(&[(field::SCHEMA, logical.as_bytes())]))
+        }
+        _ => Edit::Keep,
     }
 }
 

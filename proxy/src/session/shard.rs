@@ -90,9 +90,12 @@ impl Session {
             let mut payload = Vec::with_capacity(t.sql.len() + 1);
             payload.push(0x03);
             payload.extend_from_slice(&encode(&t.sql));
-            return self
+            self.rename_schema = rename_for(route, t);
+            let r = self
                 .forward_at(&dest, &payload, seq, ResponseKind::Query, Some(c))
                 .await;
+            self.rename_schema = None;
+            return r;
         }
         if route.read_only {
             return self
@@ -355,7 +358,10 @@ impl Session {
                 self.finish(conn);
                 return self.send_err(&e, seq).await;
             }
-            let Some(relayed) = self.relay_from(&mut conn, ResponseKind::Query, seq).await? else {
+            self.rename_schema = rename_for(route, t);
+            let relayed = self.relay_from(&mut conn, ResponseKind::Query, seq).await;
+            self.rename_schema = None;
+            let Some(relayed) = relayed? else {
                 return Ok(());
             };
             self.after_response(&mut conn, &relayed, None).await;
@@ -369,6 +375,13 @@ impl Session {
         }
         self.run_targets(route, &targets, seq, &mut exec).await
     }
+}
+
+/// The renaming a single shard's answer needs: a SELECT's column definitions name the
+/// shard's physical database where one server would name the logical schema.
+fn rename_for(route: &ShardRoute, t: &Target) -> Option<(String, String)> {
+    (route.read_only && t.database != route.schema)
+        .then(|| (t.database.clone(), route.schema.clone()))
 }
 
 /// Names the shard in an error.

@@ -7,6 +7,7 @@ use super::{Closed, Session};
 use crate::backend::conn::stmt_key;
 use crate::backend::conn::{BackendStmt, MAX_STMTS_PER_CONN};
 use crate::backend::relay::read_internal;
+use crate::backend::rewrite::{ColumnDef, field};
 use crate::backend::{PooledConn, ResponseKind};
 use crate::error::SqlError;
 use crate::packet;
@@ -180,10 +181,13 @@ impl Session {
             .map(<[Vec<u8>]>::to_vec)
             .unwrap_or_default();
         let col_start = 1 + params_usize + usize::from(params > 0);
-        let column_defs = packets
+        let mut column_defs = packets
             .get(col_start..col_start + usize::from(columns))
             .map(<[Vec<u8>]>::to_vec)
             .unwrap_or_default();
+        if let Some(r) = &shard_route {
+            self.logical_column_schema(&r.schema, &mut column_defs);
+        }
         self.finish(conn);
         let control = match classify(&String::from_utf8_lossy(sql)).kind {
             k @ (Kind::Begin | Kind::Commit | Kind::Rollback) => k,
@@ -200,6 +204,26 @@ impl Session {
             control,
             introspection: None,
         }))
+    }
+
+    /// Column definitions naming a physical database of logical schema `logical` name the
+    /// logical schema instead, as one server would.
+    fn logical_column_schema(&self, logical: &str, defs: &mut [Vec<u8>]) {
+        let physical: &[String] = match self.shared.topology.schema(logical) {
+            Some(SchemaTopology::Sharded(s)) => &s.databases,
+            Some(SchemaTopology::Unsharded { database, .. }) => std::slice::from_ref(database),
+            None => return,
+        };
+        for d in defs.iter_mut() {
+            let renamed = ColumnDef::parse(d).and_then(|c| {
+                let schema = c.strings[field::SCHEMA];
+                (schema != logical.as_bytes() && physical.iter().any(|p| p.as_bytes() == schema))
+                    .then(|| c.encode(&[(field::SCHEMA, logical.as_bytes())]))
+            });
+            if let Some(r) = renamed {
+                *d = r;
+            }
+        }
     }
 
     pub(super) async fn com_stmt_execute(&mut self, body: &[u8], seq: u8) -> Result<(), Closed> {
