@@ -158,3 +158,32 @@ async fn concurrent_scatters_share_small_pools_without_waiting_on_each_other() -
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_query_interrupts_every_shard_of_a_merge() -> Result<()> {
+    let c = cluster(1000, 64).await?;
+    let mut victim = app_conn(&c.proxy, Some("shop")).await?;
+    let id: Option<u64> = victim.query_first("SELECT CONNECTION_ID()").await?;
+    let id = id.ok_or_else(|| anyhow::anyhow!("no connection id"))?;
+    // About 7 rows per shard, each sleeping 0.5 s: several seconds on every shard.
+    let slow = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let r = victim
+            .query_drop("SELECT k, SLEEP(0.5) FROM t ORDER BY k")
+            .await;
+        let after: Option<i64> = victim.query_first("SELECT COUNT(*) FROM t").await?;
+        anyhow::Ok((r, started.elapsed(), after))
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let mut killer = app_conn(&c.proxy, Some("shop")).await?;
+    killer.query_drop(format!("KILL QUERY {id}")).await?;
+    let (r, took, after) = slow.await??;
+    let e = r.expect_err("the merged SELECT was interrupted");
+    assert!(
+        e.to_string().contains("1317") || e.to_string().contains("interrupted"),
+        "{e}"
+    );
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+    assert_eq!(after, Some(100), "the connection still works");
+    Ok(())
+}

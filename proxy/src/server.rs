@@ -54,9 +54,10 @@ pub struct ConnControl {
     pub killed: AtomicBool,
     /// Wakes the session when killed while idle.
     pub wake: Notify,
-    /// The backend statement running now: (its host's pool, backend thread id). The pool
-    /// is shared rather than its target copied: this is set and cleared for every statement.
-    pub running: Mutex<Option<(Arc<HostPool>, u32)>>,
+    /// The backend statements running now (several for a scatter): (host's pool, backend
+    /// thread id). The pool is shared rather than its target copied: this is set and cleared
+    /// for every statement.
+    pub running: Mutex<Vec<(Arc<HostPool>, u32)>>,
 }
 
 /// State shared by all sessions.
@@ -243,7 +244,7 @@ impl Shared {
             user: Mutex::new(user.to_string()),
             killed: AtomicBool::new(false),
             wake: Notify::new(),
-            running: Mutex::new(None),
+            running: Mutex::new(Vec::new()),
         });
         if let Ok(mut r) = self.registry.lock() {
             r.insert(id, control.clone());

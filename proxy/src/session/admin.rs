@@ -42,7 +42,8 @@ impl Session {
         if owner != self.user {
             return self.send_err(&SqlError::kill_denied(id), seq).await;
         }
-        if let Some((pool, thread)) = target.running.lock().ok().and_then(|r| r.clone()) {
+        let running = target.running.lock().map(|r| r.clone()).unwrap_or_default();
+        for (pool, thread) in running {
             // Interrupt the backend statement through a separate connection.
             tokio::spawn(async move {
                 if let Ok(mut c) = BackendConn::connect(pool.target(), None).await {

@@ -345,7 +345,18 @@ impl Session {
 
     pub(super) fn set_running(&self, conn: Option<&PooledConn>) {
         if let Ok(mut r) = self.control.running.lock() {
-            *r = conn.map(|c| (c.pool().clone(), c.thread_id));
+            r.clear();
+            if let Some(c) = conn {
+                r.push((c.pool().clone(), c.thread_id));
+            }
+        }
+    }
+
+    /// Records the backend connections of a scatter as running (for `KILL QUERY`).
+    pub(super) fn set_running_all(&self, conns: &[(Arc<crate::backend::HostPool>, u32)]) {
+        if let Ok(mut r) = self.control.running.lock() {
+            r.clear();
+            r.extend_from_slice(conns);
         }
     }
 

@@ -166,6 +166,11 @@ impl Session {
             }
         }
         let lanes: Vec<Lane> = lanes.into_iter().flat_map(|(_, l, _)| l).collect();
+        let running: Vec<_> = lanes
+            .iter()
+            .map(|l| (l.conn.pool().clone(), l.conn.thread_id))
+            .collect();
+        self.set_running_all(&running);
         let (streams, mut sinks) = channels(targets.len(), &lanes, ordered);
         let mut tasks = Vec::with_capacity(lanes.len());
         for lane in lanes {
@@ -193,6 +198,7 @@ impl Session {
     /// early (the merge had all it needed) drains its response first.
     pub(super) async fn gather(&mut self, scatter: Scatter) {
         drop(scatter.streams);
+        self.set_running(None);
         for t in scatter.tasks {
             match t.await {
                 Ok(conn) => {
