@@ -39,7 +39,8 @@ const DEFAULT_SEED: u64 = 0x6d65_7267_6564_6966;
 /// Queries per run unless `MYSHARD_MERGE_DIFF_QUERIES` says otherwise.
 const DEFAULT_QUERIES: usize = 2_000;
 /// The largest share of generated queries the proxy may refuse with 1235. What is left to
-/// refuse is HAVING comparing a date with a number (about 0.1% of queries).
+/// refuse is HAVING comparing a BIT value (not generated); the generated queries should
+/// all be answered.
 const MAX_REFUSED_SHARE: f64 = 0.01;
 /// The run stops after this many mismatches.
 const MAX_MISMATCHES: usize = 20;

@@ -527,6 +527,14 @@ impl Cells for RowCells<'_> {
         );
         (kind, v)
     }
+
+    fn is_date(&self, col: Col) -> bool {
+        let i = col.index(self.layout.columns.len(), self.layout.hidden);
+        matches!(
+            self.layout.columns[i].column_type,
+            types::DATE | types::NEWDATE
+        )
+    }
 }
 
 #[cfg(test)]

@@ -124,8 +124,9 @@ enum V<'a> {
     Float(f64),
     /// A string with the kind it compares by (a column's), or a literal's bytes.
     Str(&'a [u8], Option<Kind>),
-    /// A DATE/DATETIME/TIMESTAMP (`Kind::Temporal`) or TIME value as its ordinal.
-    Temporal(Kind, i128),
+    /// A DATE/DATETIME/TIMESTAMP (`Kind::Temporal`) or TIME value as its ordinal, and
+    /// whether the column is a DATE (which compares with numbers as YYYYMMDD).
+    Temporal(Kind, i128, bool),
     /// A column value HAVING cannot compare (BIT).
     Other,
 }
@@ -134,6 +135,8 @@ enum V<'a> {
 pub trait Cells {
     /// The value and comparison kind of `col`, whose `COLLATION()` is in `collation`.
     fn value(&self, col: Col, collation: Col) -> (Kind, Value<'_>);
+    /// Whether `col` is a DATE column.
+    fn is_date(&self, col: Col) -> bool;
 }
 
 impl Having {
@@ -151,7 +154,9 @@ impl Having {
                 (_, Value::Decimal(d)) => V::Exact(d),
                 (_, Value::Float(f)) => V::Float(f),
                 (k @ Kind::String(_), Value::Bytes(b)) => V::Str(b, Some(k)),
-                (k @ (Kind::Temporal | Kind::Time), Value::Ordinal(o)) => V::Temporal(k, o),
+                (k @ (Kind::Temporal | Kind::Time), Value::Ordinal(o)) => {
+                    V::Temporal(k, o, row.is_date(*c))
+                }
                 _ => V::Other,
             },
             Having::Number(n) => match Decimal::parse(n.as_bytes()) {
@@ -273,6 +278,35 @@ fn number(v: &V<'_>) -> Option<f64> {
     }
 }
 
+/// The number a temporal value reads as in a numeric comparison.
+fn temporal_number(kind: Kind, ordinal: i128, date: bool) -> f64 {
+    let us = ordinal.rem_euclid(1_000_000);
+    let mut rest = ordinal.div_euclid(1_000_000);
+    if kind == Kind::Time {
+        let negative = ordinal < 0;
+        let total = ordinal.abs();
+        let (secs, us) = (total / 1_000_000, total % 1_000_000);
+        let n = (secs / 3600) * 10_000 + (secs / 60 % 60) * 100 + secs % 60;
+        let v = n as f64 + us as f64 / 1e6;
+        return if negative { -v } else { v };
+    }
+    let s = rest % 60;
+    rest /= 60;
+    let mi = rest % 60;
+    rest /= 60;
+    let h = rest % 24;
+    rest /= 24;
+    let day = rest % 32;
+    rest /= 32;
+    let month = rest % 13;
+    let year = rest / 13;
+    let ymd = (year * 10_000 + month * 100 + day) as f64;
+    if date {
+        return ymd;
+    }
+    ymd * 1e6 + (h * 10_000 + mi * 100 + s) as f64 + us as f64 / 1e6
+}
+
 /// A string literal compared with a temporal column, read as that column's kind.
 fn temporal_literal(kind: Kind, s: &[u8]) -> Result<i128, String> {
     let v = match kind {
@@ -301,11 +335,19 @@ fn cmp(a: &V<'_>, b: &V<'_>) -> Result<Ordering, String> {
             Some(kind) => compare(kind, &Value::Bytes(x), &Value::Bytes(y)),
             None => x.cmp(y),
         },
-        (V::Temporal(_, x), V::Temporal(_, y)) => x.cmp(y),
-        (V::Temporal(k, x), V::Str(s, _)) => x.cmp(&temporal_literal(*k, s)?),
-        (V::Str(s, _), V::Temporal(k, y)) => temporal_literal(*k, s)?.cmp(y),
+        (V::Temporal(_, x, _), V::Temporal(_, y, _)) => x.cmp(y),
+        (V::Temporal(k, x, _), V::Str(s, _)) => x.cmp(&temporal_literal(*k, s)?),
+        (V::Str(s, _), V::Temporal(k, y, _)) => temporal_literal(*k, s)?.cmp(y),
+        // A temporal value compared with a number is the number it reads as (20240102,
+        // 20240102030405.5, 30405 for 03:04:05).
+        (V::Temporal(k, x, date), other @ (V::Exact(_) | V::Float(_))) => {
+            temporal_number(*k, *x, *date).total_cmp(&number(other).unwrap_or(0.0))
+        }
+        (other @ (V::Exact(_) | V::Float(_)), V::Temporal(k, y, date)) => number(other)
+            .unwrap_or(0.0)
+            .total_cmp(&temporal_number(*k, *y, *date)),
         (V::Temporal(..), _) | (_, V::Temporal(..)) | (V::Other, _) | (_, V::Other) => {
-            return Err("HAVING comparing a temporal value with a number, or a BIT value".into());
+            return Err("HAVING comparing a BIT value".into());
         }
         _ => {
             let (x, y) = (number(a).unwrap_or(0.0), number(b).unwrap_or(0.0));
