@@ -8,4 +8,4 @@ pub mod rewrite;
 
 pub use conn::{BackendConn, HostTarget};
 pub use pool::{HostPool, PooledConn};
-pub use relay::{Class, RelayFailure, Relayed, ResponseKind, Tracker, relay, relay_filtered};
+pub use relay::{Class, RelayFailure, Relayed, ResponseKind, Tracker, relay};

@@ -403,48 +403,6 @@ pub(crate) async fn await_chunk<W: AsyncWrite + Unpin>(
     Ok(chunk_len(&conn.rbuf))
 }
 
-/// Relays a response packet by packet, keeping only the packets `keep` accepts (sequence
-/// ids renumbered from `seq`). Used to concatenate the result sets of several shards.
-pub async fn relay_filtered<W: AsyncWrite + Unpin>(
-    conn: &mut BackendConn,
-    kind: ResponseKind,
-    client: &mut W,
-    mut seq: u8,
-    keep: &mut (dyn FnMut(Class) -> bool + Send),
-) -> Result<Relayed, RelayFailure> {
-    let mut t = Tracker::new(kind);
-    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut keeping = true;
-    while !t.done() {
-        let len = await_chunk(conn, client, &mut out, 64 * 1024, seq).await?;
-        let body = &conn.rbuf[4..4 + len];
-        let continuation = t.continuation;
-        if !continuation {
-            keeping = keep(t.class_of(body.first().copied(), len));
-        }
-        if let Err(error) = t.chunk(body, len) {
-            conn.broken = true;
-            client.write_all(&out).await.map_err(RelayFailure::Client)?;
-            return Err(RelayFailure::Backend {
-                error,
-                next_seq: seq,
-            });
-        }
-        if keeping {
-            out.extend_from_slice(&conn.rbuf[..3]);
-            out.push(seq);
-            seq = seq.wrapping_add(1);
-            out.extend_from_slice(&conn.rbuf[4..4 + len]);
-        }
-        conn.rbuf.advance(4 + len);
-    }
-    client.write_all(&out).await.map_err(RelayFailure::Client)?;
-    Ok(Relayed {
-        tracker: t,
-        next_seq: seq,
-    })
-}
-
 /// Copies the rest of a large chunk from the backend to the client as it arrives.
 async fn stream_through<W: AsyncWrite + Unpin>(
     conn: &mut BackendConn,

@@ -11,14 +11,12 @@
 
 use super::Session;
 use super::shard::Exec;
-use crate::backend::conn::merge_stmt_key;
 use crate::backend::relay::next_packet;
 use crate::backend::{Class, PooledConn, ResponseKind, Tracker};
 use crate::error::SqlError;
 use crate::packet;
 use myshard_router::shard::plan::ShardRoute;
 use myshard_router::shard::resolve::Target;
-use myshard_router::text::encode;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -280,33 +278,13 @@ async fn read_lane(
             sink.send(i, Msg::Failed(shard_error(e, &t))).await;
             continue;
         }
-        if let Err(e) = send(&mut conn, &t, &mut exec).await {
+        if let Err(e) = Session::send_target(&mut conn, &t, &mut exec, true).await {
             sink.send(i, Msg::Failed(shard_error(e, &t))).await;
             continue;
         }
         read_one(&mut conn, i, &t, &sink).await;
     }
     conn
-}
-
-async fn send(conn: &mut PooledConn, t: &Target, exec: &mut Exec) -> Result<(), SqlError> {
-    match exec {
-        Exec::Text => {
-            let mut payload = Vec::with_capacity(t.sql.len() + 1);
-            payload.push(0x03);
-            payload.extend_from_slice(&encode(&t.sql));
-            conn.send(&payload).await
-        }
-        Exec::Prepared { packet, global_id } => {
-            let key = merge_stmt_key(*global_id, t.shard);
-            let id = match super::stmt::prepared_id(conn, key) {
-                Some(id) => id,
-                None => super::stmt::ensure_prepared(conn, key, &encode(&t.sql)).await?,
-            };
-            packet[5..9].copy_from_slice(&id.to_le_bytes());
-            conn.send_framed(packet).await
-        }
-    }
 }
 
 /// Reads one shard's response to the end, delivering it while anyone listens.

@@ -1,10 +1,10 @@
 //! Executing statements of sharded schemas: one target is relayed like any statement;
-//! several targets are run one after the other, their result sets concatenated into one
-//! (rows streamed, column definitions sent once) or their OKs summed into one.
+//! reads reaching several targets are scattered and merged (`scatter`, `merge`), writes run
+//! on one target after the other with their OKs summed into one.
 
 use super::{Closed, Session};
-use crate::backend::conn::stmt_key;
-use crate::backend::{Class, PooledConn, RelayFailure, ResponseKind, relay_filtered};
+use crate::backend::conn::{merge_stmt_key, stmt_key};
+use crate::backend::{PooledConn, ResponseKind};
 use crate::error::SqlError;
 use crate::packet;
 use crate::params::ExecuteRequest;
@@ -97,22 +97,13 @@ impl Session {
             self.rename_schema = None;
             return r;
         }
-        if route.read_only {
-            return self
-                .run_merge(
-                    route,
-                    route.merge_plan.as_deref(),
-                    &targets,
-                    seq,
-                    &Exec::Text,
-                )
-                .await;
-        }
         self.run_targets(route, &targets, seq, &mut Exec::Text)
             .await
     }
 
-    /// Runs a statement on several shards and merges the answers.
+    /// Runs a statement on several shards and merges the answers: reads (the only
+    /// statements planned to concatenate) through the scatter and its merges, writes one
+    /// shard after the other.
     pub(super) async fn run_targets(
         &mut self,
         route: &ShardRoute,
@@ -121,7 +112,10 @@ impl Session {
         exec: &mut Exec,
     ) -> Result<(), Closed> {
         match route.merge {
-            Merge::Concat => self.concat(route, targets, seq, exec).await,
+            Merge::Concat => {
+                self.run_merge(route, route.merge_plan.as_deref(), targets, seq, exec)
+                    .await
+            }
             Merge::SumAffected | Merge::FirstResult => {
                 self.merge_writes(route, targets, seq, exec).await
             }
@@ -137,10 +131,13 @@ impl Session {
         self.acquire_at(&dest).await
     }
 
-    async fn send_target(
+    /// Sends a target's statement; `merge_form`: the text is the target's merge form (with
+    /// hidden columns), prepared under its own key.
+    pub(super) async fn send_target(
         conn: &mut PooledConn,
         t: &Target,
         exec: &mut Exec,
+        merge_form: bool,
     ) -> Result<(), SqlError> {
         match exec {
             Exec::Text => {
@@ -150,7 +147,11 @@ impl Session {
                 conn.send(&payload).await
             }
             Exec::Prepared { packet, global_id } => {
-                let key = stmt_key(*global_id, Some(t.shard));
+                let key = if merge_form {
+                    merge_stmt_key(*global_id, t.shard)
+                } else {
+                    stmt_key(*global_id, Some(t.shard))
+                };
                 // The text is only encoded when this connection has yet to prepare it.
                 let id = match super::stmt::prepared_id(conn, key) {
                     Some(id) => id,
@@ -161,81 +162,6 @@ impl Session {
                 conn.send_framed(packet).await
             }
         }
-    }
-
-    /// Result sets of every target as one: the first target's column definitions, then
-    /// every target's rows, then one final EOF.
-    async fn concat(
-        &mut self,
-        route: &ShardRoute,
-        targets: &[Target],
-        seq: u8,
-        exec: &mut Exec,
-    ) -> Result<(), Closed> {
-        let mut seq = seq;
-        let mut header_sent = false;
-        let n = targets.len();
-        for (i, t) in targets.iter().enumerate() {
-            let last = i + 1 == n;
-            let mut conn = match self.target_conn(route, t).await {
-                Ok(c) => c,
-                Err(e) => return self.send_err(&shard_failed(e, t), seq).await,
-            };
-            if let Err(e) = Self::send_target(&mut conn, t, exec).await {
-                self.lose_pin();
-                return self.send_err(&shard_failed(e, t), seq).await;
-            }
-            let first = !header_sent;
-            let mut keep = |c: Class| match c {
-                Class::ColumnCount | Class::ColumnDef | Class::ColumnsEof => first,
-                Class::RowsEof => last,
-                Class::Row | Class::Other => true,
-                Class::Err => true,
-                Class::Ok => first && last,
-            };
-            self.set_running(Some(&conn));
-            let r = relay_filtered(
-                &mut conn,
-                ResponseKind::Query,
-                &mut self.stream,
-                seq,
-                &mut keep,
-            )
-            .await;
-            self.set_running(None);
-            match r {
-                Ok(relayed) => {
-                    seq = relayed.next_seq;
-                    header_sent = true;
-                    let t = &relayed.tracker;
-                    conn.in_transaction = t.status & packet::status::IN_TRANS != 0;
-                    let failed = t.error;
-                    self.finish(conn);
-                    if failed {
-                        return Ok(());
-                    }
-                    if !last && t.status & packet::status::MORE_RESULTS_EXISTS != 0 {
-                        return self
-                            .send_err(
-                                &SqlError::not_supported(
-                                    "multiple result sets from a statement sent to several shards",
-                                ),
-                                seq,
-                            )
-                            .await;
-                    }
-                }
-                Err(RelayFailure::Backend { error, next_seq }) => {
-                    self.lose_pin();
-                    return self.send_err(&shard_failed(error, t), next_seq).await;
-                }
-                Err(RelayFailure::Client(_)) => {
-                    conn.broken = true;
-                    return Err(Closed);
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Writes on several shards: affected rows summed (or, for the copies of a global
@@ -260,7 +186,7 @@ impl Session {
                     continue;
                 }
             };
-            let r = match Self::send_target(&mut conn, t, exec).await {
+            let r = match Self::send_target(&mut conn, t, exec, false).await {
                 Ok(()) => conn.read_ok().await,
                 Err(e) => Err(e),
             };
@@ -351,7 +277,7 @@ impl Session {
                 Ok(c) => c,
                 Err(e) => return self.send_err(&e, seq).await,
             };
-            if let Err(e) = Self::send_target(&mut conn, t, &mut exec).await {
+            if let Err(e) = Self::send_target(&mut conn, t, &mut exec, false).await {
                 if conn.broken {
                     self.lose_pin();
                 }
@@ -368,11 +294,6 @@ impl Session {
             self.finish(conn);
             return Ok(());
         }
-        if route.read_only {
-            return self
-                .run_merge(route, route.merge_plan.as_deref(), &targets, seq, &exec)
-                .await;
-        }
         self.run_targets(route, &targets, seq, &mut exec).await
     }
 }
@@ -382,10 +303,4 @@ impl Session {
 fn rename_for(route: &ShardRoute, t: &Target) -> Option<(String, String)> {
     (route.read_only && t.database != route.schema)
         .then(|| (t.database.clone(), route.schema.clone()))
-}
-
-/// Names the shard in an error.
-fn shard_failed(mut e: SqlError, t: &Target) -> SqlError {
-    e.message = format!("{} (shard {} on group {})", e.message, t.shard, t.group);
-    e
 }
