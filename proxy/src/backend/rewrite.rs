@@ -125,6 +125,20 @@ impl<'a> ColumnDef<'a> {
         })
     }
 
+    /// The definition `p` naming `logical` as its schema when its schema is one that
+    /// `is_physical` accepts (a physical database shown under its logical name); `None`
+    /// when it stays as it is.
+    pub fn with_logical_schema(
+        p: &[u8],
+        is_physical: impl Fn(&[u8]) -> bool,
+        logical: &str,
+    ) -> Option<Vec<u8>> {
+        let def = ColumnDef::parse(p)?;
+        let schema = def.strings[field::SCHEMA];
+        (schema != logical.as_bytes() && is_physical(schema))
+            .then(|| def.encode(&[(field::SCHEMA, logical.as_bytes())]))
+    }
+
     /// The payload again, with `replace` applied: (field index, new value).
     pub fn encode(&self, replace: &[(usize, &[u8])]) -> Vec<u8> {
         let mut p = Vec::with_capacity(self.rest.len() + 64);

@@ -15,7 +15,7 @@ use super::shard::route_error;
 use super::{Closed, Session};
 use crate::backend::conn::stmt_key;
 use crate::backend::rewrite::{ColumnDef, Edit, field, relay_rewritten, text_row, text_row_values};
-use crate::backend::{Class, PooledConn, RelayFailure, Relayed, ResponseKind};
+use crate::backend::{Class, PooledConn, Relayed, ResponseKind};
 use crate::error::SqlError;
 use crate::packet;
 use crate::params::{ExecuteRequest, rebuild_execute, split_values, value_len};
@@ -562,7 +562,7 @@ impl Session {
 
     /// Relays the response on `conn` through `edit`. `None` when the backend failed (the
     /// error is reported to the client).
-    async fn relay_edited(
+    pub(super) async fn relay_edited(
         &mut self,
         conn: &mut PooledConn,
         kind: ResponseKind,
@@ -572,19 +572,7 @@ impl Session {
         self.set_running(Some(conn));
         let relayed = relay_rewritten(conn, kind, &mut self.stream, seq, edit).await;
         self.set_running(None);
-        match relayed {
-            Ok(relayed) => Ok(Some(relayed)),
-            Err(RelayFailure::Backend { error, next_seq }) => {
-                tracing::warn!(host = %conn.host, error = %error, "backend failed during a statement");
-                self.lose_pin();
-                self.send_err(&error, next_seq).await?;
-                Ok(None)
-            }
-            Err(RelayFailure::Client(_)) => {
-                conn.broken = true;
-                Err(Closed)
-            }
-        }
+        self.relay_outcome(conn, relayed).await
     }
 }
 

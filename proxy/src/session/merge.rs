@@ -6,7 +6,7 @@
 use super::scatter::{Msg, Receiver, Scatter, Streams};
 use super::shard::Exec;
 use super::{Closed, Session};
-use crate::backend::rewrite::{ColumnDef, field};
+use crate::backend::rewrite::ColumnDef;
 use crate::error::SqlError;
 use crate::packet;
 use myshard_router::merge::group::{GroupError, GroupMerge};
@@ -123,14 +123,12 @@ impl Session {
         out.seq = packet::frame(&mut self.out, out.seq, &count);
         for d in &defs[..visible] {
             // Columns of the shards' tables name the logical schema, as on one server.
-            let renamed = ColumnDef::parse(d).and_then(|c| {
-                let schema = c.strings[field::SCHEMA];
-                out.rename
-                    .1
-                    .iter()
-                    .any(|db| db.as_bytes() == schema)
-                    .then(|| c.encode(&[(field::SCHEMA, out.rename.0.as_bytes())]))
-            });
+            let (logical, physical) = &out.rename;
+            let renamed = ColumnDef::with_logical_schema(
+                d,
+                |s| physical.iter().any(|db| db.as_bytes() == s),
+                logical,
+            );
             out.seq = packet::frame(&mut self.out, out.seq, renamed.as_deref().unwrap_or(d));
         }
         let eof = packet::eof_payload(self.status(), 0);
@@ -181,12 +179,7 @@ impl Session {
                 Msg::Columns(defs) => {
                     let l = layout_of(&defs, hidden, format)?;
                     match &layout {
-                        Some(first) if first.columns.len() != l.columns.len() => {
-                            return Err(unsupported(
-                                "shards answering with different columns (are the shards' tables alike?)",
-                            ));
-                        }
-                        Some(_) => {}
+                        Some(first) => same_columns(first, &l)?,
                         None => {
                             self.send_header(&defs, l.visible(), out);
                             layout = Some(l);
@@ -239,9 +232,7 @@ impl Session {
             };
             let l = layout_of(&defs, plan.hidden, format)?;
             if let Some((_, first)) = &defs_seen {
-                if first.columns.len() != l.columns.len() {
-                    return Err(unsupported("shards answering with different columns"));
-                }
+                same_columns(first, &l)?;
             } else {
                 defs_seen = Some((defs, l));
             }
@@ -306,9 +297,7 @@ impl Session {
                 Msg::Columns(defs) => {
                     let l = layout_of(&defs, plan.hidden, format)?;
                     if let Some((_, first)) = &header {
-                        if first.columns.len() != l.columns.len() {
-                            return Err(unsupported("shards answering with different columns"));
-                        }
+                        same_columns(first, &l)?;
                     } else {
                         groups = Some(GroupMerge::new(grouping, l.clone(), max_groups));
                         header = Some((defs, l));
@@ -362,6 +351,16 @@ fn group_error(e: GroupError) -> Stop {
         )),
         GroupError::Unsupported(what) => unsupported(format!("{what} over several shards")),
     }
+}
+
+/// Every shard must answer with as many columns as the first.
+fn same_columns(first: &Layout, next: &Layout) -> Result<(), Stop> {
+    if first.columns.len() != next.columns.len() {
+        return Err(unsupported(
+            "shards answering with different columns (are the shards' tables alike?)",
+        ));
+    }
+    Ok(())
 }
 
 fn layout_of(defs: &[Vec<u8>], hidden: usize, format: RowFormat) -> Result<Layout, Stop> {

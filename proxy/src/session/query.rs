@@ -4,7 +4,7 @@
 
 use super::{Closed, Session};
 use crate::backend::conn::ConnFlags;
-use crate::backend::rewrite::{ColumnDef, Edit, field, relay_rewritten};
+use crate::backend::rewrite::{ColumnDef, Edit};
 use crate::backend::{Class, PooledConn, RelayFailure, Relayed, ResponseKind, relay};
 use crate::error::SqlError;
 use crate::packet;
@@ -312,16 +312,24 @@ impl Session {
         kind: ResponseKind,
         seq: u8,
     ) -> Result<Option<Relayed>, Closed> {
+        if let Some((physical, logical)) = self.rename_schema.take() {
+            let mut edit =
+                |class: Class, p: &[u8]| rename_column_schema(class, p, &physical, &logical);
+            return self.relay_edited(conn, kind, seq, &mut edit).await;
+        }
         self.set_running(Some(conn));
-        let r = match self.rename_schema.take() {
-            None => relay(conn, kind, &mut self.stream, seq).await,
-            Some((physical, logical)) => {
-                let mut edit =
-                    |class: Class, p: &[u8]| rename_column_schema(class, p, &physical, &logical);
-                relay_rewritten(conn, kind, &mut self.stream, seq, &mut edit).await
-            }
-        };
+        let r = relay(conn, kind, &mut self.stream, seq).await;
         self.set_running(None);
+        self.relay_outcome(conn, r).await
+    }
+
+    /// What a relay's outcome means for the session: a backend failure is reported to the
+    /// client (`None`; the session keeps serving), a client failure closes the session.
+    pub(super) async fn relay_outcome(
+        &mut self,
+        conn: &mut PooledConn,
+        r: Result<Relayed, RelayFailure>,
+    ) -> Result<Option<Relayed>, Closed> {
         match r {
             Ok(relayed) => Ok(Some(relayed)),
             Err(RelayFailure::Backend { error, next_seq }) => {
@@ -426,12 +434,8 @@ fn rename_column_schema(class: Class, p: &[u8], physical: &str, logical: &str) -
     if class != Class::ColumnDef {
         return Edit::Keep;
     }
-    match ColumnDef::parse(p) {
-        Some(def) if def.strings[field::SCHEMA] == physical.as_bytes() => {
-            Edit::Replace(def.encode(&[(field::SCHEMA, logical.as_bytes())]))
-        }
-        _ => Edit::Keep,
-    }
+    ColumnDef::with_logical_schema(p, |s| s == physical.as_bytes(), logical)
+        .map_or(Edit::Keep, Edit::Replace)
 }
 
 /// Whether a SET only switches autocommit to a plain on/off literal.

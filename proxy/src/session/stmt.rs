@@ -7,7 +7,7 @@ use super::{Closed, Session};
 use crate::backend::conn::stmt_key;
 use crate::backend::conn::{BackendStmt, MAX_STMTS_PER_CONN};
 use crate::backend::relay::read_internal;
-use crate::backend::rewrite::{ColumnDef, field};
+use crate::backend::rewrite::ColumnDef;
 use crate::backend::{PooledConn, ResponseKind};
 use crate::error::SqlError;
 use crate::packet;
@@ -215,12 +215,8 @@ impl Session {
             None => return,
         };
         for d in defs.iter_mut() {
-            let renamed = ColumnDef::parse(d).and_then(|c| {
-                let schema = c.strings[field::SCHEMA];
-                (schema != logical.as_bytes() && physical.iter().any(|p| p.as_bytes() == schema))
-                    .then(|| c.encode(&[(field::SCHEMA, logical.as_bytes())]))
-            });
-            if let Some(r) = renamed {
+            let is_physical = |s: &[u8]| physical.iter().any(|p| p.as_bytes() == s);
+            if let Some(r) = ColumnDef::with_logical_schema(d, is_physical, logical) {
                 *d = r;
             }
         }

@@ -494,7 +494,7 @@ fn exact_of(column: &ColumnInfo, format: super::row::RowFormat, b: &[u8]) -> Opt
     match column.column_type {
         types::NEWDECIMAL | types::DECIMAL => Decimal::parse(b),
         _ => match decode(column, Kind::Integer, format, Some(b)) {
-            Value::Int(i) => Decimal::parse(i.to_string().as_bytes()),
+            Value::Int(i) => Some(int_decimal(i)),
             _ => None,
         },
     }

@@ -631,15 +631,7 @@ pub fn plan(input: &MergeInput<'_>) -> Result<MergePlan, RouteError> {
                 return Err(RouteError::unsupported("GROUP BY an aggregate"));
             }
             let col = b.column_for(e, true)?;
-            let key_expr = match col {
-                Col::Visible(_) => b
-                    .item_for(e, true)?
-                    .and_then(|i| b.items[i].expr)
-                    .unwrap_or(e),
-                Col::Hidden(_) => e,
-            };
-            check_copyable(key_expr)?;
-            let collation = b.collation_of(key_expr);
+            let collation = b.collation_for(e, true)?;
             keys.push((col, Some(collation)));
         }
         for i in 0..b.items.len() {
@@ -687,12 +679,7 @@ pub fn plan(input: &MergeInput<'_>) -> Result<MergePlan, RouteError> {
                 ));
             }
             let col = b.column_for(&o.expr, true)?;
-            let key_expr = match b.item_for(&o.expr, true)? {
-                Some(i) => b.items[i].expr.unwrap_or(&o.expr),
-                None => &o.expr,
-            };
-            check_copyable(key_expr)?;
-            let collation = Some(b.collation_of(key_expr));
+            let collation = Some(b.collation_for(&o.expr, true)?);
             order.push(SortKey {
                 col,
                 desc,
