@@ -16,16 +16,8 @@ use std::time::{Duration, Instant};
 
 /// A user limited to schema s0, and one without a password.
 fn extra_users(c: &mut myshard_config::Config) {
-    c.users.push(User {
-        name: "ro".into(),
-        password: "ro-pw".into(),
-        schemas: vec!["s0".into()],
-    });
-    c.users.push(User {
-        name: "nopw".into(),
-        password: String::new(),
-        schemas: vec!["*".into()],
-    });
+    c.users.push(User::new("ro", "ro-pw", &["s0"]));
+    c.users.push(User::new("nopw", "", &["*"]));
 }
 
 /// Adds schema `s1` on group g0 (for single-server tests).

@@ -18,7 +18,7 @@ mod validate;
 pub use error::{ConfigError, ConfigErrors};
 pub use live::LiveConfig;
 pub use load::{load, parse};
-pub use model::{Config, Group, Placement, Pool, Schema, Table, User};
+pub use model::{Config, Group, Limits, Placement, Pool, Schema, Table, User};
 pub use sharding::{
     DEFAULT_COLLATION, DEFAULT_DATABASE_PATTERN, DEFAULT_DECIMAL_PRECISION, DatabasePattern,
     KeyType, MAX_DATABASE_NAME_CHARS, MAX_DATETIME_FSP, MAX_DECIMAL_PRECISION, MAX_DECIMAL_SCALE,

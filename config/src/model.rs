@@ -32,6 +32,9 @@ pub struct Config {
     /// How statements reaching several shards are merged.
     #[serde(default)]
     pub merge: Merge,
+    /// Bounds on what one client may make the proxy hold or wait for.
+    #[serde(default)]
+    pub limits: Limits,
     /// Version string announced to clients before any backend has been reached.
     /// Once a backend answers, its own version string is used.
     #[serde(default)]
@@ -66,6 +69,62 @@ impl Default for Merge {
     }
 }
 
+/// Bounds on what clients may make the proxy buffer, plan, hold or wait for. Every field has
+/// a default; `0` in a `*_timeout_ms` field means no timeout.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest statement the router plans (sharded or renamed schemas), bytes; longer ones
+    /// get an error naming the limit.
+    pub max_statement_bytes: usize,
+    /// Deepest expression the router walks (terms of one AND/OR/arithmetic chain plus
+    /// nesting); deeper statements get error 1436 instead of overflowing the stack.
+    pub max_expression_depth: usize,
+    /// Connections still in the handshake (not logged in); more are refused at once. They do
+    /// not count against `max_client_connections`.
+    pub max_handshakes: usize,
+    /// Time a connection has to complete the handshake and login, milliseconds.
+    pub handshake_timeout_ms: u64,
+    /// Time a client may take to send the rest of a packet it has started, milliseconds
+    /// (MySQL's `net_read_timeout`).
+    pub read_timeout_ms: u64,
+    /// Prepared statements one client may hold open (MySQL error 1461 beyond it).
+    pub max_prepared_statements_per_client: usize,
+    /// Prepared statements all clients together may hold open (MySQL's
+    /// `max_prepared_stmt_count`, error 1461 beyond it).
+    pub max_prepared_statements: usize,
+    /// Bytes of statement text and metadata the proxy-wide prepared-statement cache keeps;
+    /// least recently used entries not in use are evicted beyond it.
+    pub statement_cache_bytes: usize,
+    /// Longest a statement may run on a backend before it is ended with an error and the
+    /// backend connection discarded, milliseconds (like `max_statement_time`); 0 = no limit.
+    /// Users may override it.
+    pub statement_timeout_ms: u64,
+    /// Failed logins from one address in a row after which that address is refused
+    /// (error 1129) for `connect_errors_block_ms`; 0 = never (MySQL's `max_connect_errors`).
+    pub max_connect_errors: u32,
+    /// How long an address stays blocked after `max_connect_errors` failed logins, ms.
+    pub connect_errors_block_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_statement_bytes: 16 * 1024 * 1024,
+            max_expression_depth: 4_000,
+            max_handshakes: 256,
+            handshake_timeout_ms: 5_000,
+            read_timeout_ms: 30_000,
+            max_prepared_statements_per_client: 1_024,
+            max_prepared_statements: 16_382,
+            statement_cache_bytes: 64 * 1024 * 1024,
+            statement_timeout_ms: 0,
+            max_connect_errors: 100,
+            connect_errors_block_ms: 60_000,
+        }
+    }
+}
+
 fn default_connections_per_group() -> usize {
     16
 }
@@ -85,6 +144,19 @@ pub struct User {
     pub password: String,
     /// Logical schemas this user may use.
     pub schemas: Vec<String>,
+    /// Server administration (SHUTDOWN, SET GLOBAL, GRANT, users, databases outside
+    /// `schemas`, files on the server) is allowed only to administrators.
+    #[serde(default)]
+    pub admin: bool,
+    /// Only reads are allowed (writes get error 1290/1142).
+    #[serde(default)]
+    pub read_only: bool,
+    /// Whether writes may carry the `/* myshard: shard=N */` hint (reads may always).
+    #[serde(default)]
+    pub shard_hint_writes: bool,
+    /// Overrides `limits.statement_timeout_ms` for this user (0 = no limit).
+    #[serde(default)]
+    pub statement_timeout_ms: Option<u64>,
 }
 
 /// A replication group: hosts that hold the same shards. Its `Debug` output never shows the
@@ -125,6 +197,9 @@ pub struct Pool {
     pub check_after_idle_ms: u64,
     /// How long a statement waits for a free connection when the pool is full, milliseconds.
     pub checkout_timeout_ms: u64,
+    /// How long the liveness check of an idle connection (and the session-state replay
+    /// before a statement) may take before the connection is discarded, milliseconds.
+    pub check_timeout_ms: u64,
 }
 
 impl Default for Pool {
@@ -136,6 +211,7 @@ impl Default for Pool {
             idle_timeout_ms: 600_000,
             check_after_idle_ms: 5_000,
             checkout_timeout_ms: 10_000,
+            check_timeout_ms: 2_000,
         }
     }
 }
@@ -243,6 +319,20 @@ impl Config {
 }
 
 impl User {
+    /// A user with a password and schemas, and every other setting at its default (not an
+    /// administrator, writes allowed, no shard hints for writes, the global statement timeout).
+    pub fn new(name: &str, password: &str, schemas: &[&str]) -> User {
+        User {
+            name: name.into(),
+            password: password.into(),
+            schemas: schemas.iter().map(|s| s.to_string()).collect(),
+            admin: false,
+            read_only: false,
+            shard_hint_writes: false,
+            statement_timeout_ms: None,
+        }
+    }
+
     /// Whether this user may use logical schema `schema`; the entry `*` allows every schema.
     pub fn may_use(&self, schema: &str) -> bool {
         self.schemas

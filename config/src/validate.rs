@@ -86,6 +86,28 @@ impl Checker<'_> {
         if config.merge.max_groups < 1 {
             self.fail("merge.max_groups".into(), "must be at least 1".into());
         }
+        let l = &config.limits;
+        for (key, value) in [
+            ("limits.max_statement_bytes", l.max_statement_bytes),
+            ("limits.max_expression_depth", l.max_expression_depth),
+            ("limits.max_handshakes", l.max_handshakes),
+            (
+                "limits.max_prepared_statements_per_client",
+                l.max_prepared_statements_per_client,
+            ),
+            ("limits.max_prepared_statements", l.max_prepared_statements),
+            ("limits.statement_cache_bytes", l.statement_cache_bytes),
+        ] {
+            if value < 1 {
+                self.fail(key.into(), "must be at least 1".into());
+            }
+        }
+        if l.handshake_timeout_ms < 1 {
+            self.fail(
+                "limits.handshake_timeout_ms".into(),
+                "must be at least 1".into(),
+            );
+        }
         let packet = config.max_allowed_packet;
         if !(MIN_ALLOWED_PACKET..=MAX_ALLOWED_PACKET).contains(&packet) {
             self.fail(

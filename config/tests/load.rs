@@ -85,18 +85,11 @@ fn valid_file_round_trips() {
         max_client_connections: 100,
         max_allowed_packet: 16 * 1024 * 1024,
         merge: Default::default(),
+        limits: Default::default(),
         server_version: Some("8.0.36-myshard".into()),
         users: vec![
-            User {
-                name: "app".into(),
-                password: "s3cret-app".into(),
-                schemas: vec!["shop".into()],
-            },
-            User {
-                name: "admin".into(),
-                password: "s3cret-admin".into(),
-                schemas: vec!["*".into()],
-            },
+            User::new("app", "s3cret-app", &["shop"]),
+            User::new("admin", "s3cret-admin", &["*"]),
         ],
         groups: vec![Group {
             name: "g1".into(),

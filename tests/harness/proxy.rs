@@ -43,11 +43,11 @@ pub fn config_for(servers: &[&MariaDb]) -> Config {
         max_client_connections: 1000,
         max_allowed_packet: 64 * 1024 * 1024,
         merge: Default::default(),
+        limits: Default::default(),
         server_version: None,
         users: vec![User {
-            name: APP_USER.into(),
-            password: APP_PASSWORD.into(),
-            schemas: vec!["*".into()],
+            admin: true,
+            ..User::new(APP_USER, APP_PASSWORD, &["*"])
         }],
         groups,
         schemas,
