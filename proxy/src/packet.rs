@@ -8,7 +8,8 @@
 
 use crate::error::SqlError;
 use crate::wire::{put_lenenc_int, put_lenenc_str};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Largest payload of one chunk.
@@ -38,15 +39,25 @@ pub enum ReadError {
     /// The logical packet exceeds the configured limit.
     #[error("packet larger than max_allowed_packet")]
     TooLarge,
+    /// The peer stopped in the middle of a packet for longer than the read timeout.
+    #[error("timed out in the middle of a packet")]
+    TimedOut,
     /// Socket error.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
 /// Reads whole logical packets (continuation chunks joined) from a stream.
+///
+/// Memory follows what the peer actually sent, not what a header announces: the small
+/// buffer holds headers and whatever arrived with them, and a payload larger than that is
+/// read straight into the caller's buffer as its bytes come in.
 #[derive(Debug)]
 pub struct PacketReader {
     buf: BytesMut,
+    /// Longest wait for more bytes of a packet the peer has started (MySQL's
+    /// `net_read_timeout`); the wait for the first byte of a packet is never limited here.
+    read_timeout: Option<Duration>,
 }
 
 impl Default for PacketReader {
@@ -55,12 +66,22 @@ impl Default for PacketReader {
     }
 }
 
+/// Largest step by which a payload buffer grows while its bytes arrive.
+const GROW_STEP: usize = 1 << 20;
+
 impl PacketReader {
-    /// An empty reader.
+    /// An empty reader, without a read timeout.
     pub fn new() -> Self {
         PacketReader {
             buf: BytesMut::new(),
+            read_timeout: None,
         }
+    }
+
+    /// Limits how long a started packet may take to arrive between two reads
+    /// ([`ReadError::TimedOut`] after it); `None` or zero: no limit.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout.filter(|t| !t.is_zero());
     }
 
     /// Reads one logical packet. Returns the sequence id of the last chunk and the joined
@@ -92,9 +113,21 @@ impl PacketReader {
             if payload.len() + len > max {
                 return Err(ReadError::TooLarge);
             }
-            self.fill(src, len).await?;
-            payload.extend_from_slice(&self.buf[..len]);
-            self.buf.advance(len);
+            let want = payload.len() + len;
+            let buffered = len.min(self.buf.len());
+            payload.extend_from_slice(&self.buf[..buffered]);
+            self.buf.advance(buffered);
+            while payload.len() < want {
+                // Grow by what arrives: a header announcing 16 MiB reserves nothing
+                // until those bytes come.
+                payload.reserve((want - payload.len()).min(GROW_STEP));
+                let limit = want - payload.len();
+                let n =
+                    read_timed(src, &mut (&mut *payload).limit(limit), self.read_timeout).await?;
+                if n == 0 {
+                    return Err(ReadError::Truncated);
+                }
+            }
             if len < MAX_CHUNK {
                 return Ok(seq);
             }
@@ -113,6 +146,11 @@ impl PacketReader {
         !self.buf.is_empty()
     }
 
+    /// Bytes the reader's own buffer holds allocated (for tests of memory bounds).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     async fn header<R: AsyncRead + Unpin>(
         &mut self,
         src: &mut R,
@@ -122,7 +160,13 @@ impl PacketReader {
             self.buf.reserve(4096);
         }
         while self.buf.len() < 4 {
-            let n = src.read_buf(&mut self.buf).await?;
+            // Idle between packets is the session's business; a started packet is not.
+            let timeout = if first && self.buf.is_empty() {
+                None
+            } else {
+                self.read_timeout
+            };
+            let n = read_timed(src, &mut self.buf, timeout).await?;
             if n == 0 {
                 return Err(if first && self.buf.is_empty() {
                     ReadError::Closed
@@ -138,22 +182,20 @@ impl PacketReader {
         self.buf.advance(4);
         Ok((len, seq))
     }
+}
 
-    async fn fill<R: AsyncRead + Unpin>(
-        &mut self,
-        src: &mut R,
-        len: usize,
-    ) -> Result<(), ReadError> {
-        if self.buf.capacity() < len {
-            self.buf.reserve(len - self.buf.len());
-        }
-        while self.buf.len() < len {
-            let n = src.read_buf(&mut self.buf).await?;
-            if n == 0 {
-                return Err(ReadError::Truncated);
-            }
-        }
-        Ok(())
+/// One read into `dst`, limited to `timeout` when there is one.
+async fn read_timed<R: AsyncRead + Unpin, B: BufMut>(
+    src: &mut R,
+    dst: &mut B,
+    timeout: Option<Duration>,
+) -> Result<usize, ReadError> {
+    match timeout {
+        None => Ok(src.read_buf(dst).await?),
+        Some(t) => match tokio::time::timeout(t, src.read_buf(dst)).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(ReadError::TimedOut),
+        },
     }
 }
 
