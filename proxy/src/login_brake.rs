@@ -120,6 +120,17 @@ impl LoginBrake {
     }
 }
 
+impl LoginBrake {
+    /// Lines suppressed in an interval that has ended with no failed login since (their
+    /// summary is then due now rather than at the next failure).
+    pub fn take_suppressed(&self, now: Instant) -> u64 {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_expired(now)
+    }
+}
+
 /// 1129, as MySQL answers a blocked host (with when the block ends instead of MySQL's
 /// advice to run `mysqladmin flush-hosts`, which the proxy has no counterpart of).
 fn blocked_error(ip: IpAddr, left: Duration) -> SqlError {
@@ -173,6 +184,19 @@ impl LogLimiter {
         } else {
             self.suppressed += 1;
             (false, summary)
+        }
+    }
+}
+
+impl LogLimiter {
+    /// The count suppressed in an interval that has ended by `now` (cleared; 0 if the
+    /// interval is still running).
+    pub fn take_expired(&mut self, now: Instant) -> u64 {
+        match self.window_start {
+            Some(start) if now.saturating_duration_since(start) >= self.interval => {
+                std::mem::take(&mut self.suppressed)
+            }
+            _ => 0,
         }
     }
 }
@@ -233,5 +257,15 @@ mod tests {
         assert_eq!(summary, 995);
         let (_, summary) = l.admit(t0 + Duration::from_secs(10));
         assert_eq!(summary, 0, "a summary is given once");
+        for _ in 0..10 {
+            l.admit(t0 + Duration::from_secs(11));
+        }
+        assert_eq!(
+            l.take_expired(t0 + Duration::from_secs(12)),
+            0,
+            "interval running"
+        );
+        assert_eq!(l.take_expired(t0 + Duration::from_secs(20)), 7);
+        assert_eq!(l.take_expired(t0 + Duration::from_secs(20)), 0);
     }
 }

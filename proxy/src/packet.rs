@@ -66,7 +66,8 @@ impl Default for PacketReader {
     }
 }
 
-/// Largest step by which a payload buffer grows while its bytes arrive.
+/// Smallest step by which a payload buffer grows while its bytes arrive (it doubles
+/// beyond that).
 const GROW_STEP: usize = 1 << 20;
 
 impl PacketReader {
@@ -119,8 +120,14 @@ impl PacketReader {
             self.buf.advance(buffered);
             while payload.len() < want {
                 // Grow by what arrives: a header announcing 16 MiB reserves nothing
-                // until those bytes come.
-                payload.reserve((want - payload.len()).min(GROW_STEP));
+                // until those bytes come. Doubling keeps the copies few; the target
+                // never passes `want`, so a packet's buffer is no larger than it.
+                if payload.len() == payload.capacity() {
+                    let target = (payload.capacity() * 2)
+                        .max(payload.len() + GROW_STEP.min(want - payload.len()))
+                        .min(want);
+                    payload.reserve_exact(target - payload.len());
+                }
                 let limit = want - payload.len();
                 let n =
                     read_timed(src, &mut (&mut *payload).limit(limit), self.read_timeout).await?;

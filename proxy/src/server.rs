@@ -488,6 +488,12 @@ async fn maintenance(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = stop.changed() => return,
         }
+        let suppressed = shared
+            .login_brake
+            .take_suppressed(std::time::Instant::now());
+        if suppressed > 0 {
+            tracing::info!(suppressed, "{suppressed} more failed logins suppressed");
+        }
         for pool in shared.pools() {
             pool.reap();
             pool.fill_min().await;
