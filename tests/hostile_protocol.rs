@@ -88,14 +88,15 @@ async fn select_one(c: &mut RawConn) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_sockets_do_not_keep_clients_out_or_grow_memory() -> Result<()> {
     let _measuring = MEMORY.lock().await;
+    // More silent sockets than handshake slots (default 256) and than client slots.
     const SILENT: usize = 1_200;
     let env = Env::start(1, |c| {
         c.max_client_connections = 20;
-        c.limits.max_handshakes = 2_000;
         c.limits.handshake_timeout_ms = 60_000;
     })
     .await?;
     let addr = env.proxy.addr();
+    let max_handshakes = env.proxy.shared().config.limits.max_handshakes;
     let mut warm = app_conn(&env.proxy, Some("s0")).await?;
     warm.query_drop("SELECT 1").await?;
     let before = rss_bytes()?;
@@ -104,16 +105,12 @@ async fn silent_sockets_do_not_keep_clients_out_or_grow_memory() -> Result<()> {
         silent.push(TcpStream::connect(addr).await?);
     }
     let shared = env.proxy.shared().clone();
-    wait_for(
-        "the silent sockets in the handshake",
-        Duration::from_secs(20),
-        || {
-            let n = shared.handshake_count();
-            async move { Ok((n >= SILENT).then_some(())) }
-        },
-    )
+    wait_for("the handshake slots full", Duration::from_secs(20), || {
+        let n = shared.handshake_count();
+        async move { Ok((n >= max_handshakes).then_some(())) }
+    })
     .await?;
-    // Far more silent sockets than client slots: a real client still gets in.
+    // A real client still gets in: it takes the place of the oldest silent socket.
     let mut c = app_conn(&env.proxy, Some("s0")).await?;
     let one: Option<i64> = c.query_first("SELECT 1").await?;
     ensure!(one == Some(1), "SELECT 1 gave {one:?}");
@@ -122,6 +119,17 @@ async fn silent_sockets_do_not_keep_clients_out_or_grow_memory() -> Result<()> {
         "only logged-in clients hold client slots, got {}",
         shared.client_count()
     );
+    let in_handshake = shared.handshake_count();
+    ensure!(
+        in_handshake <= max_handshakes + 8,
+        "{in_handshake} connections in the handshake, limit {max_handshakes}"
+    );
+    // The oldest silent socket was closed to make room (greeting, then end of stream).
+    let mut oldest = silent.remove(0);
+    let mut sink = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), oldest.read_to_end(&mut sink))
+        .await
+        .context("the oldest silent socket is still open")??;
     let grown = rss_bytes()?.saturating_sub(before);
     eprintln!(
         "RSS growth with {SILENT} silent sockets: {:.1} MiB",
@@ -178,10 +186,16 @@ async fn connections_over_max_handshakes_are_refused_at_once() -> Result<()> {
     })
     .await?;
     let addr = env.proxy.addr();
+    // Five connections that have started a handshake response (so they are not silent
+    // ones a newcomer could replace) and stopped.
     let mut waiting = Vec::new();
     for _ in 0..5 {
-        waiting.push(RawConn::open(addr).await?);
+        let mut c = RawConn::open(addr).await?;
+        c.write_raw(&[0x40, 0x00]).await?;
+        waiting.push(c);
     }
+    // Let the proxy see their bytes (nothing observable to wait for).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     let p = first_packet(addr, None).await?;
     let (code, message) = pre_handshake_err(&p)?;

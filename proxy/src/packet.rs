@@ -141,6 +141,19 @@ impl PacketReader {
         }
     }
 
+    /// Waits until at least one byte is buffered (reading what has arrived); `Ok(false)`
+    /// when the peer closed first. Cancel-safe: bytes read stay for the next `read`.
+    pub async fn buffer_some<R: AsyncRead + Unpin>(
+        &mut self,
+        src: &mut R,
+    ) -> Result<bool, ReadError> {
+        if !self.buf.is_empty() {
+            return Ok(true);
+        }
+        self.buf.reserve(4096);
+        Ok(src.read_buf(&mut self.buf).await? > 0)
+    }
+
     /// Releases the buffer's memory if it grew beyond `keep` bytes and holds nothing.
     pub fn shrink(&mut self, keep: usize) {
         if self.buf.is_empty() && self.buf.capacity() > keep {

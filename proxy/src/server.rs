@@ -458,14 +458,14 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, mut stop: watch::R
         // Logged-in clients are counted at the end of the login; here only the
         // connections still in the handshake, so that silent sockets do not take the
         // slots of clients.
-        let Some(slot) = shared
+        let Some(handshake) = shared
             .admission
             .try_handshake(shared.config.limits.max_handshakes)
         else {
             tokio::spawn(refuse_at_once(stream, SqlError::too_many_connections()));
             continue;
         };
-        tokio::spawn(Session::serve(shared.clone(), stream, peer, slot));
+        tokio::spawn(Session::serve(shared.clone(), stream, peer, handshake));
     }
 }
 

@@ -7,7 +7,7 @@
 
 use super::Session;
 use super::handshake::{self, AuthStep, HandshakeError};
-use crate::admission::Slot;
+use crate::admission::{Handshake, Slot};
 use crate::auth::{self, Plugin};
 use crate::backend::conn::{CONNECT_NAMES, ConnFlags};
 use crate::caps;
@@ -35,13 +35,13 @@ pub(super) async fn login(
     shared: Arc<Shared>,
     mut stream: Stream,
     peer: Option<SocketAddr>,
-    handshake_slot: Slot,
+    handshake: Handshake,
 ) -> Option<(Session, Slot)> {
     let ip = peer.map(|p| p.ip());
     if let Some(ip) = ip
         && let Err(e) = shared.login_brake.check(ip, Instant::now())
     {
-        drop(handshake_slot);
+        drop(handshake);
         crate::server::refuse_at_once(stream, e).await;
         return None;
     }
@@ -67,6 +67,12 @@ pub(super) async fn login(
     let mut reader = PacketReader::new();
     let result = tokio::time::timeout(handshake_timeout, async {
         stream.write_all(&out).await.ok()?;
+        // Until the client speaks, a newcomer may take this connection's place.
+        tokio::select! {
+            r = reader.buffer_some(&mut stream) => if !r.ok()? { return None },
+            _ = handshake.silence.evicted() => return None,
+        }
+        handshake.silence.spoke();
         let (seq, payload) = match reader.read(&mut stream, MAX_HANDSHAKE_PACKET).await {
             Ok(p) => p,
             Err(packet::ReadError::TooLarge) => {
@@ -206,7 +212,7 @@ pub(super) async fn login(
     if result.is_none() {
         shared.unregister(id);
     }
-    drop(handshake_slot);
+    drop(handshake);
     result
 }
 

@@ -73,13 +73,13 @@ pub(crate) struct Closed;
 
 impl Session {
     /// Runs a client connection to its end; `peer` is `None` for a client of the Unix
-    /// socket. `handshake` is the connection's handshake slot (given back after login);
+    /// socket. `handshake` is the connection's place in the handshake (given back after login);
     /// the client slot taken at login is held until the session ends.
     pub async fn serve(
         shared: Arc<Shared>,
         stream: Stream,
         peer: Option<SocketAddr>,
-        handshake: crate::admission::Slot,
+        handshake: crate::admission::Handshake,
     ) {
         let Some((mut session, _client_slot)) = login::login(shared, stream, peer, handshake).await
         else {
