@@ -307,8 +307,10 @@ async fn buffers_shrink_after_large_packets() -> Result<()> {
         "RSS growth with {CLIENTS} open sessions after a 20 MiB packet each: {:.1} MiB",
         grown as f64 / MIB as f64
     );
+    // Before buffers grew with the bytes received (and a packet was copied from the read
+    // buffer into the command buffer), this run grew RSS by 32 MiB.
     ensure!(
-        grown < 64 * MIB,
+        grown < 16 * MIB,
         "sessions kept their large buffers: {grown} bytes"
     );
     Ok(())
