@@ -444,6 +444,49 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn read_timeout_applies_inside_a_packet_only() {
+        let (mut client, mut server) = tokio::io::duplex(1 << 16);
+        let mut r = PacketReader::new();
+        r.set_read_timeout(Some(std::time::Duration::from_millis(50)));
+        // Idle before a packet: not limited (the read is still pending after 200 ms).
+        let idle = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            r.read(&mut server, 1 << 30),
+        )
+        .await;
+        assert!(idle.is_err(), "idle between packets timed out");
+        // A header announcing 16 MiB - 1 and 10 bytes of it, then nothing.
+        use tokio::io::AsyncWriteExt;
+        client
+            .write_all(&[0xFF, 0xFF, 0xFE, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+            .await
+            .expect("write");
+        let mut payload = Vec::new();
+        let got = r.read_into(&mut server, 1 << 30, &mut payload).await;
+        assert!(matches!(got, Err(ReadError::TimedOut)), "{got:?}");
+        assert!(
+            payload.capacity() <= 2 * GROW_STEP,
+            "reserved {} bytes for 10 received",
+            payload.capacity()
+        );
+    }
+
+    #[tokio::test]
+    async fn payload_buffer_is_no_larger_than_the_packet() {
+        let payload: Vec<u8> = (0..3 * GROW_STEP + 123).map(|i| i as u8).collect();
+        let mut wire = Vec::new();
+        frame(&mut wire, 0, &payload);
+        let mut src = &wire[..];
+        let mut got = Vec::new();
+        PacketReader::new()
+            .read_into(&mut src, usize::MAX, &mut got)
+            .await
+            .expect("read");
+        assert_eq!(got, payload);
+        assert_eq!(got.capacity(), payload.len());
+    }
+
     proptest! {
         #[test]
         fn frame_then_read_round_trip(len in 0usize..70_000, seq in any::<u8>()) {
