@@ -553,3 +553,73 @@ async fn failed_login_flood_blocks_the_address_only() -> Result<()> {
     };
     select_one(&mut c).await
 }
+
+/// Log output of the whole test process (the proxy runs in it), captured once.
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut log) = self.0.lock() {
+            log.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLog {
+    type Writer = CapturedLog;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+fn captured_log() -> CapturedLog {
+    static LOG: std::sync::OnceLock<CapturedLog> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = CapturedLog::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(log.clone())
+            .with_ansi(false)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        log
+    })
+    .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_login_log_lines_are_limited() -> Result<()> {
+    const FAILURES: usize = 60;
+    let log = captured_log();
+    // The brake is off: every attempt reaches the password check and fails.
+    let env = Env::start(1, |c| c.limits.max_connect_errors = 0).await?;
+    let addr = env.proxy.addr();
+    // An address of its own, to tell this test's lines from other tests'.
+    let from: IpAddr = [127, 0, 0, 3].into();
+    let wrong = Login::new(APP_USER, "wrong", Some("s0"));
+    for _ in 0..FAILURES {
+        let e = RawConn::login_from(addr, Some(from), &wrong).await?.err();
+        ensure!(e.is_some_and(|e| e.code == 1045), "expected 1045");
+    }
+    let text = log
+        .0
+        .lock()
+        .map(|l| String::from_utf8_lossy(&l).into_owned())
+        .unwrap_or_default();
+    let lines = text
+        .lines()
+        .filter(|l| l.contains("login refused") && l.contains("127.0.0.3:"))
+        .count();
+    eprintln!("{FAILURES} failed logins wrote {lines} log lines");
+    ensure!(
+        (1..=myshard_proxy::login_brake::LOG_LINES as usize).contains(&lines),
+        "{FAILURES} failed logins wrote {lines} log lines"
+    );
+    Ok(())
+}
