@@ -5,10 +5,12 @@
 //! rows of single-backend responses: those are relayed byte for byte.
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod auth;
 pub mod backend;
 pub mod caps;
 pub mod error;
+pub mod login_brake;
 pub mod net;
 pub mod packet;
 pub mod params;

@@ -8,7 +8,8 @@
 
 use crate::error::SqlError;
 use crate::wire::{put_lenenc_int, put_lenenc_str};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Largest payload of one chunk.
@@ -38,15 +39,25 @@ pub enum ReadError {
     /// The logical packet exceeds the configured limit.
     #[error("packet larger than max_allowed_packet")]
     TooLarge,
+    /// The peer stopped in the middle of a packet for longer than the read timeout.
+    #[error("timed out in the middle of a packet")]
+    TimedOut,
     /// Socket error.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
 /// Reads whole logical packets (continuation chunks joined) from a stream.
+///
+/// Memory follows what the peer actually sent, not what a header announces: the small
+/// buffer holds headers and whatever arrived with them, and a payload larger than that is
+/// read straight into the caller's buffer as its bytes come in.
 #[derive(Debug)]
 pub struct PacketReader {
     buf: BytesMut,
+    /// Longest wait for more bytes of a packet the peer has started (MySQL's
+    /// `net_read_timeout`); the wait for the first byte of a packet is never limited here.
+    read_timeout: Option<Duration>,
 }
 
 impl Default for PacketReader {
@@ -55,12 +66,23 @@ impl Default for PacketReader {
     }
 }
 
+/// Smallest step by which a payload buffer grows while its bytes arrive (it doubles
+/// beyond that).
+const GROW_STEP: usize = 1 << 20;
+
 impl PacketReader {
-    /// An empty reader.
+    /// An empty reader, without a read timeout.
     pub fn new() -> Self {
         PacketReader {
             buf: BytesMut::new(),
+            read_timeout: None,
         }
+    }
+
+    /// Limits how long a started packet may take to arrive between two reads
+    /// ([`ReadError::TimedOut`] after it); `None` or zero: no limit.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout.filter(|t| !t.is_zero());
     }
 
     /// Reads one logical packet. Returns the sequence id of the last chunk and the joined
@@ -92,13 +114,44 @@ impl PacketReader {
             if payload.len() + len > max {
                 return Err(ReadError::TooLarge);
             }
-            self.fill(src, len).await?;
-            payload.extend_from_slice(&self.buf[..len]);
-            self.buf.advance(len);
+            let want = payload.len() + len;
+            let buffered = len.min(self.buf.len());
+            payload.extend_from_slice(&self.buf[..buffered]);
+            self.buf.advance(buffered);
+            while payload.len() < want {
+                // Grow by what arrives: a header announcing 16 MiB reserves nothing
+                // until those bytes come. Doubling keeps the copies few; the target
+                // never passes `want`, so a packet's buffer is no larger than it.
+                if payload.len() == payload.capacity() {
+                    let target = (payload.capacity() * 2)
+                        .max(payload.len() + GROW_STEP.min(want - payload.len()))
+                        .min(want);
+                    payload.reserve_exact(target - payload.len());
+                }
+                let limit = want - payload.len();
+                let n =
+                    read_timed(src, &mut (&mut *payload).limit(limit), self.read_timeout).await?;
+                if n == 0 {
+                    return Err(ReadError::Truncated);
+                }
+            }
             if len < MAX_CHUNK {
                 return Ok(seq);
             }
         }
+    }
+
+    /// Waits until at least one byte is buffered (reading what has arrived); `Ok(false)`
+    /// when the peer closed first. Cancel-safe: bytes read stay for the next `read`.
+    pub async fn buffer_some<R: AsyncRead + Unpin>(
+        &mut self,
+        src: &mut R,
+    ) -> Result<bool, ReadError> {
+        if !self.buf.is_empty() {
+            return Ok(true);
+        }
+        self.buf.reserve(4096);
+        Ok(src.read_buf(&mut self.buf).await? > 0)
     }
 
     /// Releases the buffer's memory if it grew beyond `keep` bytes and holds nothing.
@@ -113,6 +166,11 @@ impl PacketReader {
         !self.buf.is_empty()
     }
 
+    /// Bytes the reader's own buffer holds allocated (for tests of memory bounds).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     async fn header<R: AsyncRead + Unpin>(
         &mut self,
         src: &mut R,
@@ -122,7 +180,13 @@ impl PacketReader {
             self.buf.reserve(4096);
         }
         while self.buf.len() < 4 {
-            let n = src.read_buf(&mut self.buf).await?;
+            // Idle between packets is the session's business; a started packet is not.
+            let timeout = if first && self.buf.is_empty() {
+                None
+            } else {
+                self.read_timeout
+            };
+            let n = read_timed(src, &mut self.buf, timeout).await?;
             if n == 0 {
                 return Err(if first && self.buf.is_empty() {
                     ReadError::Closed
@@ -138,22 +202,20 @@ impl PacketReader {
         self.buf.advance(4);
         Ok((len, seq))
     }
+}
 
-    async fn fill<R: AsyncRead + Unpin>(
-        &mut self,
-        src: &mut R,
-        len: usize,
-    ) -> Result<(), ReadError> {
-        if self.buf.capacity() < len {
-            self.buf.reserve(len - self.buf.len());
-        }
-        while self.buf.len() < len {
-            let n = src.read_buf(&mut self.buf).await?;
-            if n == 0 {
-                return Err(ReadError::Truncated);
-            }
-        }
-        Ok(())
+/// One read into `dst`, limited to `timeout` when there is one.
+async fn read_timed<R: AsyncRead + Unpin, B: BufMut>(
+    src: &mut R,
+    dst: &mut B,
+    timeout: Option<Duration>,
+) -> Result<usize, ReadError> {
+    match timeout {
+        None => Ok(src.read_buf(dst).await?),
+        Some(t) => match tokio::time::timeout(t, src.read_buf(dst)).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(ReadError::TimedOut),
+        },
     }
 }
 
@@ -380,6 +442,49 @@ mod tests {
             PacketReader::new().read(&mut cut, 1 << 30).await,
             Err(ReadError::Truncated)
         ));
+    }
+
+    #[tokio::test]
+    async fn read_timeout_applies_inside_a_packet_only() {
+        let (mut client, mut server) = tokio::io::duplex(1 << 16);
+        let mut r = PacketReader::new();
+        r.set_read_timeout(Some(std::time::Duration::from_millis(50)));
+        // Idle before a packet: not limited (the read is still pending after 200 ms).
+        let idle = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            r.read(&mut server, 1 << 30),
+        )
+        .await;
+        assert!(idle.is_err(), "idle between packets timed out");
+        // A header announcing 16 MiB - 1 and 10 bytes of it, then nothing.
+        use tokio::io::AsyncWriteExt;
+        client
+            .write_all(&[0xFF, 0xFF, 0xFE, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+            .await
+            .expect("write");
+        let mut payload = Vec::new();
+        let got = r.read_into(&mut server, 1 << 30, &mut payload).await;
+        assert!(matches!(got, Err(ReadError::TimedOut)), "{got:?}");
+        assert!(
+            payload.capacity() <= 2 * GROW_STEP,
+            "reserved {} bytes for 10 received",
+            payload.capacity()
+        );
+    }
+
+    #[tokio::test]
+    async fn payload_buffer_is_no_larger_than_the_packet() {
+        let payload: Vec<u8> = (0..3 * GROW_STEP + 123).map(|i| i as u8).collect();
+        let mut wire = Vec::new();
+        frame(&mut wire, 0, &payload);
+        let mut src = &wire[..];
+        let mut got = Vec::new();
+        PacketReader::new()
+            .read_into(&mut src, usize::MAX, &mut got)
+            .await
+            .expect("read");
+        assert_eq!(got, payload);
+        assert_eq!(got.capacity(), payload.len());
     }
 
     proptest! {

@@ -1,9 +1,11 @@
 //! The listener and what all sessions share: configuration, backend pools, the prepared
 //! statement cache, the registry of client connections (for KILL), and limits.
 
+use crate::admission::Admission;
 use crate::backend::conn::{ConnFlags, HostTarget};
 use crate::backend::pool::{HostPool, PoolSettings};
 use crate::error::SqlError;
+use crate::login_brake::LoginBrake;
 use crate::net::Stream;
 use crate::packet;
 use crate::session::Session;
@@ -13,7 +15,7 @@ use myshard_config::{Config, SchemaTopology, Topology};
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -83,7 +85,10 @@ pub struct Shared {
     /// Live client connections by proxy connection id.
     pub registry: Mutex<HashMap<u64, Arc<ConnControl>>>,
     next_conn_id: AtomicU64,
-    clients: AtomicUsize,
+    /// Connections in the handshake, logged-in clients, open prepared statements.
+    pub admission: Admission,
+    /// Failed-login counts per address, and the limit on their log lines.
+    pub login_brake: LoginBrake,
 }
 
 impl Shared {
@@ -93,6 +98,12 @@ impl Shared {
             .server_version
             .clone()
             .unwrap_or_else(|| DEFAULT_SERVER_VERSION.into());
+        let limits = &config.limits;
+        let stmt_cache = StmtCache::new(limits.statement_cache_bytes);
+        let login_brake = LoginBrake::new(
+            limits.max_connect_errors,
+            Duration::from_millis(limits.connect_errors_block_ms),
+        );
         let group_names = config
             .groups
             .iter()
@@ -106,10 +117,11 @@ impl Shared {
             route_generation: AtomicU64::new(0),
             backend_ext_caps: AtomicU32::new(0),
             server_version: RwLock::new(version),
-            stmt_cache: StmtCache::default(),
+            stmt_cache,
             registry: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
-            clients: AtomicUsize::new(0),
+            admission: Admission::default(),
+            login_brake,
         })
     }
 
@@ -259,9 +271,14 @@ impl Shared {
         }
     }
 
-    /// Client connections open now.
+    /// Logged-in client connections now.
     pub fn client_count(&self) -> usize {
-        self.clients.load(Ordering::Relaxed)
+        self.admission.clients()
+    }
+
+    /// Connections in the handshake (not logged in yet) now.
+    pub fn handshake_count(&self) -> usize {
+        self.admission.handshakes()
     }
 }
 
@@ -438,71 +455,31 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, mut stop: watch::R
                 continue;
             }
         };
-        let max = shared.config.max_client_connections;
-        if shared.clients.fetch_add(1, Ordering::AcqRel) >= max {
-            shared.clients.fetch_sub(1, Ordering::AcqRel);
-            tokio::spawn(refuse(
-                stream,
-                SqlError::too_many_connections(),
-                shared.clone(),
-            ));
+        // Logged-in clients are counted at the end of the login; here only the
+        // connections still in the handshake, so that silent sockets do not take the
+        // slots of clients.
+        let Some(handshake) = shared
+            .admission
+            .try_handshake(shared.config.limits.max_handshakes)
+        else {
+            tokio::spawn(refuse_at_once(stream, SqlError::too_many_connections()));
             continue;
-        }
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            Session::serve(shared.clone(), stream, peer).await;
-            shared.clients.fetch_sub(1, Ordering::AcqRel);
-        });
+        };
+        tokio::spawn(Session::serve(shared.clone(), stream, peer, handshake));
     }
 }
 
-/// Refusals in progress (all proxies of the process); beyond [`MAX_REFUSING`] a client is
-/// refused before the handshake instead.
-static REFUSING: AtomicUsize = AtomicUsize::new(0);
-/// See [`REFUSING`].
-const MAX_REFUSING: usize = 256;
-/// How long a refused client has to answer the greeting.
-const REFUSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a refused connection may take to take its error.
+const REFUSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Refuses a client (over the connection limit) with `e`. The error answers the client's
-/// handshake response, like an authentication failure, so that every client library reads
-/// its SQLSTATE: before the handshake, clients parse errors in the pre-4.1 layout, and
-/// some would show `#08004` as part of the message.
-async fn refuse(mut stream: Stream, e: SqlError, shared: Arc<Shared>) {
+/// Refuses a connection before the handshake with `e`, in the layout servers use before
+/// the handshake (no SQLSTATE), and closes it: under a flood this costs one small write.
+pub(crate) async fn refuse_at_once(mut stream: Stream, e: SqlError) {
     let mut out = Vec::new();
-    if REFUSING.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
-        REFUSING.fetch_sub(1, Ordering::AcqRel);
-        // Under a flood, answer at once in the layout servers use before the handshake.
-        let mut p = packet::err_payload(&e);
-        p.drain(3..9);
-        packet::frame(&mut out, 0, &p);
-        let _ = stream.write_all(&out).await;
-        return;
-    }
-    let version = shared
-        .server_version
-        .read()
-        .map(|v| v.clone())
-        .unwrap_or_default();
-    drop(shared);
-    let nonce = crate::auth::nonce();
-    packet::frame(
-        &mut out,
-        0,
-        &crate::session::handshake::greeting(&version, 0, &nonce, 0),
-    );
-    let _ = tokio::time::timeout(REFUSE_TIMEOUT, async {
-        stream.write_all(&out).await.ok()?;
-        let (seq, _) = packet::PacketReader::new()
-            .read(&mut stream, 1 << 20)
-            .await
-            .ok()?;
-        out.clear();
-        packet::frame(&mut out, seq.wrapping_add(1), &packet::err_payload(&e));
-        stream.write_all(&out).await.ok()
-    })
-    .await;
-    REFUSING.fetch_sub(1, Ordering::AcqRel);
+    let mut p = packet::err_payload(&e);
+    p.drain(3..9);
+    packet::frame(&mut out, 0, &p);
+    let _ = tokio::time::timeout(REFUSE_TIMEOUT, stream.write_all(&out)).await;
 }
 
 async fn maintenance(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -510,6 +487,12 @@ async fn maintenance(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = stop.changed() => return,
+        }
+        let suppressed = shared
+            .login_brake
+            .take_suppressed(std::time::Instant::now());
+        if suppressed > 0 {
+            tracing::info!(suppressed, "{suppressed} more failed logins suppressed");
         }
         for pool in shared.pools() {
             pool.reap();

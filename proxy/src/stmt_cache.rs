@@ -1,6 +1,7 @@
 //! The proxy-wide prepared statement cache: after a statement text has been prepared once
 //! for a schema, later COM_STMT_PREPAREs of it are answered from here without a backend
 //! round trip. Each backend connection prepares it lazily at its first EXECUTE there.
+//! The cache is bounded by bytes (`limits.statement_cache_bytes`).
 
 use crate::backend::HostPool;
 use hashbrown::HashMap;
@@ -37,18 +38,52 @@ pub struct StmtMeta {
 /// physical database, statement text.
 type Key = (usize, Option<String>, Vec<u8>);
 
-/// Entries kept before the cache is emptied and rebuilt (statements in use stay alive
-/// through their sessions' `Arc`s).
-const MAX_ENTRIES: usize = 20_000;
+/// Bytes an entry costs besides its texts and definitions (key, map slot, `StmtMeta`).
+const ENTRY_OVERHEAD: usize = 256;
 
-/// The cache.
+/// A cached statement and what keeping it costs.
+#[derive(Debug)]
+struct Entry {
+    meta: Arc<StmtMeta>,
+    bytes: usize,
+    /// Tick of the last lookup or insert (least recently used entries go first).
+    used: u64,
+}
+
+/// The entries and their total size.
 #[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<Key, Entry>,
+    bytes: usize,
+    clock: u64,
+}
+
+/// The cache, bounded by bytes: beyond the limit, least recently used entries are evicted,
+/// those no client has open first. An evicted statement stays usable by the clients that
+/// have it open (they hold its metadata); the next PREPARE of its text asks a backend again.
+#[derive(Debug)]
 pub struct StmtCache {
-    map: Mutex<HashMap<Key, Arc<StmtMeta>>>,
+    entries: Mutex<Entries>,
     next_id: AtomicU32,
+    max_bytes: usize,
+}
+
+impl Default for StmtCache {
+    fn default() -> Self {
+        Self::new(64 * 1024 * 1024)
+    }
 }
 
 impl StmtCache {
+    /// A cache keeping at most `max_bytes` of statements.
+    pub fn new(max_bytes: usize) -> Self {
+        StmtCache {
+            entries: Mutex::new(Entries::default()),
+            next_id: AtomicU32::new(0),
+            max_bytes,
+        }
+    }
+
     /// Looks a statement up.
     pub fn get(
         &self,
@@ -56,9 +91,14 @@ impl StmtCache {
         db: &Option<String>,
         sql: &[u8],
     ) -> Option<Arc<StmtMeta>> {
-        let map = self.map.lock().ok()?;
-        map.get(&(pool_key(pool), db.clone(), sql.to_vec()))
-            .cloned()
+        let mut guard = self.entries.lock().ok()?;
+        let entries = &mut *guard;
+        entries.clock += 1;
+        let e = entries
+            .map
+            .get_mut(&(pool_key(pool), db.clone(), sql.to_vec()))?;
+        e.used = entries.clock;
+        Some(e.meta.clone())
     }
 
     /// A fresh proxy-wide id.
@@ -66,15 +106,81 @@ impl StmtCache {
         self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
     }
 
-    /// Stores metadata learned from a backend.
+    /// Stores metadata learned from a backend, evicting others to stay within the limit
+    /// (a statement larger than the whole limit is not kept).
     pub fn insert(&self, pool: &Arc<HostPool>, db: Option<String>, meta: Arc<StmtMeta>) {
-        if let Ok(mut map) = self.map.lock() {
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
-            }
-            map.insert((pool_key(pool), db, meta.sql.clone()), meta);
+        let bytes = entry_bytes(&meta, db.as_deref());
+        if bytes > self.max_bytes {
+            return;
+        }
+        let Ok(mut guard) = self.entries.lock() else {
+            return;
+        };
+        let entries = &mut *guard;
+        entries.clock += 1;
+        let key = (pool_key(pool), db, meta.sql.clone());
+        let entry = Entry {
+            meta,
+            bytes,
+            used: entries.clock,
+        };
+        if let Some(old) = entries.map.insert(key, entry) {
+            entries.bytes -= old.bytes;
+        }
+        entries.bytes += bytes;
+        if entries.bytes > self.max_bytes {
+            // Down to 90 %: the sort of all entries is paid once per tenth of turnover,
+            // not at every insert.
+            evict(entries, self.max_bytes - self.max_bytes / 10);
         }
     }
+
+    /// Bytes the cached statements take (estimated: texts, definitions, and a fixed
+    /// overhead per entry).
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.bytes)
+    }
+
+    /// Statements cached.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.map.len())
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Evicts entries until `entries` fit in `max_bytes`: first those no client has open,
+/// then the others, least recently used first within each kind.
+fn evict(entries: &mut Entries, max_bytes: usize) {
+    let mut order: Vec<(bool, u64, Key)> = entries
+        .map
+        .iter()
+        .map(|(k, e)| (Arc::strong_count(&e.meta) > 1, e.used, k.clone()))
+        .collect();
+    order.sort_unstable_by_key(|(held, used, _)| (*held, *used));
+    for (_, _, key) in order {
+        if entries.bytes <= max_bytes {
+            break;
+        }
+        if let Some(e) = entries.map.remove(&key) {
+            entries.bytes -= e.bytes;
+        }
+    }
+}
+
+/// What keeping `meta` costs: the text twice (key and metadata), the definitions, the
+/// database name, and a fixed overhead.
+fn entry_bytes(meta: &StmtMeta, db: Option<&str>) -> usize {
+    let defs: usize = meta
+        .param_defs
+        .iter()
+        .chain(meta.column_defs.iter())
+        .map(|d| d.len() + std::mem::size_of::<Vec<u8>>())
+        .sum();
+    2 * meta.sql.len() + defs + db.map_or(0, str::len) + ENTRY_OVERHEAD
 }
 
 /// Pools live as long as the proxy, so their address identifies them.

@@ -268,7 +268,23 @@ pub fn column_type(def: &[u8]) -> Result<u8> {
 impl RawConn {
     /// Opens a TCP connection and reads the greeting, without logging in.
     pub async fn open(addr: std::net::SocketAddr) -> Result<RawConn> {
-        let stream = TcpStream::connect(addr).await?;
+        Self::open_from(addr, None).await
+    }
+
+    /// Like [`RawConn::open`], from local address `from` (e.g. 127.0.0.2, to look like
+    /// another client host on loopback).
+    pub async fn open_from(
+        addr: std::net::SocketAddr,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<RawConn> {
+        let stream = match from {
+            Some(ip) => {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind(std::net::SocketAddr::new(ip, 0))?;
+                socket.connect(addr).await?
+            }
+            None => TcpStream::connect(addr).await?,
+        };
         stream.set_nodelay(true)?;
         let mut c = RawConn {
             stream,
@@ -293,7 +309,16 @@ impl RawConn {
         addr: std::net::SocketAddr,
         login: &Login<'_>,
     ) -> Result<std::result::Result<RawConn, ErrPacket>> {
-        let mut c = Self::open(addr).await?;
+        Self::login_from(addr, None, login).await
+    }
+
+    /// Like [`RawConn::login`], from local address `from`.
+    pub async fn login_from(
+        addr: std::net::SocketAddr,
+        from: Option<std::net::IpAddr>,
+        login: &Login<'_>,
+    ) -> Result<std::result::Result<RawConn, ErrPacket>> {
+        let mut c = Self::open_from(addr, from).await?;
         let mut caps = login.capabilities;
         if login.db.is_some() {
             caps |= caps::CONNECT_WITH_DB;

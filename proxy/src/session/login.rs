@@ -1,31 +1,53 @@
 //! Logging a client in: greeting, password check, schema checks, session setup.
+//!
+//! Until it has authenticated, a connection holds only a handshake slot, buffers at most
+//! [`MAX_HANDSHAKE_PACKET`] bytes and has `limits.handshake_timeout_ms` to finish; its
+//! client slot (`max_client_connections`) is taken once the password is right. Failed
+//! logins feed the per-address brake and a rate-limited log.
 
 use super::Session;
 use super::handshake::{self, AuthStep, HandshakeError};
+use crate::admission::{Handshake, Slot};
 use crate::auth::{self, Plugin};
 use crate::backend::conn::{CONNECT_NAMES, ConnFlags};
 use crate::caps;
 use crate::error::SqlError;
+use crate::login_brake::Verdict;
 use crate::net::Stream;
 use crate::packet::{self, PacketReader};
 use crate::server::Shared;
 use crate::state::SessionVars;
 use hashbrown::HashMap;
 use mysql_common::collations::{Collation, CollationId};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
-/// Time a client has from connecting until it is logged in (MySQL's `connect_timeout`
-/// default): a client that stalls in the handshake does not keep its connection slot.
-pub const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Largest packet a client may send before it is logged in: a handshake response or an
+/// auth switch response is a few hundred bytes (connection attributes included).
+pub const MAX_HANDSHAKE_PACKET: usize = 16 * 1024;
 
-/// Runs the connection phase; `None` when the client was refused or went away.
+/// Runs the connection phase; `None` when the client was refused or went away. The
+/// handshake slot is given back when it returns; a logged-in session comes with its
+/// client slot.
 pub(super) async fn login(
     shared: Arc<Shared>,
     mut stream: Stream,
     peer: Option<SocketAddr>,
-) -> Option<Session> {
+    handshake: Handshake,
+) -> Option<(Session, Slot)> {
+    let ip = peer.map(|p| p.ip());
+    if let Some(ip) = ip
+        && let Err(e) = shared.login_brake.check(ip, Instant::now())
+    {
+        drop(handshake);
+        crate::server::refuse_at_once(stream, e).await;
+        return None;
+    }
+    let limits = &shared.config.limits;
+    let handshake_timeout = millis(limits.handshake_timeout_ms).unwrap_or(Duration::MAX);
+    let read_timeout = millis(limits.read_timeout_ms);
     let nonce = auth::nonce();
     let (id, control) = shared.register("");
     let offered_ext = shared
@@ -43,13 +65,26 @@ pub(super) async fn login(
         &handshake::greeting(&version, id as u32, &nonce, offered_ext),
     );
     let mut reader = PacketReader::new();
-    let result = tokio::time::timeout(LOGIN_TIMEOUT, async {
+    let result = tokio::time::timeout(handshake_timeout, async {
         stream.write_all(&out).await.ok()?;
-        let (seq, payload) = match reader.read(&mut stream, 1 << 20).await {
+        // Until the client speaks, a newcomer may take this connection's place.
+        tokio::select! {
+            r = reader.buffer_some(&mut stream) => if !r.ok()? { return None },
+            _ = handshake.silence.evicted() => return None,
+        }
+        handshake.silence.spoke();
+        let (seq, payload) = match reader.read(&mut stream, MAX_HANDSHAKE_PACKET).await {
             Ok(p) => p,
             Err(packet::ReadError::TooLarge) => {
-                // Not a MySQL client (an HTTP request announces a multi-megabyte packet).
-                refuse(&mut stream, &SqlError::new(1043, b"08S01", "Bad handshake"), 2).await;
+                // Not a MySQL client (an HTTP request announces a multi-megabyte packet),
+                // or one trying to make the proxy buffer before it has logged in.
+                failed_login(&shared, ip, None);
+                refuse(
+                    &mut stream,
+                    &SqlError::new(1043, b"08S01", "Bad handshake"),
+                    2,
+                )
+                .await;
                 return None;
             }
             Err(_) => return None,
@@ -61,10 +96,17 @@ pub(super) async fn login(
             Ok(r) => r,
             Err(e) => {
                 let err = match e {
-                    HandshakeError::SslRequested => SqlError::new(1043, b"08S01", "Bad handshake: myshard does not offer TLS"),
-                    HandshakeError::OldProtocol => SqlError::new(1043, b"08S01", "Bad handshake: pre-4.1 protocol is not supported"),
+                    HandshakeError::SslRequested => {
+                        SqlError::new(1043, b"08S01", "Bad handshake: myshard does not offer TLS")
+                    }
+                    HandshakeError::OldProtocol => SqlError::new(
+                        1043,
+                        b"08S01",
+                        "Bad handshake: pre-4.1 protocol is not supported",
+                    ),
                     HandshakeError::Malformed => SqlError::new(1043, b"08S01", "Bad handshake"),
                 };
+                failed_login(&shared, ip, None);
                 refuse(&mut stream, &err, seq).await;
                 return None;
             }
@@ -74,30 +116,53 @@ pub(super) async fn login(
             AuthStep::Switch => {
                 let fresh = auth::nonce();
                 out.clear();
-                packet::frame(&mut out, seq, &handshake::auth_switch(Plugin::Native, &fresh));
+                packet::frame(
+                    &mut out,
+                    seq,
+                    &handshake::auth_switch(Plugin::Native, &fresh),
+                );
                 stream.write_all(&out).await.ok()?;
-                let (s, data) = reader.read(&mut stream, 1 << 16).await.ok()?;
+                let (s, data) = reader.read(&mut stream, MAX_HANDSHAKE_PACKET).await.ok()?;
                 seq = s.wrapping_add(1);
                 (Plugin::Native, fresh, data)
             }
         };
         let user = shared.config.user(&resp.user);
-        let password_ok = user.is_some_and(|u| auth::verify(plugin, &nonce_used, &u.password, &response));
+        let password_ok =
+            user.is_some_and(|u| auth::verify(plugin, &nonce_used, &u.password, &response));
         let Some(user) = user.filter(|_| password_ok) else {
-            tracing::info!(user = %resp.user, peer = %peer.map_or_else(|| "unix socket".to_string(), |p| p.to_string()), "login refused: wrong user or password");
-            refuse(&mut stream, &SqlError::access_denied(&resp.user, &peer_host, !response.is_empty()), seq).await;
+            failed_login(&shared, ip, Some((&resp.user, peer)));
+            refuse(
+                &mut stream,
+                &SqlError::access_denied(&resp.user, &peer_host, !response.is_empty()),
+                seq,
+            )
+            .await;
             return None;
         };
+        if let Some(ip) = ip {
+            shared.login_brake.succeeded(ip);
+        }
         out.clear();
         if plugin == Plugin::CachingSha2 {
             seq = packet::frame(&mut out, seq, handshake::FAST_AUTH_OK);
         }
         if let Some(db) = &resp.database
-            && let Err(e) = check_schema(&shared, &user.name, &peer_host, db) {
-                stream.write_all(&out).await.ok()?;
-                refuse(&mut stream, &e, seq).await;
-                return None;
-            }
+            && let Err(e) = check_schema(&shared, &user.name, &peer_host, db)
+        {
+            stream.write_all(&out).await.ok()?;
+            refuse(&mut stream, &e, seq).await;
+            return None;
+        }
+        // Only an authenticated client takes one of the max_client_connections slots.
+        let Some(client_slot) = shared
+            .admission
+            .try_client(shared.config.max_client_connections)
+        else {
+            stream.write_all(&out).await.ok()?;
+            refuse(&mut stream, &SqlError::too_many_connections(), seq).await;
+            return None;
+        };
         let names = names_for_collation(resp.collation);
         let multi = resp.capabilities & caps::MULTI_STATEMENTS != 0;
         let database = resp
@@ -111,7 +176,8 @@ pub(super) async fn login(
         if let Ok(mut u) = control.user.lock() {
             u.clone_from(&user.name);
         }
-        Some(Session {
+        reader.set_read_timeout(read_timeout);
+        let session = Session {
             shared: shared.clone(),
             stream,
             reader,
@@ -137,7 +203,8 @@ pub(super) async fn login(
             rename_schema: None,
             stmts: HashMap::new(),
             next_stmt_id: 1,
-        })
+        };
+        Some((session, client_slot))
     })
     .await
     .ok()
@@ -145,7 +212,47 @@ pub(super) async fn login(
     if result.is_none() {
         shared.unregister(id);
     }
+    drop(handshake);
     result
+}
+
+/// A limit in milliseconds from the configuration; 0 means none.
+fn millis(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// Counts a failed login against its address and logs it, at most
+/// [`crate::login_brake::LOG_LINES`] lines per interval with a summary of the rest.
+/// `who` is the user and peer of a wrong password (`None`: a bad handshake).
+fn failed_login(shared: &Shared, ip: Option<IpAddr>, who: Option<(&str, Option<SocketAddr>)>) {
+    let now = Instant::now();
+    if let Some(ip) = ip
+        && shared.login_brake.failed(ip, now) == Verdict::Blocked
+    {
+        tracing::warn!(
+            address = %ip,
+            max_connect_errors = shared.config.limits.max_connect_errors,
+            "address blocked after too many failed logins"
+        );
+    }
+    let (log, suppressed) = shared.login_brake.log_admit(now);
+    if suppressed > 0 {
+        tracing::info!(suppressed, "{suppressed} more failed logins suppressed");
+    }
+    if !log {
+        return;
+    }
+    match who {
+        Some((user, peer)) => tracing::info!(
+            user = %user,
+            peer = %peer.map_or_else(|| "unix socket".to_string(), |p| p.to_string()),
+            "login refused: wrong user or password"
+        ),
+        None => tracing::info!(
+            peer = %ip.map_or_else(|| "unix socket".to_string(), |p| p.to_string()),
+            "login refused: bad handshake"
+        ),
+    }
 }
 
 async fn refuse(stream: &mut Stream, e: &SqlError, seq: u8) {

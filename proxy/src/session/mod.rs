@@ -73,9 +73,16 @@ pub(crate) struct Closed;
 
 impl Session {
     /// Runs a client connection to its end; `peer` is `None` for a client of the Unix
-    /// socket.
-    pub async fn serve(shared: Arc<Shared>, stream: Stream, peer: Option<SocketAddr>) {
-        let Some(mut session) = login::login(shared, stream, peer).await else {
+    /// socket. `handshake` is the connection's place in the handshake (given back after login);
+    /// the client slot taken at login is held until the session ends.
+    pub async fn serve(
+        shared: Arc<Shared>,
+        stream: Stream,
+        peer: Option<SocketAddr>,
+        handshake: crate::admission::Handshake,
+    ) {
+        let Some((mut session, _client_slot)) = login::login(shared, stream, peer, handshake).await
+        else {
             return;
         };
         session.run().await;
@@ -100,6 +107,12 @@ impl Session {
                 Ok(seq) => seq,
                 Err(ReadError::TooLarge) => {
                     let _ = self.send_err(&SqlError::packet_too_large(), 1).await;
+                    return;
+                }
+                Err(ReadError::TimedOut) => {
+                    let _ = self
+                        .send_err(&crate::admission::read_timeout_error(), 1)
+                        .await;
                     return;
                 }
                 Err(ReadError::Truncated) => {

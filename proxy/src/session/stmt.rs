@@ -4,6 +4,7 @@
 //! them only on a statement's first execute, which may have gone to another connection).
 
 use super::{Closed, Session};
+use crate::admission::Slot;
 use crate::backend::conn::stmt_key;
 use crate::backend::conn::{BackendStmt, MAX_STMTS_PER_CONN};
 use crate::backend::relay::read_internal;
@@ -36,15 +37,45 @@ pub(super) struct ClientStmt {
     types: Option<Arc<[u8]>>,
     /// COM_STMT_SEND_LONG_DATA chunks by parameter.
     long_data: Vec<(u16, Vec<u8>)>,
-    long_data_too_large: bool,
+    /// Their total size, bounded by `max_allowed_packet`.
+    long_data_bytes: usize,
+    /// The error the next EXECUTE answers: long data for a parameter the statement does
+    /// not have, or more of it than `max_allowed_packet` (COM_STMT_SEND_LONG_DATA has no
+    /// response, so MySQL reports it there).
+    long_data_error: Option<SqlError>,
+    /// Counts this statement against `limits.max_prepared_statements` while it is open.
+    _slot: Slot,
+}
+
+impl ClientStmt {
+    /// Forgets the long data sent so far (after an EXECUTE, or a COM_STMT_RESET).
+    fn clear_long_data(&mut self) {
+        self.long_data = Vec::new();
+        self.long_data_bytes = 0;
+        self.long_data_error = None;
+    }
+}
+
+/// 1461, as MySQL answers a PREPARE beyond `max_prepared_stmt_count`; `setting` names the
+/// limit reached (the proxy-wide one, or the one per client).
+fn too_many_statements(setting: &str, value: usize) -> SqlError {
+    SqlError::new(
+        1461,
+        b"42000",
+        format!("Can't create more than {setting} statements (current value: {value})"),
+    )
 }
 
 impl Session {
     pub(super) async fn com_stmt_prepare(&mut self, payload: &[u8], seq: u8) -> Result<(), Closed> {
         let sql = &payload[1..];
+        let slot = match self.statement_slot() {
+            Ok(s) => s,
+            Err(e) => return self.send_err(&e, seq).await,
+        };
         // SELECT DATABASE(), SHOW …, information_schema: logical names only.
         match self.prepare_introspection(sql).await {
-            Some(Ok(meta)) => return self.reply_prepared(meta, seq).await,
+            Some(Ok(meta)) => return self.reply_prepared(meta, seq, slot).await,
             Some(Err(e)) => return self.send_err(&e, seq).await,
             None => {}
         }
@@ -72,11 +103,34 @@ impl Session {
                 Err(e) => return self.send_err(&e, seq).await,
             },
         };
-        self.reply_prepared(meta, seq).await
+        self.reply_prepared(meta, seq, slot).await
+    }
+
+    /// A slot for one more prepared statement of this client, or error 1461 when the
+    /// client or all clients together have as many open as allowed.
+    fn statement_slot(&self) -> Result<Slot, SqlError> {
+        let limits = &self.shared.config.limits;
+        let per_client = limits.max_prepared_statements_per_client;
+        if self.stmts.len() >= per_client {
+            return Err(too_many_statements(
+                "max_prepared_statements_per_client",
+                per_client,
+            ));
+        }
+        let total = limits.max_prepared_statements;
+        self.shared
+            .admission
+            .try_statement(total)
+            .ok_or_else(|| too_many_statements("max_prepared_stmt_count", total))
     }
 
     /// Answers COM_STMT_PREPARE with `meta` under a new client statement id.
-    async fn reply_prepared(&mut self, meta: Arc<StmtMeta>, seq: u8) -> Result<(), Closed> {
+    async fn reply_prepared(
+        &mut self,
+        meta: Arc<StmtMeta>,
+        seq: u8,
+        slot: Slot,
+    ) -> Result<(), Closed> {
         let id = self.next_stmt_id;
         self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
         let mut ok = vec![0x00];
@@ -101,7 +155,9 @@ impl Session {
                 schema: self.schema.clone(),
                 types: None,
                 long_data: Vec::new(),
-                long_data_too_large: false,
+                long_data_bytes: 0,
+                long_data_error: None,
+                _slot: slot,
             },
         );
         self.write_out().await
@@ -244,10 +300,9 @@ impl Session {
         {
             stmt.types = Some(Arc::from(t));
         }
-        if stmt.long_data_too_large {
-            stmt.long_data.clear();
-            stmt.long_data_too_large = false;
-            return self.send_err(&SqlError::packet_too_large(), seq).await;
+        if let Some(e) = stmt.long_data_error.take() {
+            stmt.clear_long_data();
+            return self.send_err(&e, seq).await;
         }
         let types = match (&stmt.types, n) {
             (_, 0) => None,
@@ -260,6 +315,7 @@ impl Session {
         };
         let types: &[u8] = types.as_deref().unwrap_or_default();
         let long_data = std::mem::take(&mut stmt.long_data);
+        stmt.long_data_bytes = 0;
         let meta = stmt.meta.clone();
         match meta.control {
             Kind::Begin => {
@@ -362,6 +418,9 @@ impl Session {
         Ok(())
     }
 
+    /// COM_STMT_SEND_LONG_DATA: kept only for a parameter the statement has, and only up
+    /// to `max_allowed_packet` bytes in all; otherwise nothing is stored and the next
+    /// EXECUTE fails (1210 or 1153), as in MySQL.
     pub(super) fn com_stmt_send_long_data(&mut self, body: &[u8]) {
         let max = self.shared.config.max_allowed_packet;
         let (Some(id), Some(param)) = (stmt_id(body), body.get(4..6)) else {
@@ -371,9 +430,22 @@ impl Session {
         let Some(stmt) = self.stmts.get_mut(&id) else {
             return;
         };
+        if stmt.long_data_error.is_some() {
+            return;
+        }
+        if param >= stmt.meta.params {
+            stmt.clear_long_data();
+            stmt.long_data_error = Some(SqlError::wrong_arguments("mysqld_stmt_send_long_data"));
+            return;
+        }
         let data = &body[6..];
+        if stmt.long_data_bytes + data.len() > max {
+            stmt.clear_long_data();
+            stmt.long_data_error = Some(SqlError::packet_too_large());
+            return;
+        }
+        stmt.long_data_bytes += data.len();
         match stmt.long_data.iter_mut().find(|(p, _)| *p == param) {
-            Some((_, buf)) if buf.len() + data.len() > max => stmt.long_data_too_large = true,
             Some((_, buf)) => buf.extend_from_slice(data),
             None => stmt.long_data.push((param, data.to_vec())),
         }
@@ -389,8 +461,7 @@ impl Session {
         let id = stmt_id(body).unwrap_or(0);
         match self.stmts.get_mut(&id) {
             Some(s) => {
-                s.long_data.clear();
-                s.long_data_too_large = false;
+                s.clear_long_data();
                 self.send_ok(seq).await
             }
             None => {
