@@ -109,6 +109,7 @@ impl Session {
                 self.write_out().await
             }
             Err(Stop::Error(e)) => {
+                let e = self.logical_error(e);
                 packet::frame(&mut self.out, out.seq, &packet::err_payload(&e));
                 self.write_out().await
             }

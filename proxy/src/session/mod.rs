@@ -7,9 +7,12 @@ mod explain;
 pub mod handshake;
 mod login;
 mod merge;
+mod names;
+mod processlist;
 mod query;
 mod scatter;
 mod shard;
+mod sql_prepare;
 mod stmt;
 mod tx;
 
@@ -64,6 +67,8 @@ pub struct Session {
     /// its column definitions (a single shard's answer to a SELECT of a sharded schema).
     rename_schema: Option<(String, String)>,
     stmts: HashMap<u32, ClientStmt>,
+    /// SQL `PREPARE`d statements the proxy plans at each `EXECUTE`, by lower-cased name.
+    sql_prepared: HashMap<String, sql_prepare::SqlStatement>,
     next_stmt_id: u32,
 }
 
@@ -115,7 +120,9 @@ impl Session {
                 return;
             }
             let next = seq.wrapping_add(1);
+            self.note_command(&payload);
             let r = self.dispatch(&payload, next).await;
+            self.note_idle();
             if payload.capacity() <= KEEP_BUFFER {
                 self.command = payload;
             }

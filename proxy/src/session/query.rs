@@ -9,6 +9,7 @@ use crate::backend::{Class, PooledConn, RelayFailure, Relayed, ResponseKind, rel
 use crate::error::SqlError;
 use crate::packet;
 use crate::server::Route;
+use myshard_router::compat::NameMap;
 use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
 use myshard_router::text::decode;
 use myshard_router::{Classified, Kind, SetItem, classify};
@@ -89,6 +90,12 @@ impl Session {
                 Some(t) => t,
                 None => String::from_utf8_lossy(&payload[1..]),
             };
+            if let Some(r) = self.session_statement(&text, seq).await {
+                return r;
+            }
+            if let Some(r) = self.sql_prepare(&text, seq).await {
+                return r;
+            }
             // SHOW DATABASES / TABLES / COLUMNS …, information_schema: logical names only.
             if let Some(i) = self.introspection_plan(&text, &c) {
                 drop(text);
@@ -121,8 +128,13 @@ impl Session {
                 }
             }
         }
-        self.forward(payload, seq, ResponseKind::Query, Some(c))
-            .await
+        // A renamed schema's database is shown by its logical name.
+        self.rename_schema = self.renamed_database();
+        let r = self
+            .forward(payload, seq, ResponseKind::Query, Some(c))
+            .await;
+        self.rename_schema = None;
+        r
     }
 
     /// Answers `SELECT CONNECTION_ID()` with this client's proxy connection id (the one
@@ -431,6 +443,9 @@ impl Session {
 
 /// A column definition naming `physical` as its schema, renamed to `logical`.
 fn rename_column_schema(class: Class, p: &[u8], physical: &str, logical: &str) -> Edit {
+    if class == Class::Err {
+        return super::compat::rename_err(p, &NameMap::single(physical, logical));
+    }
     if class != Class::ColumnDef {
         return Edit::Keep;
     }

@@ -1,0 +1,143 @@
+//! What clients see instead of physical names and backend identities: errors quoting a
+//! shard's (or a renamed schema's) database name the logical schema, a statement that
+//! failed alike on every shard gives the one error a single server would, and the
+//! session functions (`CONNECTION_ID()`, `USER()`, …) answer with the client's proxy id
+//! and account. Also the statements about sessions the proxy answers itself
+//! (`SHOW PROCESSLIST`, `KILL CONNECTION_ID()`).
+
+use super::{Closed, Session};
+use crate::error::SqlError;
+use myshard_config::SchemaTopology;
+use myshard_router::compat::{
+    ClientIdentity, NameMap, kill_own_connection, names_processlist_table, show_processlist,
+};
+
+/// Errors a statement meets alike on every shard, because every shard holds the same
+/// tables: the statement itself is wrong (no such table, column or function, syntax,
+/// ambiguity). Their per-shard note is dropped, as one server would report them.
+const STATEMENT_ERRORS: &[u16] = &[
+    1049, // unknown database
+    1052, // ambiguous column
+    1054, // unknown column
+    1064, // syntax
+    1109, // unknown table in a clause
+    1146, // no such table
+    1222, // different number of columns in a UNION
+    1241, // operand should contain N columns
+    1305, // no such function or procedure
+    1630, // no such function (with a hint)
+];
+
+impl Session {
+    /// The client as the proxy knows it, for the session functions.
+    pub(super) fn client_identity(&self) -> ClientIdentity<'_> {
+        ClientIdentity {
+            connection_id: self.id,
+            user: &self.user,
+            host: &self.peer_host,
+        }
+    }
+
+    /// A backend error as the client sees it: physical database names shown as logical
+    /// schemas, and for errors of the statement itself no note of the shard that reported
+    /// it first.
+    pub(super) fn logical_error(&self, mut e: SqlError) -> SqlError {
+        let names = NameMap::for_messages(&self.shared.topology);
+        if let std::borrow::Cow::Owned(m) = names.message(&e.message) {
+            e.message = m;
+        }
+        if STATEMENT_ERRORS.contains(&e.code)
+            && let Some(at) = e.message.rfind(" (shard ")
+            && e.message.ends_with(')')
+        {
+            e.message.truncate(at);
+        }
+        e
+    }
+
+    /// The error for a statement that failed on `failed` of `total` shards (shard,
+    /// group, error): when every shard failed with the same error (after renaming), that
+    /// one error; otherwise the failures by message, with the shards that gave each.
+    pub(super) fn shard_failures(
+        &self,
+        failed: &[(u32, String, SqlError)],
+        total: usize,
+    ) -> Option<SqlError> {
+        let names = NameMap::for_messages(&self.shared.topology);
+        let mut kinds: Vec<(SqlError, Vec<String>)> = Vec::new();
+        for (shard, group, e) in failed {
+            let mut e = e.clone();
+            if let std::borrow::Cow::Owned(m) = names.message(&e.message) {
+                e.message = m;
+            }
+            let at = format!("{shard} on {group}");
+            match kinds
+                .iter_mut()
+                .find(|(k, _)| k.code == e.code && k.message == e.message)
+            {
+                Some((_, shards)) => shards.push(at),
+                None => kinds.push((e, vec![at])),
+            }
+        }
+        let (first, _) = kinds.first()?;
+        if kinds.len() == 1 && failed.len() == total {
+            return Some(first.clone());
+        }
+        let mut e = first.clone();
+        let list: Vec<String> = kinds
+            .iter()
+            .map(|(k, shards)| {
+                let noun = if shards.len() == 1 { "shard" } else { "shards" };
+                format!("{noun} {}: {}", shards.join(", "), k.message)
+            })
+            .collect();
+        e.message = format!(
+            "{} of {} shards failed ({}); the others applied the statement",
+            failed.len(),
+            total,
+            list.join("; ")
+        );
+        Some(e)
+    }
+
+    /// For a statement sent unplanned to a renamed unsharded schema's database: (physical
+    /// database, logical schema), to rename in the response's column definitions and error.
+    pub(super) fn renamed_database(&self) -> Option<(String, String)> {
+        let schema = self.schema.as_deref()?;
+        match self.shared.topology.schema(schema)? {
+            SchemaTopology::Unsharded { database, .. } if database != schema => {
+                Some((database.clone(), schema.to_string()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Answers the statements about sessions the proxy knows and the backends do not:
+    /// `SHOW [FULL] PROCESSLIST`, `KILL [QUERY] CONNECTION_ID()`, and refuses the
+    /// backends' `information_schema.PROCESSLIST`. `None` for any other statement.
+    pub(super) async fn session_statement(
+        &mut self,
+        sql: &str,
+        seq: u8,
+    ) -> Option<Result<(), Closed>> {
+        let first = sql.trim_start().as_bytes().first()?.to_ascii_uppercase();
+        if first == b'S'
+            && let Some(full) = show_processlist(sql)
+        {
+            return Some(self.send_processlist(full, seq).await);
+        }
+        if first == b'K'
+            && let Some(query) = kill_own_connection(sql)
+        {
+            return Some(self.kill(self.id, query, seq).await);
+        }
+        if names_processlist_table(sql) {
+            let e = SqlError::not_supported(
+                "information_schema.PROCESSLIST through myshard (it lists backend threads); \
+                 use SHOW PROCESSLIST",
+            );
+            return Some(self.send_err(&e, seq).await);
+        }
+        None
+    }
+}
