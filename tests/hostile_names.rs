@@ -373,3 +373,31 @@ async fn sql_prepare_in_a_sharded_schema_answers_like_one_server() -> Result<()>
     assert_eq!(code, 1235, "{message}");
     Ok(())
 }
+
+/// What the README says of malformed packets: an empty command packet, or a COM_STMT_EXECUTE
+/// body that does not parse, gets 1835 and the connection stays usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_packets_get_1835_and_the_connection_stays() -> Result<()> {
+    use harness::raw::{Login, RawConn};
+    let c = cluster().await?;
+    let login = Login::new(APP_USER, APP_PASSWORD, Some("shop"));
+    let mut raw = RawConn::login(c.proxy.addr(), &login)
+        .await?
+        .map_err(|e| anyhow::anyhow!("login: {e:?}"))?;
+    for payload in [&b""[..], &[0x17, 0x01]] {
+        raw.send(payload).await?;
+        let e = raw.read_response().await?.err()?;
+        assert_eq!(
+            (e.code, e.state.as_str()),
+            (1835, "HY000"),
+            "{payload:?}: {e:?}"
+        );
+        assert!(
+            e.message.starts_with("Malformed communication packet"),
+            "{e:?}"
+        );
+        let rows = raw.query("SELECT 1 + 1").await?.text_rows()?;
+        assert_eq!(rows, vec![vec!["2".to_string()]]);
+    }
+    Ok(())
+}

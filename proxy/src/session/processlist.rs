@@ -10,6 +10,8 @@ use crate::wire::put_lenenc_str;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Bytes of a statement kept for `SHOW FULL PROCESSLIST`.
+const MAX_INFO: usize = 64 * 1024;
 /// Characters of `Info` that `SHOW PROCESSLIST` without `FULL` shows.
 const SHORT_INFO: usize = 100;
 
@@ -44,8 +46,11 @@ impl Session {
             a.since = Instant::now();
             a.info.clear();
             if cmd == 0x03 {
-                // The buffer is reused from statement to statement.
-                a.info.push_str(&String::from_utf8_lossy(&payload[1..]));
+                // The buffer is reused from statement to statement; a huge statement is
+                // shown by its beginning only, so that listing it costs no second copy.
+                let text = &payload[1..];
+                let shown = &text[..text.len().min(MAX_INFO)];
+                a.info.push_str(&String::from_utf8_lossy(shown));
             }
         }
     }
