@@ -116,8 +116,16 @@ async fn errors_name_logical_schemas_and_alike_failures_give_one_error() -> Resu
         "{message}"
     );
     assert!(!message.contains("shop_0"), "{message}");
-    // Unknown column: one error without a shard note.
-    conn.query_drop("DELETE FROM users WHERE id = 1").await?;
+    // A read merged across shards names the one shard that failed, by logical names.
+    let (code, _, message) = server_err(conn.query_drop("SELECT * FROM users").await)?;
+    assert_eq!(code, 1146);
+    assert_eq!(
+        message,
+        "Table 'shop.users' doesn't exist (shard 3 on group g0)"
+    );
+    // Unknown column on every shard: one error without a shard note.
+    c.g0.exec("CREATE TABLE shop_0003.users (id BIGINT PRIMARY KEY, name VARCHAR(20))")
+        .await?;
     plain
         .query_drop("CREATE TABLE users (id BIGINT PRIMARY KEY, name VARCHAR(20))")
         .await?;

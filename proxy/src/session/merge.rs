@@ -101,6 +101,17 @@ impl Session {
                 "ordered streams without a merge plan",
             ))),
         };
+        // Errors name logical schemas; one that every shard gave is given once.
+        let r = match r {
+            Err(Stop::Error(e)) => {
+                let n = targets.len();
+                let streams = &mut scatter.streams;
+                Err(Stop::Error(
+                    self.scatter_error(e, streams, n, out.header_sent).await,
+                ))
+            }
+            other => other,
+        };
         self.gather(scatter).await;
         match r {
             Ok(()) => {
@@ -109,7 +120,6 @@ impl Session {
                 self.write_out().await
             }
             Err(Stop::Error(e)) => {
-                let e = self.logical_error(e);
                 packet::frame(&mut self.out, out.seq, &packet::err_payload(&e));
                 self.write_out().await
             }

@@ -5,28 +5,26 @@
 //! and account. Also the statements about sessions the proxy answers itself
 //! (`SHOW PROCESSLIST`, `KILL CONNECTION_ID()`).
 
+use super::scatter::{Msg, Streams};
 use super::{Closed, Session};
 use crate::error::SqlError;
 use myshard_config::SchemaTopology;
 use myshard_router::compat::{
     ClientIdentity, NameMap, kill_own_connection, names_processlist_table, show_processlist,
 };
+use std::time::Duration;
 
-/// Errors a statement meets alike on every shard, because every shard holds the same
-/// tables: the statement itself is wrong (no such table, column or function, syntax,
-/// ambiguity). Their per-shard note is dropped, as one server would report them.
-const STATEMENT_ERRORS: &[u16] = &[
-    1049, // unknown database
-    1052, // ambiguous column
-    1054, // unknown column
-    1064, // syntax
-    1109, // unknown table in a clause
-    1146, // no such table
-    1222, // different number of columns in a UNION
-    1241, // operand should contain N columns
-    1305, // no such function or procedure
-    1630, // no such function (with a hint)
-];
+/// How long a failed scatter waits for the other shards' first answers to learn whether
+/// they all failed alike (errors of the statement itself come back at once).
+const ALIKE_WAIT: Duration = Duration::from_millis(500);
+
+/// A scatter error's message without the ` (shard N on group g)` note.
+fn without_shard_note(m: &str) -> &str {
+    match m.rfind(" (shard ") {
+        Some(at) if m.ends_with(')') => &m[..at],
+        _ => m,
+    }
+}
 
 impl Session {
     /// The client as the proxy knows it, for the session functions.
@@ -39,18 +37,62 @@ impl Session {
     }
 
     /// A backend error as the client sees it: physical database names shown as logical
-    /// schemas, and for errors of the statement itself no note of the shard that reported
-    /// it first.
+    /// schemas.
     pub(super) fn logical_error(&self, mut e: SqlError) -> SqlError {
         let names = NameMap::for_messages(&self.shared.topology);
         if let std::borrow::Cow::Owned(m) = names.message(&e.message) {
             e.message = m;
         }
-        if STATEMENT_ERRORS.contains(&e.code)
-            && let Some(at) = e.message.rfind(" (shard ")
-            && e.message.ends_with(')')
-        {
-            e.message.truncate(at);
+        e
+    }
+
+    /// The error a scatter over `targets` shards stopped with, as the client sees it:
+    /// logical names, and when no answer reached the client yet (`header_sent` false) and
+    /// every other shard's first answer is the same error, that one error without the note
+    /// of the shard that reported it, as one server gives it.
+    pub(super) async fn scatter_error(
+        &self,
+        e: SqlError,
+        streams: &mut Streams,
+        targets: usize,
+        header_sent: bool,
+    ) -> SqlError {
+        let mut e = self.logical_error(e);
+        let (code, message) = (e.code, without_shard_note(&e.message).to_string());
+        let alike = |other: &SqlError| {
+            let other = self.logical_error(other.clone());
+            other.code == code && without_shard_note(&other.message) == message
+        };
+        if header_sent || targets < 2 {
+            return e;
+        }
+        let others = tokio::time::timeout(ALIKE_WAIT, async {
+            let mut failed = 0usize;
+            match streams {
+                Streams::Shared(rx) => {
+                    while failed + 1 < targets {
+                        match rx.recv().await {
+                            Some((_, Msg::Failed(o))) if alike(&o) => failed += 1,
+                            _ => return false,
+                        }
+                    }
+                }
+                Streams::Each(rx) => {
+                    for r in rx.iter_mut() {
+                        match r.recv().await {
+                            Some(Msg::Failed(o)) if alike(&o) => failed += 1,
+                            // The stream whose failure stopped the merge.
+                            None => {}
+                            Some(_) => return false,
+                        }
+                    }
+                }
+            }
+            failed + 1 == targets
+        })
+        .await;
+        if others == Ok(true) {
+            e.message = message;
         }
         e
     }
