@@ -18,6 +18,17 @@ use std::time::Duration;
 /// they all failed alike (errors of the statement itself come back at once).
 const ALIKE_WAIT: Duration = Duration::from_millis(500);
 
+/// A physical database to show as its logical schema in one relayed response.
+#[derive(Debug, Clone)]
+pub(super) struct Rename {
+    /// The database the statement ran in.
+    pub physical: String,
+    /// The logical schema clients know.
+    pub logical: String,
+    /// Column definitions are renamed too (not only an error message).
+    pub columns: bool,
+}
+
 /// A scatter error's message without the ` (shard N on group g)` note.
 fn without_shard_note(m: &str) -> &str {
     match m.rfind(" (shard ") {
@@ -142,14 +153,16 @@ impl Session {
         Some(e)
     }
 
-    /// For a statement sent unplanned to a renamed unsharded schema's database: (physical
-    /// database, logical schema), to rename in the response's column definitions and error.
-    pub(super) fn renamed_database(&self) -> Option<(String, String)> {
+    /// For a statement sent unplanned to a renamed unsharded schema's database: the
+    /// renaming of its error (column definitions are relayed untouched, for speed).
+    pub(super) fn renamed_database(&self) -> Option<Rename> {
         let schema = self.schema.as_deref()?;
         match self.shared.topology.schema(schema)? {
-            SchemaTopology::Unsharded { database, .. } if database != schema => {
-                Some((database.clone(), schema.to_string()))
-            }
+            SchemaTopology::Unsharded { database, .. } if database != schema => Some(Rename {
+                physical: database.clone(),
+                logical: schema.to_string(),
+                columns: false,
+            }),
             _ => None,
         }
     }

@@ -324,9 +324,8 @@ impl Session {
         kind: ResponseKind,
         seq: u8,
     ) -> Result<Option<Relayed>, Closed> {
-        if let Some((physical, logical)) = self.rename_schema.take() {
-            let mut edit =
-                |class: Class, p: &[u8]| rename_column_schema(class, p, &physical, &logical);
+        if let Some(r) = self.rename_schema.take() {
+            let mut edit = |class: Class, p: &[u8]| rename_column_schema(class, p, &r);
             return self.relay_edited(conn, kind, seq, &mut edit).await;
         }
         self.set_running(Some(conn));
@@ -441,12 +440,14 @@ impl Session {
     }
 }
 
-/// A column definition naming `physical` as its schema, renamed to `logical`.
-fn rename_column_schema(class: Class, p: &[u8], physical: &str, logical: &str) -> Edit {
+/// An error message or (when `r.columns`) a column definition naming the physical
+/// database, renamed to the logical schema.
+fn rename_column_schema(class: Class, p: &[u8], r: &super::names::Rename) -> Edit {
+    let (physical, logical) = (r.physical.as_str(), r.logical.as_str());
     if class == Class::Err {
         return super::compat::rename_err(p, &NameMap::single(physical, logical));
     }
-    if class != Class::ColumnDef {
+    if class != Class::ColumnDef || !r.columns {
         return Edit::Keep;
     }
     ColumnDef::with_logical_schema(p, |s| s == physical.as_bytes(), logical)

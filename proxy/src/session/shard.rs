@@ -290,6 +290,10 @@ impl Session {
 /// The renaming a single shard's answer needs: a SELECT's column definitions, and any
 /// statement's error message, name the shard's physical database where one server would
 /// name the logical schema.
-fn rename_for(route: &ShardRoute, t: &Target) -> Option<(String, String)> {
-    (t.database != route.schema).then(|| (t.database.clone(), route.schema.clone()))
+fn rename_for(route: &ShardRoute, t: &Target) -> Option<super::names::Rename> {
+    (t.database != route.schema).then(|| super::names::Rename {
+        physical: t.database.clone(),
+        logical: route.schema.clone(),
+        columns: true,
+    })
 }
