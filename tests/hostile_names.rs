@@ -371,11 +371,22 @@ async fn sql_prepare_in_a_sharded_schema_answers_like_one_server() -> Result<()>
         "EXECUTE s USING @a, @b",
         "EXECUTE t USING @u",
         "PREPARE x FROM @undefined",
+        "PREPARE x FROM 'EXECUTE t'",
     ] {
         let (pc, _, pm) = server_err(proxy.query_drop(sql).await)?;
         let (mc, _, _) = server_err(plain.query_drop(sql).await)?;
         assert_eq!(pc, mc, "{sql}: {pm}");
     }
+    // The executed statement is the client's: session functions answer for the client.
+    proxy
+        .query_drop("PREPARE f FROM 'SELECT USER(), CONNECTION_ID() = ? FROM users WHERE id = ?'")
+        .await?;
+    let id = proxy.id();
+    let got = rows(&mut proxy, &format!("EXECUTE f USING {id}, @a")).await?;
+    assert_eq!(
+        got,
+        vec![vec![format!("{APP_USER}@127.0.0.1"), "1".to_string()]]
+    );
     // An expression as argument is refused in a sharded schema, never run on one shard.
     let (code, _, message) = server_err(proxy.query_drop("EXECUTE t USING @u + 0, @m").await)?;
     assert_eq!(code, 1235, "{message}");

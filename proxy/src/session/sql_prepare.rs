@@ -15,12 +15,13 @@ use crate::error::SqlError;
 use crate::packet;
 use crate::wire::Reader;
 use myshard_config::SchemaTopology;
-use myshard_router::classify;
 use myshard_router::prepare::{
     Argument, Source, SqlPrepare, bind, is_prepare_command, parse, placeholder_count,
 };
 use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
 use myshard_router::text::{decode, encode};
+use std::future::Future;
+use std::pin::Pin;
 
 /// A statement prepared with `PREPARE` that the proxy plans at each `EXECUTE`.
 #[derive(Debug, Clone)]
@@ -30,6 +31,9 @@ pub(super) struct SqlStatement {
     /// How many placeholders it has.
     params: usize,
 }
+
+/// A command run from inside another one (boxed: the two call each other).
+type BoxedCommand<'a> = Pin<Box<dyn Future<Output = Result<(), Closed>> + Send + 'a>>;
 
 /// MYSQL_TYPE_DOUBLE, MYSQL_TYPE_LONGLONG, MYSQL_TYPE_NEWDECIMAL, MYSQL_TYPE_DECIMAL.
 const DOUBLE: u8 = 0x05;
@@ -117,8 +121,16 @@ impl Session {
     }
 
     /// Whether the router must plan `text` (`false`: it may run on the session's backend
-    /// as it is); a refusal is the router's error.
+    /// as it is); a refusal is the router's error. Prepared-statement commands cannot be
+    /// prepared (MariaDB's 1295).
     fn plan_text(&self, text: &str) -> Result<bool, SqlError> {
+        if is_prepare_command(text) {
+            return Err(SqlError::new(
+                1295,
+                b"HY000",
+                "This command is not supported in the prepared statement protocol yet",
+            ));
+        }
         let ctx = RouteContext {
             topology: &self.shared.topology,
             schema: self.schema.as_deref(),
@@ -177,28 +189,15 @@ impl Session {
         self.run_bound(&bound, seq).await
     }
 
-    /// Runs a statement with its values in place: planned like a text statement.
-    async fn run_bound(&mut self, bound: &str, seq: u8) -> Result<(), Closed> {
-        let c = classify(bound);
-        let raw = encode(bound).into_owned();
-        if let Some(sql) = self.database_calls(bound, &c) {
-            return self.run_with_database_calls(sql, &raw, seq, c).await;
-        }
-        let ctx = RouteContext {
-            topology: &self.shared.topology,
-            schema: self.schema.as_deref(),
-        };
-        match plan(bound, ctx) {
-            ShardPlan::Shard(r) => self.run_shard_query(&r, seq, c).await,
-            ShardPlan::Error(e) => self.send_err(&route_error(e), seq).await,
-            ShardPlan::Passthrough => {
-                let mut payload = Vec::with_capacity(raw.len() + 1);
-                payload.push(0x03);
-                payload.extend_from_slice(&raw);
-                self.forward(&payload, seq, ResponseKind::Query, Some(c))
-                    .await
-            }
-        }
+    /// Runs a statement with its values in place as the client's own text statement
+    /// (every check and rewrite a COM_QUERY gets applies). It cannot come back here: a
+    /// prepared text is never itself a prepared-statement command.
+    fn run_bound<'a>(&'a mut self, bound: &str, seq: u8) -> BoxedCommand<'a> {
+        let raw = encode(bound);
+        let mut payload = Vec::with_capacity(raw.len() + 1);
+        payload.push(0x03);
+        payload.extend_from_slice(&raw);
+        Box::pin(async move { self.com_query(&payload, seq).await })
     }
 
     /// The `USING` arguments as SQL literals (user variables read from the session's
