@@ -348,9 +348,11 @@ pub fn show_processlist(sql: &str) -> Option<bool> {
     }
 }
 
-/// Whether a statement names the `PROCESSLIST` table (of information_schema): the
-/// backends' thread lists, which the proxy does not pass on.
-pub fn names_processlist_table(sql: &str) -> bool {
+/// Whether a statement names information_schema's `PROCESSLIST` table (the backends'
+/// thread lists, which the proxy does not pass on): it names `PROCESSLIST` and either
+/// names `information_schema` or runs there (`in_information_schema`). A user's own table
+/// called `processlist` elsewhere is not concerned.
+pub fn names_processlist_table(sql: &str, in_information_schema: bool) -> bool {
     // A cheap first test: only `p` bytes start a comparison.
     let b = sql.as_bytes();
     let mentioned = b.iter().enumerate().any(|(i, &c)| {
@@ -361,11 +363,14 @@ pub fn names_processlist_table(sql: &str) -> bool {
     if !mentioned {
         return false;
     }
-    show_processlist(sql).is_none()
-        && Lexer::new(sql).any(|t| match t {
-            Token::Word(w) | Token::QuotedIdent(w) => w.eq_ignore_ascii_case("PROCESSLIST"),
-            _ => false,
-        })
+    let (mut table, mut schema) = (false, in_information_schema);
+    for t in Lexer::new(sql) {
+        if let Token::Word(w) | Token::QuotedIdent(w) = t {
+            table |= w.eq_ignore_ascii_case("PROCESSLIST");
+            schema |= w.eq_ignore_ascii_case("information_schema");
+        }
+    }
+    table && schema && show_processlist(sql).is_none()
 }
 
 /// `KILL [CONNECTION | QUERY] CONNECTION_ID()`: the client ends its own connection (or

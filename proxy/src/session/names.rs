@@ -186,7 +186,11 @@ impl Session {
         {
             return Some(self.kill(self.id, query, seq).await);
         }
-        if names_processlist_table(sql) {
+        let in_information_schema = self
+            .schema
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("information_schema"));
+        if names_processlist_table(sql, in_information_schema) {
             let e = SqlError::not_supported(
                 "information_schema.PROCESSLIST through myshard (it lists backend threads); \
                  use SHOW PROCESSLIST",

@@ -471,11 +471,22 @@ fn processlist_and_own_kill() {
     assert_eq!(show_processlist("show full processlist;"), Some(true));
     assert_eq!(show_processlist("SHOW PROCESSLIST x"), None);
     assert!(names_processlist_table(
-        "SELECT * FROM information_schema.PROCESSLIST"
+        "SELECT * FROM information_schema.PROCESSLIST",
+        false
     ));
-    assert!(names_processlist_table("select id from `processlist`"));
-    assert!(!names_processlist_table("SHOW PROCESSLIST"));
-    assert!(!names_processlist_table("SELECT 'processlist'"));
+    assert!(names_processlist_table(
+        "select id from `processlist`",
+        true
+    ));
+    assert!(!names_processlist_table(
+        "select id from `processlist`",
+        false
+    ));
+    assert!(!names_processlist_table("SHOW PROCESSLIST", true));
+    assert!(!names_processlist_table(
+        "SELECT 'processlist' FROM information_schema.tables",
+        false
+    ));
     assert_eq!(kill_own_connection("KILL CONNECTION_ID()"), Some(false));
     assert_eq!(
         kill_own_connection("kill query connection_id();"),
