@@ -144,8 +144,13 @@ impl Session {
                 format!("{noun} {}: {}", shards.join(", "), k.message)
             })
             .collect();
+        let others = if failed.len() < total {
+            "; the others applied the statement"
+        } else {
+            ""
+        };
         e.message = format!(
-            "{} of {} shards failed ({}); the others applied the statement",
+            "{} of {} shards failed ({}){others}",
             failed.len(),
             total,
             list.join("; ")
