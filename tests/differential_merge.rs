@@ -1,7 +1,8 @@
 //! Differential test of cross-shard merges: random queries that reach many shards (ORDER BY,
 //! LIMIT, aggregates, GROUP BY, HAVING, DISTINCT, COUNT(DISTINCT), over sharded tables,
 //! co-located joins and joins with the global table, a share as server-side prepared
-//! statements) run against one plain MariaDB holding all the data and through myshard with
+//! statements, half of those again through SQL-level `PREPARE` / `EXECUTE … USING` literals)
+//! run against one plain MariaDB holding all the data and through myshard with
 //! database `shop` sharded over 16 shards on two groups. Results must be the same: column
 //! metadata, then the rows (see `merge_diff::compare` for what "the same" allows).
 //!
@@ -22,8 +23,8 @@ mod merge_diff;
 
 use anyhow::{Context, Result, bail};
 use harness::differential::{
-    Count, Failures, Outcome, Rng, Servers, Stmt, canonical, env_or, mismatch_report, print_counts,
-    run,
+    Count, Failures, Outcome, Rng, Servers, SqlPrepare, Stmt, canonical, env_or, mismatch_report,
+    print_counts, run,
 };
 use merge_diff::compare::compare;
 use merge_diff::data::{self, COUNTRIES, SHARDED};
@@ -192,6 +193,23 @@ async fn merged_results_equal_a_single_server() -> Result<()> {
         let q = generator.query();
         checker.check(n, &q).await?;
         generated += 1;
+        // Every other prepared query again through SQL-level PREPARE / EXECUTE … USING
+        // literals (about 300 in CI).
+        let how = if n % 2 == 0 {
+            SqlPrepare::Literals
+        } else {
+            SqlPrepare::No
+        };
+        if let Some(stmt) = q.stmt.sql_prepare_twin(how) {
+            let twin = Query {
+                stmt,
+                loose: q.loose.clone(),
+                reach: q.reach,
+                outer_join: q.outer_join,
+            };
+            checker.check(n, &twin).await?;
+            generated += 1;
+        }
         if checker.stalled || checker.mismatches.len() >= MAX_MISMATCHES {
             break;
         }

@@ -11,15 +11,17 @@
 //! (concatenation: no ORDER BY, LIMIT or aggregate), joins of co-located sharded tables on
 //! their keys, joins with the global table, the unsharded table, ORDER BY / LIMIT /
 //! aggregates under a single-shard key condition, and writes by key. Some run as server-side
-//! prepared statements with the key bound as a parameter. Statements the proxy refuses are
+//! prepared statements with the key bound as a parameter; each of those runs again through
+//! SQL-level `PREPARE` / `EXECUTE … USING @vars` (constructs `…_sql_prepare`, on a second
+//! connection pair). Statements the proxy refuses are
 //! counted per construct and printed; more than a small share of them fails the test.
 
 mod harness;
 
 use anyhow::{Context, Result, bail};
 use harness::differential::{
-    Count, EMAIL_DOMAINS, EMAIL_PREFIXES, Failures, Lit, Outcome, Rng, Servers, Sql, Stmt,
-    canonical, env_or, insert_batches, mismatch_report, print_counts, run,
+    Count, EMAIL_DOMAINS, EMAIL_PREFIXES, Failures, Lit, Outcome, Rng, Servers, Sql, SqlPrepare,
+    Stmt, canonical, env_or, insert_batches, mismatch_report, print_counts, run,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
@@ -1028,6 +1030,10 @@ fn is_refusal(code: u16) -> bool {
 struct Diff {
     proxy: Conn,
     plain: Conn,
+    /// The connections SQL-level PREPARE runs on (user variables pin a proxy session to
+    /// its backend connections; the others stay unpinned).
+    sql_proxy: Conn,
+    sql_plain: Conn,
     counts: BTreeMap<String, Count>,
     mismatches: Vec<String>,
 }
@@ -1037,6 +1043,8 @@ impl Diff {
         Ok(Diff {
             proxy: servers.proxy_conn().await?,
             plain: servers.plain_conn().await?,
+            sql_proxy: servers.proxy_conn().await?,
+            sql_plain: servers.plain_conn().await?,
             counts: BTreeMap::new(),
             mismatches: Vec::new(),
         })
@@ -1086,6 +1094,20 @@ impl Diff {
             self.compare_table(table, s).await?;
         }
         Ok(true)
+    }
+
+    /// Runs a prepared statement again through SQL-level `PREPARE` / `EXECUTE … USING`
+    /// user variables, on the connections kept for that, and compares.
+    async fn check_sql_prepare(&mut self, s: &Stmt) -> Result<()> {
+        let Some(twin) = s.sql_prepare_twin(SqlPrepare::Variables) else {
+            return Ok(());
+        };
+        std::mem::swap(&mut self.proxy, &mut self.sql_proxy);
+        std::mem::swap(&mut self.plain, &mut self.sql_plain);
+        let r = self.check(&twin).await;
+        std::mem::swap(&mut self.proxy, &mut self.sql_proxy);
+        std::mem::swap(&mut self.plain, &mut self.sql_plain);
+        r.map(|_| ())
     }
 
     /// The whole table, through the proxy (every shard) and on the plain server.
@@ -1143,12 +1165,14 @@ async fn sharded_results_equal_a_single_server() -> Result<()> {
         for i in 0..selects {
             let s = generator.select();
             diff.check(&s).await?;
-            statements += 1;
+            diff.check_sql_prepare(&s).await?;
+            statements += 1 + usize::from(s.prepared);
             if (i + 1) % SELECTS_PER_WRITE == 0 {
                 let w = generator.write();
                 let before = diff.mismatches.len();
                 diff.check(&w).await?;
-                statements += 1;
+                diff.check_sql_prepare(&w).await?;
+                statements += 1 + usize::from(w.prepared);
                 if diff.mismatches.len() > before {
                     // The two sides now hold different data: later results mean nothing.
                     break;
@@ -1230,6 +1254,7 @@ async fn split_prepared_insert_into_latin1_column() -> Result<()> {
             Value::Bytes("é".into()),
         ],
         prepared: true,
+        sql_prepare: SqlPrepare::No,
         ordered: false,
         writes: Some("latin_notes"),
     };

@@ -5,6 +5,7 @@
 //! rows of single-backend responses: those are relayed byte for byte.
 #![warn(missing_docs)]
 
+pub mod activity;
 pub mod admission;
 pub mod auth;
 pub mod backend;

@@ -60,6 +60,8 @@ pub struct ConnControl {
     /// thread id). The pool is shared rather than its target copied: this is set and cleared
     /// for every statement.
     pub running: Mutex<Vec<(Arc<HostPool>, u32)>>,
+    /// What the session is doing, for `SHOW PROCESSLIST`.
+    pub activity: Mutex<crate::activity::Activity>,
 }
 
 /// State shared by all sessions.
@@ -257,6 +259,7 @@ impl Shared {
             killed: AtomicBool::new(false),
             wake: Notify::new(),
             running: Mutex::new(Vec::new()),
+            activity: Mutex::new(crate::activity::Activity::default()),
         });
         if let Ok(mut r) = self.registry.lock() {
             r.insert(id, control.clone());

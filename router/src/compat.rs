@@ -236,6 +236,28 @@ impl NameMap {
         None
     }
 
+    /// Every physical database of `topology` that is not its logical schema's name, shown
+    /// as the logical name: for error messages, which may quote any shard's database.
+    pub fn for_messages(topology: &Topology) -> Self {
+        let mut m = NameMap::default();
+        for (name, schema) in topology.schemas() {
+            match schema {
+                SchemaTopology::Sharded(s) => {
+                    for db in &s.databases {
+                        if db != name {
+                            m.renames.insert(db.clone(), name.to_string());
+                        }
+                    }
+                }
+                SchemaTopology::Unsharded { database, .. } if database != name => {
+                    m.renames.insert(database.clone(), name.to_string());
+                }
+                SchemaTopology::Unsharded { .. } => {}
+            }
+        }
+        m
+    }
+
     /// An error message with physical database names (as whole words) replaced by logical
     /// ones.
     pub fn message<'m>(&self, msg: &'m str) -> Cow<'m, str> {
@@ -305,6 +327,80 @@ pub fn current_database_select(sql: &str) -> Option<String> {
     }
 }
 
+/// `SHOW [FULL] PROCESSLIST`: `Some(full)`.
+pub fn show_processlist(sql: &str) -> Option<bool> {
+    let mut lx = Lexer::new(sql);
+    if !matches!(lx.next()?, Token::Word(w) if w.eq_ignore_ascii_case("SHOW")) {
+        return None;
+    }
+    let mut t = lx.next()?;
+    let full = matches!(t, Token::Word(w) if w.eq_ignore_ascii_case("FULL"));
+    if full {
+        t = lx.next()?;
+    }
+    if !matches!(t, Token::Word(w) if w.eq_ignore_ascii_case("PROCESSLIST")) {
+        return None;
+    }
+    match lx.next() {
+        None => Some(full),
+        Some(Token::Semicolon) if lx.next().is_none() => Some(full),
+        _ => None,
+    }
+}
+
+/// Whether a statement names information_schema's `PROCESSLIST` table (the backends'
+/// thread lists, which the proxy does not pass on): it names `PROCESSLIST` and either
+/// names `information_schema` or runs there (`in_information_schema`). A user's own table
+/// called `processlist` elsewhere is not concerned.
+pub fn names_processlist_table(sql: &str, in_information_schema: bool) -> bool {
+    // A cheap first test: only `p` bytes start a comparison.
+    let b = sql.as_bytes();
+    let mentioned = b.iter().enumerate().any(|(i, &c)| {
+        (c == b'p' || c == b'P')
+            && b.get(i..i + 11)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"processlist"))
+    });
+    if !mentioned {
+        return false;
+    }
+    let (mut table, mut schema) = (false, in_information_schema);
+    for t in Lexer::new(sql) {
+        if let Token::Word(w) | Token::QuotedIdent(w) = t {
+            table |= w.eq_ignore_ascii_case("PROCESSLIST");
+            schema |= w.eq_ignore_ascii_case("information_schema");
+        }
+    }
+    table && schema && show_processlist(sql).is_none()
+}
+
+/// `KILL [CONNECTION | QUERY] CONNECTION_ID()`: the client ends its own connection (or
+/// statement); `Some(query)`.
+pub fn kill_own_connection(sql: &str) -> Option<bool> {
+    let mut lx = Lexer::new(sql);
+    if !matches!(lx.next()?, Token::Word(w) if w.eq_ignore_ascii_case("KILL")) {
+        return None;
+    }
+    let mut t = lx.next()?;
+    let mut query = false;
+    if let Token::Word(w) = t
+        && (w.eq_ignore_ascii_case("QUERY") || w.eq_ignore_ascii_case("CONNECTION"))
+    {
+        query = w.eq_ignore_ascii_case("QUERY");
+        t = lx.next()?;
+    }
+    if !matches!(t, Token::Word(w) if w.eq_ignore_ascii_case("CONNECTION_ID"))
+        || lx.next() != Some(Token::Punct(b'('))
+        || lx.next() != Some(Token::Punct(b')'))
+    {
+        return None;
+    }
+    match lx.next() {
+        None => Some(query),
+        Some(Token::Semicolon) if lx.next().is_none() => Some(query),
+        _ => None,
+    }
+}
+
 /// `sql` with every `DATABASE()` / `SCHEMA()` call replaced by an expression of the same
 /// type and metadata whose value is the logical schema (`IF(0, DATABASE(), 'shop')`), so
 /// that a statement run in a shard's physical database still reports the logical name
@@ -312,34 +408,90 @@ pub fn current_database_select(sql: &str) -> Option<String> {
 /// the outer `SELECT` that contain a call and have no alias get their text as written as
 /// alias, keeping the column name MariaDB would give them. `None` when there is no call.
 pub fn rewrite_database_calls(sql: &str, logical: Option<&str>) -> Option<String> {
+    rewrite_session_calls(
+        sql,
+        &SessionValues {
+            database: Some(logical),
+            client: None,
+        },
+    )
+}
+
+/// What a client's session functions answer on the proxy (the backend connection that
+/// runs a statement has its own database, thread id and account).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionValues<'a> {
+    /// `DATABASE()` / `SCHEMA()`: `Some(name or NULL)` to answer, `None` to leave alone.
+    pub database: Option<Option<&'a str>>,
+    /// The client's identity, `None` to leave those functions alone.
+    pub client: Option<ClientIdentity<'a>>,
+}
+
+/// The client as the proxy knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIdentity<'a> {
+    /// The proxy connection id (the one in the greeting, which `KILL` takes).
+    pub connection_id: u64,
+    /// The proxy user name.
+    pub user: &'a str,
+    /// The client's host as seen by the proxy.
+    pub host: &'a str,
+}
+
+/// Session functions with the answer the proxy gives, for the given values.
+fn session_call_value(name: &str, v: &SessionValues<'_>) -> Option<String> {
+    let is = |k: &str| name.eq_ignore_ascii_case(k);
+    if is("DATABASE") || is("SCHEMA") {
+        let db = v.database?;
+        let value = db.map_or_else(|| "NULL".to_string(), quote_str);
+        return Some(format!("IF(0, DATABASE(), {value})"));
+    }
+    let c = v.client?;
+    if is("CONNECTION_ID") {
+        Some(format!("IF(0, CONNECTION_ID(), {})", c.connection_id))
+    } else if is("USER") || is("SESSION_USER") || is("SYSTEM_USER") {
+        let value = quote_str(&format!("{}@{}", c.user, c.host));
+        Some(format!("IF(0, USER(), {value})"))
+    } else if is("CURRENT_USER") {
+        let value = quote_str(&format!("{}@%", c.user));
+        Some(format!("IF(0, CURRENT_USER(), {value})"))
+    } else {
+        None
+    }
+}
+
+/// `sql` with the calls of the session functions `v` gives values for (`DATABASE()`,
+/// `SCHEMA()`, `CONNECTION_ID()`, `USER()`, `CURRENT_USER()`, `SESSION_USER()`,
+/// `SYSTEM_USER()`) replaced by expressions of the same type whose value is the proxy's
+/// answer (`IF(0, CONNECTION_ID(), 42)`), keeping the column names MariaDB would give
+/// (see [`rewrite_database_calls`]). `None` when there is no such call.
+pub fn rewrite_session_calls(sql: &str, v: &SessionValues<'_>) -> Option<String> {
     if !mentions_call(sql) {
         return None;
     }
     let toks = tokens(sql)?;
     let punct = |i: usize, c: u8| matches!(toks.get(i), Some(t) if t.token == Token::Punct(c));
-    let is_call = |i: usize| {
-        matches!(toks[i].token, Token::Word(w) if w.eq_ignore_ascii_case("DATABASE") || w.eq_ignore_ascii_case("SCHEMA"))
-            && punct(i + 1, b'(')
-            && punct(i + 2, b')')
-            && !(i > 0 && punct(i - 1, b'.'))
+    let call = |i: usize| match toks[i].token {
+        Token::Word(w)
+            if punct(i + 1, b'(') && punct(i + 2, b')') && !(i > 0 && punct(i - 1, b'.')) =>
+        {
+            session_call_value(w, v)
+        }
+        _ => None,
     };
-    let calls: Vec<usize> = (0..toks.len()).filter(|&i| is_call(i)).collect();
+    let calls: Vec<(usize, String)> = (0..toks.len())
+        .filter_map(|i| call(i).map(|value| (i, value)))
+        .collect();
     if calls.is_empty() {
         return None;
     }
-    let value = logical.map_or_else(|| "NULL".to_string(), quote_str);
     let mut edits: Edits = calls
         .iter()
-        .map(|&i| {
-            (
-                toks[i].range.0..toks[i + 2].range.1,
-                format!("IF(0, DATABASE(), {value})"),
-            )
-        })
+        .map(|(i, value)| (toks[*i].range.0..toks[i + 2].range.1, value.clone()))
         .collect();
     if is_kw(toks.first(), "SELECT") {
         for item in select_items(&toks) {
-            let has_call = calls.iter().any(|c| item.contains(c));
+            let has_call = calls.iter().any(|(c, _)| item.contains(c));
             if has_call && !has_alias(&toks[item.clone()]) {
                 let (start, end) = (toks[item.start].range.0, toks[item.end - 1].range.1);
                 edits.push((end..end, format!(" AS {}", quote_ident(&sql[start..end]))));
@@ -349,14 +501,16 @@ pub fn rewrite_database_calls(sql: &str, logical: Option<&str>) -> Option<String
     Some(apply(sql, edits))
 }
 
-/// A cheap first test (one pass, no tokens): `database(` or `schema(` appears somewhere.
+/// A cheap first test (one pass, no tokens): a session function's name followed by `(`
+/// appears somewhere.
 fn mentions_call(sql: &str) -> bool {
+    const NAMES: &[&[u8]] = &[b"database", b"schema", b"connection_id", b"user"];
     let b = sql.as_bytes();
     let ends_with =
         |i: usize, name: &[u8]| i >= name.len() && b[i - name.len()..i].eq_ignore_ascii_case(name);
     b.iter()
         .enumerate()
-        .any(|(i, &c)| c == b'(' && (ends_with(i, b"database") || ends_with(i, b"schema")))
+        .any(|(i, &c)| c == b'(' && NAMES.iter().any(|n| ends_with(i, n)))
 }
 
 /// Token index ranges of the outer select list's items (`toks[0]` is `SELECT`).

@@ -7,6 +7,7 @@ pub mod compat;
 pub mod hash;
 pub mod lexer;
 pub mod merge;
+pub mod prepare;
 pub mod set;
 pub mod shard;
 pub mod text;

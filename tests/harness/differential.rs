@@ -180,13 +180,41 @@ pub struct Stmt {
     pub params: Vec<Value>,
     /// Sent as a server-side prepared statement.
     pub prepared: bool,
+    /// Run through SQL-level `PREPARE` / `EXECUTE … USING` instead.
+    pub sql_prepare: SqlPrepare,
     /// ORDER BY fully determines the row order.
     pub ordered: bool,
     /// For writes: the table whose contents are compared afterwards.
     pub writes: Option<&'static str>,
 }
 
+/// How a statement runs through SQL-level `PREPARE` / `EXECUTE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlPrepare {
+    /// It does not (text or a server-side prepared statement).
+    No,
+    /// `SET @myshard_p0 = …, …` then `EXECUTE … USING @myshard_p0, …`.
+    Variables,
+    /// `EXECUTE … USING` the literals.
+    Literals,
+}
+
 impl Stmt {
+    /// The same prepared statement run through SQL-level `PREPARE` / `EXECUTE` with its
+    /// parameters as user variables or literals (construct `<construct>_sql_prepare`);
+    /// `None` for a statement that is not prepared.
+    pub fn sql_prepare_twin(&self, how: SqlPrepare) -> Option<Stmt> {
+        if !self.prepared || how == SqlPrepare::No {
+            return None;
+        }
+        Some(Stmt {
+            construct: format!("{}_sql_prepare", self.construct),
+            prepared: false,
+            sql_prepare: how,
+            ..self.clone()
+        })
+    }
+
     /// A plain-text read.
     pub fn read(construct: &str, sql: impl Into<String>) -> Stmt {
         Stmt {
@@ -194,6 +222,7 @@ impl Stmt {
             sql: sql.into(),
             params: vec![],
             prepared: false,
+            sql_prepare: SqlPrepare::No,
             ordered: false,
             writes: None,
         }
@@ -249,6 +278,7 @@ impl Sql {
             sql: self.text,
             params: self.params,
             prepared: self.prepared,
+            sql_prepare: SqlPrepare::No,
             ordered,
             writes: None,
         }
@@ -260,6 +290,7 @@ impl Sql {
             sql: self.text,
             params: self.params,
             prepared: self.prepared,
+            sql_prepare: SqlPrepare::No,
             ordered: false,
             writes: Some(table),
         }
@@ -378,7 +409,9 @@ pub enum Outcome {
 /// Runs `s` (prepared or as text); a server error becomes [`Outcome::Error`], anything else
 /// (a lost connection) fails.
 pub async fn run(conn: &mut Conn, s: &Stmt) -> Result<Outcome> {
-    let outcome = if s.prepared {
+    let outcome = if s.sql_prepare != SqlPrepare::No {
+        run_sql_prepare(conn, s).await
+    } else if s.prepared {
         match conn
             .exec_iter(s.sql.as_str(), Params::Positional(s.params.clone()))
             .await
@@ -400,6 +433,39 @@ pub async fn run(conn: &mut Conn, s: &Stmt) -> Result<Outcome> {
         }),
         Err(e) => Err(e).with_context(|| format!("running {}", s.sql)),
     }
+}
+
+/// Runs `s` through SQL-level `PREPARE` and `EXECUTE … USING`.
+async fn run_sql_prepare(conn: &mut Conn, s: &Stmt) -> mysql_async::Result<Outcome> {
+    let values: Vec<String> = s.params.iter().map(|v| v.as_sql(false)).collect();
+    let args: Vec<String> = match s.sql_prepare {
+        SqlPrepare::Variables => {
+            let names: Vec<String> = (0..values.len())
+                .map(|i| format!("@myshard_p{i}"))
+                .collect();
+            if !values.is_empty() {
+                let sets: Vec<String> = names
+                    .iter()
+                    .zip(&values)
+                    .map(|(n, v)| format!("{n} = {v}"))
+                    .collect();
+                conn.query_drop(format!("SET {}", sets.join(", "))).await?;
+            }
+            names
+        }
+        _ => values,
+    };
+    conn.query_drop(format!("PREPARE myshard_diff FROM {}", quote(&s.sql)))
+        .await?;
+    let using = if args.is_empty() {
+        String::new()
+    } else {
+        format!(" USING {}", args.join(", "))
+    };
+    let result = conn
+        .query_iter(format!("EXECUTE myshard_diff{using}"))
+        .await?;
+    outcome_of(result).await
 }
 
 async fn outcome_of<P: mysql_async::prelude::Protocol>(

@@ -9,7 +9,9 @@
 //! 'ABC', 'Abc ', 'é'/'E', 'ß'/'ss', emoji), negative numbers, decimals, dates and doubles
 //! whose sums depend on the order of addition.
 
-use crate::harness::differential::{EMAIL_DOMAINS, EMAIL_PREFIXES, Lit, Rng, Stmt, insert_batches};
+use crate::harness::differential::{
+    EMAIL_DOMAINS, EMAIL_PREFIXES, Lit, Rng, SqlPrepare, Stmt, insert_batches,
+};
 use myshard_router::hash::{Charset, Collation};
 
 pub const GENERAL_CI: Collation = Collation::GeneralCi {
@@ -486,6 +488,7 @@ fn countries_insert() -> Stmt {
             .into(),
         params: vec![],
         prepared: false,
+        sql_prepare: SqlPrepare::No,
         ordered: false,
         writes: Some("countries"),
     }

@@ -85,6 +85,7 @@ impl Session {
     fn reset_session(&mut self) {
         self.unpin();
         self.stmts.clear();
+        self.sql_prepared.clear();
         self.last_insert_id = 0;
         let multi = self.vars.multi_statements;
         self.vars = SessionVars::new(

@@ -26,8 +26,8 @@ use crate::stmt_cache::StmtMeta;
 use crate::wire::{Reader, put_lenenc_str};
 use myshard_config::SchemaTopology;
 use myshard_router::compat::{
-    Binding, Introspection, NameMap, Rewritten, ShowDatabases, ValueRename,
-    current_database_select, is_schema_column, rewrite_database_calls,
+    Binding, Introspection, NameMap, Rewritten, SessionValues, ShowDatabases, ValueRename,
+    current_database_select, is_schema_column, rewrite_session_calls,
 };
 use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
 use myshard_router::shard::resolve::Bound;
@@ -63,22 +63,28 @@ impl Session {
         )
     }
 
-    /// In a session whose schema is sharded or renamed: `sql` with its `DATABASE()` calls
-    /// answering the logical name, if it has any (statements other than the exact
-    /// `SELECT DATABASE()` the proxy answers itself).
+    /// `sql` with its session function calls answering as the proxy does, if it has any:
+    /// in a session whose schema is sharded or renamed `DATABASE()` gives the logical
+    /// name; `CONNECTION_ID()` and `USER()` (and the other account functions) always give
+    /// the client's proxy id and account (statements other than the exact
+    /// `SELECT DATABASE()` / `SELECT CONNECTION_ID()` the proxy answers itself).
     pub(super) fn database_calls(&self, sql: &str, c: &Classified) -> Option<String> {
         if c.multi {
             return None;
         }
-        let schema = self.schema.as_deref()?;
-        let special = match self.shared.topology.schema(schema)? {
-            SchemaTopology::Sharded(_) => true,
-            SchemaTopology::Unsharded { database, .. } => database != schema,
+        // DATABASE() is answered where the backend's database is not the logical schema;
+        // the client's id and account always.
+        let schema = self.schema.as_deref();
+        let special = schema.is_some_and(|s| match self.shared.topology.schema(s) {
+            Some(SchemaTopology::Sharded(_)) => true,
+            Some(SchemaTopology::Unsharded { database, .. }) => database != s,
+            None => false,
+        });
+        let values = SessionValues {
+            database: special.then_some(schema),
+            client: Some(self.client_identity()),
         };
-        if !special {
-            return None;
-        }
-        rewrite_database_calls(sql, Some(schema))
+        rewrite_session_calls(sql, &values)
     }
 
     /// Runs `sql`, the client's text (`raw`) with its `DATABASE()` calls rewritten, on the
@@ -735,7 +741,7 @@ fn rename_binary_row(p: &[u8], names: &NameMap, columns: &[(bool, u8)]) -> Edit 
 }
 
 /// An ERR packet whose message names a physical database, renamed.
-fn rename_err(p: &[u8], names: &NameMap) -> Edit {
+pub(super) fn rename_err(p: &[u8], names: &NameMap) -> Edit {
     let Some(e) = packet::parse_err(p) else {
         return Edit::Keep;
     };

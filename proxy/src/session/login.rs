@@ -202,6 +202,7 @@ pub(super) async fn login(
             last_insert_id: 0,
             rename_schema: None,
             stmts: HashMap::new(),
+            sql_prepared: HashMap::new(),
             next_stmt_id: 1,
         };
         Some((session, client_slot))

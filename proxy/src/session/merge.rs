@@ -101,6 +101,17 @@ impl Session {
                 "ordered streams without a merge plan",
             ))),
         };
+        // Errors name logical schemas; one that every shard gave is given once.
+        let r = match r {
+            Err(Stop::Error(e)) => {
+                let n = targets.len();
+                let streams = &mut scatter.streams;
+                Err(Stop::Error(
+                    self.scatter_error(e, streams, n, out.header_sent).await,
+                ))
+            }
+            other => other,
+        };
         self.gather(scatter).await;
         match r {
             Ok(()) => {

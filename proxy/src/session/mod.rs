@@ -7,9 +7,12 @@ mod explain;
 pub mod handshake;
 mod login;
 mod merge;
+mod names;
+mod processlist;
 mod query;
 mod scatter;
 mod shard;
+mod sql_prepare;
 mod stmt;
 mod tx;
 
@@ -60,10 +63,12 @@ pub struct Session {
     /// each backend connection the transaction then touches, before its first statement.
     tx_begin: Option<String>,
     last_insert_id: u64,
-    /// For the response being relayed: (physical database, logical schema) to rename in
-    /// its column definitions (a single shard's answer to a SELECT of a sharded schema).
-    rename_schema: Option<(String, String)>,
+    /// For the response being relayed: the physical database to show as the logical
+    /// schema in its error and column definitions (a single shard's answer).
+    rename_schema: Option<names::Rename>,
     stmts: HashMap<u32, ClientStmt>,
+    /// SQL `PREPARE`d statements the proxy plans at each `EXECUTE`, by lower-cased name.
+    sql_prepared: HashMap<String, sql_prepare::SqlStatement>,
     next_stmt_id: u32,
 }
 
@@ -128,7 +133,9 @@ impl Session {
                 return;
             }
             let next = seq.wrapping_add(1);
+            self.note_command(&payload);
             let r = self.dispatch(&payload, next).await;
+            self.note_idle();
             if payload.capacity() <= KEEP_BUFFER {
                 self.command = payload;
             }

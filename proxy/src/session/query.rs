@@ -9,6 +9,7 @@ use crate::backend::{Class, PooledConn, RelayFailure, Relayed, ResponseKind, rel
 use crate::error::SqlError;
 use crate::packet;
 use crate::server::Route;
+use myshard_router::compat::NameMap;
 use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
 use myshard_router::text::decode;
 use myshard_router::{Classified, Kind, SetItem, classify};
@@ -89,6 +90,12 @@ impl Session {
                 Some(t) => t,
                 None => String::from_utf8_lossy(&payload[1..]),
             };
+            if let Some(r) = self.session_statement(&text, seq).await {
+                return r;
+            }
+            if let Some(r) = self.sql_prepare(&text, seq).await {
+                return r;
+            }
             // SHOW DATABASES / TABLES / COLUMNS …, information_schema: logical names only.
             if let Some(i) = self.introspection_plan(&text, &c) {
                 drop(text);
@@ -121,8 +128,13 @@ impl Session {
                 }
             }
         }
-        self.forward(payload, seq, ResponseKind::Query, Some(c))
-            .await
+        // A renamed schema's database is shown by its logical name.
+        self.rename_schema = self.renamed_database();
+        let r = self
+            .forward(payload, seq, ResponseKind::Query, Some(c))
+            .await;
+        self.rename_schema = None;
+        r
     }
 
     /// Answers `SELECT CONNECTION_ID()` with this client's proxy connection id (the one
@@ -312,9 +324,8 @@ impl Session {
         kind: ResponseKind,
         seq: u8,
     ) -> Result<Option<Relayed>, Closed> {
-        if let Some((physical, logical)) = self.rename_schema.take() {
-            let mut edit =
-                |class: Class, p: &[u8]| rename_column_schema(class, p, &physical, &logical);
+        if let Some(r) = self.rename_schema.take() {
+            let mut edit = |class: Class, p: &[u8]| rename_column_schema(class, p, &r);
             return self.relay_edited(conn, kind, seq, &mut edit).await;
         }
         self.set_running(Some(conn));
@@ -429,9 +440,14 @@ impl Session {
     }
 }
 
-/// A column definition naming `physical` as its schema, renamed to `logical`.
-fn rename_column_schema(class: Class, p: &[u8], physical: &str, logical: &str) -> Edit {
-    if class != Class::ColumnDef {
+/// An error message or (when `r.columns`) a column definition naming the physical
+/// database, renamed to the logical schema.
+fn rename_column_schema(class: Class, p: &[u8], r: &super::names::Rename) -> Edit {
+    let (physical, logical) = (r.physical.as_str(), r.logical.as_str());
+    if class == Class::Err {
+        return super::compat::rename_err(p, &NameMap::single(physical, logical));
+    }
+    if class != Class::ColumnDef || !r.columns {
         return Edit::Keep;
     }
     ColumnDef::with_logical_schema(p, |s| s == physical.as_bytes(), logical)

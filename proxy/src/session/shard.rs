@@ -211,18 +211,7 @@ impl Session {
         if insert_id != 0 {
             self.last_insert_id = insert_id;
         }
-        if let Some((_, _, first)) = failed.first() {
-            let mut e = first.clone();
-            let list: Vec<String> = failed
-                .iter()
-                .map(|(s, g, e)| format!("shard {s} on {g}: {}", e.message))
-                .collect();
-            e.message = format!(
-                "{} of {} shards failed ({}); the others applied the statement",
-                failed.len(),
-                targets.len(),
-                list.join("; ")
-            );
+        if let Some(e) = self.shard_failures(&failed, targets.len()) {
             return self.send_err(&e, seq).await;
         }
         let affected = if route.merge == Merge::FirstResult {
@@ -298,9 +287,13 @@ impl Session {
     }
 }
 
-/// The renaming a single shard's answer needs: a SELECT's column definitions name the
-/// shard's physical database where one server would name the logical schema.
-fn rename_for(route: &ShardRoute, t: &Target) -> Option<(String, String)> {
-    (route.read_only && t.database != route.schema)
-        .then(|| (t.database.clone(), route.schema.clone()))
+/// The renaming a single shard's answer needs: a SELECT's column definitions, and any
+/// statement's error message, name the shard's physical database where one server would
+/// name the logical schema.
+fn rename_for(route: &ShardRoute, t: &Target) -> Option<super::names::Rename> {
+    (t.database != route.schema).then(|| super::names::Rename {
+        physical: t.database.clone(),
+        logical: route.schema.clone(),
+        columns: true,
+    })
 }

@@ -425,3 +425,91 @@ fn database_calls_in_other_statements() {
         assert_eq!(rw(none), None, "{none}");
     }
 }
+
+#[test]
+fn session_calls_answer_the_client() {
+    let v = SessionValues {
+        database: None,
+        client: Some(ClientIdentity {
+            connection_id: 42,
+            user: "app",
+            host: "10.0.0.7",
+        }),
+    };
+    let rw = |sql: &str| rewrite_session_calls(sql, &v);
+    let cases = [
+        (
+            "SELECT CONNECTION_ID() + 0, user() AS u",
+            "SELECT IF(0, CONNECTION_ID(), 42) + 0 AS `CONNECTION_ID() + 0`, IF(0, USER(), 'app@10.0.0.7') AS u",
+        ),
+        (
+            "SELECT id FROM t WHERE owner = CURRENT_USER() OR x = session_user()",
+            "SELECT id FROM t WHERE owner = IF(0, CURRENT_USER(), 'app@%') OR x = IF(0, USER(), 'app@10.0.0.7')",
+        ),
+        (
+            "INSERT INTO log (who, conn) VALUES (SYSTEM_USER(), CONNECTION_ID())",
+            "INSERT INTO log (who, conn) VALUES (IF(0, USER(), 'app@10.0.0.7'), IF(0, CONNECTION_ID(), 42))",
+        ),
+    ];
+    for (sql, want) in cases {
+        assert_eq!(rw(sql).as_deref(), Some(want), "{sql}");
+    }
+    // DATABASE() is left alone without a schema value; other texts are not touched.
+    for none in [
+        "SELECT DATABASE()",
+        "SELECT 'user()'",
+        "SELECT t.user() FROM t",
+        "SELECT user FROM mysql.user",
+    ] {
+        assert_eq!(rw(none), None, "{none}");
+    }
+}
+
+#[test]
+fn processlist_and_own_kill() {
+    assert_eq!(show_processlist("SHOW PROCESSLIST"), Some(false));
+    assert_eq!(show_processlist("show full processlist;"), Some(true));
+    assert_eq!(show_processlist("SHOW PROCESSLIST x"), None);
+    assert!(names_processlist_table(
+        "SELECT * FROM information_schema.PROCESSLIST",
+        false
+    ));
+    assert!(names_processlist_table(
+        "select id from `processlist`",
+        true
+    ));
+    assert!(!names_processlist_table(
+        "select id from `processlist`",
+        false
+    ));
+    assert!(!names_processlist_table("SHOW PROCESSLIST", true));
+    assert!(!names_processlist_table(
+        "SELECT 'processlist' FROM information_schema.tables",
+        false
+    ));
+    assert_eq!(kill_own_connection("KILL CONNECTION_ID()"), Some(false));
+    assert_eq!(
+        kill_own_connection("kill query connection_id();"),
+        Some(true)
+    );
+    assert_eq!(
+        kill_own_connection("KILL CONNECTION CONNECTION_ID()"),
+        Some(false)
+    );
+    assert_eq!(kill_own_connection("KILL 5"), None);
+    assert_eq!(kill_own_connection("KILL CONNECTION_ID() + 1"), None);
+}
+
+#[test]
+fn message_names_cover_every_shard() {
+    let t = topology();
+    let m = NameMap::for_messages(&t);
+    assert_eq!(
+        m.message("Table 'shop_0002.countries' doesn't exist"),
+        "Table 'shop.countries' doesn't exist"
+    );
+    assert_eq!(
+        m.message("Unknown table 'crm_db.x' in shop_00000"),
+        "Unknown table 'crm.x' in shop_00000"
+    );
+}

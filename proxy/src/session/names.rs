@@ -1,0 +1,207 @@
+//! What clients see instead of physical names and backend identities: errors quoting a
+//! shard's (or a renamed schema's) database name the logical schema, a statement that
+//! failed alike on every shard gives the one error a single server would, and the
+//! session functions (`CONNECTION_ID()`, `USER()`, …) answer with the client's proxy id
+//! and account. Also the statements about sessions the proxy answers itself
+//! (`SHOW PROCESSLIST`, `KILL CONNECTION_ID()`).
+
+use super::scatter::{Msg, Streams};
+use super::{Closed, Session};
+use crate::error::SqlError;
+use myshard_config::SchemaTopology;
+use myshard_router::compat::{
+    ClientIdentity, NameMap, kill_own_connection, names_processlist_table, show_processlist,
+};
+use std::time::Duration;
+
+/// How long a failed scatter waits for the other shards' first answers to learn whether
+/// they all failed alike (errors of the statement itself come back at once).
+const ALIKE_WAIT: Duration = Duration::from_millis(500);
+
+/// A physical database to show as its logical schema in one relayed response.
+#[derive(Debug, Clone)]
+pub(super) struct Rename {
+    /// The database the statement ran in.
+    pub physical: String,
+    /// The logical schema clients know.
+    pub logical: String,
+    /// Column definitions are renamed too (not only an error message).
+    pub columns: bool,
+}
+
+/// A scatter error's message without the ` (shard N on group g)` note.
+fn without_shard_note(m: &str) -> &str {
+    match m.rfind(" (shard ") {
+        Some(at) if m.ends_with(')') => &m[..at],
+        _ => m,
+    }
+}
+
+impl Session {
+    /// The client as the proxy knows it, for the session functions.
+    pub(super) fn client_identity(&self) -> ClientIdentity<'_> {
+        ClientIdentity {
+            connection_id: self.id,
+            user: &self.user,
+            host: &self.peer_host,
+        }
+    }
+
+    /// A backend error as the client sees it: physical database names shown as logical
+    /// schemas.
+    pub(super) fn logical_error(&self, mut e: SqlError) -> SqlError {
+        let names = NameMap::for_messages(&self.shared.topology);
+        if let std::borrow::Cow::Owned(m) = names.message(&e.message) {
+            e.message = m;
+        }
+        e
+    }
+
+    /// The error a scatter over `targets` shards stopped with, as the client sees it:
+    /// logical names, and when no answer reached the client yet (`header_sent` false) and
+    /// every other shard's first answer is the same error, that one error without the note
+    /// of the shard that reported it, as one server gives it.
+    pub(super) async fn scatter_error(
+        &self,
+        e: SqlError,
+        streams: &mut Streams,
+        targets: usize,
+        header_sent: bool,
+    ) -> SqlError {
+        let mut e = self.logical_error(e);
+        let (code, message) = (e.code, without_shard_note(&e.message).to_string());
+        let alike = |other: &SqlError| {
+            let other = self.logical_error(other.clone());
+            other.code == code && without_shard_note(&other.message) == message
+        };
+        if header_sent || targets < 2 {
+            return e;
+        }
+        let others = tokio::time::timeout(ALIKE_WAIT, async {
+            let mut failed = 0usize;
+            match streams {
+                Streams::Shared(rx) => {
+                    while failed + 1 < targets {
+                        match rx.recv().await {
+                            Some((_, Msg::Failed(o))) if alike(&o) => failed += 1,
+                            _ => return false,
+                        }
+                    }
+                }
+                Streams::Each(rx) => {
+                    for r in rx.iter_mut() {
+                        match r.recv().await {
+                            Some(Msg::Failed(o)) if alike(&o) => failed += 1,
+                            // The stream whose failure stopped the merge.
+                            None => {}
+                            Some(_) => return false,
+                        }
+                    }
+                }
+            }
+            failed + 1 == targets
+        })
+        .await;
+        if others == Ok(true) {
+            e.message = message;
+        }
+        e
+    }
+
+    /// The error for a statement that failed on `failed` of `total` shards (shard,
+    /// group, error): when every shard failed with the same error (after renaming), that
+    /// one error; otherwise the failures by message, with the shards that gave each.
+    pub(super) fn shard_failures(
+        &self,
+        failed: &[(u32, String, SqlError)],
+        total: usize,
+    ) -> Option<SqlError> {
+        let names = NameMap::for_messages(&self.shared.topology);
+        let mut kinds: Vec<(SqlError, Vec<String>)> = Vec::new();
+        for (shard, group, e) in failed {
+            let mut e = e.clone();
+            if let std::borrow::Cow::Owned(m) = names.message(&e.message) {
+                e.message = m;
+            }
+            let at = format!("{shard} on {group}");
+            match kinds
+                .iter_mut()
+                .find(|(k, _)| k.code == e.code && k.message == e.message)
+            {
+                Some((_, shards)) => shards.push(at),
+                None => kinds.push((e, vec![at])),
+            }
+        }
+        let (first, _) = kinds.first()?;
+        if kinds.len() == 1 && failed.len() == total {
+            return Some(first.clone());
+        }
+        let mut e = first.clone();
+        let list: Vec<String> = kinds
+            .iter()
+            .map(|(k, shards)| {
+                let noun = if shards.len() == 1 { "shard" } else { "shards" };
+                format!("{noun} {}: {}", shards.join(", "), k.message)
+            })
+            .collect();
+        let others = if failed.len() < total {
+            "; the others applied the statement"
+        } else {
+            ""
+        };
+        e.message = format!(
+            "{} of {} shards failed ({}){others}",
+            failed.len(),
+            total,
+            list.join("; ")
+        );
+        Some(e)
+    }
+
+    /// For a statement sent unplanned to a renamed unsharded schema's database: the
+    /// renaming of its error (column definitions are relayed untouched, for speed).
+    pub(super) fn renamed_database(&self) -> Option<Rename> {
+        let schema = self.schema.as_deref()?;
+        match self.shared.topology.schema(schema)? {
+            SchemaTopology::Unsharded { database, .. } if database != schema => Some(Rename {
+                physical: database.clone(),
+                logical: schema.to_string(),
+                columns: false,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Answers the statements about sessions the proxy knows and the backends do not:
+    /// `SHOW [FULL] PROCESSLIST`, `KILL [QUERY] CONNECTION_ID()`, and refuses the
+    /// backends' `information_schema.PROCESSLIST`. `None` for any other statement.
+    pub(super) async fn session_statement(
+        &mut self,
+        sql: &str,
+        seq: u8,
+    ) -> Option<Result<(), Closed>> {
+        let first = sql.trim_start().as_bytes().first()?.to_ascii_uppercase();
+        if first == b'S'
+            && let Some(full) = show_processlist(sql)
+        {
+            return Some(self.send_processlist(full, seq).await);
+        }
+        if first == b'K'
+            && let Some(query) = kill_own_connection(sql)
+        {
+            return Some(self.kill(self.id, query, seq).await);
+        }
+        let in_information_schema = self
+            .schema
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("information_schema"));
+        if names_processlist_table(sql, in_information_schema) {
+            let e = SqlError::not_supported(
+                "information_schema.PROCESSLIST through myshard (it lists backend threads); \
+                 use SHOW PROCESSLIST",
+            );
+            return Some(self.send_err(&e, seq).await);
+        }
+        None
+    }
+}
