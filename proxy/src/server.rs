@@ -58,6 +58,9 @@ pub struct ConnControl {
     /// thread id). The pool is shared rather than its target copied: this is set and cleared
     /// for every statement.
     pub running: Mutex<Vec<(Arc<HostPool>, u32)>>,
+    /// `KILL` / `KILL QUERY` requests, seen by every backend wait of the session's
+    /// statement (see [`crate::backend::interrupt`]); cleared when a statement starts.
+    pub interrupt: tokio::sync::watch::Sender<Option<crate::backend::interrupt::Why>>,
 }
 
 /// State shared by all sessions.
@@ -222,6 +225,7 @@ impl Shared {
                         idle_timeout: Duration::from_millis(p.idle_timeout_ms),
                         check_after_idle: Duration::from_millis(p.check_after_idle_ms),
                         checkout_timeout: Duration::from_millis(p.checkout_timeout_ms),
+                        check_timeout: Duration::from_millis(p.check_timeout_ms.max(1)),
                     },
                     budget,
                 )
@@ -245,6 +249,7 @@ impl Shared {
             killed: AtomicBool::new(false),
             wake: Notify::new(),
             running: Mutex::new(Vec::new()),
+            interrupt: tokio::sync::watch::Sender::new(None),
         });
         if let Ok(mut r) = self.registry.lock() {
             r.insert(id, control.clone());

@@ -32,6 +32,9 @@ pub struct PoolSettings {
     pub check_after_idle: Duration,
     /// How long a checkout waits when all `max` connections are busy.
     pub checkout_timeout: Duration,
+    /// How long a liveness ping or a session state sync may take before the connection
+    /// is given up as hung.
+    pub check_timeout: Duration,
 }
 
 /// The connection limit of one host, shared by its pools.
@@ -188,7 +191,7 @@ impl HostPool {
                 // KILL) is noticed without a round trip; long-idle ones are also pinged.
                 if conn.closed_by_peer()
                     || (conn.last_used.elapsed() >= self.settings.check_after_idle
-                        && !conn.ping().await)
+                        && !self.ping(&mut conn).await)
                 {
                     self.forget();
                     continue;
@@ -224,6 +227,18 @@ impl HostPool {
                 return Err(self.exhausted());
             }
         }
+    }
+
+    /// A liveness ping bounded by `check_timeout`: a paused backend fails it.
+    async fn ping(&self, conn: &mut BackendConn) -> bool {
+        tokio::time::timeout(self.settings.check_timeout, conn.ping())
+            .await
+            .unwrap_or(false)
+    }
+
+    /// How long a liveness check or a state sync may take.
+    pub fn check_timeout(&self) -> Duration {
+        self.settings.check_timeout
     }
 
     fn exhausted(&self) -> SqlError {
@@ -311,7 +326,15 @@ impl HostPool {
     }
 
     fn give_back(&self, mut conn: Box<BackendConn>) {
+        // The session's interrupter (and the client socket it watches) stays with the
+        // session.
+        conn.interrupter = None;
         if conn.broken {
+            if conn.interrupted.is_some() {
+                // The backend may still be running the statement we gave up on (or be
+                // paused): end its thread as soon as it can listen.
+                kill_backend_thread(&self.target, conn.thread_id);
+            }
             drop(conn);
             self.forget();
             return;
@@ -367,6 +390,24 @@ impl HostPool {
             }
         }
     }
+}
+
+/// Asks the host, over a connection of its own, to end backend thread `thread` (best
+/// effort, in the background: the host may be the one that does not answer).
+pub fn kill_backend_thread(target: &HostTarget, thread: u32) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let target = target.clone();
+    rt.spawn(async move {
+        if let Ok(mut c) = BackendConn::connect(&target, None).await {
+            let _ = tokio::time::timeout(
+                target.connect_timeout,
+                c.query_rows(&format!("KILL {thread}")),
+            )
+            .await;
+        }
+    });
 }
 
 impl PooledConn {

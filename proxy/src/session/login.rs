@@ -137,6 +137,7 @@ pub(super) async fn login(
             rename_schema: None,
             stmts: HashMap::new(),
             next_stmt_id: 1,
+            faults: Default::default(),
         })
     })
     .await
