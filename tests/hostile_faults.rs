@@ -211,18 +211,29 @@ async fn merges_in_pinned_sessions_answer_at_any_row_count() -> Result<()> {
     let g0 = servers.remove(0);
     let config = sharded_config(&g0, &g1, 16, &["{name: users, shard_key: id}"]);
     create_shard_databases(&config, &[&g0, &g1]).await?;
+    // 150 rows on every shard, written on the servers directly (the merge reads every
+    // shard whatever the rows' hash): well over 65, so a shard queued behind another on
+    // the session's one connection per group must not stall the merge.
+    let topology = myshard_config::Topology::new(&config);
+    let shards = topology.physical_databases().filter(|d| d.schema == "shop");
+    for (shard, db) in shards.enumerate() {
+        let server = if db.group == "g0" { &g0 } else { &g1 };
+        let values: Vec<String> = (1..=150)
+            .map(|i| shard * 150 + i)
+            .map(|i| format!("({i}, 'u{i}')"))
+            .collect();
+        let table = format!("`{}`.users", db.database);
+        server
+            .exec(&format!(
+                "CREATE TABLE {table} (id INT PRIMARY KEY, name VARCHAR(20))"
+            ))
+            .await?;
+        server
+            .exec(&format!("INSERT INTO {table} VALUES {}", values.join(", ")))
+            .await?;
+    }
     let proxy = start_proxy(config).await?;
     let mut c = app_conn(&proxy, Some("shop")).await?;
-    c.query_drop("CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR(20))")
-        .await?;
-    // Well over 65 rows on every shard: a shard queued behind another on the session's
-    // one connection per group must not stall the merge.
-    let values: Vec<String> = (1..=2400).map(|i| format!("({i}, 'u{i}')")).collect();
-    c.query_drop(format!(
-        "INSERT INTO users (id, name) VALUES {}",
-        values.join(", ")
-    ))
-    .await?;
     let statements = [
         "SELECT id FROM users ORDER BY id LIMIT 64",
         "SELECT id FROM users ORDER BY id LIMIT 65",
@@ -351,7 +362,9 @@ async fn liveness_check_of_an_idle_connection_times_out() -> Result<()> {
     env.dbs[0].pause()?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    let r = c.query_drop("SELECT 1").await;
+    let r = tokio::time::timeout(Duration::from_secs(10), c.query_drop("SELECT 1"))
+        .await
+        .context("the statement waited for the paused backend")?;
     let took = started.elapsed();
     ensure!(r.is_err(), "answered by a paused backend: {r:?}");
     // Ping (check_timeout_ms 500), then a fresh connection (connect_timeout_ms 1000).
