@@ -204,12 +204,19 @@ async fn lost_pinned_state_is_reported_once() -> Result<()> {
 
 // ---- item 6: merges inside transactions and pinned sessions --------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn merges_in_pinned_sessions_answer_at_any_row_count() -> Result<()> {
+/// Two servers with schema `shop` in 16 shards (8 per group) and 150 rows of `users` on
+/// every shard.
+struct UsersCluster {
+    g0: MariaDb,
+    g1: MariaDb,
+    proxy: myshard_proxy::ProxyHandle,
+}
+
+async fn users_cluster(tweak: impl FnOnce(&mut myshard_config::Config)) -> Result<UsersCluster> {
     let mut servers = MariaDb::start_many(2).await?;
     let g1 = servers.remove(1);
     let g0 = servers.remove(0);
-    let config = sharded_config(&g0, &g1, 16, &["{name: users, shard_key: id}"]);
+    let mut config = sharded_config(&g0, &g1, 16, &["{name: users, shard_key: id}"]);
     create_shard_databases(&config, &[&g0, &g1]).await?;
     // 150 rows on every shard, written on the servers directly (the merge reads every
     // shard whatever the rows' hash): well over 65, so a shard queued behind another on
@@ -232,7 +239,15 @@ async fn merges_in_pinned_sessions_answer_at_any_row_count() -> Result<()> {
             .exec(&format!("INSERT INTO {table} VALUES {}", values.join(", ")))
             .await?;
     }
+    tweak(&mut config);
     let proxy = start_proxy(config).await?;
+    Ok(UsersCluster { g0, g1, proxy })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merges_in_pinned_sessions_answer_at_any_row_count() -> Result<()> {
+    let cl = users_cluster(|_| {}).await?;
+    let proxy = &cl.proxy;
     let mut c = app_conn(&proxy, Some("shop")).await?;
     let statements = [
         "SELECT id FROM users ORDER BY id LIMIT 64",
@@ -527,5 +542,72 @@ async fn client_hanging_up_on_a_paused_backend_releases_everything() -> Result<(
     if counts.windows(2).any(|w| w[1] > w[0] + 1) {
         bail!("backend threads grow with every abandoned statement: {counts:?}");
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_on_a_paused_group_is_released_by_kill_and_by_hanging_up() -> Result<()> {
+    let cl = users_cluster(quick_pools).await?;
+    let busy = || -> usize {
+        cl.proxy
+            .shared()
+            .pools()
+            .iter()
+            .map(|p| p.stats().open - p.stats().idle)
+            .sum()
+    };
+    let mut killer = app_conn(&cl.proxy, Some("shop")).await?;
+    for round in 0..3 {
+        let _resume = Resume(&cl.g1);
+        // Pinned (a transaction: one connection per group, shards in turn) and not.
+        let mut raw = RawConn::login(
+            cl.proxy.addr(),
+            &Login::new(APP_USER, APP_PASSWORD, Some("shop")),
+        )
+        .await?
+        .map_err(|e| anyhow::anyhow!("login: {e:?}"))?;
+        if round != 1 {
+            ensure!(raw.query("BEGIN").await.is_ok());
+        }
+        let mut k = app_conn(&cl.proxy, Some("shop")).await?;
+        k.query_drop("SET @pinned = 1").await?;
+        let k_id = k.id();
+        cl.g1.pause()?;
+        let mut q = vec![0x03];
+        q.extend_from_slice(b"SELECT id FROM users ORDER BY id");
+        raw.send(&q).await?;
+        let task = tokio::spawn(async move {
+            let r = k
+                .query_drop("SELECT id, name FROM users ORDER BY name LIMIT 70")
+                .await;
+            (k, r)
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sessions = cl.proxy.shared().client_count();
+        drop(raw);
+        killer.query_drop(format!("KILL {k_id}")).await?;
+        let (_, r) = tokio::time::timeout(Duration::from_secs(1), task)
+            .await
+            .with_context(|| format!("round {round}: KILL did not free the session"))??;
+        ensure!(r.is_err(), "{r:?}");
+        wait_for("both sessions to end", Duration::from_secs(2), || async {
+            Ok((cl.proxy.shared().client_count() + 2 <= sessions).then_some(()))
+        })
+        .await
+        .with_context(|| format!("round {round}"))?;
+        cl.g1.resume()?;
+        wait_for(
+            "their backend connections to go",
+            Duration::from_secs(3),
+            || async { Ok((busy() == 0).then_some(())) },
+        )
+        .await
+        .with_context(|| format!("round {round}"))?;
+        let n: Vec<i64> = killer
+            .query("SELECT id FROM users ORDER BY id LIMIT 3")
+            .await?;
+        ensure!(n == vec![1, 2, 3], "{n:?}");
+    }
+    let _ = &cl.g0;
     Ok(())
 }
