@@ -248,7 +248,7 @@ async fn users_cluster(tweak: impl FnOnce(&mut myshard_config::Config)) -> Resul
 async fn merges_in_pinned_sessions_answer_at_any_row_count() -> Result<()> {
     let cl = users_cluster(|_| {}).await?;
     let proxy = &cl.proxy;
-    let mut c = app_conn(&proxy, Some("shop")).await?;
+    let mut c = app_conn(proxy, Some("shop")).await?;
     let statements = [
         "SELECT id FROM users ORDER BY id LIMIT 64",
         "SELECT id FROM users ORDER BY id LIMIT 65",
@@ -263,7 +263,7 @@ async fn merges_in_pinned_sessions_answer_at_any_row_count() -> Result<()> {
         expected.push(rows);
     }
     for pin in ["BEGIN", "SET @a = 1", "PREPARE p FROM 'SELECT 1'"] {
-        let mut s = app_conn(&proxy, Some("shop")).await?;
+        let mut s = app_conn(proxy, Some("shop")).await?;
         s.query_drop(pin).await?;
         for (sql, want) in statements.iter().zip(&expected) {
             let got = rows_within(&mut s, sql)
