@@ -611,3 +611,35 @@ async fn merge_on_a_paused_group_is_released_by_kill_and_by_hanging_up() -> Resu
     let _ = &cl.g0;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_frees_a_session_waiting_for_a_pool_held_by_a_hung_statement() -> Result<()> {
+    let env = Env::start(1, |c| {
+        quick_pools(c);
+        c.groups[0].pool.max = 1;
+        c.groups[0].pool.checkout_timeout_ms = 20_000;
+    })
+    .await?;
+    let mut killer = app_conn(&env.proxy, Some("s0")).await?;
+    killer.query_drop("SELECT 1").await?;
+    let _resume = Resume(&env.dbs[0]);
+    env.dbs[0].pause()?;
+    // The pool's one connection hangs with the first statement; the second waits for it.
+    let (holder, holding) = stuck(&env, "SELECT 1").await?;
+    let (waiter, waiting) = stuck(&env, "SELECT 2").await?;
+    for (id, task) in [(waiter, waiting), (holder, holding)] {
+        let started = Instant::now();
+        killer.query_drop(format!("KILL {id}")).await?;
+        let (_, r) = tokio::time::timeout(Duration::from_secs(1), task)
+            .await
+            .with_context(|| format!("KILL {id} did not free the session"))??;
+        ensure!(r.is_err(), "{r:?}");
+        ensure!(started.elapsed() < Duration::from_secs(1));
+    }
+    env.dbs[0].resume()?;
+    // Neither left a place of the pool behind.
+    let one: Option<i64> =
+        tokio::time::timeout(Duration::from_secs(5), killer.query_first("SELECT 1")).await??;
+    ensure!(one == Some(1));
+    Ok(())
+}

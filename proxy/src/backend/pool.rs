@@ -187,31 +187,30 @@ impl HostPool {
         let mut deadline = None;
         loop {
             if let Some(mut conn) = self.take_idle(client, wanted) {
+                // Counted as open until handed out (also if this checkout is cancelled
+                // while it pings).
+                let slot = Slot::new(self);
                 // A connection the backend closed while it sat idle (a restart, wait_timeout,
                 // KILL) is noticed without a round trip; long-idle ones are also pinged.
                 if conn.closed_by_peer()
                     || (conn.last_used.elapsed() >= self.settings.check_after_idle
                         && !self.ping(&mut conn).await)
                 {
-                    self.forget();
                     continue;
                 }
                 if wanted.database.is_none() && conn.applied.database.is_some() {
                     // A selected database cannot be unselected: open a fresh connection.
                     drop(conn);
-                    self.forget();
                 } else {
+                    slot.keep();
                     return Ok(Some(self.wrap(conn, permit)));
                 }
             }
             if self.reserve() || (self.evict_other_idle() && self.reserve()) {
-                return match BackendConn::connect(&self.target, wanted.database.as_deref()).await {
-                    Ok(conn) => Ok(Some(self.wrap(Box::new(conn), permit))),
-                    Err(e) => {
-                        self.forget();
-                        Err(e)
-                    }
-                };
+                let slot = Slot::new(self);
+                let conn = BackendConn::connect(&self.target, wanted.database.as_deref()).await?;
+                slot.keep();
+                return Ok(Some(self.wrap(Box::new(conn), permit)));
             }
             if !wait {
                 return Ok(None);
@@ -330,9 +329,10 @@ impl HostPool {
         // session.
         conn.interrupter = None;
         if conn.broken {
-            if conn.interrupted.is_some() {
+            if let Some(why) = conn.interrupted {
                 // The backend may still be running the statement we gave up on (or be
                 // paused): end its thread as soon as it can listen.
+                tracing::info!(host = %conn.host, thread = conn.thread_id, ?why, "backend connection discarded after an interrupted statement");
                 kill_backend_thread(&self.target, conn.thread_id);
             }
             drop(conn);
@@ -388,6 +388,33 @@ impl HostPool {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// A connection counted as open that is not yet handed out: forgotten (the count given
+/// back) when dropped, unless kept — so a checkout cancelled while it pings or connects
+/// (its statement killed or timed out) never leaks a place in the pool.
+struct Slot<'a> {
+    pool: &'a HostPool,
+    kept: bool,
+}
+
+impl<'a> Slot<'a> {
+    fn new(pool: &'a HostPool) -> Self {
+        Slot { pool, kept: false }
+    }
+
+    /// The connection is handed out: it stays counted.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.pool.forget();
         }
     }
 }

@@ -204,7 +204,16 @@ impl Session {
             .position(|c| Arc::ptr_eq(c.pool(), &route.pool));
         let (mut conn, fresh) = match pinned {
             Some(i) => (self.pinned.swap_remove(i), false),
-            None => (route.pool.checkout(self.id, &self.vars).await?, true),
+            None => {
+                // Waiting for a full pool, or connecting to a hung host, ends as any other
+                // backend wait does (KILL, statement timeout, the client gone).
+                let mut interrupter = self.interrupter();
+                let conn = tokio::select! {
+                    c = route.pool.checkout(self.id, &self.vars) => c?,
+                    why = interrupter.wait() => return Err(why.error()),
+                };
+                (conn, true)
+            }
         };
         conn.interrupter = Some(self.interrupter());
         if let Err(e) = sync_in_time(&mut conn, &self.vars).await {
