@@ -145,6 +145,30 @@ async fn lost_transaction_fails_every_statement_until_rollback() -> Result<()> {
     c.query_drop("ROLLBACK").await?;
     c.exec_drop(&insert, (33,)).await?;
     ensure!(ids_on(&env.dbs[0], "s0_db.t").await? == vec![14, 17, 33]);
+
+    // The loss met in the middle of a statement: the server dies while it runs.
+    c.query_drop("BEGIN").await?;
+    c.query_drop("INSERT INTO t VALUES (40)").await?;
+    let running = tokio::spawn(async move {
+        let r = c.query_drop("SELECT SLEEP(5)").await;
+        (c, r)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    env.dbs[0].kill()?;
+    let (mut c, r) = tokio::time::timeout(Duration::from_secs(5), running).await??;
+    let (code, _, msg) = server_err(r)?;
+    ensure!(
+        code == 2013,
+        "the statement that met the loss: {code} {msg}"
+    );
+    env.dbs[0].restart().await?;
+    let (code, _, msg) = server_err(c.query_drop("INSERT INTO t VALUES (41)").await)?;
+    ensure!(
+        code == 1105 && msg.contains("transaction was lost"),
+        "{code} {msg}"
+    );
+    c.query_drop("ROLLBACK").await?;
+    ensure!(ids_on(&env.dbs[0], "s0_db.t").await? == vec![14, 17, 33]);
     Ok(())
 }
 
