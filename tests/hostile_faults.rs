@@ -667,3 +667,36 @@ async fn kill_frees_a_session_waiting_for_a_pool_held_by_a_hung_statement() -> R
     ensure!(one == Some(1));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_state_replay_on_a_paused_backend_times_out() -> Result<()> {
+    let env = Env::start(1, |c| {
+        quick_pools(c);
+        // One connection, shared by two sessions with different state: the second one's
+        // statement first replays its state there.
+        c.groups[0].pool.max = 1;
+    })
+    .await?;
+    let mut zoned = app_conn(&env.proxy, Some("s0")).await?;
+    let mut plain = app_conn(&env.proxy, Some("s0")).await?;
+    zoned.query_drop("SET time_zone = '+01:00'").await?;
+    zoned.query_drop("SELECT 1").await?;
+    let _resume = Resume(&env.dbs[0]);
+    env.dbs[0].pause()?;
+    let started = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(10), plain.query_drop("SELECT 1"))
+        .await
+        .context("the state replay waited for the paused backend")?;
+    let (code, _, msg) = server_err(r)?;
+    ensure!(code == 2003 && msg.contains("state sync"), "{code} {msg}");
+    // check_timeout_ms is 500.
+    ensure!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    env.dbs[0].resume()?;
+    let tz: Option<String> = plain.query_first("SELECT @@time_zone").await?;
+    ensure!(tz.as_deref() == Some("SYSTEM"), "{tz:?}");
+    Ok(())
+}
