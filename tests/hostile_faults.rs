@@ -455,6 +455,23 @@ async fn kill_and_kill_query_free_a_session_stuck_on_a_paused_backend() -> Resul
 
     // KILL QUERY: the statement ends with 1317; the session stays.
     let (id, task) = stuck(&env, "SELECT 1").await?;
+    wait_for(
+        "the statement to wait on the backend",
+        Duration::from_secs(5),
+        || async {
+            let control = env
+                .proxy
+                .shared()
+                .registry
+                .lock()
+                .ok()
+                .and_then(|r| r.get(&u64::from(id)).cloned());
+            let running =
+                control.is_some_and(|c| c.running.lock().map(|r| !r.is_empty()).unwrap_or(false));
+            Ok(running.then_some(()))
+        },
+    )
+    .await?;
     let started = Instant::now();
     killer.query_drop(format!("KILL QUERY {id}")).await?;
     let (victim, r) = tokio::time::timeout(Duration::from_secs(2), task).await??;
