@@ -159,3 +159,44 @@ impl ClientWatch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn client_watch_sees_a_hang_up_but_not_pipelined_bytes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let server = Stream::from(server);
+        let watch = ClientWatch::new(&server).expect("watch");
+        // A pipelined command is not a hang-up, and stays for the session to read.
+        client.write_all(b"next command").await.expect("write");
+        let early = tokio::time::timeout(Duration::from_millis(100), watch.closed()).await;
+        assert!(early.is_err(), "bytes from the client read as a hang-up");
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(2), watch.closed())
+            .await
+            .expect("the hang-up was not seen");
+        let mut buf = [0u8; 32];
+        let n = server
+            .try_read(&mut buf)
+            .expect("the pipelined bytes are still there");
+        assert_eq!(&buf[..n], b"next command");
+    }
+
+    #[test]
+    fn errors_are_mariadbs() {
+        let e = Why::TimedOut.error();
+        assert_eq!((e.code, &e.state), (1969, b"70100"));
+        let e = Why::KillQuery.error();
+        assert_eq!((e.code, &e.state), (1317, b"70100"));
+        assert!(Why::Killed.ends_session() && Why::ClientGone.ends_session());
+        assert!(!Why::TimedOut.ends_session() && !Why::KillQuery.ends_session());
+    }
+}
