@@ -62,6 +62,9 @@ pub struct ConnControl {
     pub running: Mutex<Vec<(Arc<HostPool>, u32)>>,
     /// What the session is doing, for `SHOW PROCESSLIST`.
     pub activity: Mutex<crate::activity::Activity>,
+    /// `KILL` / `KILL QUERY` requests, seen by every backend wait of the session's
+    /// statement (see [`crate::backend::interrupt`]); cleared when a statement starts.
+    pub interrupt: tokio::sync::watch::Sender<Option<crate::backend::interrupt::Why>>,
 }
 
 /// State shared by all sessions.
@@ -236,6 +239,7 @@ impl Shared {
                         idle_timeout: Duration::from_millis(p.idle_timeout_ms),
                         check_after_idle: Duration::from_millis(p.check_after_idle_ms),
                         checkout_timeout: Duration::from_millis(p.checkout_timeout_ms),
+                        check_timeout: Duration::from_millis(p.check_timeout_ms.max(1)),
                     },
                     budget,
                 )
@@ -260,6 +264,7 @@ impl Shared {
             wake: Notify::new(),
             running: Mutex::new(Vec::new()),
             activity: Mutex::new(crate::activity::Activity::default()),
+            interrupt: tokio::sync::watch::Sender::new(None),
         });
         if let Ok(mut r) = self.registry.lock() {
             r.insert(id, control.clone());

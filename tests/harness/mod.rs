@@ -519,6 +519,43 @@ impl MariaDb {
     }
 
     /// Last resort when the watchdog does not react: SIGKILL the pid in the pid file.
+    /// The `mariadbd` process id (from its pid file).
+    pub fn pid(&self) -> Result<u32> {
+        let pid_file = self.dir.path().join("mariadbd.pid");
+        let text = std::fs::read_to_string(&pid_file)
+            .with_context(|| format!("reading {}", pid_file.display()))?;
+        text.trim()
+            .parse()
+            .with_context(|| format!("pid file {} holds {text:?}", pid_file.display()))
+    }
+
+    /// Pauses the server (SIGSTOP): connections stay open, nothing answers, as with a hung
+    /// host. [`resume`] continues it; a paused server is still killed on drop.
+    ///
+    /// [`resume`]: MariaDb::resume
+    pub fn pause(&self) -> Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Continues a server stopped by [`pause`] (SIGCONT).
+    ///
+    /// [`pause`]: MariaDb::pause
+    pub fn resume(&self) -> Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, which: &str) -> Result<()> {
+        let pid = self.pid()?.to_string();
+        let status = Command::new("kill")
+            .args([which, pid.as_str()])
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill {which} {pid} failed: {status}");
+        }
+        Ok(())
+    }
+
     fn kill_by_pid_file(&self) {
         let pid_file = self.dir.path().join("mariadbd.pid");
         if let Ok(pid) = std::fs::read_to_string(&pid_file) {

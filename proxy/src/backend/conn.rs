@@ -3,6 +3,7 @@
 //! small request/response routines the proxy runs for itself (state sync, prepare).
 //! Relaying a client's response lives in `relay`.
 
+use crate::backend::interrupt::{Interrupter, Why};
 use crate::backend::relay::{ResponseKind, read_internal};
 use crate::caps;
 use crate::error::SqlError;
@@ -98,6 +99,10 @@ pub struct BackendConn {
     pub broken: bool,
     /// The last response said a transaction is open on this connection.
     pub in_transaction: bool,
+    /// While working for a session: what may cut its waits on the backend short.
+    pub interrupter: Option<Interrupter>,
+    /// Why the last wait on the backend was cut short (the connection is then broken).
+    pub interrupted: Option<Why>,
 }
 
 /// The key of a backend statement: the proxy-wide statement id, and the shard for
@@ -246,6 +251,8 @@ impl BackendConn {
             last_client: 0,
             broken: false,
             in_transaction: false,
+            interrupter: None,
+            interrupted: None,
         })
     }
 
@@ -258,11 +265,31 @@ impl BackendConn {
 
     /// Writes already framed bytes.
     pub async fn send_framed(&mut self, bytes: &[u8]) -> Result<(), SqlError> {
-        if let Err(_e) = self.stream.write_all(bytes).await {
+        let written = match &mut self.interrupter {
+            None => self.stream.write_all(bytes).await,
+            Some(i) => tokio::select! {
+                r = self.stream.write_all(bytes) => r,
+                why = i.wait() => {
+                    self.broken = true;
+                    self.interrupted = Some(why);
+                    return Err(why.error());
+                }
+            },
+        };
+        if written.is_err() {
             self.broken = true;
             return Err(SqlError::backend_lost(&self.host));
         }
         Ok(())
+    }
+
+    /// The error for a failed read: the interruption if one cut it short, else the lost
+    /// connection.
+    pub fn read_failure(&self) -> SqlError {
+        match self.interrupted {
+            Some(why) => why.error(),
+            None => SqlError::backend_lost(&self.host),
+        }
     }
 
     /// Runs a command whose response the proxy consumes itself; returns the response
@@ -421,7 +448,16 @@ impl BackendConn {
         if self.rbuf.capacity() - self.rbuf.len() < 8192 {
             self.rbuf.reserve(64 * 1024);
         }
-        let n = self.stream.read_buf(&mut self.rbuf).await?;
+        let n = match &mut self.interrupter {
+            None => self.stream.read_buf(&mut self.rbuf).await?,
+            Some(i) => tokio::select! {
+                r = self.stream.read_buf(&mut self.rbuf) => r?,
+                why = i.wait() => {
+                    self.interrupted = Some(why);
+                    return Err(ReadError::Truncated);
+                }
+            },
+        };
         if n == 0 {
             return Err(ReadError::Truncated);
         }

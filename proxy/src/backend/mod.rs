@@ -2,6 +2,7 @@
 //! relaying responses.
 
 pub mod conn;
+pub mod interrupt;
 pub mod pool;
 pub mod relay;
 pub mod rewrite;

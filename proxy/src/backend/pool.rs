@@ -32,6 +32,9 @@ pub struct PoolSettings {
     pub check_after_idle: Duration,
     /// How long a checkout waits when all `max` connections are busy.
     pub checkout_timeout: Duration,
+    /// How long a liveness ping or a session state sync may take before the connection
+    /// is given up as hung.
+    pub check_timeout: Duration,
 }
 
 /// The connection limit of one host, shared by its pools.
@@ -184,31 +187,30 @@ impl HostPool {
         let mut deadline = None;
         loop {
             if let Some(mut conn) = self.take_idle(client, wanted) {
+                // Counted as open until handed out (also if this checkout is cancelled
+                // while it pings).
+                let slot = Slot::new(self);
                 // A connection the backend closed while it sat idle (a restart, wait_timeout,
                 // KILL) is noticed without a round trip; long-idle ones are also pinged.
                 if conn.closed_by_peer()
                     || (conn.last_used.elapsed() >= self.settings.check_after_idle
-                        && !conn.ping().await)
+                        && !self.ping(&mut conn).await)
                 {
-                    self.forget();
                     continue;
                 }
                 if wanted.database.is_none() && conn.applied.database.is_some() {
                     // A selected database cannot be unselected: open a fresh connection.
                     drop(conn);
-                    self.forget();
                 } else {
+                    slot.keep();
                     return Ok(Some(self.wrap(conn, permit)));
                 }
             }
             if self.reserve() || (self.evict_other_idle() && self.reserve()) {
-                return match BackendConn::connect(&self.target, wanted.database.as_deref()).await {
-                    Ok(conn) => Ok(Some(self.wrap(Box::new(conn), permit))),
-                    Err(e) => {
-                        self.forget();
-                        Err(e)
-                    }
-                };
+                let slot = Slot::new(self);
+                let conn = BackendConn::connect(&self.target, wanted.database.as_deref()).await?;
+                slot.keep();
+                return Ok(Some(self.wrap(Box::new(conn), permit)));
             }
             if !wait {
                 return Ok(None);
@@ -224,6 +226,18 @@ impl HostPool {
                 return Err(self.exhausted());
             }
         }
+    }
+
+    /// A liveness ping bounded by `check_timeout`: a paused backend fails it.
+    async fn ping(&self, conn: &mut BackendConn) -> bool {
+        tokio::time::timeout(self.settings.check_timeout, conn.ping())
+            .await
+            .unwrap_or(false)
+    }
+
+    /// How long a liveness check or a state sync may take.
+    pub fn check_timeout(&self) -> Duration {
+        self.settings.check_timeout
     }
 
     fn exhausted(&self) -> SqlError {
@@ -311,7 +325,16 @@ impl HostPool {
     }
 
     fn give_back(&self, mut conn: Box<BackendConn>) {
+        // The session's interrupter (and the client socket it watches) stays with the
+        // session.
+        conn.interrupter = None;
         if conn.broken {
+            if let Some(why) = conn.interrupted {
+                // The backend may still be running the statement we gave up on (or be
+                // paused): end its thread as soon as it can listen.
+                tracing::info!(host = %conn.host, thread = conn.thread_id, ?why, "backend connection discarded after an interrupted statement");
+                kill_backend_thread(&self.target, conn.thread_id);
+            }
             drop(conn);
             self.forget();
             return;
@@ -367,6 +390,51 @@ impl HostPool {
             }
         }
     }
+}
+
+/// A connection counted as open that is not yet handed out: forgotten (the count given
+/// back) when dropped, unless kept — so a checkout cancelled while it pings or connects
+/// (its statement killed or timed out) never leaks a place in the pool.
+struct Slot<'a> {
+    pool: &'a HostPool,
+    kept: bool,
+}
+
+impl<'a> Slot<'a> {
+    fn new(pool: &'a HostPool) -> Self {
+        Slot { pool, kept: false }
+    }
+
+    /// The connection is handed out: it stays counted.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.pool.forget();
+        }
+    }
+}
+
+/// Asks the host, over a connection of its own, to end backend thread `thread` (best
+/// effort, in the background: the host may be the one that does not answer).
+pub fn kill_backend_thread(target: &HostTarget, thread: u32) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let target = target.clone();
+    rt.spawn(async move {
+        if let Ok(mut c) = BackendConn::connect(&target, None).await {
+            let _ = tokio::time::timeout(
+                target.connect_timeout,
+                c.query_rows(&format!("KILL {thread}")),
+            )
+            .await;
+        }
+    });
 }
 
 impl PooledConn {

@@ -366,7 +366,7 @@ pub async fn relay<W: AsyncWrite + Unpin>(
         }
         if conn.fill().await.is_err() {
             conn.broken = true;
-            let error = SqlError::backend_lost(&conn.host);
+            let error = conn.read_failure();
             return Err(RelayFailure::Backend {
                 error,
                 next_seq: seq,
@@ -392,7 +392,7 @@ pub(crate) async fn await_chunk<W: AsyncWrite + Unpin>(
         }
         if conn.fill().await.is_err() {
             conn.broken = true;
-            let error = SqlError::backend_lost(&conn.host);
+            let error = conn.read_failure();
             client.write_all(out).await.map_err(RelayFailure::Client)?;
             return Err(RelayFailure::Backend {
                 error,
@@ -413,7 +413,7 @@ async fn stream_through<W: AsyncWrite + Unpin>(
     while remaining > 0 {
         if conn.rbuf.is_empty() && conn.fill().await.is_err() {
             conn.broken = true;
-            let error = SqlError::backend_lost(&conn.host);
+            let error = conn.read_failure();
             return Err(RelayFailure::Backend {
                 error,
                 next_seq: seq,
@@ -447,7 +447,7 @@ pub async fn next_packet(
         while conn.rbuf.len() < 4 || conn.rbuf.len() - 4 < chunk_len(&conn.rbuf) {
             if conn.fill().await.is_err() {
                 conn.broken = true;
-                return Err(SqlError::backend_lost(&conn.host));
+                return Err(conn.read_failure());
             }
         }
         let len = chunk_len(&conn.rbuf);
@@ -483,7 +483,7 @@ pub async fn read_internal(
         while conn.rbuf.len() < 4 || conn.rbuf.len() - 4 < chunk_len(&conn.rbuf) {
             if conn.fill().await.is_err() {
                 conn.broken = true;
-                return Err(SqlError::backend_lost(&conn.host));
+                return Err(conn.read_failure());
             }
         }
         let len = chunk_len(&conn.rbuf);

@@ -4,6 +4,7 @@
 use super::{Closed, Session};
 use crate::auth::{self, Plugin};
 use crate::backend::BackendConn;
+use crate::backend::interrupt::Why;
 use crate::caps;
 use crate::error::SqlError;
 use crate::packet;
@@ -47,14 +48,20 @@ impl Session {
             // Interrupt the backend statement through a separate connection.
             tokio::spawn(async move {
                 if let Ok(mut c) = BackendConn::connect(pool.target(), None).await {
-                    let _ = c.query_rows(&format!("KILL QUERY {thread}")).await;
+                    let limit = pool.target().connect_timeout;
+                    let sql = format!("KILL QUERY {thread}");
+                    let _ = tokio::time::timeout(limit, c.query_rows(&sql)).await;
                 }
             });
         }
+        // Waits on a backend that does not answer (even to the KILL QUERY above) are cut
+        // short by the session itself.
         if query_only {
+            target.interrupt.send_replace(Some(Why::KillQuery));
             return self.send_ok(seq).await;
         }
         target.killed.store(true, Ordering::Release);
+        target.interrupt.send_replace(Some(Why::Killed));
         target.wake.notify_one();
         if id == self.id {
             let e = SqlError::new(1927, b"70100", "Connection was killed");

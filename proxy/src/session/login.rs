@@ -204,6 +204,7 @@ pub(super) async fn login(
             stmts: HashMap::new(),
             sql_prepared: HashMap::new(),
             next_stmt_id: 1,
+            faults: Default::default(),
         };
         Some((session, client_slot))
     })

@@ -4,6 +4,7 @@
 mod admin;
 mod compat;
 mod explain;
+mod faults;
 pub mod handshake;
 mod login;
 mod merge;
@@ -70,6 +71,8 @@ pub struct Session {
     /// SQL `PREPARE`d statements the proxy plans at each `EXECUTE`, by lower-cased name.
     sql_prepared: HashMap<String, sql_prepare::SqlStatement>,
     next_stmt_id: u32,
+    /// Interruptions and state lost with backend connections.
+    faults: faults::Faults,
 }
 
 /// Ends the command loop: the client connection is closed.
@@ -154,6 +157,9 @@ impl Session {
                 .send_err(&SqlError::malformed_packet("empty command packet"), seq)
                 .await;
         };
+        if let Some(answered) = self.start_command(payload, seq).await {
+            return answered;
+        }
         match cmd {
             0x01 => Err(Closed),                                // COM_QUIT
             0x02 => self.com_init_db(&payload[1..], seq).await, // COM_INIT_DB

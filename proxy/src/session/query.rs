@@ -216,11 +216,23 @@ impl Session {
             .position(|c| Arc::ptr_eq(c.pool(), &route.pool));
         let (mut conn, fresh) = match pinned {
             Some(i) => (self.pinned.swap_remove(i), false),
-            None => (route.pool.checkout(self.id, &self.vars).await?, true),
+            None => {
+                // Waiting for a full pool, or connecting to a hung host, ends as any other
+                // backend wait does (KILL, statement timeout, the client gone).
+                let mut interrupter = self.interrupter();
+                let conn = tokio::select! {
+                    c = route.pool.checkout(self.id, &self.vars) => c?,
+                    why = interrupter.wait() => return Err(why.error()),
+                };
+                (conn, true)
+            }
         };
-        if let Err(e) = conn.sync(&self.vars).await {
+        conn.interrupter = Some(self.interrupter());
+        if let Err(e) = sync_in_time(&mut conn, &self.vars).await {
             if !fresh {
                 // The pinned state is lost with the connection.
+                self.note_loss(Some(&conn), None);
+                conn.broken = true;
                 self.lose_pin();
             }
             return Err(e);
@@ -247,7 +259,8 @@ impl Session {
         let Some(mut conn) = route.pool.try_checkout(self.id, &self.vars).await? else {
             return Ok(None);
         };
-        conn.sync(&self.vars).await?;
+        conn.interrupter = Some(self.interrupter());
+        sync_in_time(&mut conn, &self.vars).await?;
         conn.last_client = self.id;
         Ok(Some(conn))
     }
@@ -345,8 +358,12 @@ impl Session {
             Ok(relayed) => Ok(Some(relayed)),
             Err(RelayFailure::Backend { error, next_seq }) => {
                 tracing::warn!(host = %conn.host, error = %error, "backend failed during a statement");
+                self.note_loss(Some(conn), None);
                 self.lose_pin();
                 self.send_err(&error, next_seq).await?;
+                if conn.interrupted.is_some_and(|w| w.ends_session()) {
+                    return Err(Closed);
+                }
                 Ok(None)
             }
             Err(RelayFailure::Client(_)) => {
@@ -359,6 +376,7 @@ impl Session {
     /// A pinned connection broke: the transaction and the pinned state are gone, on every
     /// connection of the session (their transactions roll back as they close).
     pub(super) fn lose_pin(&mut self) {
+        self.note_loss(None, None);
         self.unpin();
     }
 
@@ -437,6 +455,25 @@ impl Session {
             out.push(it);
         }
         Some(out)
+    }
+}
+
+/// Brings `conn` in line with `vars` within the pool's check timeout (a hung backend
+/// fails it rather than holding the statement).
+async fn sync_in_time(
+    conn: &mut PooledConn,
+    vars: &crate::state::SessionVars,
+) -> Result<(), SqlError> {
+    let limit = conn.pool().check_timeout();
+    match tokio::time::timeout(limit, conn.sync(vars)).await {
+        Ok(r) => r,
+        Err(_) => {
+            conn.broken = true;
+            Err(SqlError::backend_unreachable(
+                &conn.host,
+                "no answer to the session state sync within pool.check_timeout_ms",
+            ))
+        }
     }
 }
 

@@ -4,10 +4,11 @@
 //! Each group gets up to `merge.connections_per_group` backend connections per statement
 //! (one inside a transaction or while the session is pinned: the transaction lives on one
 //! connection per group); only the first may wait for a busy pool, the others are taken
-//! when free at once. A connection serving several shards runs them one after the other. Channels are bounded, so a slow client or a merge waiting for another shard holds
-//! the shard back instead of buffering its rows — except for a shard queued behind another
-//! on the same connection in an ordered merge, whose rows must be buffered to let the
-//! first one finish.
+//! when free at once. A connection serving several shards runs them one after the other.
+//! Channels are bounded, so a slow client or a merge waiting for another shard holds the
+//! shard back instead of buffering its rows — except, in an ordered merge, for a shard with
+//! another queued behind it on the same connection: the merge needs the queued shard's
+//! first row before it can go on, so the rows ahead of it are buffered.
 
 use super::Session;
 use super::shard::Exec;
@@ -212,7 +213,8 @@ impl Session {
 
     /// A connection that broke while pinned loses the session's pinned state.
     fn lose_pin_of(&mut self, conn: &PooledConn) {
-        if conn.in_transaction || self.pin_reason.is_some() {
+        if conn.in_transaction || self.pin_reason.is_some() || self.in_transaction() {
+            self.note_loss(Some(conn), None);
             self.lose_pin();
         }
     }
@@ -237,9 +239,15 @@ fn channels(n: usize, lanes: &[Lane], ordered: bool) -> (Streams, Vec<Option<Sin
         let (tx, rx) = mpsc::channel(CHANNEL_ROWS * n.clamp(1, 16));
         return (Streams::Shared(rx), vec![Some(Sink::Shared(tx)); n]);
     }
+    // A shard with another queued behind it on the same connection must be read to its
+    // end before the merge can see the next one's first row: its rows are buffered. (A
+    // bounded channel there deadlocks once the shard has more rows than the channel holds:
+    // the merge waits for the queued shard, the reader for room.) The last shard of a
+    // connection has nothing behind it and keeps the bounded channel.
     let mut queued = vec![false; n];
     for lane in lanes {
-        for (i, _) in lane.work.iter().skip(1) {
+        let ahead = lane.work.len().saturating_sub(1);
+        for (i, _) in lane.work.iter().take(ahead) {
             queued[*i] = true;
         }
     }

@@ -1,0 +1,202 @@
+//! Why a wait on a backend stops early: the client's statement was killed (`KILL QUERY`),
+//! its connection was killed (`KILL`), its statement ran past the statement timeout, or
+//! the client went away. A backend connection working for a session carries an
+//! [`Interrupter`]; every read from or write to the backend races it, so a hung backend
+//! (paused, or a network that dropped its packets) never holds a session longer than the
+//! session wants. An interrupted connection is marked broken: its response is cut off
+//! mid-way, so it is closed instead of going back to the pool.
+
+use crate::error::SqlError;
+use crate::net::Stream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::Interest;
+use tokio::sync::watch;
+
+/// How long a backend gets to answer `KILL QUERY` itself (an ordinary 1317 error that
+/// keeps the connection and the transaction on it) before the proxy gives up on it and
+/// discards the connection.
+pub const KILL_QUERY_GRACE: Duration = Duration::from_millis(500);
+
+/// What ended a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// `KILL QUERY` of the session.
+    KillQuery,
+    /// `KILL [CONNECTION]` of the session.
+    Killed,
+    /// The statement timeout (`limits.statement_timeout_ms` or the user's) passed.
+    TimedOut,
+    /// The client closed its connection.
+    ClientGone,
+}
+
+impl Why {
+    /// The error the client gets for the interrupted statement.
+    pub fn error(self) -> SqlError {
+        match self {
+            Why::KillQuery => SqlError::query_interrupted(),
+            Why::Killed => SqlError::new(1927, b"70100", "Connection was killed"),
+            Why::TimedOut => SqlError::new(
+                1969,
+                b"70100",
+                "Query execution was interrupted (max_statement_time exceeded)",
+            ),
+            Why::ClientGone => SqlError::new(2013, b"HY000", "the client closed its connection"),
+        }
+    }
+
+    /// Whether the session ends with it.
+    pub fn ends_session(self) -> bool {
+        matches!(self, Why::Killed | Why::ClientGone)
+    }
+}
+
+/// What a session's statement may be interrupted by; cloned onto every backend connection
+/// the statement uses.
+#[derive(Debug, Clone)]
+pub struct Interrupter {
+    /// `KILL` / `KILL QUERY` requests for the session (`None` while there are none).
+    pub signal: watch::Receiver<Option<Why>>,
+    /// When the statement times out.
+    pub deadline: Option<Instant>,
+    /// The client's socket, watched for its end.
+    pub client: Option<Arc<ClientWatch>>,
+}
+
+impl Interrupter {
+    /// Resolves when the statement must stop (never otherwise).
+    pub async fn wait(&mut self) -> Why {
+        let deadline = self.deadline;
+        let client = self.client.clone();
+        let signal = async {
+            let why = match self.signal.wait_for(Option::is_some).await {
+                Ok(w) => *w,
+                // The session is gone: nobody can ask any more.
+                Err(_) => None,
+            };
+            match why {
+                Some(Why::KillQuery) => {
+                    tokio::time::sleep(KILL_QUERY_GRACE).await;
+                    Why::KillQuery
+                }
+                Some(w) => w,
+                None => std::future::pending().await,
+            }
+        };
+        let timeout = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let gone = async {
+            match client {
+                Some(c) => c.closed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            w = signal => w,
+            _ = timeout => Why::TimedOut,
+            _ = gone => Why::ClientGone,
+        }
+    }
+}
+
+/// A second handle on a client's socket (a duplicated descriptor) that only watches for
+/// the client hanging up, while the session's own handle is busy writing a response.
+#[derive(Debug)]
+pub enum ClientWatch {
+    /// TCP client.
+    Tcp(tokio::net::TcpStream),
+    /// Unix-socket client.
+    Unix(tokio::net::UnixStream),
+}
+
+impl ClientWatch {
+    /// A watch on `stream` (`None` if the descriptor cannot be duplicated).
+    pub fn new(stream: &Stream) -> Option<ClientWatch> {
+        use std::os::fd::AsFd;
+        match stream {
+            Stream::Tcp(s) => {
+                let fd = s.as_fd().try_clone_to_owned().ok()?;
+                let std = std::net::TcpStream::from(fd);
+                tokio::net::TcpStream::from_std(std)
+                    .ok()
+                    .map(ClientWatch::Tcp)
+            }
+            Stream::Unix(s) => {
+                let fd = s.as_fd().try_clone_to_owned().ok()?;
+                let std = std::os::unix::net::UnixStream::from(fd);
+                tokio::net::UnixStream::from_std(std)
+                    .ok()
+                    .map(ClientWatch::Unix)
+            }
+        }
+    }
+
+    /// Resolves once the client has hung up. Bytes the client sends meanwhile (a pipelined
+    /// command) are left for the session to read: only the hang-up event counts.
+    pub async fn closed(&self) {
+        loop {
+            let ready = match self {
+                ClientWatch::Tcp(s) => s.ready(Interest::READABLE).await,
+                ClientWatch::Unix(s) => s.ready(Interest::READABLE).await,
+            };
+            match ready {
+                Ok(r) if r.is_read_closed() => return,
+                Ok(_) => {}
+                Err(_) => return,
+            }
+            // Readable with data: forget this readiness (without reading) and wait for the
+            // next event, which a hang-up raises.
+            let clear = || -> std::io::Result<()> { Err(std::io::ErrorKind::WouldBlock.into()) };
+            let _ = match self {
+                ClientWatch::Tcp(s) => s.try_io(Interest::READABLE, clear),
+                ClientWatch::Unix(s) => s.try_io(Interest::READABLE, clear),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn client_watch_sees_a_hang_up_but_not_pipelined_bytes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let server = Stream::from(server);
+        let watch = ClientWatch::new(&server).expect("watch");
+        // A pipelined command is not a hang-up, and stays for the session to read.
+        client.write_all(b"next command").await.expect("write");
+        let early = tokio::time::timeout(Duration::from_millis(100), watch.closed()).await;
+        assert!(early.is_err(), "bytes from the client read as a hang-up");
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(2), watch.closed())
+            .await
+            .expect("the hang-up was not seen");
+        let mut buf = [0u8; 32];
+        let n = server
+            .try_read(&mut buf)
+            .expect("the pipelined bytes are still there");
+        assert_eq!(&buf[..n], b"next command");
+    }
+
+    #[test]
+    fn errors_are_mariadbs() {
+        let e = Why::TimedOut.error();
+        assert_eq!((e.code, &e.state), (1969, b"70100"));
+        let e = Why::KillQuery.error();
+        assert_eq!((e.code, &e.state), (1317, b"70100"));
+        assert!(Why::Killed.ends_session() && Why::ClientGone.ends_session());
+        assert!(!Why::TimedOut.ends_session() && !Why::KillQuery.ends_session());
+    }
+}
