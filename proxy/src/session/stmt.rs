@@ -15,7 +15,9 @@ use crate::params::{parse_execute, rebuild_execute_into, stmt_id};
 use crate::server::Route;
 use crate::stmt_cache::StmtMeta;
 use myshard_config::SchemaTopology;
-use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, ShardRoute, Targets, plan};
+use myshard_router::shard::plan::{
+    Route as ShardPlan, RouteContext, ShardRoute, Targets, plan_hinted,
+};
 use myshard_router::text::{decode, encode};
 use myshard_router::{Kind, classify};
 use std::sync::Arc;
@@ -42,6 +44,9 @@ pub(super) struct ClientStmt {
 impl Session {
     pub(super) async fn com_stmt_prepare(&mut self, payload: &[u8], seq: u8) -> Result<(), Closed> {
         let sql = &payload[1..];
+        if let Err(e) = self.admit(&String::from_utf8_lossy(sql)) {
+            return self.send_err(&e, seq).await;
+        }
         // SELECT DATABASE(), SHOW …, information_schema: logical names only.
         match self.prepare_introspection(sql).await {
             Some(Ok(meta)) => return self.reply_prepared(meta, seq).await,
@@ -114,11 +119,12 @@ impl Session {
             Ok(t) => t,
             Err(_) => String::from_utf8_lossy(sql),
         };
+        let text = super::privilege::resolve_comments(&self.shared, &text)?;
         let ctx = RouteContext {
             topology: &self.shared.topology,
             schema: self.schema.as_deref(),
         };
-        match plan(&text, ctx) {
+        match plan_hinted(&text, ctx, self.may_hint_writes()) {
             ShardPlan::Passthrough => Ok((self.default_route()?, sql.to_vec(), None)),
             ShardPlan::Error(e) => Err(super::shard::route_error(e)),
             ShardPlan::Shard(r) => {
