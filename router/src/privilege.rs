@@ -302,9 +302,11 @@ fn check_statement(s: &Stmt<'_>, g: &Grants<'_>, multi: bool, depth: u8) -> Resu
     }
     if verb == "SET" && second.as_deref() == Some("STATEMENT") {
         // `SET STATEMENT var = value FOR <statement>`: the statement is what runs.
-        let inner = s.text.to_ascii_uppercase().find(" FOR ").map(|p| p + 5);
-        if let Some(p) = inner {
-            return check_depth(s.text.get(p..).unwrap_or(""), g, depth);
+        let mut lexer = Lexer::new(s.text);
+        while let Some(x) = lexer.next() {
+            if is(Some(&x), "FOR") {
+                return check_depth(s.text.get(lexer.offset()..).unwrap_or(""), g, depth);
+            }
         }
     }
     admin_statement(&verb, second.as_deref(), t, multi)?;
@@ -489,9 +491,9 @@ fn check_prepare(t: &[Token<'_>], g: &Grants<'_>, depth: u8) -> Result<(), Route
     } else {
         t.iter().position(|x| is(Some(x), "FROM")).map(|i| i + 1)
     };
-    // Only a literal that ends the statement is the prepared text (not `'a' || @x`).
+    // Only a literal alone is the prepared text (not `'a' || @x`); `USING` values follow.
     let literal = match at.and_then(|i| t.get(i).map(|x| (i, x))) {
-        Some((i, Token::Str(q))) if i + 1 == t.len() => unquote(q),
+        Some((i, Token::Str(q))) if i + 1 == t.len() || is(t.get(i + 1), "USING") => unquote(q),
         _ => None,
     };
     let Some(text) = literal else {

@@ -66,6 +66,8 @@ fn own_schema_and_information_schema_are_allowed() {
         "SELECT 1.5, 'mysql.user'",
         "CALL p()",
         "SELECT mysql.a FROM t mysql",
+        "EXECUTE IMMEDIATE 'SELECT ?' USING 1",
+        "SELECT * FROM information_schema.tables WHERE table_schema LIKE 'c%'",
     ] {
         assert_eq!(crm_user(sql), None, "{sql}");
     }
