@@ -259,6 +259,13 @@ async fn executable_comments_are_planned_as_the_server_runs_them() -> Result<()>
         .collect();
     assert!(!ids.contains(&3) && !ids.contains(&4) && !ids.contains(&5));
     assert_eq!(ids.len(), 8 + 4 - 3);
+    // What the server rejects as a syntax error is rejected before planning.
+    for sql in [
+        "DELETE FROM orders WHERE id = 3 /*! OR id > 0",
+        "DELETE FROM orders WHERE id = 3 /*! OR /*! id > 0 */ */",
+    ] {
+        refused(&mut u, sql, 1064, "42000").await?;
+    }
     // Prepared statements see the same text.
     let before = c.order_rows().await?;
     let r = u
@@ -282,6 +289,14 @@ async fn shard_hints_write_only_for_users_allowed_to() -> Result<()> {
         assert_eq!((code, state.as_str()), (1227, "42000"), "{sql}");
         assert!(msg.contains("shard_hint_writes"), "{msg}");
     }
+    let (code, _, msg) = server_err(
+        u.exec_drop(
+            "/* myshard: shard=1 */ DELETE FROM orders WHERE note <> ?",
+            ("z",),
+        )
+        .await,
+    )?;
+    assert_eq!(code, 1227, "prepared hinted write: {msg}");
     assert_eq!(c.order_rows().await?.len(), 8);
     // A hinted read is fine: it counts shard 1 only.
     let on_one = c

@@ -214,6 +214,31 @@ mod tests {
             .unwrap_or_else(|e| format!("ERR {}", e.0))
     }
 
+    /// After resolution the lexer, the classifier and sqlparser agree with the server on
+    /// what is code.
+    #[test]
+    fn every_reader_sees_the_same_statement() {
+        use sqlparser::dialect::MySqlDialect;
+        use sqlparser::parser::Parser;
+        let skipped = n("SELECT 1 /*!999999 ; DROP TABLE t */");
+        assert!(!crate::classify(&skipped).multi);
+        assert_eq!(
+            Parser::parse_sql(&MySqlDialect {}, &skipped).map(|s| s.len()),
+            Ok(1)
+        );
+        let ran = n("SELECT 1 /*M! ; DROP TABLE t */");
+        assert!(crate::classify(&ran).multi);
+        assert_eq!(
+            Parser::parse_sql(&MySqlDialect {}, &ran).map(|s| s.len()),
+            Ok(2)
+        );
+        let set = n("/*!40101 SET @x = 1 */");
+        assert!(matches!(crate::classify(&set).kind, crate::Kind::Set(_)));
+        // Nested skipped comment: the lexer sees no code inside it.
+        let nested = n("SELECT 1 /*!999999 /* x */ ; DELETE FROM t */");
+        assert!(!crate::classify(&nested).multi);
+    }
+
     #[test]
     fn versions() {
         assert_eq!(version_id("5.5.5-10.11.19-MariaDB"), Some(101119));

@@ -4,7 +4,9 @@
 //!
 //! It understands quoting ('…', "…", `…` with backslash and doubled-quote escapes),
 //! comments (`-- `, `#`, `/* */`) and MySQL executable comments (`/*! … */`, `/*M! … */`),
-//! whose content is treated as SQL.
+//! whose content is treated as SQL. Client text is first resolved by
+//! [`crate::exec_comment::normalize`] (which executable comments the server runs depends on
+//! its version), after which none are left and the lexer sees what the server runs.
 
 /// One token of SQL text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
