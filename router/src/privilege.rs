@@ -352,8 +352,11 @@ fn admin_statement(
         }
     }
     if verb == "SET" {
+        // SET PASSWORD, SET DEFAULT ROLE, SET GLOBAL/PERSIST (any item), SET @@global.x.
+        let account = matches!(second, Some("PASSWORD"))
+            || (second == Some("DEFAULT") && is(t.get(2), "ROLE"));
         let global = t.iter().any(|x| match x {
-            Token::Word(w) => ["GLOBAL", "PERSIST", "PASSWORD", "DEFAULT"]
+            Token::Word(w) => ["GLOBAL", "PERSIST", "PERSIST_ONLY"]
                 .iter()
                 .any(|k| w.eq_ignore_ascii_case(k)),
             Token::SysVar(v) => v
@@ -361,7 +364,7 @@ fn admin_statement(
                 .is_some_and(|p| p.eq_ignore_ascii_case("global.")),
             _ => false,
         });
-        if global {
+        if account || global {
             return Err(needs(
                 "SUPER",
                 "SET GLOBAL, SET PASSWORD or SET DEFAULT ROLE",
