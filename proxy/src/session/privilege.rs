@@ -9,6 +9,7 @@ use crate::server::Shared;
 use myshard_router::exec_comment;
 use myshard_router::privilege::{Grants, check};
 use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 
 /// The version compared with executable comments when the backends' is not known yet
 /// (the MariaDB release myshard is tested with).
@@ -31,13 +32,13 @@ pub(super) fn resolve_comments<'a>(
     })
 }
 
+/// The backends' version id, or [`ASSUMED_VERSION`] before one was reached (the announced
+/// `server_version` string is not used: it may be configured to anything).
 fn server_version(shared: &Shared) -> u32 {
-    shared
-        .server_version
-        .read()
-        .ok()
-        .and_then(|v| exec_comment::version_id(&v))
-        .unwrap_or(ASSUMED_VERSION)
+    match shared.backend_version.load(Ordering::Acquire) {
+        0 => ASSUMED_VERSION,
+        v => v,
+    }
 }
 
 impl Session {
