@@ -125,6 +125,8 @@ async fn a_crm_user_reaches_nothing_else_whatever_the_syntax() -> Result<()> {
             "SELECT * FROM information_schema.columns WHERE table_schema = 'shop_0000'",
             1044,
         ),
+        ("SELECT info FROM information_schema.PROCESSLIST", 1227),
+        ("SHOW PROCESSLIST", 1227),
         ("SHOW TABLES FROM shop", 1044),
         ("SHOW TABLES IN mysql", 1044),
         ("SHOW COLUMNS FROM user FROM mysql", 1044),

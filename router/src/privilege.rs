@@ -253,6 +253,24 @@ const ADMIN_OBJECTS: &[&str] = &[
     "DEFINER",
 ];
 
+/// information_schema tables showing other sessions, the backend account's privileges or
+/// server-wide statistics.
+const SERVER_VIEWS: &[&str] = &[
+    "PROCESSLIST",
+    "USER_PRIVILEGES",
+    "SCHEMA_PRIVILEGES",
+    "TABLE_PRIVILEGES",
+    "COLUMN_PRIVILEGES",
+    "APPLICABLE_ROLES",
+    "ENABLED_ROLES",
+    "USER_STATISTICS",
+    "CLIENT_STATISTICS",
+    "INDEX_STATISTICS",
+    "TABLE_STATISTICS",
+    "THREAD_POOL_QUEUES",
+    "THREAD_POOL_STATS",
+];
+
 /// Objects any user with the schema may create, alter or drop.
 const OBJECTS: &[&str] = &[
     "TABLE", "TABLES", "INDEX", "VIEW", "DATABASE", "SCHEMA", "SEQUENCE",
@@ -591,6 +609,13 @@ fn check_names(s: &Stmt<'_>, g: &Grants<'_>, verb: &str) -> Result<(), RouteErro
     }
     if pairs.is_empty() {
         return Ok(());
+    }
+    // information_schema tables about other sessions and the backend account.
+    if let Some(p) = pairs.iter().find(|p| {
+        p.schema.eq_ignore_ascii_case("information_schema")
+            && SERVER_VIEWS.iter().any(|v| v.eq_ignore_ascii_case(&p.name))
+    }) {
+        return Err(needs("PROCESS", &format!("information_schema.{}", p.name)));
     }
     // A routine's qualifier is always a schema.
     if let Some(p) = pairs.iter().find(|p| p.call && !g.may_qualify(&p.schema)) {

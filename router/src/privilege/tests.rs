@@ -160,6 +160,8 @@ fn administration_needs_an_administrator() {
         "CREATE DEFINER = root@localhost VIEW v AS SELECT 1",
         "STOP SLAVE",
         "INSTALL SONAME 'x'",
+        "SELECT info FROM information_schema.PROCESSLIST",
+        "SELECT * FROM INFORMATION_SCHEMA.user_privileges",
     ] {
         assert_eq!(crm_user(sql), Some(1227), "{sql}");
         assert_eq!(as_user(sql, true, false, &[]), None, "admin: {sql}");
