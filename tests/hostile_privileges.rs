@@ -9,8 +9,8 @@ use harness::MariaDb;
 use harness::e2e::server_err;
 use harness::proxy::{app_conn, create_shard_databases, proxy_opts, sharded_config, start_proxy};
 use myshard_config::User;
-use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
+use mysql_async::{ChangeUserOpts, Conn};
 
 const PW: &str = "pw";
 
@@ -192,6 +192,16 @@ async fn administrators_and_read_only_users() -> Result<()> {
         .await?;
     boss.query_drop("CREATE DATABASE scratch").await?;
     boss.query_drop("DROP DATABASE scratch").await?;
+    // After COM_CHANGE_USER the new user's rights apply to every statement.
+    boss.change_user(
+        ChangeUserOpts::default()
+            .with_user(Some("crm_only".into()))
+            .with_pass(Some(PW.into()))
+            .with_db_name(Some("crm".into())),
+    )
+    .await?;
+    refused(&mut boss, "SELECT COUNT(*) FROM mysql.user", 1142, "42000").await?;
+    refused(&mut boss, "SHUTDOWN", 1227, "42000").await?;
 
     let mut ro = c.conn("ro", Some("crm")).await?;
     let v: Vec<i32> = ro.query("SELECT v FROM t WHERE id = 1").await?;
