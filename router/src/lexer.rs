@@ -76,8 +76,14 @@ impl<'a> Lexer<'a> {
             } else if c == b'/' && self.peek(1) == b'*' {
                 if self.peek(2) == b'!' || (self.peek(2) == b'M' && self.peek(3) == b'!') {
                     self.pos += if self.peek(2) == b'!' { 3 } else { 4 };
-                    while self.pos < b.len() && b[self.pos].is_ascii_digit() {
-                        self.pos += 1;
+                    // A version is 5 or 6 digits; fewer digits are code (as in MariaDB).
+                    let digits = b[self.pos..]
+                        .iter()
+                        .take(6)
+                        .take_while(|c| c.is_ascii_digit())
+                        .count();
+                    if digits >= 5 {
+                        self.pos += digits;
                     }
                 } else {
                     self.pos += 2;
@@ -226,6 +232,10 @@ mod tests {
         assert_eq!(
             toks("/*!40101 SET NAMES utf8 */;"),
             vec![Word("SET"), Word("NAMES"), Word("utf8"), Semicolon]
+        );
+        assert_eq!(
+            toks("SELECT /*M!1004 x */"),
+            vec![Word("SELECT"), Number("1004"), Word("x")]
         );
     }
 
