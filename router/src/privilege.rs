@@ -571,8 +571,9 @@ fn information_schema_filters(t: &[Token<'_>], g: &Grants<'_>) -> Result<(), Rou
     if !mentions {
         return Ok(());
     }
-    for x in t {
+    for (i, x) in t.iter().enumerate() {
         if let Token::Str(s) = x
+            && !excluded(t, i)
             && let Some(v) = unquote(s)
             && g.is_foreign_database(&v)
         {
@@ -580,6 +581,25 @@ fn information_schema_filters(t: &[Token<'_>], g: &Grants<'_>) -> Result<(), Rou
         }
     }
     Ok(())
+}
+
+/// Whether the literal at `i` excludes rows (`<> 'x'`, `!= 'x'`, `NOT LIKE 'x'`,
+/// `NOT IN (…, 'x', …)`), as tools do to skip the system schemas.
+fn excluded(t: &[Token<'_>], i: usize) -> bool {
+    let before = |k: usize| i.checked_sub(k).and_then(|j| t.get(j));
+    if matches!(
+        (before(2), before(1)),
+        (Some(Token::Punct(b'<')), Some(Token::Punct(b'>')))
+            | (Some(Token::Punct(b'!')), Some(Token::Punct(b'=')))
+    ) || (is(before(2), "NOT") && is(before(1), "LIKE"))
+    {
+        return true;
+    }
+    let mut j = i;
+    while j > 0 && matches!(t[j - 1], Token::Str(_) | Token::Punct(b',')) {
+        j -= 1;
+    }
+    j >= 3 && t[j - 1] == Token::Punct(b'(') && is(t.get(j - 2), "IN") && is(t.get(j - 3), "NOT")
 }
 
 /// A qualified name `x.y` in the text: `x` is a schema (table, view, routine, sequence) or a

@@ -75,6 +75,8 @@ fn own_schema_and_information_schema_are_allowed() {
         "SELECT mysql.a FROM t mysql",
         "EXECUTE IMMEDIATE 'SELECT ?' USING 1",
         "SELECT * FROM information_schema.tables WHERE table_schema LIKE 'c%'",
+        "SELECT * FROM information_schema.tables WHERE table_schema NOT IN ('mysql', 'sys', 'performance_schema')",
+        "SELECT * FROM information_schema.tables WHERE table_schema <> 'mysql' AND table_schema != 'sys' AND table_schema NOT LIKE 'shop'",
     ] {
         assert_eq!(crm_user(sql), None, "{sql}");
     }
