@@ -144,6 +144,7 @@ async fn a_crm_user_reaches_nothing_else_whatever_the_syntax() -> Result<()> {
         ("LOAD DATA INFILE '/etc/passwd' INTO TABLE t", 1227),
         ("SHUTDOWN", 1227),
         ("/*M! SHUTDOWN */", 1227),
+        ("BEGIN NOT ATOMIC SHUTDOWN; END", 1227),
         ("SET GLOBAL max_connections = 5", 1227),
         ("SET @@global.read_only = 1", 1227),
         ("CREATE USER evil IDENTIFIED BY 'x'", 1227),
@@ -219,6 +220,7 @@ async fn administrators_and_read_only_users() -> Result<()> {
         "SELECT 1; DELETE FROM t",
         "PREPARE s FROM 'DELETE FROM t'",
         "/*!100000 DELETE FROM t */",
+        "BEGIN NOT ATOMIC DELETE FROM t; END",
     ] {
         refused(&mut ro, sql, 1142, "42000").await?;
     }

@@ -306,6 +306,24 @@ fn check_statement(s: &Stmt<'_>, g: &Grants<'_>, multi: bool, depth: u8) -> Resu
     };
     let verb = first.to_ascii_uppercase();
     let second = word(t.get(1)).map(str::to_ascii_uppercase);
+    // Compound statements outside stored programs (`BEGIN NOT ATOMIC … END`, IF, CASE,
+    // loops, labels) hold statements that the split at `;` would not see as statements.
+    let compound = matches!(
+        verb.as_str(),
+        "IF" | "CASE" | "LOOP" | "REPEAT" | "WHILE" | "FOR" | "DECLARE"
+    ) || (verb == "BEGIN" && second.as_deref() == Some("NOT"))
+        || t.get(1) == Some(&Token::Punct(b':'));
+    if compound {
+        if g.read_only {
+            return Err(g.read_only_denied(&verb));
+        }
+        if !g.admin {
+            return Err(needs(
+                "SUPER",
+                "compound statement outside a stored program",
+            ));
+        }
+    }
     if g.read_only {
         let drop_prepare = verb == "DROP" && second.as_deref() == Some("PREPARE");
         if !READS.contains(&verb.as_str()) && !drop_prepare {

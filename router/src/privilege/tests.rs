@@ -162,6 +162,9 @@ fn administration_needs_an_administrator() {
         "CREATE DEFINER = root@localhost VIEW v AS SELECT 1",
         "STOP SLAVE",
         "INSTALL SONAME 'x'",
+        "BEGIN NOT ATOMIC SHUTDOWN; END",
+        "IF 1 THEN SELECT * FROM mysql.user; END IF",
+        "l: LOOP SHUTDOWN; END LOOP",
         "SELECT info FROM information_schema.PROCESSLIST",
         "SELECT * FROM INFORMATION_SCHEMA.user_privileges",
     ] {
@@ -193,6 +196,8 @@ fn read_only_users_only_read() {
         "SELECT 1; DELETE FROM t",
         "PREPARE s FROM 'DELETE FROM t'",
         "CALL p()",
+        "BEGIN NOT ATOMIC DELETE FROM t; END",
+        "WHILE 1 DO DELETE FROM t; END WHILE",
     ] {
         assert_eq!(ro(sql), Some(1142), "{sql}");
         assert_eq!(as_user(sql, true, true, &["*"]), Some(1142), "admin: {sql}");
