@@ -296,6 +296,8 @@ const ADMIN_SHOWS: &[&str] = &[
     "PROCEDURE",
     "FUNCTION",
     "PACKAGE",
+    "EXPLAIN",
+    "ANALYZE",
 ];
 
 fn check_statement(s: &Stmt<'_>, g: &Grants<'_>, multi: bool, depth: u8) -> Result<(), RouteError> {
@@ -395,9 +397,11 @@ fn admin_statement(
             Token::Word(w) => ["GLOBAL", "PERSIST", "PERSIST_ONLY"]
                 .iter()
                 .any(|k| w.eq_ignore_ascii_case(k)),
-            Token::SysVar(v) => v
-                .get(..7)
-                .is_some_and(|p| p.eq_ignore_ascii_case("global.")),
+            // `@@global.x`, and `@@global . x` (the lexer stops before the space).
+            Token::SysVar(v) => {
+                v.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("global"))
+                    && matches!(v.as_bytes().get(6), None | Some(b'.'))
+            }
             _ => false,
         });
         if account || global {
@@ -406,6 +410,9 @@ fn admin_statement(
                 "SET GLOBAL, SET PASSWORD or SET DEFAULT ROLE",
             ));
         }
+    }
+    if verb == "EXPLAIN" && second == Some("FOR") {
+        return Err(needs("PROCESS", "EXPLAIN FOR CONNECTION"));
     }
     if verb == "SHOW" {
         let what = t[1..]
