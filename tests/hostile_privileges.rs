@@ -157,6 +157,18 @@ async fn a_crm_user_reaches_nothing_else_whatever_the_syntax() -> Result<()> {
     ] {
         refused(&mut u, sql, code, "42000").await?;
     }
+    // Whatever the session's sql_mode makes of quotes and backslashes.
+    u.query_drop("SET sql_mode = 'ANSI_QUOTES,NO_BACKSLASH_ESCAPES'")
+        .await?;
+    refused(&mut u, r#"SELECT * FROM "mysql"."user""#, 1142, "42000").await?;
+    refused(
+        &mut u,
+        r"SELECT '', (SELECT COUNT(*) FROM mysql.user), ''",
+        1142,
+        "42000",
+    )
+    .await?;
+    u.query_drop("SET sql_mode = DEFAULT").await?;
     // Prepared statements are checked the same way.
     let (code, state, _) = server_err(u.prep("SELECT * FROM mysql.user").await)?;
     assert_eq!((code, state.as_str()), (1142, "42000"));

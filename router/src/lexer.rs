@@ -36,12 +36,28 @@ pub enum Token<'a> {
 pub struct Lexer<'a> {
     src: &'a str,
     pos: usize,
+    /// Backslash escapes in '…' and "…" (off under sql_mode NO_BACKSLASH_ESCAPES).
+    backslash_escapes: bool,
 }
 
 impl<'a> Lexer<'a> {
     /// Starts at the beginning of `src`.
     pub fn new(src: &'a str) -> Self {
-        Lexer { src, pos: 0 }
+        Lexer {
+            src,
+            pos: 0,
+            backslash_escapes: true,
+        }
+    }
+
+    /// Starts at the beginning of `src`, lexing strings as under sql_mode
+    /// NO_BACKSLASH_ESCAPES (a backslash is an ordinary character).
+    pub fn without_backslash_escapes(src: &'a str) -> Self {
+        Lexer {
+            src,
+            pos: 0,
+            backslash_escapes: false,
+        }
     }
 
     /// Byte offset of the next unread character.
@@ -107,7 +123,7 @@ impl<'a> Lexer<'a> {
         self.pos += 1;
         while self.pos < b.len() {
             let c = b[self.pos];
-            if c == b'\\' && q != b'`' {
+            if c == b'\\' && q != b'`' && self.backslash_escapes {
                 self.pos += 2;
             } else if c == q {
                 if self.peek(1) == q {

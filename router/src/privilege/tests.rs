@@ -71,6 +71,7 @@ fn own_schema_and_information_schema_are_allowed() {
         "LOCK TABLES t WRITE",
         "SELECT x.a FROM t x LOCK IN SHARE MODE",
         "SELECT 1.5, 'mysql.user'",
+        "SELECT 'it\\'s', 'a\\\\b' FROM t",
         "CALL p()",
         "SELECT mysql.a FROM t mysql",
         "EXECUTE IMMEDIATE 'SELECT ?' USING 1",
@@ -130,6 +131,14 @@ fn other_schemas_are_refused_in_every_syntax() {
             "SET STATEMENT max_statement_time = 1 FOR SELECT * FROM mysql.user",
             1142,
         ),
+        // sql_mode ANSI_QUOTES and NO_BACKSLASH_ESCAPES, which the session may have set.
+        ("SELECT * FROM \"mysql\".\"user\"", 1142),
+        (
+            "SELECT '\\', (SELECT 1 FROM mysql.user LIMIT 1), '\\'",
+            1142,
+        ),
+        ("SELECT '\\' /*!, (SELECT 1 FROM mysql.user) */, '\\'", 1142),
+        ("SELECT '\\'; SHUTDOWN; SELECT '\\'", 1227),
     ] {
         assert_eq!(crm_user(sql), Some(code), "{sql}");
     }
