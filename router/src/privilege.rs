@@ -343,12 +343,6 @@ fn check_statement(s: &Stmt<'_>, g: &Grants<'_>, multi: bool, depth: u8) -> Resu
             return Err(g.read_only_denied(&verb));
         }
     }
-    if verb == "PREPARE" || (verb == "EXECUTE" && second.as_deref() == Some("IMMEDIATE")) {
-        return check_prepare(t, g, depth);
-    }
-    if g.admin {
-        return Ok(());
-    }
     if verb == "SET" && second.as_deref() == Some("STATEMENT") {
         // `SET STATEMENT var = value FOR <statement>`: the statement is what runs.
         let mut lexer = Lexer::new(s.text);
@@ -357,6 +351,12 @@ fn check_statement(s: &Stmt<'_>, g: &Grants<'_>, multi: bool, depth: u8) -> Resu
                 return check_depth(s.text.get(lexer.offset()..).unwrap_or(""), g, depth);
             }
         }
+    }
+    if verb == "PREPARE" || (verb == "EXECUTE" && second.as_deref() == Some("IMMEDIATE")) {
+        return check_prepare(t, g, depth);
+    }
+    if g.admin {
+        return Ok(());
     }
     admin_statement(&verb, second.as_deref(), t, multi)?;
     database_statement(&verb, second.as_deref(), t, g)?;

@@ -211,6 +211,7 @@ fn read_only_users_only_read() {
         "CALL p()",
         "BEGIN NOT ATOMIC DELETE FROM t; END",
         "WHILE 1 DO DELETE FROM t; END WHILE",
+        "SET STATEMENT max_statement_time = 1 FOR DELETE FROM t",
     ] {
         assert_eq!(ro(sql), Some(1142), "{sql}");
         assert_eq!(as_user(sql, true, true, &["*"]), Some(1142), "admin: {sql}");
