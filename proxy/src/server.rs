@@ -83,6 +83,10 @@ pub struct Shared {
     /// MariaDB extended capabilities the backends offer, learned from the first backend
     /// greeting (0 until then, and for MySQL backends).
     pub backend_ext_caps: AtomicU32,
+    /// The backends' version as MariaDB compares it with executable comments (101119 for
+    /// 10.11.19); 0 until a backend has been reached. Learned even when `server_version`
+    /// is configured, since the backend, not the announced string, decides what runs.
+    pub backend_version: AtomicU32,
     /// Server version string clients see (copied from a backend once one answers).
     pub server_version: RwLock<String>,
     /// Prepared statement metadata.
@@ -121,6 +125,7 @@ impl Shared {
             group_names,
             route_generation: AtomicU64::new(0),
             backend_ext_caps: AtomicU32::new(0),
+            backend_version: AtomicU32::new(0),
             server_version: RwLock::new(version),
             stmt_cache,
             registry: Mutex::new(HashMap::new()),
@@ -412,12 +417,10 @@ impl Listener {
     }
 }
 
-/// Copies the first backend's version string and MariaDB capabilities: one attempt now,
-/// retries in the background while the backend is unreachable.
+/// Copies the first backend's version string and MariaDB capabilities (unless a version
+/// string is configured) and learns its version id: one attempt now, retries in the
+/// background while the backend is unreachable.
 async fn learn_server_version(shared: &Arc<Shared>) {
-    if shared.config.server_version.is_some() {
-        return;
-    }
     if try_learn_server_version(shared).await {
         return;
     }
@@ -439,6 +442,11 @@ async fn try_learn_server_version(shared: &Shared) -> bool {
     let Ok(conn) = crate::backend::BackendConn::connect(route.pool.target(), None).await else {
         return false;
     };
+    let id = myshard_router::exec_comment::version_id(&conn.server_version).unwrap_or(0);
+    shared.backend_version.store(id, Ordering::Release);
+    if shared.config.server_version.is_some() {
+        return true;
+    }
     if let Ok(mut v) = shared.server_version.write() {
         *v = conn.server_version.clone();
     }

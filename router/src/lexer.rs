@@ -4,7 +4,9 @@
 //!
 //! It understands quoting ('…', "…", `…` with backslash and doubled-quote escapes),
 //! comments (`-- `, `#`, `/* */`) and MySQL executable comments (`/*! … */`, `/*M! … */`),
-//! whose content is treated as SQL.
+//! whose content is treated as SQL. Client text is first resolved by
+//! [`crate::exec_comment::normalize`] (which executable comments the server runs depends on
+//! its version), after which none are left and the lexer sees what the server runs.
 
 /// One token of SQL text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,12 +36,28 @@ pub enum Token<'a> {
 pub struct Lexer<'a> {
     src: &'a str,
     pos: usize,
+    /// Backslash escapes in '…' and "…" (off under sql_mode NO_BACKSLASH_ESCAPES).
+    backslash_escapes: bool,
 }
 
 impl<'a> Lexer<'a> {
     /// Starts at the beginning of `src`.
     pub fn new(src: &'a str) -> Self {
-        Lexer { src, pos: 0 }
+        Lexer {
+            src,
+            pos: 0,
+            backslash_escapes: true,
+        }
+    }
+
+    /// Starts at the beginning of `src`, lexing strings as under sql_mode
+    /// NO_BACKSLASH_ESCAPES (a backslash is an ordinary character).
+    pub fn without_backslash_escapes(src: &'a str) -> Self {
+        Lexer {
+            src,
+            pos: 0,
+            backslash_escapes: false,
+        }
     }
 
     /// Byte offset of the next unread character.
@@ -74,8 +92,14 @@ impl<'a> Lexer<'a> {
             } else if c == b'/' && self.peek(1) == b'*' {
                 if self.peek(2) == b'!' || (self.peek(2) == b'M' && self.peek(3) == b'!') {
                     self.pos += if self.peek(2) == b'!' { 3 } else { 4 };
-                    while self.pos < b.len() && b[self.pos].is_ascii_digit() {
-                        self.pos += 1;
+                    // A version is 5 or 6 digits; fewer digits are code (as in MariaDB).
+                    let digits = b[self.pos..]
+                        .iter()
+                        .take(6)
+                        .take_while(|c| c.is_ascii_digit())
+                        .count();
+                    if digits >= 5 {
+                        self.pos += digits;
                     }
                 } else {
                     self.pos += 2;
@@ -99,7 +123,7 @@ impl<'a> Lexer<'a> {
         self.pos += 1;
         while self.pos < b.len() {
             let c = b[self.pos];
-            if c == b'\\' && q != b'`' {
+            if c == b'\\' && q != b'`' && self.backslash_escapes {
                 self.pos += 2;
             } else if c == q {
                 if self.peek(1) == q {
@@ -224,6 +248,10 @@ mod tests {
         assert_eq!(
             toks("/*!40101 SET NAMES utf8 */;"),
             vec![Word("SET"), Word("NAMES"), Word("utf8"), Semicolon]
+        );
+        assert_eq!(
+            toks("SELECT /*M!1004 x */"),
+            vec![Word("SELECT"), Number("1004"), Word("x")]
         );
     }
 

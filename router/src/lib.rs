@@ -4,10 +4,12 @@
 
 pub mod classify;
 pub mod compat;
+pub mod exec_comment;
 pub mod hash;
 pub mod lexer;
 pub mod merge;
 pub mod prepare;
+pub mod privilege;
 pub mod set;
 pub mod shard;
 pub mod text;

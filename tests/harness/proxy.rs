@@ -98,7 +98,7 @@ pub fn sharded_config(g0: &MariaDb, g1: &MariaDb, shards: u32, tables: &[&str]) 
     let half = shards / 2;
     let yaml = format!(
         "listen: 127.0.0.1:0
-users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*']}}]
+users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*'], admin: true, shard_hint_writes: true}}]
 groups:
   - {{name: g0, user: {MYSHARD_USER}, password: {MYSHARD_PASSWORD}, write_hosts: ['{a0}'], pool: {{max: 16}}}}
   - {{name: g1, user: {MYSHARD_USER}, password: {MYSHARD_PASSWORD}, write_hosts: ['{a1}'], pool: {{max: 16}}}}

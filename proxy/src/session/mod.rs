@@ -10,6 +10,7 @@ mod login;
 mod merge;
 mod names;
 mod processlist;
+mod privilege;
 mod query;
 mod scatter;
 mod shard;

@@ -10,7 +10,7 @@ use crate::error::SqlError;
 use crate::packet;
 use crate::server::Route;
 use myshard_router::compat::NameMap;
-use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
+use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan_hinted};
 use myshard_router::text::decode;
 use myshard_router::{Classified, Kind, SetItem, classify};
 use std::sync::Arc;
@@ -33,10 +33,15 @@ impl Session {
         // Exact text for the parser (bytes that are not UTF-8 travel as reserved characters);
         // `None` when the text holds the reserved characters themselves.
         let exact = decode(&payload[1..]).ok();
-        let c = match &exact {
-            Some(t) => classify(t),
-            None => classify(&String::from_utf8_lossy(&payload[1..])),
+        // Executable comments resolved and privileges checked before anything reads it.
+        let lossy = exact
+            .is_none()
+            .then(|| String::from_utf8_lossy(&payload[1..]));
+        let admitted = match self.admit(exact.as_deref().or(lossy.as_deref()).unwrap_or("")) {
+            Ok(t) => t,
+            Err(e) => return self.send_err(&e, seq).await,
         };
+        let c = classify(&admitted);
         match &c.kind {
             Kind::Use(db) => {
                 let db = db.clone();
@@ -61,10 +66,7 @@ impl Session {
             }
             Kind::ExplainRoute { offset } => {
                 let offset = *offset;
-                let text = match &exact {
-                    Some(t) => t.to_string(),
-                    None => String::from_utf8_lossy(&payload[1..]).into_owned(),
-                };
+                let text = admitted.to_string();
                 let inner = text
                     .get(offset..)
                     .unwrap_or("")
@@ -86,10 +88,7 @@ impl Session {
             _ => {}
         }
         if c.kind == Kind::Other {
-            let text = match exact {
-                Some(t) => t,
-                None => String::from_utf8_lossy(&payload[1..]),
-            };
+            let text = std::borrow::Cow::Borrowed(&*admitted);
             if let Some(r) = self.session_statement(&text, seq).await {
                 return r;
             }
@@ -111,7 +110,7 @@ impl Session {
                 topology: &self.shared.topology,
                 schema: self.schema.as_deref(),
             };
-            match plan(&text, ctx) {
+            match plan_hinted(&text, ctx, self.may_hint_writes()) {
                 ShardPlan::Passthrough => {}
                 ShardPlan::Error(e) => {
                     return self.send_err(&super::shard::route_error(e), seq).await;

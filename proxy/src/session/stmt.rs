@@ -16,7 +16,9 @@ use crate::params::{parse_execute, rebuild_execute_into, stmt_id};
 use crate::server::Route;
 use crate::stmt_cache::StmtMeta;
 use myshard_config::SchemaTopology;
-use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, ShardRoute, Targets, plan};
+use myshard_router::shard::plan::{
+    Route as ShardPlan, RouteContext, ShardRoute, Targets, plan_hinted,
+};
 use myshard_router::text::{decode, encode};
 use myshard_router::{Kind, classify};
 use std::sync::Arc;
@@ -69,6 +71,9 @@ fn too_many_statements(setting: &str, value: usize) -> SqlError {
 impl Session {
     pub(super) async fn com_stmt_prepare(&mut self, payload: &[u8], seq: u8) -> Result<(), Closed> {
         let sql = &payload[1..];
+        if let Err(e) = self.admit(&String::from_utf8_lossy(sql)) {
+            return self.send_err(&e, seq).await;
+        }
         let slot = match self.statement_slot() {
             Ok(s) => s,
             Err(e) => return self.send_err(&e, seq).await,
@@ -170,11 +175,12 @@ impl Session {
             Ok(t) => t,
             Err(_) => String::from_utf8_lossy(sql),
         };
+        let text = super::privilege::resolve_comments(&self.shared, &text)?;
         let ctx = RouteContext {
             topology: &self.shared.topology,
             schema: self.schema.as_deref(),
         };
-        match plan(&text, ctx) {
+        match plan_hinted(&text, ctx, self.may_hint_writes()) {
             ShardPlan::Passthrough => Ok((self.default_route()?, sql.to_vec(), None)),
             ShardPlan::Error(e) => Err(super::shard::route_error(e)),
             ShardPlan::Shard(r) => {

@@ -1,6 +1,13 @@
 //! Operator hints: a comment `/* myshard: shard=N */` anywhere in a statement sends it to
 //! shard N of its logical schema, whatever its shard key conditions say (for maintenance
 //! and repair; the statement is still rewritten to that shard's database).
+//!
+//! A hinted read is allowed to every user of the schema. A hinted write can put rows where
+//! their key does not lead or change a shard without its key, so it is refused (1227)
+//! unless the user is configured with `shard_hint_writes`. The hint is looked for in the
+//! text after executable comments are resolved ([`crate::exec_comment`]).
+
+use super::plan::{Route, RouteError};
 
 /// A routing hint found in a statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +48,34 @@ pub fn find_hint(sql: &str) -> Option<Hint> {
         }
     }
     None
+}
+
+/// `route` (a hinted plan) if the user may run it: reads always, writes only with
+/// `hint_writes`.
+pub fn permit(route: Route, sql: &str, hint_writes: bool) -> Route {
+    match route {
+        Route::Shard(r) if !r.read_only && !hint_writes && !reads(sql) => {
+            Route::Error(RouteError {
+                code: 1227,
+                state: "42000",
+                message: format!(
+                    "Access denied; a {} with a shard hint needs the user setting shard_hint_writes",
+                    r.verb
+                ),
+            })
+        }
+        other => other,
+    }
+}
+
+/// Whether a statement the planner could not classify (it could not parse it) starts as a
+/// read.
+fn reads(sql: &str) -> bool {
+    let first = crate::lexer::Lexer::new(sql).next();
+    matches!(first, Some(crate::lexer::Token::Word(w))
+        if ["SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH", "VALUES", "TABLE"]
+            .iter()
+            .any(|k| w.eq_ignore_ascii_case(k)))
 }
 
 fn parse_body(body: &str) -> Option<Hint> {

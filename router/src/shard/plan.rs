@@ -171,12 +171,19 @@ pub struct RouteContext<'a> {
     pub schema: Option<&'a str>,
 }
 
-/// Plans `sql`. A `/* myshard: shard=N */` hint sends it to shard N (see [`super::hint`]).
+/// Plans `sql`. A `/* myshard: shard=N */` hint sends it to shard N (see [`super::hint`]);
+/// a hinted write is refused (see [`plan_hinted`]).
 pub fn plan(sql: &str, ctx: RouteContext<'_>) -> Route {
+    plan_hinted(sql, ctx, false)
+}
+
+/// Plans `sql`; `hint_writes` says whether the user may force a write onto a shard with a
+/// hint (`users[].shard_hint_writes`).
+pub fn plan_hinted(sql: &str, ctx: RouteContext<'_>, hint_writes: bool) -> Route {
     let route = plan_unhinted(sql, ctx);
     match super::hint::find_hint(sql) {
         None => route,
-        Some(h) => apply_hint(route, h.shard, sql, ctx),
+        Some(h) => super::hint::permit(apply_hint(route, h.shard, sql, ctx), sql, hint_writes),
     }
 }
 

@@ -399,3 +399,36 @@ fn other_schemas_and_unparsable() {
     assert_eq!(shards("SELECT * FROM notes LOCK IN SHARE MODE"), vec![1]);
     refused("SELECT * FROM orders LOCK IN SHARE MODE", "cannot parse");
 }
+
+#[test]
+fn hinted_writes_need_the_user_setting() {
+    use super::plan::plan_hinted;
+    let t = topology();
+    let ctx = RouteContext {
+        topology: &t,
+        schema: Some("shop"),
+    };
+    for sql in [
+        "/* myshard: shard=2 */ DELETE FROM orders",
+        "/* myshard: shard=2 */ INSERT INTO orders (uid) VALUES (1)",
+        "/* myshard: shard=2 */ UPDATE orders SET x = 5",
+        "/* myshard: shard=2 */ DELETE FROM orders LOCK IN SHARE MODE",
+    ] {
+        match plan(sql, ctx) {
+            Route::Error(e) => {
+                assert_eq!(e.code, 1227, "{sql}");
+                assert!(e.message.contains("shard_hint_writes"), "{}", e.message);
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+        assert!(
+            matches!(plan_hinted(sql, ctx, true), Route::Shard(_)),
+            "{sql}"
+        );
+    }
+    // Hinted reads stay open to every user.
+    assert!(matches!(
+        plan("/* myshard: shard=2 */ SELECT * FROM orders", ctx),
+        Route::Shard(_)
+    ));
+}

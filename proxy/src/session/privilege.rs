@@ -1,0 +1,74 @@
+//! Every statement a client sends, made ready for planning and checked against the user's
+//! privileges: executable comments resolved as the backends' version runs them (so the
+//! router plans what the server executes), then the user's schemas, administrator and
+//! read-only settings applied (`myshard_router::privilege`).
+
+use super::Session;
+use crate::error::SqlError;
+use crate::server::Shared;
+use myshard_router::exec_comment;
+use myshard_router::privilege::{Grants, check};
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+
+/// The version compared with executable comments when the backends' is not known yet
+/// (the MariaDB release myshard is tested with).
+const ASSUMED_VERSION: u32 = 101100;
+
+/// `sql` with its executable comments resolved for the backends' version.
+pub(super) fn resolve_comments<'a>(
+    shared: &Shared,
+    sql: &'a str,
+) -> Result<Cow<'a, str>, SqlError> {
+    if !sql.contains("/*") {
+        return Ok(Cow::Borrowed(sql));
+    }
+    exec_comment::normalize(sql, server_version(shared)).map_err(|e| {
+        SqlError::new(
+            1064,
+            b"42000",
+            format!("You have an error in your SQL syntax: {}", e.0),
+        )
+    })
+}
+
+/// The backends' version id, or [`ASSUMED_VERSION`] before one was reached (the announced
+/// `server_version` string is not used: it may be configured to anything).
+fn server_version(shared: &Shared) -> u32 {
+    match shared.backend_version.load(Ordering::Acquire) {
+        0 => ASSUMED_VERSION,
+        v => v,
+    }
+}
+
+impl Session {
+    /// `sql` resolved ([`resolve_comments`]) if the user may run it, or the refusal.
+    pub(super) fn admit<'a>(&self, sql: &'a str) -> Result<Cow<'a, str>, SqlError> {
+        let text = resolve_comments(&self.shared, sql)?;
+        let Some(user) = self.shared.config.user(&self.user) else {
+            return Err(SqlError::access_denied(&self.user, &self.peer_host, true));
+        };
+        if user.admin && !user.read_only {
+            return Ok(text);
+        }
+        let grants = Grants {
+            user: &user.name,
+            host: &self.peer_host,
+            admin: user.admin,
+            read_only: user.read_only,
+            schemas: &user.schemas,
+            topology: &self.shared.topology,
+            server_version: server_version(&self.shared),
+        };
+        check(&text, &grants).map_err(super::shard::route_error)?;
+        Ok(text)
+    }
+
+    /// Whether the user may force writes onto a shard with a hint.
+    pub(super) fn may_hint_writes(&self) -> bool {
+        self.shared
+            .config
+            .user(&self.user)
+            .is_some_and(|u| u.shard_hint_writes)
+    }
+}
