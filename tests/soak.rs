@@ -84,7 +84,13 @@ async fn soak_answers_right_or_errors_and_leaves_nothing_behind() -> Result<()> 
     let run_started = Instant::now();
     tokio::time::sleep(warm_up.min(run_for)).await;
     let (rss_start, _) = cluster.proxy.rss_kib()?;
-    tokio::time::sleep(run_for.saturating_sub(run_started.elapsed())).await;
+    // RSS along the run (ten samples): a steady climb is a leak, a plateau is warm-up.
+    let mut rss_series = vec![(run_started.elapsed(), rss_start)];
+    let sample_every = (run_for / 10).max(Duration::from_secs(1));
+    while run_started.elapsed() < run_for {
+        tokio::time::sleep(sample_every.min(run_for.saturating_sub(run_started.elapsed()))).await;
+        rss_series.push((run_started.elapsed(), cluster.proxy.rss_kib()?.0));
+    }
 
     shared.stop.store(true, Ordering::Relaxed);
     killer_stop.store(true, Ordering::Relaxed);
@@ -153,6 +159,11 @@ async fn soak_answers_right_or_errors_and_leaves_nothing_behind() -> Result<()> 
         warm_up.as_secs_f64(),
         (rss_end as f64 / rss_start.max(1) as f64 - 1.0) * 100.0
     );
+    let series: Vec<String> = rss_series
+        .iter()
+        .map(|(at, kib)| format!("{:.0} s {} MiB", at.as_secs_f64(), kib / 1024))
+        .collect();
+    println!("  proxy RSS during the run: {}", series.join(", "));
     for (name, s) in ["g0", "g1"].iter().zip(&states) {
         println!(
             "  backends of {name} {:.1} s after the clients closed: {} (pool max {})",
