@@ -12,11 +12,17 @@ use crate::packet::{self, PacketReader, ReadError};
 use crate::state::{SessionVars, SyncStep};
 use crate::wire::{Reader, put_lenenc_str};
 use bytes::BytesMut;
+
 use hashbrown::HashMap;
 use mysql_common::scramble::{scramble_native, scramble_sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
+
+/// Read buffer of a new backend connection.
+const INITIAL_READ_BUFFER: usize = 16 * 1024;
+/// A read buffer larger than this is released when the connection goes back to its pool.
+const KEEP_READ_BUFFER: usize = 128 * 1024;
 
 /// The collation backend connections are opened with (utf8mb4_general_ci).
 pub const CONNECT_COLLATION: u8 = 45;
@@ -238,7 +244,7 @@ impl BackendConn {
         }
         Ok(BackendConn {
             stream,
-            rbuf: BytesMut::with_capacity(16 * 1024),
+            rbuf: BytesMut::with_capacity(INITIAL_READ_BUFFER),
             host,
             thread_id: hello.thread_id,
             server_version: hello.server_version,
@@ -435,6 +441,22 @@ impl BackendConn {
             Ok(_) => true,
             Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
         }
+    }
+
+    /// Releases a read buffer a large response made grow, so that an idle connection holds
+    /// no more than a fresh one (a pool of idle connections that once relayed big rows would
+    /// otherwise keep that memory for good). Bytes still unread are kept.
+    pub(crate) fn shrink_buffers(&mut self) {
+        if self.rbuf.capacity() > KEEP_READ_BUFFER && self.rbuf.len() <= INITIAL_READ_BUFFER {
+            let mut fresh = BytesMut::with_capacity(INITIAL_READ_BUFFER);
+            fresh.extend_from_slice(&self.rbuf);
+            self.rbuf = fresh;
+        }
+    }
+
+    /// Capacity of the read buffer (tests of buffer release).
+    pub fn read_buffer_capacity(&self) -> usize {
+        self.rbuf.capacity()
     }
 
     /// A liveness check (COM_PING).

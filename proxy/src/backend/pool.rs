@@ -340,6 +340,7 @@ impl HostPool {
             return;
         }
         conn.last_used = Instant::now();
+        conn.shrink_buffers();
         match self.idle.lock() {
             Ok(mut idle) => idle.push(conn),
             Err(_) => {
