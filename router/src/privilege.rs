@@ -358,7 +358,9 @@ fn check_statement(s: &Stmt<'_>, g: &Grants<'_>, multi: bool, depth: u8) -> Resu
     if g.admin {
         return Ok(());
     }
-    admin_statement(&verb, second.as_deref(), t, multi)?;
+    // Inside PREPARE or EXECUTE IMMEDIATE text a statement reaches the backend as it is:
+    // nothing in it is answered by the proxy.
+    admin_statement(&verb, second.as_deref(), t, multi || depth > 0)?;
     database_statement(&verb, second.as_deref(), t, g)?;
     if t.windows(2)
         .any(|w| is(Some(&w[0]), "LOAD_FILE") && w[1] == Token::Punct(b'('))
@@ -430,8 +432,13 @@ fn admin_statement(
             .iter()
             .find(|x| !is(Some(x), "FULL") && !is(Some(x), "EXTENDED"));
         let what = word(what).map(str::to_ascii_uppercase);
+        // `SHOW [FULL] PROCESSLIST` alone is answered by the proxy with the user's own
+        // sessions; inside a multi-statement text it would reach the backend and list every
+        // client's statements.
+        let own_processlist = what.as_deref() == Some("PROCESSLIST") && !multi;
         if let Some(w) = what.as_deref()
             && ADMIN_SHOWS.contains(&w)
+            && !own_processlist
         {
             return Err(needs(
                 "PROCESS, REPLICATION CLIENT or SUPER",

@@ -26,6 +26,13 @@ fn topology() -> Topology {
 }
 
 /// The errno `sql` gets from a user allowed `crm` only (`None`: allowed).
+#[test]
+fn own_processlist_and_kill_are_answered_by_the_proxy() {
+    for sql in ["SHOW PROCESSLIST", "SHOW FULL PROCESSLIST", "KILL 12", "KILL QUERY 7"] {
+        assert_eq!(crm_user(sql), None, "{sql}");
+    }
+}
+
 fn crm_user(sql: &str) -> Option<u16> {
     as_user(sql, false, false, &["crm"])
 }
@@ -169,7 +176,9 @@ fn administration_needs_an_administrator() {
         "SELECT a INTO DUMPFILE '/tmp/x' FROM t",
         "LOAD DATA INFILE '/etc/passwd' INTO TABLE t",
         "FLUSH PRIVILEGES",
-        "SHOW PROCESSLIST",
+        "SELECT 1; SHOW PROCESSLIST",
+        "PREPARE s FROM 'SHOW PROCESSLIST'",
+        "PREPARE s FROM 'KILL 12'",
         "SHOW GRANTS FOR root",
         "CREATE PROCEDURE p() SELECT * FROM mysql.user",
         "CREATE DEFINER = root@localhost VIEW v AS SELECT 1",
