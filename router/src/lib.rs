@@ -6,6 +6,7 @@ pub mod classify;
 pub mod compat;
 pub mod hash;
 pub mod lexer;
+pub mod limits;
 pub mod merge;
 pub mod set;
 pub mod shard;

@@ -7,6 +7,7 @@ mod explain;
 pub mod handshake;
 mod login;
 mod merge;
+mod planner;
 mod query;
 mod scatter;
 mod shard;

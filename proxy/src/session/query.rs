@@ -9,7 +9,7 @@ use crate::backend::{Class, PooledConn, RelayFailure, Relayed, ResponseKind, rel
 use crate::error::SqlError;
 use crate::packet;
 use crate::server::Route;
-use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
+use myshard_router::shard::plan::Route as ShardPlan;
 use myshard_router::text::decode;
 use myshard_router::{Classified, Kind, SetItem, classify};
 use std::sync::Arc;
@@ -100,11 +100,7 @@ impl Session {
                     .run_with_database_calls(sql, &payload[1..], seq, c)
                     .await;
             }
-            let ctx = RouteContext {
-                topology: &self.shared.topology,
-                schema: self.schema.as_deref(),
-            };
-            match plan(&text, ctx) {
+            match self.plan_statement(&text).await {
                 ShardPlan::Passthrough => {}
                 ShardPlan::Error(e) => {
                     return self.send_err(&super::shard::route_error(e), seq).await;

@@ -172,8 +172,17 @@ pub struct RouteContext<'a> {
 }
 
 /// Plans `sql`. A `/* myshard: shard=N */` hint sends it to shard N (see [`super::hint`]).
+///
+/// Statements beyond the topology's `limits.max_statement_bytes` or
+/// `limits.max_expression_depth` are refused before they are parsed. Walking a statement
+/// near the depth limit needs more stack than an async worker has: callers run large or
+/// deep statements on a thread with [`crate::limits::planner_stack_bytes`] of stack.
 pub fn plan(sql: &str, ctx: RouteContext<'_>) -> Route {
     let route = plan_unhinted(sql, ctx);
+    if matches!(&route, Route::Error(e) if crate::limits::is_limit_error(e)) {
+        // Never parse a refused statement, not even to honour a hint.
+        return route;
+    }
     match super::hint::find_hint(sql) {
         None => route,
         Some(h) => apply_hint(route, h.shard, sql, ctx),
@@ -219,6 +228,10 @@ fn apply_hint(route: Route, shard: u32, sql: &str, ctx: RouteContext<'_>) -> Rou
 fn plan_unhinted(sql: &str, ctx: RouteContext<'_>) -> Route {
     if !needs_planning(sql, ctx) {
         return Route::Passthrough;
+    }
+    let limits = crate::limits::PlanLimits::from(ctx.topology.limits());
+    if let Err(e) = crate::limits::check(sql, &limits) {
+        return Route::Error(e);
     }
     let mut stmts = match Parser::parse_sql(&MySqlDialect {}, sql) {
         Ok(s) => s,
