@@ -88,14 +88,23 @@ impl Session {
 /// heavy work (a few milliseconds and more).
 const HEAVY_ROWS: usize = 1_000;
 
+/// Statement bytes from which decoding and classifying the text counts as heavy work.
+const LONG_BYTES: usize = 256 * 1024;
+
+/// Whether a statement of `bytes` is long enough that reading its text is heavy work (see
+/// [`off_worker`]).
+pub(super) fn is_long(bytes: usize) -> bool {
+    bytes > LONG_BYTES
+}
+
 /// Whether resolving `route` to its targets is heavy work (see [`off_worker`]).
 pub(super) fn is_heavy(route: &ShardRoute) -> bool {
     matches!(&route.targets, Targets::Rows { keys, .. } if keys.len() > HEAVY_ROWS)
 }
 
 /// Runs `work` in place; when `heavy` and on a multi-threaded runtime, first hands this
-/// worker's other tasks to another worker (`block_in_place`), so that placing the rows of a
-/// huge INSERT does not delay the sessions that share the worker. Such work needs no
+/// worker's other tasks to another worker (`block_in_place`), so that reading a huge
+/// statement or placing its rows does not delay the sessions that share the worker. Such work needs no
 /// more stack than any statement (it does not recurse), so it may stay on this thread.
 pub(super) fn off_worker<T>(heavy: bool, work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};

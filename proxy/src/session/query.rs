@@ -31,11 +31,14 @@ impl Session {
     pub(super) async fn com_query(&mut self, payload: &[u8], seq: u8) -> Result<(), Closed> {
         // Exact text for the parser (bytes that are not UTF-8 travel as reserved characters);
         // `None` when the text holds the reserved characters themselves.
-        let exact = decode(&payload[1..]).ok();
-        let c = match &exact {
-            Some(t) => classify(t),
-            None => classify(&String::from_utf8_lossy(&payload[1..])),
-        };
+        let (exact, c) = super::planner::off_worker(super::planner::is_long(payload.len()), || {
+            let exact = decode(&payload[1..]).ok();
+            let c = match &exact {
+                Some(t) => classify(t),
+                None => classify(&String::from_utf8_lossy(&payload[1..])),
+            };
+            (exact, c)
+        });
         match &c.kind {
             Kind::Use(db) => {
                 let db = db.clone();
@@ -94,7 +97,10 @@ impl Session {
                 drop(text);
                 return self.run_introspection(i, &payload[1..], seq, c).await;
             }
-            if let Some(sql) = self.database_calls(&text, &c) {
+            let calls = super::planner::off_worker(super::planner::is_long(text.len()), || {
+                self.database_calls(&text, &c)
+            });
+            if let Some(sql) = calls {
                 drop(text);
                 return self
                     .run_with_database_calls(sql, &payload[1..], seq, c)
