@@ -60,8 +60,9 @@ pub fn planner_stack_bytes(depth: usize) -> usize {
     FLOOR.saturating_add(depth.saturating_mul(PER_LEVEL))
 }
 
-/// Precedence classes of binary operators, loosest first (MySQL's order).
-const CLASSES: usize = 9;
+/// Precedence classes of binary operators, loosest first (MySQL's order), with set
+/// operations (`UNION`…, which the parser also chains left-deep) looser than all.
+const CLASSES: usize = 11;
 
 /// The precedence class of an operator token, or `None` for an operand or anything else.
 fn class_of(t: &Token<'_>, next: Option<u8>) -> Option<usize> {
@@ -69,10 +70,12 @@ fn class_of(t: &Token<'_>, next: Option<u8>) -> Option<usize> {
         Token::Word(w) => {
             let w = w.as_bytes();
             let is = |k: &str| w.eq_ignore_ascii_case(k.as_bytes());
-            if is("OR") || is("XOR") {
+            if is("UNION") || is("EXCEPT") || is("INTERSECT") || is("MINUS") {
                 Some(0)
-            } else if is("AND") {
+            } else if is("OR") || is("XOR") {
                 Some(1)
+            } else if is("AND") {
+                Some(2)
             } else if is("LIKE")
                 || is("REGEXP")
                 || is("RLIKE")
@@ -81,22 +84,24 @@ fn class_of(t: &Token<'_>, next: Option<u8>) -> Option<usize> {
                 || is("BETWEEN")
                 || is("SOUNDS")
             {
-                Some(2)
+                Some(3)
             } else if is("DIV") || is("MOD") {
-                Some(7)
+                Some(8)
+            } else if is("COLLATE") {
+                Some(10)
             } else {
                 None
             }
         }
         Token::Punct(c) => match (c, next) {
-            (b'|', Some(b'|')) => Some(0),
-            (b'&', Some(b'&')) => Some(1),
-            (b'=' | b'<' | b'>' | b'!', _) => Some(2),
-            (b'|', _) => Some(3),
-            (b'&', _) => Some(4),
-            (b'+' | b'-', _) => Some(6),
-            (b'*' | b'/' | b'%', _) => Some(7),
-            (b'^', _) => Some(8),
+            (b'|', Some(b'|')) => Some(1),
+            (b'&', Some(b'&')) => Some(2),
+            (b'=' | b'<' | b'>' | b'!', _) => Some(3),
+            (b'|', _) => Some(4),
+            (b'&', _) => Some(5),
+            (b'+' | b'-', _) => Some(7),
+            (b'*' | b'/' | b'%', _) => Some(8),
+            (b'^', _) => Some(9),
             _ => None,
         },
         _ => None,
@@ -247,6 +252,9 @@ mod tests {
         assert!((999..=1002).contains(&d), "OR chain depth {d}");
         let plus = chain("SELECT ", "1", "+", 500);
         assert_eq!(shape(&plus, usize::MAX).depth, 499);
+        let union = chain("", "SELECT a + # FROM t WHERE b = #", " UNION ALL ", 400);
+        let d = shape(&union, usize::MAX).depth;
+        assert!((399..=402).contains(&d), "UNION chain depth {d}");
         let and = chain("SELECT 1 FROM t WHERE ", "a <= -#", " AND ", 300);
         let d = shape(&and, usize::MAX).depth;
         assert!((299..=302).contains(&d), "AND chain depth {d}");

@@ -112,6 +112,16 @@ fn crash_statements_are_refused() {
             Some("shop"),
         ),
         (
+            "30,000 UNIONs",
+            chain(
+                "",
+                |i| format!("SELECT id FROM t WHERE id = {i}"),
+                " UNION ",
+                30_000,
+            ),
+            Some("shop"),
+        ),
+        (
             "qualified shop.t from another schema",
             chain(
                 "SELECT * FROM shop.t WHERE ",
