@@ -10,7 +10,9 @@
 
 use super::Session;
 use myshard_router::limits::{planner_stack_bytes, shape};
-use myshard_router::shard::plan::{Route, RouteContext, RouteError, ShardRoute, Targets, plan};
+use myshard_router::shard::plan::{
+    Route, RouteContext, RouteError, ShardRoute, Targets, needs_planning, plan,
+};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 
@@ -42,11 +44,16 @@ impl Session {
     /// Plans `sql` in the session's logical schema ([`plan`]), off the async workers when
     /// it is large or deep.
     pub(super) async fn plan_statement(&self, sql: &str) -> Route {
+        let ctx = RouteContext {
+            topology: &self.shared.topology,
+            schema: self.schema.as_deref(),
+        };
+        // Statements of plain schemas (most) without a comment (which may hold a shard
+        // hint) are not planned: no need to look at them.
+        if !needs_planning(sql, ctx) && !sql.contains("/*") {
+            return Route::Passthrough;
+        }
         if plans_inline(sql) {
-            let ctx = RouteContext {
-                topology: &self.shared.topology,
-                schema: self.schema.as_deref(),
-            };
             return plan(sql, ctx);
         }
         let Ok(permit) = Arc::clone(planners()).acquire_owned().await else {

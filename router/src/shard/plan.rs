@@ -251,8 +251,9 @@ fn plan_unhinted(sql: &str, ctx: RouteContext<'_>) -> Route {
 }
 
 /// Whether `sql` can involve a sharded schema or a renamed physical database: the session
-/// schema is sharded, or a token names such a schema.
-fn needs_planning(sql: &str, ctx: RouteContext<'_>) -> bool {
+/// schema is sharded, or a token names such a schema. [`plan`] answers
+/// [`Route::Passthrough`] at once otherwise.
+pub fn needs_planning(sql: &str, ctx: RouteContext<'_>) -> bool {
     let special = |name: &str| match ctx.topology.schema(name) {
         Some(SchemaTopology::Sharded(_)) => true,
         Some(SchemaTopology::Unsharded { database, .. }) => database != name,
