@@ -22,6 +22,8 @@ pub struct Topology {
     by_name: HashMap<String, usize>,
     /// Whether some schema is sharded or renamed (see [`Topology::renames_schemas`]).
     renames: bool,
+    /// The configuration's limits (the router reads the planning ones).
+    limits: crate::model::Limits,
 }
 
 /// Where one logical schema lives.
@@ -116,7 +118,13 @@ impl Topology {
             schemas,
             by_name,
             renames,
+            limits: config.limits.clone(),
         }
+    }
+
+    /// The configuration's `limits` section.
+    pub fn limits(&self) -> &crate::model::Limits {
+        &self.limits
     }
 
     /// Whether some logical schema is sharded or lives in a database of another name, so

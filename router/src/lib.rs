@@ -7,6 +7,7 @@ pub mod compat;
 pub mod exec_comment;
 pub mod hash;
 pub mod lexer;
+pub mod limits;
 pub mod merge;
 pub mod prepare;
 pub mod privilege;

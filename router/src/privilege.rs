@@ -264,6 +264,12 @@ const ADMIN_OBJECTS: &[&str] = &[
     "DEFINER",
 ];
 
+/// Statements parsed by the privilege check itself: at most this long …
+const PARSE_BYTES: usize = 16 * 1024;
+/// … and at most this deep (see `crate::limits::shape`), so that the parse and its walk
+/// fit an async worker's stack in debug builds too.
+const PARSE_DEPTH: usize = 32;
+
 /// information_schema tables showing other sessions, the backend account's privileges or
 /// server-wide statistics.
 const SERVER_VIEWS: &[&str] = &[
@@ -684,8 +690,18 @@ fn check_names(s: &Stmt<'_>, g: &Grants<'_>, verb: &str) -> Result<(), RouteErro
     if let Some(p) = pairs.iter().find(|p| p.call && !g.may_qualify(&p.schema)) {
         return Err(g.table_denied(verb, &p.schema, &p.name));
     }
-    let declared = match Parser::parse_sql(&MySqlDialect {}, s.text) {
-        Ok(stmts) => {
+    // Only statements small and shallow enough for an async worker's stack (and quick) are
+    // parsed here; the rest are judged by the token rule below, which refuses what it
+    // cannot place (the planner parses large or deep ones on its own thread later).
+    let parsable = s.text.len() <= PARSE_BYTES
+        && crate::limits::shape(s.text, PARSE_DEPTH).depth <= PARSE_DEPTH;
+    let parsed = if parsable {
+        Parser::parse_sql(&MySqlDialect {}, s.text).ok()
+    } else {
+        None
+    };
+    let declared = match parsed {
+        Some(stmts) => {
             let mut d = Declared::default();
             for st in &stmts {
                 let _ = st.visit(&mut d);
@@ -695,7 +711,7 @@ fn check_names(s: &Stmt<'_>, g: &Grants<'_>, verb: &str) -> Result<(), RouteErro
             }
             Some(d.names)
         }
-        Err(_) => None,
+        None => None,
     };
     for p in &pairs {
         if g.may_qualify(&p.schema) {

@@ -29,7 +29,7 @@ use myshard_router::compat::{
     Binding, Introspection, NameMap, Rewritten, SessionValues, ShowDatabases, ValueRename,
     current_database_select, is_schema_column, rewrite_session_calls,
 };
-use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
+use myshard_router::shard::plan::{Route as ShardPlan, RouteContext};
 use myshard_router::shard::resolve::Bound;
 use myshard_router::text::{decode, encode};
 use myshard_router::{Classified, Kind};
@@ -102,11 +102,7 @@ impl Session {
             );
             return self.send_err(&e, seq).await;
         }
-        let ctx = RouteContext {
-            topology: &self.shared.topology,
-            schema: self.schema.as_deref(),
-        };
-        match plan(&sql, ctx) {
+        match self.plan_statement(&sql).await {
             ShardPlan::Passthrough => {
                 let mut payload = Vec::with_capacity(sql.len() + 1);
                 payload.push(0x03);

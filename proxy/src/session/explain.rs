@@ -4,15 +4,11 @@
 use super::{Closed, Session};
 use crate::packet;
 use crate::wire::put_lenenc_str;
-use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan};
+use myshard_router::shard::plan::Route as ShardPlan;
 
 impl Session {
     pub(super) async fn explain_route(&mut self, statement: &str, seq: u8) -> Result<(), Closed> {
-        let ctx = RouteContext {
-            topology: &self.shared.topology,
-            schema: self.schema.as_deref(),
-        };
-        let rows = match plan(statement, ctx) {
+        let rows = match self.plan_statement(statement).await {
             ShardPlan::Error(e) => return self.send_err(&super::shard::route_error(e), seq).await,
             ShardPlan::Passthrough => match self.default_route() {
                 Ok(r) => vec![vec![

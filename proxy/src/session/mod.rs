@@ -9,6 +9,7 @@ pub mod handshake;
 mod login;
 mod merge;
 mod names;
+mod planner;
 mod privilege;
 mod processlist;
 mod query;

@@ -10,7 +10,7 @@ use crate::error::SqlError;
 use crate::packet;
 use crate::server::Route;
 use myshard_router::compat::NameMap;
-use myshard_router::shard::plan::{Route as ShardPlan, RouteContext, plan_hinted};
+use myshard_router::shard::plan::Route as ShardPlan;
 use myshard_router::text::decode;
 use myshard_router::{Classified, Kind, SetItem, classify};
 use std::sync::Arc;
@@ -32,16 +32,22 @@ impl Session {
     pub(super) async fn com_query(&mut self, payload: &[u8], seq: u8) -> Result<(), Closed> {
         // Exact text for the parser (bytes that are not UTF-8 travel as reserved characters);
         // `None` when the text holds the reserved characters themselves.
-        let exact = decode(&payload[1..]).ok();
+        let long = super::planner::is_long(payload.len());
+        let (exact, lossy) = super::planner::off_worker(long, || {
+            let exact = decode(&payload[1..]).ok();
+            let lossy = exact
+                .is_none()
+                .then(|| String::from_utf8_lossy(&payload[1..]));
+            (exact, lossy)
+        });
         // Executable comments resolved and privileges checked before anything reads it.
-        let lossy = exact
-            .is_none()
-            .then(|| String::from_utf8_lossy(&payload[1..]));
-        let admitted = match self.admit(exact.as_deref().or(lossy.as_deref()).unwrap_or("")) {
+        let admitted = match super::planner::off_worker(long, || {
+            self.admit(exact.as_deref().or(lossy.as_deref()).unwrap_or(""))
+        }) {
             Ok(t) => t,
             Err(e) => return self.send_err(&e, seq).await,
         };
-        let c = classify(&admitted);
+        let c = super::planner::off_worker(long, || classify(&admitted));
         match &c.kind {
             Kind::Use(db) => {
                 let db = db.clone();
@@ -100,17 +106,16 @@ impl Session {
                 drop(text);
                 return self.run_introspection(i, &payload[1..], seq, c).await;
             }
-            if let Some(sql) = self.database_calls(&text, &c) {
+            let calls = super::planner::off_worker(super::planner::is_long(text.len()), || {
+                self.database_calls(&text, &c)
+            });
+            if let Some(sql) = calls {
                 drop(text);
                 return self
                     .run_with_database_calls(sql, &payload[1..], seq, c)
                     .await;
             }
-            let ctx = RouteContext {
-                topology: &self.shared.topology,
-                schema: self.schema.as_deref(),
-            };
-            match plan_hinted(&text, ctx, self.may_hint_writes()) {
+            match self.plan_statement(&text).await {
                 ShardPlan::Passthrough => {}
                 ShardPlan::Error(e) => {
                     return self.send_err(&super::shard::route_error(e), seq).await;

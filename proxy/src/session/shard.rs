@@ -50,11 +50,12 @@ impl Session {
         params: &[Bound],
     ) -> Result<Vec<Target>, SqlError> {
         let charset = self.vars.client_charset();
-        route
-            .resolve(&self.shared.topology, params, &hash_key, &|b| {
+        super::planner::off_worker(super::planner::is_heavy(route), || {
+            route.resolve(&self.shared.topology, params, &hash_key, &|b| {
                 literal_in(b, charset)
             })
-            .map_err(route_error)
+        })
+        .map_err(route_error)
     }
 
     /// Where a target's statement goes.

@@ -16,9 +16,7 @@ use crate::params::{parse_execute, rebuild_execute_into, stmt_id};
 use crate::server::Route;
 use crate::stmt_cache::StmtMeta;
 use myshard_config::SchemaTopology;
-use myshard_router::shard::plan::{
-    Route as ShardPlan, RouteContext, ShardRoute, Targets, plan_hinted,
-};
+use myshard_router::shard::plan::{Route as ShardPlan, ShardRoute, Targets};
 use myshard_router::text::{decode, encode};
 use myshard_router::{Kind, classify};
 use std::sync::Arc;
@@ -84,7 +82,7 @@ impl Session {
             Some(Err(e)) => return self.send_err(&e, seq).await,
             None => {}
         }
-        let planned = match self.plan_prepared(sql) {
+        let planned = match self.plan_prepared(sql).await {
             Ok(p) => p,
             Err(e) => return self.send_err(&e, seq).await,
         };
@@ -170,17 +168,13 @@ impl Session {
 
     /// Where a statement being prepared learns its metadata, the text prepared there, and
     /// its shard route if its schema is sharded or renamed.
-    fn plan_prepared(&self, sql: &[u8]) -> Result<PreparePlan, SqlError> {
+    async fn plan_prepared(&self, sql: &[u8]) -> Result<PreparePlan, SqlError> {
         let text = match decode(sql) {
             Ok(t) => t,
             Err(_) => String::from_utf8_lossy(sql),
         };
         let text = super::privilege::resolve_comments(&self.shared, &text)?;
-        let ctx = RouteContext {
-            topology: &self.shared.topology,
-            schema: self.schema.as_deref(),
-        };
-        match plan_hinted(&text, ctx, self.may_hint_writes()) {
+        match self.plan_statement(&text).await {
             ShardPlan::Passthrough => Ok((self.default_route()?, sql.to_vec(), None)),
             ShardPlan::Error(e) => Err(super::shard::route_error(e)),
             ShardPlan::Shard(r) => {

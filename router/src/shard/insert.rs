@@ -53,10 +53,14 @@ impl InsertSplit {
             }
             let mut row_edits = Vec::new();
             if let Some(lit) = param_literal {
-                for (p, &at) in self.placeholders.iter().enumerate() {
-                    if r.contains(&at) {
-                        row_edits.push((at - r.start..at - r.start + 1, lit(p)));
+                // Placeholders are in text order: find the row's first one by bisection
+                // (looking at every placeholder for every row was quadratic).
+                let first = self.placeholders.partition_point(|&at| at < r.start);
+                for (p, &at) in self.placeholders.iter().enumerate().skip(first) {
+                    if at >= r.end {
+                        break;
                     }
+                    row_edits.push((at - r.start..at - r.start + 1, lit(p)));
                 }
             }
             values.push_str(&splice(&self.sql[r.clone()], row_edits));

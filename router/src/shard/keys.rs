@@ -182,6 +182,13 @@ pub fn constraint(
                     a.extend(b);
                     Constraint::Values(a)
                 }
+                // A chain `x OR y OR z` arrives left-deep: extend the left side's list so
+                // the constraint stays flat (it is evaluated and dropped on async threads,
+                // whose stack must not grow with the number of terms).
+                (Constraint::Or(mut v), b) => {
+                    v.push(b);
+                    Constraint::Or(v)
+                }
                 (a, b) => Constraint::Or(vec![a, b]),
             }
         }

@@ -173,6 +173,11 @@ pub struct RouteContext<'a> {
 
 /// Plans `sql`. A `/* myshard: shard=N */` hint sends it to shard N (see [`super::hint`]);
 /// a hinted write is refused (see [`plan_hinted`]).
+///
+/// Statements beyond the topology's `limits.max_statement_bytes` or
+/// `limits.max_expression_depth` are refused before they are parsed. Walking a statement
+/// near the depth limit needs more stack than an async worker has: callers run large or
+/// deep statements on a thread with [`crate::limits::planner_stack_bytes`] of stack.
 pub fn plan(sql: &str, ctx: RouteContext<'_>) -> Route {
     plan_hinted(sql, ctx, false)
 }
@@ -181,6 +186,10 @@ pub fn plan(sql: &str, ctx: RouteContext<'_>) -> Route {
 /// hint (`users[].shard_hint_writes`).
 pub fn plan_hinted(sql: &str, ctx: RouteContext<'_>, hint_writes: bool) -> Route {
     let route = plan_unhinted(sql, ctx);
+    if matches!(&route, Route::Error(e) if crate::limits::is_limit_error(e)) {
+        // Never parse a refused statement, not even to honour a hint.
+        return route;
+    }
     match super::hint::find_hint(sql) {
         None => route,
         Some(h) => super::hint::permit(apply_hint(route, h.shard, sql, ctx), sql, hint_writes),
@@ -227,6 +236,10 @@ fn plan_unhinted(sql: &str, ctx: RouteContext<'_>) -> Route {
     if !needs_planning(sql, ctx) {
         return Route::Passthrough;
     }
+    let limits = crate::limits::PlanLimits::from(ctx.topology.limits());
+    if let Err(e) = crate::limits::check(sql, &limits) {
+        return Route::Error(e);
+    }
     let mut stmts = match Parser::parse_sql(&MySqlDialect {}, sql) {
         Ok(s) => s,
         Err(e) => return unparsed(sql, ctx, &e.to_string()),
@@ -245,8 +258,9 @@ fn plan_unhinted(sql: &str, ctx: RouteContext<'_>) -> Route {
 }
 
 /// Whether `sql` can involve a sharded schema or a renamed physical database: the session
-/// schema is sharded, or a token names such a schema.
-fn needs_planning(sql: &str, ctx: RouteContext<'_>) -> bool {
+/// schema is sharded, or a token names such a schema. [`plan`] answers
+/// [`Route::Passthrough`] at once otherwise.
+pub fn needs_planning(sql: &str, ctx: RouteContext<'_>) -> bool {
     let special = |name: &str| match ctx.topology.schema(name) {
         Some(SchemaTopology::Sharded(_)) => true,
         Some(SchemaTopology::Unsharded { database, .. }) => database != name,

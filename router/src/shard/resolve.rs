@@ -122,6 +122,9 @@ impl ShardRoute {
             }
             Targets::Rows { rule, keys } => {
                 let mut per_shard: Vec<(u32, Vec<usize>)> = Vec::new();
+                // Position of each shard in `per_shard`: a search of the list per row cost
+                // rows × shards on big inserts into schemas of many shards.
+                let mut slot: hashbrown::HashMap<u32, usize> = hashbrown::HashMap::new();
                 for (row, k) in keys.iter().enumerate() {
                     let input = value(k, params)?;
                     if matches!(
@@ -140,9 +143,12 @@ impl ShardRoute {
                             "a shard key value in INSERT that does not determine a shard",
                         )
                     })?;
-                    match per_shard.iter_mut().find(|(s, _)| *s == shard) {
-                        Some((_, rows)) => rows.push(row),
-                        None => per_shard.push((shard, vec![row])),
+                    match slot.get(&shard) {
+                        Some(&i) => per_shard[i].1.push(row),
+                        None => {
+                            slot.insert(shard, per_shard.len());
+                            per_shard.push((shard, vec![row]));
+                        }
                     }
                 }
                 per_shard.sort_by_key(|(s, _)| *s);

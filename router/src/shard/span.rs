@@ -6,18 +6,45 @@ use sqlparser::tokenizer::{Location, Span};
 use std::ops::Range;
 
 /// Maps parser locations (1-based line and character column) to byte offsets.
+///
+/// A lookup costs O(1) on ASCII lines and at most [`STRIDE`] characters of scanning on
+/// others: a multi-row INSERT sent on one line asks for the offset of every row, and a
+/// scan from the line start each time made splitting it quadratic in its length.
 #[derive(Debug)]
 pub struct LineIndex<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
+    /// Per line: `None` when the line is ASCII (column = byte distance), else the byte
+    /// offset of every [`STRIDE`]-th character from the line start.
+    checkpoints: Vec<Option<Vec<usize>>>,
 }
+
+/// Characters between two checkpoints of a non-ASCII line.
+const STRIDE: usize = 64;
 
 impl<'a> LineIndex<'a> {
     /// Indexes `text`.
     pub fn new(text: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, line_starts }
+        let checkpoints = (0..line_starts.len())
+            .map(|l| {
+                let start = line_starts[l];
+                let end = line_starts.get(l + 1).copied().unwrap_or(text.len());
+                let line = &text[start..end];
+                (!line.is_ascii()).then(|| {
+                    line.char_indices()
+                        .step_by(STRIDE)
+                        .map(|(i, _)| start + i)
+                        .collect()
+                })
+            })
+            .collect();
+        LineIndex {
+            text,
+            line_starts,
+            checkpoints,
+        }
     }
 
     /// The indexed text.
@@ -30,16 +57,31 @@ impl<'a> LineIndex<'a> {
         let line = usize::try_from(loc.line).ok()?.checked_sub(1)?;
         let col = usize::try_from(loc.column).ok()?.checked_sub(1)?;
         let start = *self.line_starts.get(line)?;
-        let rest = &self.text[start..];
         if col == 0 {
             return Some(start);
         }
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        // Where to start counting characters, and how many are left to count.
+        let (from, left) = match self.checkpoints.get(line)? {
+            None if start + col <= end => return Some(start + col),
+            Some(cp) if col / STRIDE < cp.len() => (cp[col / STRIDE], col % STRIDE),
+            // Past the end of the line: rare, count from the line start.
+            _ => (start, col),
+        };
+        let rest = &self.text[from..];
+        if left == 0 {
+            return Some(from);
+        }
         rest.char_indices()
-            .nth(col)
-            .map(|(i, _)| start + i)
+            .nth(left)
+            .map(|(i, _)| from + i)
             .or_else(|| {
                 // A location just past the last character of the text.
-                (rest.chars().count() == col).then_some(start + rest.len())
+                (rest.chars().count() == left).then_some(from + rest.len())
             })
     }
 
@@ -95,5 +137,28 @@ mod tests {
             splice(sql, vec![(r, "`shop_0001`.`orders`".into())]),
             "SELECT 'é✓', x\nFROM  `shop_0001`.`orders`"
         );
+    }
+
+    /// Every character position of mixed ASCII and multibyte lines maps as a scan from
+    /// the line start would.
+    #[test]
+    fn offsets_agree_with_a_scan() {
+        let long: String = (0..300)
+            .map(|i| if i % 7 == 0 { 'é' } else { 'a' })
+            .collect();
+        let text = format!("ab\n{long}\n✓x\n\nplain line");
+        let idx = LineIndex::new(&text);
+        for (l, line_start) in idx.line_starts.clone().into_iter().enumerate() {
+            let rest = &text[line_start..];
+            for col in 0..=rest.chars().count().min(400) {
+                let want = rest
+                    .char_indices()
+                    .nth(col)
+                    .map(|(i, _)| line_start + i)
+                    .or_else(|| (rest.chars().count() == col).then_some(text.len()));
+                let loc = Location::new(l as u64 + 1, col as u64 + 1);
+                assert_eq!(idx.offset(loc), want, "line {l} column {col}");
+            }
+        }
     }
 }
