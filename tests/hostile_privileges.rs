@@ -345,3 +345,123 @@ async fn shard_hints_write_only_for_users_allowed_to() -> Result<()> {
     assert!(c.order_rows().await?.contains(&(1, 1000)));
     Ok(())
 }
+
+/// The distinct values of column `column` in the answer to `sql`: a text query, or with
+/// `prepared` a COM_STMT_PREPARE / COM_STMT_EXECUTE (binary rows).
+async fn schemas_in(
+    conn: &mut Conn,
+    sql: &str,
+    column: &str,
+    prepared: bool,
+) -> Result<std::collections::BTreeSet<String>> {
+    let rows: Vec<mysql_async::Row> = if prepared {
+        conn.exec(sql, ()).await?
+    } else {
+        conn.query(sql).await?
+    };
+    let mut out = std::collections::BTreeSet::new();
+    for row in rows {
+        let v: Option<String> = row
+            .get(column)
+            .ok_or_else(|| anyhow::anyhow!("{sql}: no column {column}"))?;
+        out.extend(v);
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn information_schema_shows_only_the_users_schemas() -> Result<()> {
+    let c = cluster().await?;
+    // A database outside every schema, with a table and a routine, on both servers.
+    for server in [&c.g0, &c.g1] {
+        server.exec("CREATE DATABASE other_db").await?;
+        server.exec("CREATE TABLE other_db.secret (id INT)").await?;
+        server
+            .exec("CREATE PROCEDURE other_db.p() SELECT 1")
+            .await?;
+    }
+    c.g1.exec("CREATE PROCEDURE crm_db.p() SELECT 1").await?;
+    let queries = [
+        ("SELECT * FROM information_schema.TABLES", "TABLE_SCHEMA"),
+        ("SELECT * FROM information_schema.SCHEMATA", "SCHEMA_NAME"),
+        ("SELECT * FROM information_schema.COLUMNS", "TABLE_SCHEMA"),
+        (
+            "SELECT * FROM information_schema.ROUTINES",
+            "ROUTINE_SCHEMA",
+        ),
+        (
+            "SELECT table_schema AS s, table_name FROM information_schema.tables",
+            "s",
+        ),
+    ];
+    let forbidden = [
+        "shop",
+        "shop_0000",
+        "shop_0003",
+        "crm_db",
+        "mysql",
+        "sys",
+        "other_db",
+    ];
+    for db in [Some("crm"), None] {
+        let mut u = c.conn("crm_only", db).await?;
+        for (sql, column) in queries {
+            for prepared in [false, true] {
+                let seen = schemas_in(&mut u, sql, column, prepared).await?;
+                let what = format!("{sql} (prepared: {prepared}, db {db:?}): {seen:?}");
+                // Without a schema the query runs on the first group, where crm is not.
+                assert!(db.is_none() || seen.contains("crm"), "{what}");
+                assert!(
+                    seen.iter().all(|s| s == "crm" || s == "information_schema"),
+                    "{what}"
+                );
+                assert!(!forbidden.iter().any(|f| seen.contains(*f)), "{what}");
+            }
+        }
+    }
+    // Other query forms.
+    let mut u = c.conn("crm_only", Some("crm")).await?;
+    for sql in [
+        "(SELECT * FROM information_schema.SCHEMATA)",
+        "WITH x AS (SELECT * FROM information_schema.SCHEMATA) SELECT * FROM x",
+    ] {
+        let seen = schemas_in(&mut u, sql, "SCHEMA_NAME", false).await?;
+        assert!(seen.contains("crm"), "{sql}: {seen:?}");
+        assert!(
+            !forbidden.iter().any(|f| seen.contains(*f)),
+            "{sql}: {seen:?}"
+        );
+    }
+    // Another user sees its own schema and not crm.
+    let mut s = c.conn("shopper", Some("shop")).await?;
+    let seen = schemas_in(&mut s, queries[0].0, "TABLE_SCHEMA", false).await?;
+    assert!(seen.contains("shop") && !seen.contains("crm"), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|s| s == "shop" || s == "information_schema"),
+        "{seen:?}"
+    );
+    // The administrator sees every database of the server it reaches.
+    let mut boss = c.conn("boss", Some("crm")).await?;
+    for prepared in [false, true] {
+        let seen = schemas_in(&mut boss, queries[0].0, "TABLE_SCHEMA", prepared).await?;
+        for want in ["crm", "mysql", "other_db", "information_schema"] {
+            assert!(seen.contains(want), "admin misses {want}: {seen:?}");
+        }
+        let seen = schemas_in(&mut boss, queries[3].0, "ROUTINE_SCHEMA", prepared).await?;
+        assert!(
+            seen.contains("other_db") && seen.contains("crm"),
+            "{seen:?}"
+        );
+    }
+    // Several statements at once cannot be filtered: refused for non-administrators.
+    let mut u = c.conn("crm_only", Some("crm")).await?;
+    refused(
+        &mut u,
+        "SELECT 1; SELECT * FROM information_schema.SCHEMATA",
+        1235,
+        "42000",
+    )
+    .await?;
+    Ok(())
+}

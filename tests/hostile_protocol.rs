@@ -6,7 +6,7 @@
 mod harness;
 
 use anyhow::{Context, Result, bail, ensure};
-use harness::e2e::{Env, wait_for};
+use harness::e2e::{Env, server_err, wait_for};
 use harness::proxy::{APP_PASSWORD, APP_USER, app_conn};
 use harness::raw::{Login, RawConn, parse_err};
 use mysql_async::prelude::Queryable;
@@ -557,6 +557,59 @@ async fn failed_login_flood_blocks_the_address_only() -> Result<()> {
         Err(e) => bail!("still refused after the block: {e:?}"),
     };
     select_one(&mut c).await
+}
+
+/// COM_CHANGE_USER on a logged-in connection as `user`.
+async fn change_user(
+    c: &mut mysql_async::Conn,
+    user: &str,
+    pw: &str,
+) -> Result<(), mysql_async::Error> {
+    c.change_user(
+        mysql_async::ChangeUserOpts::default()
+            .with_user(Some(user.into()))
+            .with_pass(Some(pw.into()))
+            .with_db_name(Some("s0".into())),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_user_counts_towards_the_login_brake() -> Result<()> {
+    let env = Env::start(1, |c| {
+        c.limits.max_connect_errors = 3;
+        c.limits.connect_errors_block_ms = 60_000;
+    })
+    .await?;
+    let addr = env.proxy.addr();
+    let here: IpAddr = [127, 0, 0, 1].into();
+    let wrong = Login::new(APP_USER, "wrong", Some("s0"));
+    let wrong_login = || async {
+        let e = RawConn::login_from(addr, Some(here), &wrong).await?.err();
+        let e = e.context("a wrong password was accepted")?;
+        ensure!(e.code == 1045, "expected 1045, got {e:?}");
+        anyhow::Ok(())
+    };
+    let mut a = app_conn(&env.proxy, Some("s0")).await?;
+    let mut b = app_conn(&env.proxy, Some("s0")).await?;
+    let mut c = app_conn(&env.proxy, Some("s0")).await?;
+    // A good COM_CHANGE_USER resets the count: 2 failures, a change, 2 failures stay under 3.
+    wrong_login().await?;
+    wrong_login().await?;
+    change_user(&mut b, APP_USER, APP_PASSWORD).await?;
+    b.query_drop("SELECT 1").await?;
+    wrong_login().await?;
+    wrong_login().await?;
+    // A wrong one counts: it is the third failure, which blocks the address.
+    let (code, _, msg) = server_err(change_user(&mut a, APP_USER, "wrong").await)?;
+    ensure!(code == 1045, "expected 1045, got {code}: {msg}");
+    let p = first_packet(addr, Some(here)).await?;
+    let (code, message) = pre_handshake_err(&p)?;
+    ensure!(code == 1129, "expected 1129, got {code}: {message}");
+    // A blocked address may not re-authenticate on a connection it already has either.
+    let (code, _, msg) = server_err(change_user(&mut c, APP_USER, APP_PASSWORD).await)?;
+    ensure!(code == 1129, "expected 1129, got {code}: {msg}");
+    Ok(())
 }
 
 /// Log output of the whole test process (the proxy runs in it), captured once.

@@ -700,7 +700,38 @@ fn tokens(sql: &str) -> Option<Vec<Tok<'_>>> {
 }
 
 /// A cheap first test, run on every SELECT: `information_schema` appears somewhere.
-fn mentions_information_schema(sql: &str) -> bool {
+/// A `SELECT` naming information_schema, run as written on the session's usual route
+/// with its rows renamed and filtered: the plan for users who may see only some schemas
+/// when [`plan`] leaves the statement alone (nothing in it concerns a sharded or renamed
+/// schema, or nothing is renamed at all). Queries (`SELECT`, `WITH`, `(SELECT …)`) that
+/// name information_schema or run in it (`schema`, the session's) qualify; `None` for
+/// any other statement.
+pub fn information_schema_as_written(
+    sql: &str,
+    topology: &Topology,
+    schema: Option<&str>,
+) -> Option<Introspection> {
+    let query = match Lexer::new(sql).next()? {
+        Token::Word(w) => w.eq_ignore_ascii_case("SELECT") || w.eq_ignore_ascii_case("WITH"),
+        Token::Punct(b'(') => true,
+        _ => false,
+    };
+    let in_is = schema.is_some_and(|s| s.eq_ignore_ascii_case("information_schema"));
+    if !query || !(in_is || mentions_information_schema(sql)) {
+        return None;
+    }
+    Some(Introspection::Rewritten(Box::new(Rewritten {
+        schema: None,
+        shard: 0,
+        sql: sql.to_string(),
+        names: NameMap::for_topology(topology),
+        rows: true,
+        params: Vec::new(),
+    })))
+}
+
+/// Whether `sql` names information_schema anywhere (a quick test before lexing).
+pub fn mentions_information_schema(sql: &str) -> bool {
     const NEEDLE: &[u8] = b"information_schema";
     let b = sql.as_bytes();
     b.iter().enumerate().any(|(i, &c)| {

@@ -130,6 +130,15 @@ impl Session {
             return Err(Closed);
         };
         let plugin = plugin.unwrap_or(Plugin::Native);
+        // The login brake covers re-authentication too: a blocked address may not try,
+        // a wrong password counts, a good one resets the count.
+        let ip = self.peer_host.parse::<std::net::IpAddr>().ok();
+        if let Some(ip) = ip
+            && let Err(e) = self.shared.login_brake.check(ip, std::time::Instant::now())
+        {
+            let _ = self.send_err(&e, seq).await;
+            return Err(Closed);
+        }
         let nonce = auth::nonce();
         packet::frame(
             &mut self.out,
@@ -148,6 +157,9 @@ impl Session {
             .as_ref()
             .is_some_and(|u| auth::verify(plugin, &nonce, &u.password, &response));
         if !ok {
+            // The client's port is not kept after login: 0 in the log line.
+            let peer = ip.map(|ip| std::net::SocketAddr::new(ip, 0));
+            super::login::failed_login(&self.shared, ip, Some((&user, peer)));
             let e = SqlError::access_denied(&user, &self.peer_host, !response.is_empty());
             let _ = self.send_err(&e, seq).await;
             return Err(Closed);
@@ -157,6 +169,9 @@ impl Session {
         {
             let _ = self.send_err(&e, seq).await;
             return Err(Closed);
+        }
+        if let Some(ip) = ip {
+            self.shared.login_brake.succeeded(ip);
         }
         if plugin == Plugin::CachingSha2 {
             seq = packet::frame(&mut self.out, seq, super::handshake::FAST_AUTH_OK);

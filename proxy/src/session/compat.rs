@@ -11,6 +11,7 @@
 //! All of them work as text queries and as prepared statements (binary rows; bound
 //! parameters compared with a schema column, `TABLE_SCHEMA = ?`, are bound logical names).
 
+use super::schema_filter::SchemaFilter;
 use super::shard::route_error;
 use super::{Closed, Session};
 use crate::backend::conn::stmt_key;
@@ -52,7 +53,7 @@ impl Session {
     /// The plan for an introspection statement in COM_QUERY text, if `sql` is one.
     pub(super) fn introspection_plan(&self, sql: &str, c: &Classified) -> Option<Introspection> {
         if c.multi {
-            return None;
+            return self.filtered_information_schema(sql, true);
         }
         myshard_router::compat::plan(
             sql,
@@ -61,6 +62,7 @@ impl Session {
                 schema: self.schema.as_deref(),
             },
         )
+        .or_else(|| self.filtered_information_schema(sql, false))
     }
 
     /// `sql` with its session function calls answering as the proxy does, if it has any:
@@ -247,7 +249,8 @@ impl Session {
                 topology: &self.shared.topology,
                 schema: self.schema.as_deref(),
             },
-        )?;
+        )
+        .or_else(|| self.filtered_information_schema(text, false))?;
         Some(match plan {
             Introspection::Error(e) => Err(route_error(e)),
             Introspection::ShowDatabases(s) => Ok(Arc::new(StmtMeta {
@@ -539,6 +542,9 @@ impl Session {
         binary: bool,
         seq: u8,
     ) -> Result<Option<Relayed>, Closed> {
+        // Users who may not see every database get only rows about their schemas.
+        let filter = if rows { self.schema_filter() } else { None };
+        let filter = filter.as_ref();
         // Per column of the current result set: whether it holds schema names, and its type.
         let mut columns: Vec<(bool, u8)> = Vec::new();
         let mut edit = |class: Class, p: &[u8]| -> Edit {
@@ -552,8 +558,8 @@ impl Session {
                     columns.push((schema, column_type(p)));
                     edit
                 }
-                Class::Row if rows && binary => rename_binary_row(p, names, &columns),
-                Class::Row if rows => rename_row(p, names, &columns),
+                Class::Row if rows && binary => rename_binary_row(p, names, &columns, filter),
+                Class::Row if rows => rename_row(p, names, &columns, filter),
                 Class::Err => rename_err(p, names),
                 _ => Edit::Keep,
             }
@@ -662,22 +668,33 @@ fn rename_column_def(p: &[u8], names: &NameMap) -> (Edit, bool) {
 }
 
 /// A text row with physical database names shown as logical ones; rows about another
-/// shard's database (in a schema column) are left out.
-fn rename_row(p: &[u8], names: &NameMap, columns: &[(bool, u8)]) -> Edit {
+/// shard's database, or (with a `filter`) a schema the user may not see, in a schema
+/// column are left out.
+fn rename_row(
+    p: &[u8],
+    names: &NameMap,
+    columns: &[(bool, u8)],
+    filter: Option<&SchemaFilter>,
+) -> Edit {
     let Some(mut values) = text_row_values(p) else {
         return Edit::Keep;
     };
     let mut changed = false;
     for (i, v) in values.iter_mut().enumerate() {
         let Some(bytes) = v else { continue };
-        match names.value(bytes) {
-            ValueRename::Keep => {}
+        let schema = columns.get(i).is_some_and(|c| c.0);
+        let shown = match names.value(bytes) {
+            ValueRename::Keep => *bytes,
             ValueRename::Logical(l) => {
                 *v = Some(l.as_bytes());
                 changed = true;
+                l.as_bytes()
             }
-            ValueRename::Hidden if columns.get(i).is_some_and(|c| c.0) => return Edit::Drop,
-            ValueRename::Hidden => {}
+            ValueRename::Hidden if schema => return Edit::Drop,
+            ValueRename::Hidden => continue,
+        };
+        if schema && filter.is_some_and(|f| !f.allows(shown)) {
+            return Edit::Drop;
         }
     }
     if changed {
@@ -688,9 +705,15 @@ fn rename_row(p: &[u8], names: &NameMap, columns: &[(bool, u8)]) -> Edit {
 }
 
 /// A binary-protocol row with physical database names shown as logical ones; rows about
-/// another shard's database (in a schema column) are left out.
+/// another shard's database, or (with a `filter`) a schema the user may not see, in a
+/// schema column are left out.
 /// <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_binary_resultset.html>
-fn rename_binary_row(p: &[u8], names: &NameMap, columns: &[(bool, u8)]) -> Edit {
+fn rename_binary_row(
+    p: &[u8],
+    names: &NameMap,
+    columns: &[(bool, u8)],
+    filter: Option<&SchemaFilter>,
+) -> Edit {
     let bitmap_len = (columns.len() + 7 + 2) / 8;
     if p.first() != Some(&0x00) || p.len() < 1 + bitmap_len {
         return Edit::Keep;
@@ -715,11 +738,17 @@ fn rename_binary_row(p: &[u8], names: &NameMap, columns: &[(bool, u8)]) -> Edit 
         let Some(value) = Reader::new(&p[range.clone()]).lenenc_str() else {
             return Edit::Keep;
         };
-        match names.value(value) {
-            ValueRename::Keep => {}
-            ValueRename::Logical(l) => renamed.push((range, l)),
+        let shown = match names.value(value) {
+            ValueRename::Keep => value,
+            ValueRename::Logical(l) => {
+                renamed.push((range, l));
+                l.as_bytes()
+            }
             ValueRename::Hidden if schema => return Edit::Drop,
-            ValueRename::Hidden => {}
+            ValueRename::Hidden => continue,
+        };
+        if schema && filter.is_some_and(|f| !f.allows(shown)) {
+            return Edit::Drop;
         }
     }
     if renamed.is_empty() {
@@ -899,10 +928,10 @@ mod tests {
         );
         let cols = [(true, 0xFD), (false, 0xFD)];
         assert_eq!(
-            rename_row(b"\x09shop_0000\x01t", &names, &cols),
+            rename_row(b"\x09shop_0000\x01t", &names, &cols, None),
             Edit::Replace(b"\x04shop\x01t".to_vec())
         );
-        assert_eq!(rename_row(b"\x01x\xfb", &names, &cols), Edit::Keep);
+        assert_eq!(rename_row(b"\x01x\xfb", &names, &cols, None), Edit::Keep);
         let all = NameMap::for_topology(&myshard_config::Topology::new(
             &myshard_config::parse(
                 "listen: 127.0.0.1:1
@@ -914,9 +943,12 @@ schemas: [{name: shop, shards: 2, placement: [{group: g, shards: '0-1'}]}]
             )
             .expect("config"),
         ));
-        assert_eq!(rename_row(b"\x09shop_0001\x01t", &all, &cols), Edit::Drop);
         assert_eq!(
-            rename_row(b"\x01t\x09shop_0001", &all, &cols),
+            rename_row(b"\x09shop_0001\x01t", &all, &cols, None),
+            Edit::Drop
+        );
+        assert_eq!(
+            rename_row(b"\x01t\x09shop_0001", &all, &cols, None),
             Edit::Keep,
             "only schema columns hide rows"
         );
@@ -933,8 +965,14 @@ schemas: [{name: shop, shards: 2, placement: [{group: g, shards: '0-1'}]}]
         let mut want = vec![0x00, 0b0001_0000];
         want.extend_from_slice(&7u64.to_le_bytes());
         want.extend_from_slice(b"\x04shop");
-        assert_eq!(rename_binary_row(&row, &names, &cols), Edit::Replace(want));
-        assert_eq!(rename_binary_row(&row[..5], &names, &cols), Edit::Keep);
+        assert_eq!(
+            rename_binary_row(&row, &names, &cols, None),
+            Edit::Replace(want)
+        );
+        assert_eq!(
+            rename_binary_row(&row[..5], &names, &cols, None),
+            Edit::Keep
+        );
     }
 
     #[test]

@@ -226,7 +226,11 @@ fn millis(ms: u64) -> Option<Duration> {
 /// Counts a failed login against its address and logs it, at most
 /// [`crate::login_brake::LOG_LINES`] lines per interval with a summary of the rest.
 /// `who` is the user and peer of a wrong password (`None`: a bad handshake).
-fn failed_login(shared: &Shared, ip: Option<IpAddr>, who: Option<(&str, Option<SocketAddr>)>) {
+pub(super) fn failed_login(
+    shared: &Shared,
+    ip: Option<IpAddr>,
+    who: Option<(&str, Option<SocketAddr>)>,
+) {
     let now = Instant::now();
     if let Some(ip) = ip
         && shared.login_brake.failed(ip, now) == Verdict::Blocked

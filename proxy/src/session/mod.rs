@@ -14,6 +14,7 @@ mod privilege;
 mod processlist;
 mod query;
 mod scatter;
+mod schema_filter;
 mod shard;
 mod sql_prepare;
 mod stmt;
