@@ -16,6 +16,7 @@ use harness::proxy::{
 };
 use harness::raw::{Login, RawConn};
 use harness::{MYSHARD_USER, MariaDb};
+use myshard_proxy::ProxyHandle;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
@@ -715,5 +716,167 @@ async fn session_state_replay_on_a_paused_backend_times_out() -> Result<()> {
     env.dbs[0].resume()?;
     let tz: Option<String> = plain.query_first("SELECT @@time_zone").await?;
     ensure!(tz.as_deref() == Some("SYSTEM"), "{tz:?}");
+    Ok(())
+}
+
+// ---- a session blocked writing to a client that stopped reading ---------------------------
+
+/// A user whose statements time out after a second.
+const SLOW_READER: &str = "slow_reader";
+
+/// About 500 MB from one shard, in rows of 1 MB (streamed through by the relay).
+const BIG_SELECT: &[u8] = b"SELECT REPEAT('x', 1000000) FROM information_schema.COLLATIONS a, \
+    information_schema.COLLATIONS b LIMIT 500";
+
+/// Whether the proxy still has session `id`.
+fn has_session(proxy: &ProxyHandle, id: u32) -> bool {
+    proxy
+        .shared()
+        .registry
+        .lock()
+        .map(|r| r.contains_key(&u64::from(id)))
+        .unwrap_or(true)
+}
+
+/// Logs in as `user` with a raw socket, sends `sql` (a big result) and never reads it;
+/// returns the client (kept open, unread) once the proxy's writes to it are blocked.
+async fn unread_big_select(
+    proxy: &ProxyHandle,
+    user: &str,
+    db: &str,
+    sql: &[u8],
+) -> Result<RawConn> {
+    let mut raw = RawConn::login(proxy.addr(), &Login::new(user, APP_PASSWORD, Some(db)))
+        .await?
+        .map_err(|e| anyhow::anyhow!("login: {e:?}"))?;
+    let mut q = vec![0x03];
+    q.extend_from_slice(sql);
+    raw.send(&q).await?;
+    let id = raw.greeting.conn_id;
+    wait_for("the big SELECT to run", Duration::from_secs(5), || async {
+        let control = proxy
+            .shared()
+            .registry
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&u64::from(id)).cloned());
+        let running =
+            control.is_some_and(|c| c.running.lock().map(|r| !r.is_empty()).unwrap_or(false));
+        Ok(running.then_some(()))
+    })
+    .await?;
+    // Long enough for the socket buffers to fill and the proxy's write to block.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    ensure!(has_session(proxy, id), "the session ended by itself");
+    Ok(raw)
+}
+
+/// The backend connections of an abandoned big SELECT are given up and their threads
+/// ended; other clients are served.
+async fn released(proxy: &ProxyHandle, dbs: &[&MariaDb], other: &mut Conn) -> Result<()> {
+    wait_for(
+        "the backend connections to be released",
+        Duration::from_secs(5),
+        || async {
+            let busy: usize = proxy
+                .shared()
+                .pools()
+                .iter()
+                .map(|p| p.stats().open - p.stats().idle)
+                .sum();
+            let sql = format!(
+                "SELECT COUNT(*) FROM information_schema.processlist \
+                 WHERE user = '{MYSHARD_USER}' AND info LIKE '%REPEAT%'"
+            );
+            let mut running = 0;
+            for db in dbs {
+                let n: Vec<u64> = db.query(&sql).await?;
+                running += n.first().copied().unwrap_or(u64::MAX);
+            }
+            Ok((busy == 0 && running == 0).then_some(()))
+        },
+    )
+    .await?;
+    let one: Option<u32> = other.query_first("SELECT 1").await?;
+    ensure!(one == Some(1), "{one:?}");
+    Ok(())
+}
+
+/// Ends session `id` with `kill` and checks it is gone within a second of the answer
+/// (`KILL QUERY` waits its half-second grace first).
+async fn kill_within_a_second(
+    proxy: &ProxyHandle,
+    killer: &mut Conn,
+    kill: &str,
+    id: u32,
+) -> Result<()> {
+    killer.query_drop(format!("{kill} {id}")).await?;
+    // Timed from the answer: on a loaded machine the killer's own round trip varies.
+    let started = Instant::now();
+    wait_for("the session to end", Duration::from_secs(2), || async {
+        Ok((!has_session(proxy, id)).then_some(()))
+    })
+    .await
+    .with_context(|| kill.to_string())?;
+    // Within a second (after `KILL QUERY`'s grace), with some room for a loaded machine.
+    let within = match kill {
+        "KILL QUERY" => Duration::from_millis(1500),
+        _ => Duration::from_millis(1200),
+    };
+    ensure!(
+        started.elapsed() < within,
+        "{kill}: {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_kill_query_and_timeout_free_a_session_whose_client_stopped_reading() -> Result<()> {
+    let env = Env::start(1, |c| {
+        quick_pools(c);
+        let mut slow = myshard_config::User::new(SLOW_READER, APP_PASSWORD, &["*"]);
+        slow.statement_timeout_ms = Some(1000);
+        c.users.push(slow);
+    })
+    .await?;
+    let dbs = [&env.dbs[0]];
+    let mut killer = app_conn(&env.proxy, Some("s0")).await?;
+    for kill in ["KILL", "KILL QUERY"] {
+        let raw = unread_big_select(&env.proxy, APP_USER, "s0", BIG_SELECT).await?;
+        let id = raw.greeting.conn_id;
+        kill_within_a_second(&env.proxy, &mut killer, kill, id).await?;
+        released(&env.proxy, &dbs, &mut killer)
+            .await
+            .context(kill)?;
+        drop(raw);
+    }
+    // The statement timeout ends a client that does not read for longer than it.
+    let raw = unread_big_select(&env.proxy, SLOW_READER, "s0", BIG_SELECT).await?;
+    let id = raw.greeting.conn_id;
+    wait_for(
+        "the timed-out session to end",
+        Duration::from_secs(4),
+        || async { Ok((!has_session(&env.proxy, id)).then_some(())) },
+    )
+    .await?;
+    released(&env.proxy, &dbs, &mut killer).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_frees_a_merge_whose_client_stopped_reading() -> Result<()> {
+    let cl = users_cluster(quick_pools).await?;
+    let dbs = [&cl.g0, &cl.g1];
+    let mut killer = app_conn(&cl.proxy, Some("shop")).await?;
+    // Every shard's rows, 200 KB each (about 480 MB), concatenated by the proxy.
+    let sql = b"SELECT id, REPEAT('x', 200000) FROM users";
+    for kill in ["KILL", "KILL QUERY"] {
+        let raw = unread_big_select(&cl.proxy, APP_USER, "shop", sql).await?;
+        let id = raw.greeting.conn_id;
+        kill_within_a_second(&cl.proxy, &mut killer, kill, id).await?;
+        released(&cl.proxy, &dbs, &mut killer).await.context(kill)?;
+        drop(raw);
+    }
     Ok(())
 }

@@ -62,6 +62,11 @@ pub struct Interrupter {
     pub deadline: Option<Instant>,
     /// The client's socket, watched for its end.
     pub client: Option<Arc<ClientWatch>>,
+    /// When a wait of the statement first saw `KILL QUERY`: the grace runs from there, not
+    /// from each new wait, so a response still streaming (every read quick) and a merge's
+    /// backend connections drained after the client write gave up are cut off too once
+    /// the grace is over.
+    pub kill_query_seen: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 impl Interrupter {
@@ -69,6 +74,7 @@ impl Interrupter {
     pub async fn wait(&mut self) -> Why {
         let deadline = self.deadline;
         let client = self.client.clone();
+        let seen = self.kill_query_seen.clone();
         let signal = async {
             let why = match self.signal.wait_for(Option::is_some).await {
                 Ok(w) => *w,
@@ -77,7 +83,12 @@ impl Interrupter {
             };
             match why {
                 Some(Why::KillQuery) => {
-                    tokio::time::sleep(KILL_QUERY_GRACE).await;
+                    let now = Instant::now();
+                    let since = match seen.lock() {
+                        Ok(mut at) => *at.get_or_insert(now),
+                        Err(_) => now,
+                    };
+                    tokio::time::sleep_until((since + KILL_QUERY_GRACE).into()).await;
                     Why::KillQuery
                 }
                 Some(w) => w,

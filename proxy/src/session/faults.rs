@@ -25,6 +25,9 @@ pub(crate) struct Faults {
     client: Option<Arc<ClientWatch>>,
     /// When the running statement times out.
     deadline: Option<Instant>,
+    /// When the running statement's waits first saw its `KILL QUERY` (shared by all of
+    /// them, so the grace is counted once for the statement).
+    kill_query_seen: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 /// What was lost with a backend connection.
@@ -102,6 +105,10 @@ impl Session {
             stale
         });
         self.faults.deadline = self.statement_timeout().map(|t| Instant::now() + t);
+        self.faults.kill_query_seen = Arc::default();
+        // A client that stops reading the answer cannot hold the session past the same limits.
+        let guard = self.interrupter();
+        self.stream.guard(guard);
         if !self.pinned.is_empty() {
             self.probe_pinned();
             let interrupter = self.interrupter();
@@ -161,12 +168,13 @@ impl Session {
     /// What the running statement's backend waits are cut short by.
     pub(super) fn interrupter(&mut self) -> Interrupter {
         if self.faults.client.is_none() {
-            self.faults.client = ClientWatch::new(&self.stream).map(Arc::new);
+            self.faults.client = ClientWatch::new(self.stream.stream()).map(Arc::new);
         }
         Interrupter {
             signal: self.control.interrupt.subscribe(),
             deadline: self.faults.deadline,
             client: self.faults.client.clone(),
+            kill_query_seen: self.faults.kill_query_seen.clone(),
         }
     }
 

@@ -179,7 +179,7 @@ pub(super) async fn login(
         reader.set_read_timeout(read_timeout);
         let session = Session {
             shared: shared.clone(),
-            stream,
+            stream: super::client_socket::ClientSocket::new(stream),
             reader,
             out: Vec::new(),
             command: Vec::new(),

@@ -2,6 +2,7 @@
 //! dispatching each to its handler. Handlers live in sibling modules by command family.
 
 mod admin;
+mod client_socket;
 mod compat;
 mod explain;
 mod faults;
@@ -39,7 +40,8 @@ const KEEP_BUFFER: usize = 64 * 1024;
 /// A client connection after login.
 pub struct Session {
     shared: Arc<Shared>,
-    stream: Stream,
+    /// The client's connection; writes to it give up when the statement is interrupted.
+    stream: client_socket::ClientSocket,
     reader: PacketReader,
     out: Vec<u8>,
     /// The buffer commands are read into.

@@ -372,6 +372,9 @@ impl Session {
             }
             Err(RelayFailure::Client(_)) => {
                 conn.broken = true;
+                // Given up on a client that stopped reading: the backend may still be
+                // sending the rest, so its thread is ended as for any interrupted statement.
+                conn.interrupted = conn.interrupted.or(self.stream.stopped());
                 Err(Closed)
             }
         }
