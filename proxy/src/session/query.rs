@@ -87,6 +87,13 @@ impl Session {
             }
             _ => {}
         }
+        // `SET @v = USER()`: the value the client reads back later is its own identity.
+        if matches!(c.kind, Kind::Set(_))
+            && exact.is_some()
+            && let Some(sql) = self.database_calls(&admitted)
+        {
+            return self.set_with_session_calls(&sql, seq).await;
+        }
         if c.kind == Kind::Other {
             let text = std::borrow::Cow::Borrowed(&*admitted);
             if let Some(r) = self.session_statement(&text, seq).await {
@@ -100,7 +107,7 @@ impl Session {
                 drop(text);
                 return self.run_introspection(i, &payload[1..], seq, c).await;
             }
-            if let Some(sql) = self.database_calls(&text, &c) {
+            if let Some(sql) = self.database_calls(&text) {
                 drop(text);
                 return self
                     .run_with_database_calls(sql, &payload[1..], seq, c)
