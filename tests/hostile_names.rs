@@ -496,6 +496,14 @@ async fn identity_functions_answer_in_prepared_multi_and_set_statements() -> Res
                 "{db:?}"
             );
 
+            // SQL-level PREPARE / EXECUTE [IMMEDIATE] of such a text.
+            conn.query_drop("PREPARE own FROM 'SELECT CONNECTION_ID(), USER(), ?'")
+                .await?;
+            let executed = rows(conn, "EXECUTE own USING 'x'").await?;
+            assert_eq!(executed, [[id.clone(), user.clone(), "x".into()]], "{db:?}");
+            let immediate = rows(conn, "EXECUTE IMMEDIATE 'SELECT CURRENT_USER'").await?;
+            assert_eq!(immediate, [[account.clone()]], "{db:?}");
+
             // A multi-statement text: every statement answers, with its column names
             // (sharded schemas take one statement at a time).
             let multi = "SELECT 1; SELECT CONNECTION_ID() AS id, USER(); SELECT CURRENT_USER";
