@@ -420,3 +420,118 @@ async fn malformed_packets_get_1835_and_the_connection_stays() -> Result<()> {
     }
     Ok(())
 }
+
+/// Column names and values of each result set of a (multi-statement) text.
+async fn result_sets(conn: &mut Conn, sql: &str) -> Result<Vec<(Vec<String>, Vec<String>)>> {
+    let mut result = conn.query_iter(sql).await?;
+    let mut sets = Vec::new();
+    while !result.is_empty() {
+        let rows: Vec<Row> = result.collect().await?;
+        for row in rows {
+            let columns = row
+                .columns_ref()
+                .iter()
+                .map(|c| c.name_str().into_owned())
+                .collect();
+            sets.push((columns, row.unwrap().iter().map(text).collect()));
+        }
+    }
+    Ok(sets)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_functions_answer_in_prepared_multi_and_set_statements() -> Result<()> {
+    let c = cluster().await?;
+    let user = format!("{APP_USER}@127.0.0.1");
+    let account = format!("{APP_USER}@%");
+    let mut plain = c.plain().await?;
+    for db in [Some("shop"), Some("crm"), None] {
+        let mut first = app_conn(&c.proxy, db).await?;
+        let mut second = app_conn(&c.proxy, db).await?;
+        for conn in [&mut first, &mut second] {
+            let id = conn.id().to_string();
+            // Prepared (COM_STMT_PREPARE): the same text in two clients, each its own id.
+            let sql = "SELECT CONNECTION_ID(), USER(), CURRENT_USER, SESSION_USER(), ? + 1";
+            let row: Row = conn.exec_first(sql, (1,)).await?.expect("a row");
+            let values: Vec<String> = row
+                .clone()
+                .unwrap()
+                .iter()
+                .map(|v| match v {
+                    Value::Int(i) => i.to_string(),
+                    Value::UInt(u) => u.to_string(),
+                    v => text(v),
+                })
+                .collect();
+            assert_eq!(
+                values,
+                [
+                    id.clone(),
+                    user.clone(),
+                    account.clone(),
+                    user.clone(),
+                    "2".into()
+                ],
+                "{db:?}"
+            );
+            let plain_row: Row = plain.exec_first(sql, (1,)).await?.expect("a row");
+            let names = |r: &Row| -> Vec<String> {
+                r.columns_ref()
+                    .iter()
+                    .map(|c| c.name_str().into_owned())
+                    .collect()
+            };
+            assert_eq!(names(&row), names(&plain_row));
+            let types =
+                |r: &Row| -> Vec<_> { r.columns_ref().iter().map(|c| c.column_type()).collect() };
+            assert_eq!(types(&row), types(&plain_row));
+
+            // SET @v = USER() and the others, read back later.
+            conn.query_drop("SET @u = USER(), @c = CONNECTION_ID(), @a = CURRENT_USER")
+                .await?;
+            let back = rows(conn, "SELECT @u, @c, @a").await?;
+            assert_eq!(
+                back,
+                [[user.clone(), id.clone(), account.clone()]],
+                "{db:?}"
+            );
+
+            // SQL-level PREPARE / EXECUTE [IMMEDIATE] of such a text.
+            conn.query_drop("PREPARE own FROM 'SELECT CONNECTION_ID(), USER(), ?'")
+                .await?;
+            let executed = rows(conn, "EXECUTE own USING 'x'").await?;
+            assert_eq!(executed, [[id.clone(), user.clone(), "x".into()]], "{db:?}");
+            let immediate = rows(conn, "EXECUTE IMMEDIATE 'SELECT CURRENT_USER'").await?;
+            assert_eq!(immediate, [[account.clone()]], "{db:?}");
+
+            // A multi-statement text: every statement answers, with its column names
+            // (sharded schemas take one statement at a time).
+            let multi = "SELECT 1; SELECT CONNECTION_ID() AS id, USER(); SELECT CURRENT_USER";
+            if db == Some("shop") {
+                let (code, _, _) = server_err(conn.query_drop(multi).await)?;
+                assert_eq!(code, 1235);
+                continue;
+            }
+            let sets = result_sets(conn, multi).await?;
+            let plain_sets = result_sets(&mut plain, multi).await?;
+            let columns: Vec<&Vec<String>> = sets.iter().map(|(c, _)| c).collect();
+            let plain_columns: Vec<&Vec<String>> = plain_sets.iter().map(|(c, _)| c).collect();
+            assert_eq!(columns, plain_columns, "{db:?}");
+            let values: Vec<&Vec<String>> = sets.iter().map(|(_, v)| v).collect();
+            assert_eq!(
+                values,
+                [
+                    &vec!["1".to_string()],
+                    &vec![id.clone(), user.clone()],
+                    &vec![account.clone()]
+                ],
+                "{db:?}"
+            );
+        }
+    }
+    // Accounts named CURRENT_USER are left to the backend (no rewrite breaks them).
+    let mut conn = app_conn(&c.proxy, None).await?;
+    let grants = rows(&mut conn, "SHOW GRANTS FOR CURRENT_USER").await?;
+    assert!(!grants.is_empty());
+    Ok(())
+}

@@ -126,7 +126,7 @@ async fn a_crm_user_reaches_nothing_else_whatever_the_syntax() -> Result<()> {
             1044,
         ),
         ("SELECT info FROM information_schema.PROCESSLIST", 1227),
-        ("SHOW PROCESSLIST", 1227),
+        ("SELECT 1; SHOW PROCESSLIST", 1227),
         ("SHOW TABLES FROM shop", 1044),
         ("SHOW TABLES IN mysql", 1044),
         ("SHOW COLUMNS FROM user FROM mysql", 1044),

@@ -448,7 +448,10 @@ fn session_call_value(name: &str, v: &SessionValues<'_>) -> Option<String> {
     }
     let c = v.client?;
     if is("CONNECTION_ID") {
-        Some(format!("IF(0, CONNECTION_ID(), {})", c.connection_id))
+        Some(format!(
+            "IF(0, CONNECTION_ID(), CAST({} AS UNSIGNED))",
+            c.connection_id
+        ))
     } else if is("USER") || is("SESSION_USER") || is("SYSTEM_USER") {
         let value = quote_str(&format!("{}@{}", c.user, c.host));
         Some(format!("IF(0, USER(), {value})"))
@@ -462,47 +465,90 @@ fn session_call_value(name: &str, v: &SessionValues<'_>) -> Option<String> {
 
 /// `sql` with the calls of the session functions `v` gives values for (`DATABASE()`,
 /// `SCHEMA()`, `CONNECTION_ID()`, `USER()`, `CURRENT_USER()`, `SESSION_USER()`,
-/// `SYSTEM_USER()`) replaced by expressions of the same type whose value is the proxy's
-/// answer (`IF(0, CONNECTION_ID(), 42)`), keeping the column names MariaDB would give
-/// (see [`rewrite_database_calls`]). `None` when there is no such call.
+/// `SYSTEM_USER()`, and `CURRENT_USER` without parentheses in expressions) replaced by
+/// expressions of the same type whose value is the proxy's answer
+/// (`IF(0, CONNECTION_ID(), 42)`), keeping the column names MariaDB would give (see
+/// [`rewrite_database_calls`]), in each statement of a multi-statement text. `None` when
+/// there is no such call.
 pub fn rewrite_session_calls(sql: &str, v: &SessionValues<'_>) -> Option<String> {
     if !mentions_call(sql) {
         return None;
     }
     let toks = tokens(sql)?;
+    let mut edits: Edits = Vec::new();
+    let mut start = 0;
+    while start < toks.len() {
+        let end = toks[start..]
+            .iter()
+            .position(|t| t.token == Token::Semicolon)
+            .map_or(toks.len(), |p| start + p);
+        edits.extend(statement_edits(sql, &toks[start..end], v));
+        start = end + 1;
+    }
+    (!edits.is_empty()).then(|| apply(sql, edits))
+}
+
+/// The edits of [`rewrite_session_calls`] in one statement's tokens.
+fn statement_edits(sql: &str, toks: &[Tok<'_>], v: &SessionValues<'_>) -> Edits {
     let punct = |i: usize, c: u8| matches!(toks.get(i), Some(t) if t.token == Token::Punct(c));
+    let after_dot = |i: usize| i > 0 && punct(i - 1, b'.');
+    let expressions = is_expression_statement(toks);
+    // (token index, tokens replaced, replacement)
     let call = |i: usize| match toks[i].token {
+        Token::Word(w) if punct(i + 1, b'(') && punct(i + 2, b')') && !after_dot(i) => {
+            session_call_value(w, v).map(|value| (i, 3, value))
+        }
+        // `CURRENT_USER` is also a function without parentheses, but a name after
+        // `FOR`, `TO` or `DEFINER =` (accounts in GRANT, SET PASSWORD, CREATE …).
         Token::Word(w)
-            if punct(i + 1, b'(') && punct(i + 2, b')') && !(i > 0 && punct(i - 1, b'.')) =>
+            if w.eq_ignore_ascii_case("CURRENT_USER")
+                && expressions
+                && !punct(i + 1, b'(')
+                && !after_dot(i)
+                && !(i > 0 && (is_kw(toks.get(i - 1), "FOR") || is_kw(toks.get(i - 1), "TO")))
+                && !(i > 1 && punct(i - 1, b'=') && is_kw(toks.get(i - 2), "DEFINER")) =>
         {
-            session_call_value(w, v)
+            let c = v.client?;
+            let value = quote_str(&format!("{}@%", c.user));
+            Some((i, 1, format!("IF(0, CURRENT_USER, {value})")))
         }
         _ => None,
     };
-    let calls: Vec<(usize, String)> = (0..toks.len())
-        .filter_map(|i| call(i).map(|value| (i, value)))
-        .collect();
+    let calls: Vec<(usize, usize, String)> = (0..toks.len()).filter_map(call).collect();
     if calls.is_empty() {
-        return None;
+        return Vec::new();
     }
     let mut edits: Edits = calls
         .iter()
-        .map(|(i, value)| (toks[*i].range.0..toks[i + 2].range.1, value.clone()))
+        .map(|(i, n, value)| (toks[*i].range.0..toks[i + n - 1].range.1, value.clone()))
         .collect();
     if is_kw(toks.first(), "SELECT") {
-        for item in select_items(&toks) {
-            let has_call = calls.iter().any(|(c, _)| item.contains(c));
+        for item in select_items(toks) {
+            let has_call = calls.iter().any(|(c, _, _)| item.contains(c));
             if has_call && !has_alias(&toks[item.clone()]) {
                 let (start, end) = (toks[item.start].range.0, toks[item.end - 1].range.1);
                 edits.push((end..end, format!(" AS {}", quote_ident(&sql[start..end]))));
             }
         }
     }
-    Some(apply(sql, edits))
+    edits
+}
+
+/// Statements whose words are expressions, where a bare `CURRENT_USER` is the function
+/// (not `GRANT`, `CREATE DEFINER = CURRENT_USER`, `SHOW GRANTS FOR CURRENT_USER`, …).
+fn is_expression_statement(toks: &[Tok<'_>]) -> bool {
+    const EXPRESSIONS: &[&str] = &[
+        "SELECT", "WITH", "VALUES", "INSERT", "REPLACE", "UPDATE", "DELETE", "DO", "SET",
+    ];
+    EXPRESSIONS.iter().any(|k| is_kw(toks.first(), k))
+        && !(is_kw(toks.first(), "SET")
+            && ["PASSWORD", "ROLE", "DEFAULT"]
+                .iter()
+                .any(|k| is_kw(toks.get(1), k)))
 }
 
 /// A cheap first test (one pass, no tokens): a session function's name followed by `(`
-/// appears somewhere.
+/// appears somewhere, or `CURRENT_USER` does.
 fn mentions_call(sql: &str) -> bool {
     const NAMES: &[&[u8]] = &[b"database", b"schema", b"connection_id", b"user"];
     let b = sql.as_bytes();
@@ -511,6 +557,8 @@ fn mentions_call(sql: &str) -> bool {
     b.iter()
         .enumerate()
         .any(|(i, &c)| c == b'(' && NAMES.iter().any(|n| ends_with(i, n)))
+        || b.windows(12)
+            .any(|w| w.eq_ignore_ascii_case(b"current_user"))
 }
 
 /// Token index ranges of the outer select list's items (`toks[0]` is `SELECT`).

@@ -70,10 +70,8 @@ impl Session {
     /// name; `CONNECTION_ID()` and `USER()` (and the other account functions) always give
     /// the client's proxy id and account (statements other than the exact
     /// `SELECT DATABASE()` / `SELECT CONNECTION_ID()` the proxy answers itself).
-    pub(super) fn database_calls(&self, sql: &str, c: &Classified) -> Option<String> {
-        if c.multi {
-            return None;
-        }
+    /// Every statement of a multi-statement text is rewritten, and `SET` values too.
+    pub(super) fn database_calls(&self, sql: &str) -> Option<String> {
         // DATABASE() is answered where the backend's database is not the logical schema;
         // the client's id and account always.
         let schema = self.schema.as_deref();

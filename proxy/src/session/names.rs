@@ -7,11 +7,13 @@
 
 use super::scatter::{Msg, Streams};
 use super::{Closed, Session};
+use crate::backend::ResponseKind;
 use crate::error::SqlError;
 use myshard_config::SchemaTopology;
 use myshard_router::compat::{
     ClientIdentity, NameMap, kill_own_connection, names_processlist_table, show_processlist,
 };
+use myshard_router::text::{decode, encode};
 use std::time::Duration;
 
 /// How long a failed scatter waits for the other shards' first answers to learn whether
@@ -45,6 +47,37 @@ impl Session {
             user: &self.user,
             host: &self.peer_host,
         }
+    }
+
+    /// A prepared statement's text with its session function calls answering as the
+    /// proxy does (executable comments resolved first, as the backend would run them), or
+    /// `None` when it has none. The text then holds this client's id and account as
+    /// literals, which also keeps it out of other clients' cached statements.
+    pub(super) fn prepared_session_calls(&self, sql: &[u8]) -> Result<Option<Vec<u8>>, SqlError> {
+        // Texts with the reserved characters or that are not UTF-8 cannot be rewritten
+        // exactly; they hold no call the cheap test finds in valid text either way.
+        let Ok(text) = decode(sql) else {
+            return Ok(None);
+        };
+        let text = super::privilege::resolve_comments(&self.shared, &text)?;
+        Ok(self
+            .database_calls(&text)
+            .map(|rewritten| encode(&rewritten).into_owned()))
+    }
+
+    /// Runs a `SET` whose values call session functions, with the proxy's answers as
+    /// values (a user variable set so reads the client's identity back later).
+    pub(super) async fn set_with_session_calls(
+        &mut self,
+        sql: &str,
+        seq: u8,
+    ) -> Result<(), Closed> {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(0x03);
+        payload.extend_from_slice(&encode(sql));
+        let c = myshard_router::classify(sql);
+        self.forward(&payload, seq, ResponseKind::Query, Some(c))
+            .await
     }
 
     /// A backend error as the client sees it: physical database names shown as logical

@@ -93,6 +93,13 @@ impl Session {
             }
             _ => {}
         }
+        // `SET @v = USER()`: the value the client reads back later is its own identity.
+        if matches!(c.kind, Kind::Set(_))
+            && exact.is_some()
+            && let Some(sql) = self.database_calls(&admitted)
+        {
+            return self.set_with_session_calls(&sql, seq).await;
+        }
         if c.kind == Kind::Other {
             let text = std::borrow::Cow::Borrowed(&*admitted);
             if let Some(r) = self.session_statement(&text, seq).await {
@@ -107,7 +114,7 @@ impl Session {
                 return self.run_introspection(i, &payload[1..], seq, c).await;
             }
             let calls = super::planner::off_worker(super::planner::is_long(text.len()), || {
-                self.database_calls(&text, &c)
+                self.database_calls(&text)
             });
             if let Some(sql) = calls {
                 drop(text);

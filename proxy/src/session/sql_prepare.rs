@@ -120,8 +120,8 @@ impl Session {
         })
     }
 
-    /// Whether the router must plan `text` (`false`: it may run on the session's backend
-    /// as it is); a refusal is the router's error. Prepared-statement commands cannot be
+    /// Whether the proxy must run `text` (`false`: it may run on the session's backend
+    /// as it is): the router plans it, or it calls session functions; a refusal is the router's error. Prepared-statement commands cannot be
     /// prepared (MariaDB's 1295).
     fn plan_text(&self, text: &str) -> Result<bool, SqlError> {
         if is_prepare_command(text) {
@@ -136,7 +136,8 @@ impl Session {
             schema: self.schema.as_deref(),
         };
         match plan(text, ctx) {
-            ShardPlan::Passthrough => Ok(false),
+            // CONNECTION_ID(), USER(), …: run by the proxy, which gives the client's own.
+            ShardPlan::Passthrough => Ok(self.database_calls(text).is_some()),
             ShardPlan::Shard(_) => Ok(true),
             ShardPlan::Error(e) => Err(route_error(e)),
         }

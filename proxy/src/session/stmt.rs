@@ -82,6 +82,13 @@ impl Session {
             Some(Err(e)) => return self.send_err(&e, seq).await,
             None => {}
         }
+        // CONNECTION_ID(), USER(), …: answered by a text of this client's own (the cache
+        // key is the text, so such statements are not shared with other clients).
+        let own = match self.prepared_session_calls(sql) {
+            Ok(own) => own,
+            Err(e) => return self.send_err(&e, seq).await,
+        };
+        let sql = own.as_deref().unwrap_or(sql);
         let planned = match self.plan_prepared(sql).await {
             Ok(p) => p,
             Err(e) => return self.send_err(&e, seq).await,

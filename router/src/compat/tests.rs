@@ -440,7 +440,7 @@ fn session_calls_answer_the_client() {
     let cases = [
         (
             "SELECT CONNECTION_ID() + 0, user() AS u",
-            "SELECT IF(0, CONNECTION_ID(), 42) + 0 AS `CONNECTION_ID() + 0`, IF(0, USER(), 'app@10.0.0.7') AS u",
+            "SELECT IF(0, CONNECTION_ID(), CAST(42 AS UNSIGNED)) + 0 AS `CONNECTION_ID() + 0`, IF(0, USER(), 'app@10.0.0.7') AS u",
         ),
         (
             "SELECT id FROM t WHERE owner = CURRENT_USER() OR x = session_user()",
@@ -448,7 +448,25 @@ fn session_calls_answer_the_client() {
         ),
         (
             "INSERT INTO log (who, conn) VALUES (SYSTEM_USER(), CONNECTION_ID())",
-            "INSERT INTO log (who, conn) VALUES (IF(0, USER(), 'app@10.0.0.7'), IF(0, CONNECTION_ID(), 42))",
+            "INSERT INTO log (who, conn) VALUES (IF(0, USER(), 'app@10.0.0.7'), IF(0, CONNECTION_ID(), CAST(42 AS UNSIGNED)))",
+        ),
+        // Each statement of a multi-statement text keeps its column names.
+        (
+            "SELECT 1; SELECT USER(), 2; SELECT CONNECTION_ID()",
+            "SELECT 1; SELECT IF(0, USER(), 'app@10.0.0.7') AS `USER()`, 2; SELECT IF(0, CONNECTION_ID(), CAST(42 AS UNSIGNED)) AS `CONNECTION_ID()`",
+        ),
+        (
+            "SET @v = USER(), @c = CONNECTION_ID()",
+            "SET @v = IF(0, USER(), 'app@10.0.0.7'), @c = IF(0, CONNECTION_ID(), CAST(42 AS UNSIGNED))",
+        ),
+        // CURRENT_USER without parentheses is the function too.
+        (
+            "SELECT CURRENT_USER, current_user = 'x'",
+            "SELECT IF(0, CURRENT_USER, 'app@%') AS `CURRENT_USER`, IF(0, CURRENT_USER, 'app@%') = 'x' AS `current_user = 'x'`",
+        ),
+        (
+            "SET @w = CURRENT_USER",
+            "SET @w = IF(0, CURRENT_USER, 'app@%')",
         ),
     ];
     for (sql, want) in cases {
@@ -460,6 +478,12 @@ fn session_calls_answer_the_client() {
         "SELECT 'user()'",
         "SELECT t.user() FROM t",
         "SELECT user FROM mysql.user",
+        // Accounts named CURRENT_USER, not the function.
+        "SHOW GRANTS FOR CURRENT_USER",
+        "SET PASSWORD FOR CURRENT_USER = PASSWORD('x')",
+        "CREATE DEFINER = CURRENT_USER VIEW v AS SELECT 1",
+        "GRANT SELECT ON db.* TO CURRENT_USER",
+        "SELECT t.current_user FROM t",
     ] {
         assert_eq!(rw(none), None, "{none}");
     }

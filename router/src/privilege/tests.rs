@@ -28,7 +28,12 @@ fn topology() -> Topology {
 /// The errno `sql` gets from a user allowed `crm` only (`None`: allowed).
 #[test]
 fn own_processlist_and_kill_are_answered_by_the_proxy() {
-    for sql in ["SHOW PROCESSLIST", "SHOW FULL PROCESSLIST", "KILL 12", "KILL QUERY 7"] {
+    for sql in [
+        "SHOW PROCESSLIST",
+        "SHOW FULL PROCESSLIST",
+        "KILL 12",
+        "KILL QUERY 7",
+    ] {
         assert_eq!(crm_user(sql), None, "{sql}");
     }
 }
