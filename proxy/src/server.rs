@@ -439,7 +439,11 @@ async fn try_learn_server_version(shared: &Shared) -> bool {
     let Ok(route) = shared.route(None, ConnFlags::default()) else {
         return false;
     };
-    let Ok(conn) = crate::backend::BackendConn::connect(route.pool.target(), None).await else {
+    // A connection of the pool (it stays there for the first client), so that learning the
+    // version never opens a connection beyond the pool's budget.
+    let vars =
+        crate::state::SessionVars::new(None, crate::backend::conn::CONNECT_NAMES.into(), true);
+    let Ok(conn) = route.pool.checkout(0, &vars).await else {
         return false;
     };
     let id = myshard_router::exec_comment::version_id(&conn.server_version).unwrap_or(0);
