@@ -8,9 +8,8 @@ mod harness;
 
 use anyhow::{Context, Result, ensure};
 use harness::MariaDb;
-use harness::proxy::{
-    APP_PASSWORD, APP_USER, app_conn, create_shard_databases, sharded_config, start_proxy,
-};
+use harness::proxy::ShardedCluster as Cluster;
+use harness::proxy::{APP_PASSWORD, APP_USER, app_conn};
 use harness::raw::{Login, RawConn, parse_err, put_lenenc};
 use myshard_router::hash::{KeyType, KeyValue, shard_of};
 use mysql_async::prelude::Queryable;
@@ -28,20 +27,8 @@ const TABLES: &[&str] = &[
 const MYSQL_TYPE_LONG: u8 = 0x03;
 const MYSQL_TYPE_NEWDECIMAL: u8 = 0xF6;
 
-struct Cluster {
-    g0: MariaDb,
-    g1: MariaDb,
-    proxy: myshard_proxy::ProxyHandle,
-}
-
 async fn cluster() -> Result<Cluster> {
-    let mut servers = MariaDb::start_many(2).await?;
-    let g1 = servers.remove(1);
-    let g0 = servers.remove(0);
-    let config = sharded_config(&g0, &g1, SHARDS, TABLES);
-    create_shard_databases(&config, &[&g0, &g1]).await?;
-    let proxy = start_proxy(config).await?;
-    Ok(Cluster { g0, g1, proxy })
+    Cluster::start(SHARDS, TABLES, |_| {}).await
 }
 
 impl Cluster {

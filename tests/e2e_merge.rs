@@ -7,32 +7,23 @@
 mod harness;
 
 use anyhow::Result;
-use harness::MariaDb;
-use harness::proxy::{app_conn, create_shard_databases, sharded_config, start_proxy};
+use harness::proxy::ShardedCluster as Cluster;
+use harness::proxy::app_conn;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
 const TABLES: &[&str] = &["{name: t, shard_key: k}"];
 
-struct Cluster {
-    _g0: MariaDb,
-    g1: MariaDb,
-    proxy: myshard_proxy::ProxyHandle,
-}
-
 async fn cluster(max_groups: usize, pool_max: usize) -> Result<Cluster> {
-    let mut servers = MariaDb::start_many(2).await?;
-    let g1 = servers.remove(1);
-    let g0 = servers.remove(0);
-    let mut config = sharded_config(&g0, &g1, 16, TABLES);
-    config.merge.max_groups = max_groups;
-    for g in &mut config.groups {
-        g.pool.max = pool_max;
-        g.pool.checkout_timeout_ms = 3000;
-    }
-    create_shard_databases(&config, &[&g0, &g1]).await?;
-    let proxy = start_proxy(config).await?;
-    let mut conn = app_conn(&proxy, Some("shop")).await?;
+    let cluster = Cluster::start(16, TABLES, |config| {
+        config.merge.max_groups = max_groups;
+        for g in &mut config.groups {
+            g.pool.max = pool_max;
+            g.pool.checkout_timeout_ms = 3000;
+        }
+    })
+    .await?;
+    let mut conn = app_conn(&cluster.proxy, Some("shop")).await?;
     conn.query_drop("CREATE TABLE t (k INT PRIMARY KEY, g INT, s VARCHAR(10))")
         .await?;
     let values: Vec<String> = (1..=100)
@@ -43,7 +34,7 @@ async fn cluster(max_groups: usize, pool_max: usize) -> Result<Cluster> {
         values.join(", ")
     ))
     .await?;
-    Ok(Cluster { _g0: g0, g1, proxy })
+    Ok(cluster)
 }
 
 async fn columns(conn: &mut Conn, sql: &str) -> Result<(Vec<String>, usize)> {

@@ -5,7 +5,8 @@ mod harness;
 
 use anyhow::Result;
 use harness::MariaDb;
-use harness::proxy::{app_conn, create_shard_databases, sharded_config, start_proxy};
+use harness::proxy::ShardedCluster as Cluster;
+use harness::proxy::app_conn;
 use mysql_async::prelude::Queryable;
 
 const TABLES: &[&str] = &[
@@ -15,20 +16,8 @@ const TABLES: &[&str] = &[
     "{name: countries, global: true}",
 ];
 
-struct Cluster {
-    g0: MariaDb,
-    g1: MariaDb,
-    proxy: myshard_proxy::ProxyHandle,
-}
-
 async fn cluster() -> Result<Cluster> {
-    let mut servers = MariaDb::start_many(2).await?;
-    let g1 = servers.remove(1);
-    let g0 = servers.remove(0);
-    let config = sharded_config(&g0, &g1, 16, TABLES);
-    create_shard_databases(&config, &[&g0, &g1]).await?;
-    let proxy = start_proxy(config).await?;
-    Ok(Cluster { g0, g1, proxy })
+    Cluster::start(16, TABLES, |_| {}).await
 }
 
 impl Cluster {

@@ -7,12 +7,9 @@
 mod harness;
 
 use anyhow::Result;
-use harness::MariaDb;
 use harness::e2e::{server_err, wait_for};
-use harness::proxy::{
-    APP_PASSWORD, APP_USER, app_conn, create_shard_databases, proxy_opts, sharded_config,
-    start_proxy,
-};
+use harness::proxy::ShardedCluster as Cluster;
+use harness::proxy::{APP_PASSWORD, APP_USER, app_conn, proxy_opts};
 use myshard_config::User;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
@@ -27,27 +24,18 @@ const TABLES: &[&str] = &[
 const VIEWER: &str = "viewer";
 const VIEWER_PASSWORD: &str = "viewer-secret";
 
-struct Cluster {
-    g0: MariaDb,
-    proxy: myshard_proxy::ProxyHandle,
-    _g1: MariaDb,
-}
-
 async fn cluster() -> Result<Cluster> {
-    let mut servers = MariaDb::start_many(2).await?;
-    let g1 = servers.remove(1);
-    let g0 = servers.remove(0);
-    let mut config = sharded_config(&g0, &g1, 16, TABLES);
-    for u in &mut config.users {
-        u.admin = true;
-    }
-    config
-        .users
-        .push(User::new(VIEWER, VIEWER_PASSWORD, &["shop"]));
-    create_shard_databases(&config, &[&g0, &g1]).await?;
-    g0.exec("CREATE DATABASE shop").await?;
-    let proxy = start_proxy(config).await?;
-    Ok(Cluster { g0, proxy, _g1: g1 })
+    let cluster = Cluster::start(16, TABLES, |config| {
+        for u in &mut config.users {
+            u.admin = true;
+        }
+        config
+            .users
+            .push(User::new(VIEWER, VIEWER_PASSWORD, &["shop"]));
+    })
+    .await?;
+    cluster.g0.exec("CREATE DATABASE shop").await?;
+    Ok(cluster)
 }
 
 impl Cluster {

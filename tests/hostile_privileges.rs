@@ -5,48 +5,39 @@
 mod harness;
 
 use anyhow::Result;
-use harness::MariaDb;
 use harness::e2e::server_err;
-use harness::proxy::{app_conn, create_shard_databases, proxy_opts, sharded_config, start_proxy};
+use harness::proxy::ShardedCluster as Cluster;
+use harness::proxy::{app_conn, proxy_opts};
 use myshard_config::User;
 use mysql_async::prelude::Queryable;
 use mysql_async::{ChangeUserOpts, Conn};
 
 const PW: &str = "pw";
 
-struct Cluster {
-    g0: MariaDb,
-    g1: MariaDb,
-    proxy: myshard_proxy::ProxyHandle,
-}
-
 /// Users: `crm_only` (crm), `ro` (crm and shop, read_only), `boss` (admin), `shopper`
 /// (shop), `hinter` (shop, shard_hint_writes).
 async fn cluster() -> Result<Cluster> {
-    let mut servers = MariaDb::start_many(2).await?;
-    let g1 = servers.remove(1);
-    let g0 = servers.remove(0);
-    let mut config = sharded_config(&g0, &g1, 4, &["{name: orders, shard_key: id}"]);
-    // The announced version must not decide which executable comments run: the backends'
-    // (10.11) does.
-    config.server_version = Some("5.7.99-announced".into());
-    config.users.push(User::new("crm_only", PW, &["crm"]));
-    config.users.push(User {
-        read_only: true,
-        ..User::new("ro", PW, &["crm", "shop"])
-    });
-    config.users.push(User {
-        admin: true,
-        ..User::new("boss", PW, &["*"])
-    });
-    config.users.push(User::new("shopper", PW, &["shop"]));
-    config.users.push(User {
-        shard_hint_writes: true,
-        ..User::new("hinter", PW, &["shop"])
-    });
-    create_shard_databases(&config, &[&g0, &g1]).await?;
-    let proxy = start_proxy(config).await?;
-    let mut app = app_conn(&proxy, Some("shop")).await?;
+    let cluster = Cluster::start(4, &["{name: orders, shard_key: id}"], |config| {
+        // The announced version must not decide which executable comments run: the
+        // backends' (10.11) does.
+        config.server_version = Some("5.7.99-announced".into());
+        config.users.push(User::new("crm_only", PW, &["crm"]));
+        config.users.push(User {
+            read_only: true,
+            ..User::new("ro", PW, &["crm", "shop"])
+        });
+        config.users.push(User {
+            admin: true,
+            ..User::new("boss", PW, &["*"])
+        });
+        config.users.push(User::new("shopper", PW, &["shop"]));
+        config.users.push(User {
+            shard_hint_writes: true,
+            ..User::new("hinter", PW, &["shop"])
+        });
+    })
+    .await?;
+    let mut app = app_conn(&cluster.proxy, Some("shop")).await?;
     app.query_drop("CREATE TABLE orders (id BIGINT PRIMARY KEY, note VARCHAR(20))")
         .await?;
     app.query_drop("INSERT INTO orders (id, note) VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d'),(5,'e'),(6,'f'),(7,'g'),(8,'h')")
@@ -56,7 +47,7 @@ async fn cluster() -> Result<Cluster> {
         .await?;
     app.query_drop("INSERT INTO t VALUES (1, 10), (2, 20)")
         .await?;
-    Ok(Cluster { g0, g1, proxy })
+    Ok(cluster)
 }
 
 impl Cluster {

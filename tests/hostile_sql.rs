@@ -15,10 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, ensure};
 use harness::MariaDb;
 use harness::e2e::server_err;
-use harness::proxy::{
-    APP_PASSWORD, APP_USER, app_conn, create_shard_databases, proxy_opts, sharded_config,
-    start_proxy,
-};
+use harness::proxy::ShardedCluster as Cluster;
+use harness::proxy::{APP_PASSWORD, APP_USER, app_conn, proxy_opts};
 use hash::{KeyType, KeyValue, shard_of};
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
@@ -27,39 +25,26 @@ const SHARDS: u32 = 4;
 const OTHER_USER: &str = "crm_only";
 const OTHER_PASSWORD: &str = "crm-secret";
 
-struct Cluster {
-    g0: MariaDb,
-    g1: MariaDb,
-    proxy: myshard_proxy::ProxyHandle,
-}
-
 /// Two servers, `shop` sharded over 4 shards with table `t` keyed on `id`, and a user
 /// allowed only in the unsharded schema `crm`.
 async fn cluster() -> Result<Cluster> {
-    let mut servers = MariaDb::start_many(2).await?;
-    let g1 = servers.remove(1);
-    let g0 = servers.remove(0);
-    let mut config = sharded_config(
-        &g0,
-        &g1,
-        SHARDS,
-        &["{name: t, shard_key: id}", "{name: t2, shard_key: id}"],
-    );
-    config.users.push(myshard_config::User::new(
-        OTHER_USER,
-        OTHER_PASSWORD,
-        &["crm"],
-    ));
-    create_shard_databases(&config, &[&g0, &g1]).await?;
-    let proxy = start_proxy(config).await?;
-    let mut conn = app_conn(&proxy, Some("shop")).await?;
+    let tables = ["{name: t, shard_key: id}", "{name: t2, shard_key: id}"];
+    let cluster = Cluster::start(SHARDS, &tables, |config| {
+        config.users.push(myshard_config::User::new(
+            OTHER_USER,
+            OTHER_PASSWORD,
+            &["crm"],
+        ));
+    })
+    .await?;
+    let mut conn = app_conn(&cluster.proxy, Some("shop")).await?;
     for t in ["t", "t2"] {
         conn.query_drop(format!(
             "CREATE TABLE {t} (id BIGINT PRIMARY KEY, v VARCHAR(20))"
         ))
         .await?;
     }
-    Ok(Cluster { g0, g1, proxy })
+    Ok(cluster)
 }
 
 impl Cluster {

@@ -130,3 +130,33 @@ pub async fn create_shard_databases(config: &Config, servers: &[&MariaDb]) -> Re
     }
     Ok(())
 }
+
+/// Two servers (groups g0 and g1) holding [`sharded_config`]'s schemas, with every physical
+/// database created, behind an in-process proxy.
+pub struct ShardedCluster {
+    /// The server of group g0 (the first half of the shards).
+    pub g0: MariaDb,
+    /// The server of group g1 (the other half, and `crm`).
+    pub g1: MariaDb,
+    /// The proxy.
+    pub proxy: myshard_proxy::ProxyHandle,
+}
+
+impl ShardedCluster {
+    /// Starts the servers and the proxy on [`sharded_config`]`(shards, tables)` as changed
+    /// by `tweak` (users, limits, pools, …).
+    pub async fn start(
+        shards: u32,
+        tables: &[&str],
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<ShardedCluster> {
+        let mut servers = MariaDb::start_many(2).await?;
+        let g1 = servers.remove(1);
+        let g0 = servers.remove(0);
+        let mut config = sharded_config(&g0, &g1, shards, tables);
+        tweak(&mut config);
+        create_shard_databases(&config, &[&g0, &g1]).await?;
+        let proxy = start_proxy(config).await?;
+        Ok(ShardedCluster { g0, g1, proxy })
+    }
+}
