@@ -65,6 +65,9 @@ pub struct ConnControl {
     /// `KILL` / `KILL QUERY` requests, seen by every backend wait of the session's
     /// statement (see [`crate::backend::interrupt`]); cleared when a statement starts.
     pub interrupt: tokio::sync::watch::Sender<Option<crate::backend::interrupt::Why>>,
+    /// Backend `KILL QUERY`s sent for `running` and not yet done (see
+    /// [`crate::backend::kills`]).
+    pub backend_kills: Arc<crate::backend::kills::BackendKills>,
 }
 
 /// State shared by all sessions.
@@ -270,6 +273,7 @@ impl Shared {
             running: Mutex::new(Vec::new()),
             activity: Mutex::new(crate::activity::Activity::default()),
             interrupt: tokio::sync::watch::Sender::new(None),
+            backend_kills: Arc::default(),
         });
         if let Ok(mut r) = self.registry.lock() {
             r.insert(id, control.clone());

@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod interrupt;
+pub mod kills;
 pub mod pool;
 pub mod relay;
 pub mod rewrite;

@@ -43,10 +43,18 @@ impl Session {
         if owner != self.user {
             return self.send_err(&SqlError::kill_denied(id), seq).await;
         }
-        let running = target.running.lock().map(|r| r.clone()).unwrap_or_default();
-        for (pool, thread) in running {
+        // Counted under the lock, so a statement that has stopped running waits for them.
+        let running: Vec<_> = match target.running.lock() {
+            Ok(r) => r
+                .iter()
+                .map(|(p, t)| (p.clone(), *t, target.backend_kills.start()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for (pool, thread, ticket) in running {
             // Interrupt the backend statement through a separate connection.
             tokio::spawn(async move {
+                let _ticket = ticket;
                 if let Ok(mut c) = BackendConn::connect(pool.target(), None).await {
                     let limit = pool.target().connect_timeout;
                     let sql = format!("KILL QUERY {thread}");

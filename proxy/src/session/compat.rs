@@ -575,9 +575,11 @@ impl Session {
         seq: u8,
         edit: &mut (dyn FnMut(Class, &[u8]) -> Edit + Send),
     ) -> Result<Option<Relayed>, Closed> {
+        let kills = self.kills_started();
         self.set_running(Some(conn));
         let relayed = relay_rewritten(conn, kind, &mut self.stream, seq, edit).await;
         self.set_running(None);
+        self.settle_kills_on(kills, conn).await;
         self.relay_outcome(conn, relayed).await
     }
 }

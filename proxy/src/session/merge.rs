@@ -112,7 +112,15 @@ impl Session {
             }
             other => other,
         };
-        self.gather(scatter).await;
+        // A backend kill sent to the shards may have ended one without an error (MariaDB
+        // can answer a SELECT killed while it plans with no rows): rows that may miss a
+        // shard are never passed off as the whole answer.
+        let (killed, settled) = self.settle_kills(&scatter).await;
+        let r = match (r, killed) {
+            (Ok(()), Some(why)) => Err(Stop::Error(why.error())),
+            (r, _) => r,
+        };
+        self.gather(scatter, !settled).await;
         match r {
             Ok(()) => {
                 let p = packet::eof_payload(self.status(), out.warnings);

@@ -7,6 +7,7 @@ mod compat;
 mod explain;
 mod faults;
 pub mod handshake;
+mod kill_settle;
 mod login;
 mod merge;
 mod names;

@@ -352,9 +352,11 @@ impl Session {
             let mut edit = |class: Class, p: &[u8]| rename_column_schema(class, p, &r);
             return self.relay_edited(conn, kind, seq, &mut edit).await;
         }
+        let kills = self.kills_started();
         self.set_running(Some(conn));
         let r = relay(conn, kind, &mut self.stream, seq).await;
         self.set_running(None);
+        self.settle_kills_on(kills, conn).await;
         self.relay_outcome(conn, r).await
     }
 

@@ -12,6 +12,8 @@
 
 use super::Session;
 use super::shard::Exec;
+use crate::backend::interrupt::Why;
+use crate::backend::kills::KILLS_SETTLE;
 use crate::backend::relay::next_packet;
 use crate::backend::{Class, PooledConn, ResponseKind, Tracker};
 use crate::error::SqlError;
@@ -94,6 +96,8 @@ pub(super) struct Scatter {
     /// The shards' messages.
     pub streams: Streams,
     tasks: Vec<JoinHandle<PooledConn>>,
+    /// The session's count of backend kills started when the shards started running.
+    kills_at: u64,
 }
 
 /// One backend connection's share of the targets: (stream index, target) in order.
@@ -169,6 +173,7 @@ impl Session {
             .iter()
             .map(|l| (l.conn.pool().clone(), l.conn.thread_id))
             .collect();
+        let kills_at = self.control.backend_kills.started();
         self.set_running_all(&running);
         let (streams, mut sinks) = channels(targets.len(), &lanes, ordered);
         let mut tasks = Vec::with_capacity(lanes.len());
@@ -184,7 +189,11 @@ impl Session {
             let exec = exec.clone();
             tasks.push(tokio::spawn(read_lane(lane.conn, work, exec)));
         }
-        Ok(Scatter { streams, tasks })
+        Ok(Scatter {
+            streams,
+            tasks,
+            kills_at,
+        })
     }
 
     fn release_lanes(&mut self, lanes: impl Iterator<Item = Lane>) {
@@ -195,12 +204,17 @@ impl Session {
 
     /// Waits for the readers and keeps or returns their connections. A reader stopped
     /// early (the merge had all it needed) drains its response first.
-    pub(super) async fn gather(&mut self, scatter: Scatter) {
+    /// `discard`: backend kills may still land on the connections; none is kept.
+    pub(super) async fn gather(&mut self, scatter: Scatter, discard: bool) {
         drop(scatter.streams);
         self.set_running(None);
         for t in scatter.tasks {
             match t.await {
-                Ok(conn) => {
+                Ok(mut conn) => {
+                    if discard {
+                        conn.broken = true;
+                        conn.interrupted = conn.interrupted.or(Some(Why::KillQuery));
+                    }
                     if conn.broken {
                         self.lose_pin_of(&conn);
                     }
@@ -209,6 +223,26 @@ impl Session {
                 Err(_) => self.lose_pin(),
             }
         }
+    }
+
+    /// Once the shards stopped running: waits for the backend kills sent to them, and says
+    /// whether any was (with the session's interrupt, `KILL QUERY` when none is left), and
+    /// whether they all settled. A killed shard statement may have ended early without an
+    /// error, so the merge's rows cannot be trusted then.
+    pub(super) async fn settle_kills(&mut self, scatter: &Scatter) -> (Option<Why>, bool) {
+        self.set_running(None);
+        let kills = self.control.backend_kills.clone();
+        // A killed session ends now: its connections are discarded rather than waited for.
+        let limit = match *self.control.interrupt.borrow() {
+            Some(Why::Killed) => std::time::Duration::ZERO,
+            _ => KILLS_SETTLE,
+        };
+        let settled = kills.settle(limit).await;
+        if kills.started() == scatter.kills_at {
+            return (None, settled);
+        }
+        let why = (*self.control.interrupt.borrow()).unwrap_or(Why::KillQuery);
+        (Some(why), settled)
     }
 
     /// A connection that broke while pinned loses the session's pinned state.
