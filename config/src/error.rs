@@ -108,7 +108,7 @@ impl fmt::Display for Located<'_> {
 
 /// Escapes control characters so that a key or value taken from the file cannot break the
 /// one-error-per-line layout or smuggle terminal escapes into logs.
-struct Clean<'a>(&'a str);
+pub(crate) struct Clean<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Clean<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,5 +1,6 @@
 //! myshard configuration: the YAML model, loading with precise error locations,
-//! validation, and the live snapshot shared by the proxy.
+//! validation, the live snapshot shared by the proxy, and what a hot reload may change
+//! ([`load_for_reload`]).
 //!
 //! [`load`] and [`parse`] either return a [`Config`] that passed every rule or
 //! [`ConfigErrors`] listing every problem found, each as `FILE:LINE: PATH: MESSAGE`.
@@ -11,6 +12,7 @@ mod lines;
 mod live;
 mod load;
 mod model;
+mod reload;
 mod sharding;
 mod topology;
 mod validate;
@@ -19,6 +21,10 @@ pub use error::{ConfigError, ConfigErrors};
 pub use live::LiveConfig;
 pub use load::{load, parse};
 pub use model::{Config, Group, Limits, Placement, Pool, Schema, Table, User};
+pub use reload::{
+    HostChange, HostRef, HostRole, HostSetting, PoolChange, RefusalReason, ReloadError, ReloadPlan,
+    ReloadRefusal, TableRef, WriteHostSwitch, compare, load_for_reload, parse_for_reload,
+};
 pub use sharding::{
     DEFAULT_COLLATION, DEFAULT_DATABASE_PATTERN, DEFAULT_DECIMAL_PRECISION, DatabasePattern,
     KeyType, MAX_DATABASE_NAME_CHARS, MAX_DATETIME_FSP, MAX_DECIMAL_PRECISION, MAX_DECIMAL_SCALE,
