@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         Some(Command::Init) => return init::run(&config),
         None => {}
     }
-    match run(config) {
+    match run(config, path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("myshard: {e:#}");
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: myshard_config::Config) -> anyhow::Result<()> {
+fn run(config: myshard_config::Config, path: PathBuf) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,6 +79,7 @@ fn run(config: myshard_config::Config) -> anyhow::Result<()> {
         if let Some(socket) = proxy.socket() {
             tracing::info!(socket = %socket.display(), "myshard is accepting MySQL connections on a Unix socket");
         }
+        tokio::spawn(reload_on_hangup(proxy.shared().clone(), path));
         shutdown_signal().await;
         tracing::info!("shutting down");
         proxy.stop();
@@ -100,4 +101,29 @@ async fn shutdown_signal() {
         }
     }
     let _ = ctrl_c.await;
+}
+
+/// Reloads the configuration file on every SIGHUP; a file that is invalid or changes what a
+/// reload may not change leaves the running configuration in force (the errors are logged).
+async fn reload_on_hangup(shared: std::sync::Arc<myshard_proxy::Shared>, path: PathBuf) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: reload by signal is off");
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            tracing::info!(file = %path.display(), "SIGHUP: reloading the configuration");
+            // Reading and validating the file is blocking work, done off the async workers.
+            let (s, p) = (shared.clone(), path.clone());
+            match tokio::task::spawn_blocking(move || s.reload_from(&p)).await {
+                Ok(Ok(report)) => tracing::info!("reload done: {report}"),
+                Ok(Err(e)) => tracing::error!("{e}"),
+                Err(e) => tracing::error!("reload failed: {e}"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (shared, path);
 }

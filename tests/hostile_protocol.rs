@@ -96,7 +96,7 @@ async fn silent_sockets_do_not_keep_clients_out_or_grow_memory() -> Result<()> {
     })
     .await?;
     let addr = env.proxy.addr();
-    let max_handshakes = env.proxy.shared().config.limits.max_handshakes;
+    let max_handshakes = env.proxy.shared().config().limits.max_handshakes;
     let mut warm = app_conn(&env.proxy, Some("s0")).await?;
     warm.query_drop("SELECT 1").await?;
     let before = rss_bytes()?;

@@ -1,7 +1,12 @@
 //! The replication control plane: which host of a group takes writes and which serve
-//! reads. At this stage the active write host is the first candidate of the group's
+//! reads, and the state of every host ([`HostStatus`]), which the proxy reads from its routing
+//! table. At this stage the active write host is the first candidate of the group's
 //! `write_hosts` list; health checks and switching build on this interface.
 #![warn(missing_docs)]
+
+mod host_state;
+
+pub use host_state::{HostState, HostStatus};
 
 use myshard_config::Group;
 

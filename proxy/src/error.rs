@@ -142,6 +142,18 @@ impl SqlError {
         )
     }
 
+    /// 2003: a backend host that does not serve now (down, draining, fenced); nothing was
+    /// sent to it.
+    pub fn host_not_serving(host: &str, state: &str) -> Self {
+        Self::new(
+            2003,
+            b"HY000",
+            format!(
+                "Can't connect to backend MySQL server on '{host}' (the host is {state}; nothing was sent, a retry is safe)"
+            ),
+        )
+    }
+
     /// 1835: a malformed packet from a client (MySQL's ER_MALFORMED_PACKET).
     pub fn malformed_packet(what: &str) -> Self {
         Self::new(

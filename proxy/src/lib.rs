@@ -15,6 +15,8 @@ pub mod login_brake;
 pub mod net;
 pub mod packet;
 pub mod params;
+pub mod reload;
+pub mod routing;
 pub mod server;
 pub mod session;
 pub mod sharding;

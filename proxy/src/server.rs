@@ -2,16 +2,18 @@
 //! statement cache, the registry of client connections (for KILL), and limits.
 
 use crate::admission::Admission;
-use crate::backend::conn::{ConnFlags, HostTarget};
-use crate::backend::pool::{HostPool, PoolSettings};
+use crate::backend::conn::ConnFlags;
+use crate::backend::pool::HostPool;
 use crate::error::SqlError;
 use crate::login_brake::LoginBrake;
 use crate::net::Stream;
 use crate::packet;
+use crate::routing::{Host, Intent, RoutingTable, host_for};
 use crate::session::Session;
 use crate::stmt_cache::StmtCache;
+use arc_swap::ArcSwap;
 use hashbrown::HashMap;
-use myshard_config::{Config, SchemaTopology, Topology};
+use myshard_config::Config;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,27 +27,7 @@ use tokio::sync::{Notify, watch};
 /// Version announced before any backend has answered.
 pub const DEFAULT_SERVER_VERSION: &str = "5.7.0-myshard";
 
-/// Where a session's statements go.
-#[derive(Debug, Clone)]
-pub struct Route {
-    /// Group name.
-    pub group: Arc<str>,
-    /// Pool of the group's active write host.
-    pub pool: Arc<HostPool>,
-    /// Physical database, if a schema is selected.
-    pub database: Option<String>,
-}
-
-/// A pool map key borrowed from a host name, to look a pool up without allocating. It
-/// hashes like the owned key `(String, ConnFlags)`.
-#[derive(Hash)]
-struct PoolKey<'a>(&'a str, ConnFlags);
-
-impl hashbrown::Equivalent<(String, ConnFlags)> for PoolKey<'_> {
-    fn equivalent(&self, key: &(String, ConnFlags)) -> bool {
-        self.0 == key.0 && self.1 == key.1
-    }
-}
+pub use crate::routing::Route;
 
 /// Per-client-connection handle other sessions use to KILL it.
 #[derive(Debug)]
@@ -73,16 +55,12 @@ pub struct ConnControl {
 /// State shared by all sessions.
 #[derive(Debug)]
 pub struct Shared {
-    /// The configuration in force.
-    pub config: Arc<Config>,
-    /// Where every logical schema's physical databases live.
-    pub topology: Topology,
-    pools: Mutex<HashMap<(String, ConnFlags), Arc<HostPool>>>,
-    /// The name of each configured group (same order as `config.groups`), shared by routes.
-    group_names: Vec<Arc<str>>,
-    /// Bumped whenever the routes computed so far may be stale (a changed write host or
-    /// placement); sessions drop the routes they cached under an older value.
-    route_generation: AtomicU64,
+    /// The routing table in force (configuration, placement, hosts, gates).
+    pub(crate) table: ArcSwap<RoutingTable>,
+    /// Every host object made so far that is still routed to or draining.
+    pub(crate) hosts: Mutex<Vec<Arc<Host>>>,
+    /// Held by a reload while it builds and publishes a table.
+    pub(crate) reload_lock: Mutex<()>,
     /// MariaDB extended capabilities the backends offer, learned from the first backend
     /// greeting (0 until then, and for MySQL backends).
     pub backend_ext_caps: AtomicU32,
@@ -116,17 +94,14 @@ impl Shared {
             limits.max_connect_errors,
             Duration::from_millis(limits.connect_errors_block_ms),
         );
-        let group_names = config
-            .groups
-            .iter()
-            .map(|g| Arc::from(g.name.as_str()))
-            .collect();
+        let mut hosts = Vec::new();
+        let table = RoutingTable::build(Arc::new(config), 1, None, &mut |addr, group| {
+            host_for(&mut hosts, addr, group)
+        });
         Arc::new(Shared {
-            topology: Topology::new(&config),
-            config: Arc::new(config),
-            pools: Mutex::new(HashMap::new()),
-            group_names,
-            route_generation: AtomicU64::new(0),
+            table: ArcSwap::from_pointee(table),
+            hosts: Mutex::new(hosts),
+            reload_lock: Mutex::new(()),
             backend_ext_caps: AtomicU32::new(0),
             backend_version: AtomicU32::new(0),
             server_version: RwLock::new(version),
@@ -138,128 +113,37 @@ impl Shared {
         })
     }
 
-    /// See [`Shared::invalidate_routes`].
-    pub fn route_generation(&self) -> u64 {
-        self.route_generation.load(Ordering::Acquire)
+    /// The routing table in force now; keep it for the whole statement.
+    pub fn table(&self) -> Arc<RoutingTable> {
+        self.table.load_full()
     }
 
-    /// Makes sessions recompute the routes they cached (call after anything that changes
-    /// where a schema's statements go: a write host switch, a placement change).
-    pub fn invalidate_routes(&self) {
-        self.route_generation.fetch_add(1, Ordering::AcqRel);
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<Config> {
+        self.table.load().config.clone()
     }
 
-    /// The route for a session in logical schema `schema` (or none): its group (a sharded
-    /// schema's home shard group) and the database connections there use.
+    /// The default route of logical schema `schema` (or of no schema) in the table in force.
     pub fn route(&self, schema: Option<&str>, flags: ConnFlags) -> Result<Route, SqlError> {
-        match schema {
-            Some(s) => match self
-                .topology
-                .schema(s)
-                .ok_or_else(|| SqlError::unknown_db(s))?
-            {
-                SchemaTopology::Unsharded { group, database } => {
-                    self.route_to(group, Some(database.clone()), flags)
-                }
-                SchemaTopology::Sharded(sh) => {
-                    let group = sh.group_of(sh.home_shard).unwrap_or_default().to_string();
-                    let database = self.group_database(s, &group);
-                    self.route_to(&group, database, flags)
-                }
-            },
-            None => {
-                let g = self
-                    .config
-                    .groups
-                    .first()
-                    .ok_or_else(|| SqlError::internal("no groups configured"))?;
-                self.route_to(&g.name, None, flags)
-            }
+        self.table.load().target(schema, None, Intent::Write, flags)
+    }
+
+    /// Drops the hosts `table` no longer routes to once none of their connections is
+    /// open (a draining host closes its connections as they come back).
+    fn forget_drained_hosts(&self, table: &RoutingTable) {
+        if let Ok(mut hosts) = self.hosts.lock() {
+            hosts.retain(|h| {
+                table.hosts().any(|t| Arc::ptr_eq(t, h))
+                    || h.pools().iter().any(|p| p.stats().open > 0)
+            });
         }
     }
 
-    /// The route to `group_name`'s active write host, with `database` selected.
-    pub fn route_to(
-        &self,
-        group_name: &str,
-        database: Option<String>,
-        flags: ConnFlags,
-    ) -> Result<Route, SqlError> {
-        let index = self
-            .config
-            .groups
-            .iter()
-            .position(|g| g.name == group_name)
-            .ok_or_else(|| SqlError::internal(format!("group '{group_name}' is not configured")))?;
-        let group = &self.config.groups[index];
-        let host = myshard_failover::active_write_host(group)
-            .ok_or_else(|| SqlError::internal(format!("group '{group_name}' has no write host")))?;
-        let pool = self.pool(group, host, flags);
-        Ok(Route {
-            group: self.group_names[index].clone(),
-            pool,
-            database,
-        })
-    }
-
-    /// The database backend connections of sharded schema `schema` select on `group`: the
-    /// home shard's there, else the group's first shard. Statements name each table's shard
-    /// database explicitly, so this stays the same whatever shard a statement targets and
-    /// connections do not switch databases between statements.
-    pub fn group_database(&self, schema: &str, group: &str) -> Option<String> {
-        let Some(SchemaTopology::Sharded(sh)) = self.topology.schema(schema) else {
-            return None;
-        };
-        let home = sh.home_shard;
-        let shard = if sh.group_of(home) == Some(group) {
-            Some(home)
-        } else {
-            sh.shards_of(group).next()
-        };
-        shard.and_then(|s| sh.database(s)).map(str::to_string)
-    }
-
-    fn pool(&self, group: &myshard_config::Group, host: &str, flags: ConnFlags) -> Arc<HostPool> {
-        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(pool) = pools.get(&PoolKey(host, flags)) {
-            return pool.clone();
-        }
-        // The pools of one host (one per set of flags) share its connection limit.
-        let budget = pools
-            .iter()
-            .find(|((h, _), _)| h == host)
-            .map(|(_, pool)| pool.budget().clone());
-        pools
-            .entry((host.to_string(), flags))
-            .or_insert_with(|| {
-                let p = &group.pool;
-                HostPool::sharing(
-                    HostTarget {
-                        addr: Arc::from(host),
-                        user: group.user.clone(),
-                        password: group.password.clone(),
-                        flags,
-                        connect_timeout: Duration::from_millis(p.connect_timeout_ms),
-                    },
-                    PoolSettings {
-                        min: p.min,
-                        max: p.max,
-                        idle_timeout: Duration::from_millis(p.idle_timeout_ms),
-                        check_after_idle: Duration::from_millis(p.check_after_idle_ms),
-                        checkout_timeout: Duration::from_millis(p.checkout_timeout_ms),
-                        check_timeout: Duration::from_millis(p.check_timeout_ms.max(1)),
-                    },
-                    budget,
-                )
-            })
-            .clone()
-    }
-
-    /// Every pool created so far.
+    /// Every pool of every host made so far.
     pub fn pools(&self) -> Vec<Arc<HostPool>> {
-        self.pools
+        self.hosts
             .lock()
-            .map(|p| p.values().cloned().collect())
+            .map(|h| h.iter().flat_map(|h| h.pools()).collect())
             .unwrap_or_default()
     }
 
@@ -452,7 +336,7 @@ async fn try_learn_server_version(shared: &Shared) -> bool {
     };
     let id = myshard_router::exec_comment::version_id(&conn.server_version).unwrap_or(0);
     shared.backend_version.store(id, Ordering::Release);
-    if shared.config.server_version.is_some() {
+    if shared.config().server_version.is_some() {
         return true;
     }
     if let Ok(mut v) = shared.server_version.write() {
@@ -484,7 +368,7 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, mut stop: watch::R
         // slots of clients.
         let Some(handshake) = shared
             .admission
-            .try_handshake(shared.config.limits.max_handshakes)
+            .try_handshake(shared.config().limits.max_handshakes)
         else {
             tokio::spawn(refuse_at_once(stream, SqlError::too_many_connections()));
             continue;
@@ -518,9 +402,17 @@ async fn maintenance(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         if suppressed > 0 {
             tracing::info!(suppressed, "{suppressed} more failed logins suppressed");
         }
-        for pool in shared.pools() {
-            pool.reap();
-            pool.fill_min().await;
+        // Only hosts the routing table sends statements to are kept warm.
+        let table = shared.table();
+        for host in table.hosts() {
+            if !host.state().serves() {
+                continue;
+            }
+            for pool in host.pools() {
+                pool.reap();
+                pool.fill_min().await;
+            }
         }
+        shared.forget_drained_hosts(&table);
     }
 }

@@ -3,7 +3,7 @@
 //! round trip. Each backend connection prepares it lazily at its first EXECUTE there.
 //! The cache is bounded by bytes (`limits.statement_cache_bytes`).
 
-use crate::backend::HostPool;
+use crate::backend::conn::ConnFlags;
 use hashbrown::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -34,9 +34,13 @@ pub struct StmtMeta {
     pub introspection: Option<Arc<myshard_router::compat::Introspection>>,
 }
 
-/// Cache key: pool (host and connection flags, which shape the column definitions),
-/// physical database, statement text.
-type Key = (usize, Option<String>, Vec<u8>);
+/// Cache key: host object identity and connection flags (which shape the column
+/// definitions), physical database, statement text.
+type Key = (PoolId, Option<String>, Vec<u8>);
+
+/// The connections a statement's metadata was learned on: the host object's identity
+/// ([`crate::routing::Host::id`], never reused) and the connection flags.
+pub type PoolId = (u64, ConnFlags);
 
 /// Bytes an entry costs besides its texts and definitions (key, map slot, `StmtMeta`).
 const ENTRY_OVERHEAD: usize = 256;
@@ -85,18 +89,11 @@ impl StmtCache {
     }
 
     /// Looks a statement up.
-    pub fn get(
-        &self,
-        pool: &Arc<HostPool>,
-        db: &Option<String>,
-        sql: &[u8],
-    ) -> Option<Arc<StmtMeta>> {
+    pub fn get(&self, pool: PoolId, db: &Option<String>, sql: &[u8]) -> Option<Arc<StmtMeta>> {
         let mut guard = self.entries.lock().ok()?;
         let entries = &mut *guard;
         entries.clock += 1;
-        let e = entries
-            .map
-            .get_mut(&(pool_key(pool), db.clone(), sql.to_vec()))?;
+        let e = entries.map.get_mut(&(pool, db.clone(), sql.to_vec()))?;
         e.used = entries.clock;
         Some(e.meta.clone())
     }
@@ -108,7 +105,7 @@ impl StmtCache {
 
     /// Stores metadata learned from a backend, evicting others to stay within the limit
     /// (a statement larger than the whole limit is not kept).
-    pub fn insert(&self, pool: &Arc<HostPool>, db: Option<String>, meta: Arc<StmtMeta>) {
+    pub fn insert(&self, pool: PoolId, db: Option<String>, meta: Arc<StmtMeta>) {
         let bytes = entry_bytes(&meta, db.as_deref());
         if bytes > self.max_bytes {
             return;
@@ -118,7 +115,7 @@ impl StmtCache {
         };
         let entries = &mut *guard;
         entries.clock += 1;
-        let key = (pool_key(pool), db, meta.sql.clone());
+        let key = (pool, db, meta.sql.clone());
         let entry = Entry {
             meta,
             bytes,
@@ -181,9 +178,4 @@ fn entry_bytes(meta: &StmtMeta, db: Option<&str>) -> usize {
         .map(|d| d.len() + std::mem::size_of::<Vec<u8>>())
         .sum();
     2 * meta.sql.len() + defs + db.map_or(0, str::len) + ENTRY_OVERHEAD
-}
-
-/// Pools live as long as the proxy, so their address identifies them.
-fn pool_key(pool: &Arc<HostPool>) -> usize {
-    Arc::as_ptr(pool) as usize
 }

@@ -10,6 +10,7 @@ use crate::error::SqlError;
 use crate::packet;
 use crate::state::SessionVars;
 use crate::wire::Reader;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 impl Session {
@@ -160,20 +161,25 @@ impl Session {
             .await
             .map_err(|_| Closed)?;
         let mut seq = s.wrapping_add(1);
-        let account = self.shared.config.user(&user).cloned();
-        let ok = account
-            .as_ref()
-            .is_some_and(|u| auth::verify(plugin, &nonce, &u.password, &response));
-        if !ok {
+        // The new user is looked up in the configuration in force now.
+        self.table = self.shared.table();
+        let account = self
+            .table
+            .config
+            .user(&user)
+            .filter(|u| auth::verify(plugin, &nonce, &u.password, &response))
+            .cloned();
+        let Some(account) = account else {
             // The client's port is not kept after login: 0 in the log line.
             let peer = ip.map(|ip| std::net::SocketAddr::new(ip, 0));
             super::login::failed_login(&self.shared, ip, Some((&user, peer)));
             let e = SqlError::access_denied(&user, &self.peer_host, !response.is_empty());
             let _ = self.send_err(&e, seq).await;
             return Err(Closed);
-        }
+        };
         if !db.is_empty()
-            && let Err(e) = super::login::check_schema(&self.shared, &user, &self.peer_host, &db)
+            && let Err(e) =
+                super::login::check_schema(&self.table.config, &account, &self.peer_host, &db)
         {
             let _ = self.send_err(&e, seq).await;
             return Err(Closed);
@@ -185,6 +191,7 @@ impl Session {
             seq = packet::frame(&mut self.out, seq, super::handshake::FAST_AUTH_OK);
         }
         self.user = user.clone();
+        self.account = Arc::new(account);
         if let Ok(mut u) = self.control.user.lock() {
             *u = user;
         }
@@ -195,7 +202,7 @@ impl Session {
         self.vars.database = self
             .schema
             .as_deref()
-            .and_then(|d| self.shared.config.schema(d))
+            .and_then(|d| self.table.config.schema(d))
             .map(|s| s.physical_database().to_string());
         self.reset_session();
         self.send_ok(seq).await

@@ -58,7 +58,7 @@ impl Session {
         myshard_router::compat::plan(
             sql,
             RouteContext {
-                topology: &self.shared.topology,
+                topology: &self.table.topology,
                 schema: self.schema.as_deref(),
             },
         )
@@ -75,7 +75,7 @@ impl Session {
         // DATABASE() is answered where the backend's database is not the logical schema;
         // the client's id and account always.
         let schema = self.schema.as_deref();
-        let special = schema.is_some_and(|s| match self.shared.topology.schema(s) {
+        let special = schema.is_some_and(|s| match self.table.topology.schema(s) {
             Some(SchemaTopology::Sharded(_)) => true,
             Some(SchemaTopology::Unsharded { database, .. }) => database != s,
             None => false,
@@ -121,7 +121,7 @@ impl Session {
         let names = self
             .schema
             .as_deref()
-            .and_then(|s| NameMap::for_schema(&self.shared.topology, s));
+            .and_then(|s| NameMap::for_schema(&self.table.topology, s));
         let Some(names) = names else {
             return self
                 .forward(payload, seq, ResponseKind::FieldList, None)
@@ -244,7 +244,7 @@ impl Session {
         let plan = myshard_router::compat::plan(
             text,
             RouteContext {
-                topology: &self.shared.topology,
+                topology: &self.table.topology,
                 schema: self.schema.as_deref(),
             },
         )
@@ -329,7 +329,7 @@ impl Session {
                 Some(Bound::Text(t)) => String::from_utf8(t.clone()).ok(),
                 _ => None,
             };
-            match r.bind(&self.shared.topology, &value) {
+            match r.bind(&self.table.topology, &value) {
                 Ok(b) => b,
                 Err(e) => return self.send_err(&route_error(e), seq).await,
             }
@@ -447,13 +447,12 @@ impl Session {
         binary: bool,
         seq: u8,
     ) -> Result<(), Closed> {
-        let user = self.shared.config.user(&self.user);
         let mut names: Vec<&str> = self
-            .shared
+            .table
             .topology
             .schemas()
             .map(|(name, _)| name)
-            .filter(|name| user.is_some_and(|u| u.may_use(name)))
+            .filter(|name| self.account.may_use(name))
             .collect();
         names.push("information_schema");
         names.retain(|n| s.matches(n));
@@ -485,7 +484,7 @@ impl Session {
             return self.default_route();
         };
         let topology = self
-            .shared
+            .table
             .topology
             .schema(schema)
             .ok_or_else(|| SqlError::unknown_db(schema))?;
@@ -495,10 +494,11 @@ impl Session {
             )));
         };
         let database = self
-            .shared
+            .table
             .group_database(schema, group)
             .or_else(|| Some(db.to_string()));
-        self.shared.route_to(group, database, self.flags)
+        self.table
+            .route_to(group, database, crate::routing::Intent::Write, self.flags)
     }
 
     /// Runs a rewritten introspection statement and relays its answer renamed.

@@ -39,10 +39,16 @@ struct Lost {
     host: Option<String>,
     /// Why the session was pinned (for the message).
     reason: Option<&'static str>,
+    /// What took the transaction, when it was not a broken connection (e.g. its group's
+    /// write host changed).
+    cause: Option<String>,
 }
 
 impl Lost {
     fn on(&self) -> String {
+        if let Some(c) = &self.cause {
+            return c.clone();
+        }
         match &self.host {
             Some(h) => format!("its backend connection to {h}"),
             None => "one of its backend connections".to_string(),
@@ -157,7 +163,7 @@ impl Session {
 
     /// The statement timeout of this session's user (`0` = none).
     fn statement_timeout(&self) -> Option<Duration> {
-        let config = &self.shared.config;
+        let config = &self.table.config;
         let ms = config
             .user(&self.user)
             .and_then(|u| u.statement_timeout_ms)
@@ -213,6 +219,33 @@ impl Session {
             transaction,
             host,
             reason: self.pin_reason,
+            cause: None,
         });
+    }
+
+    /// Forgets a recorded loss (the client's `COMMIT` that reported it ended the
+    /// transaction).
+    pub(super) fn forget_loss(&mut self) {
+        self.faults.lost = None;
+    }
+
+    /// Ends the open transaction because of `cause` (a change of the hosts it ran on): its
+    /// connections close, so the servers roll it back; later statements fail until the
+    /// client ends it, as after a lost connection. Returns the statement's error.
+    pub(super) fn abort_transaction(&mut self, cause: String) -> SqlError {
+        tracing::warn!(session = self.id, "transaction aborted: {cause}");
+        let e = SqlError::new(
+            1105,
+            b"HY000",
+            format!("the transaction was aborted and rolled back: {cause}; ROLLBACK to end it"),
+        );
+        self.faults.lost = Some(Lost {
+            transaction: true,
+            host: None,
+            reason: self.pin_reason,
+            cause: Some(cause),
+        });
+        self.unpin();
+        e
     }
 }

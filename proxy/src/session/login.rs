@@ -18,6 +18,7 @@ use crate::packet::{self, PacketReader};
 use crate::server::Shared;
 use crate::state::SessionVars;
 use hashbrown::HashMap;
+use myshard_config::{Config, User};
 use mysql_common::collations::{Collation, CollationId};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -45,7 +46,8 @@ pub(super) async fn login(
         crate::server::refuse_at_once(stream, e).await;
         return None;
     }
-    let limits = &shared.config.limits;
+    let table = shared.table();
+    let limits = &table.config.limits;
     let handshake_timeout = millis(limits.handshake_timeout_ms).unwrap_or(Duration::MAX);
     let read_timeout = millis(limits.read_timeout_ms);
     let nonce = auth::nonce();
@@ -127,7 +129,7 @@ pub(super) async fn login(
                 (Plugin::Native, fresh, data)
             }
         };
-        let user = shared.config.user(&resp.user);
+        let user = table.config.user(&resp.user);
         let password_ok =
             user.is_some_and(|u| auth::verify(plugin, &nonce_used, &u.password, &response));
         let Some(user) = user.filter(|_| password_ok) else {
@@ -148,7 +150,7 @@ pub(super) async fn login(
             seq = packet::frame(&mut out, seq, handshake::FAST_AUTH_OK);
         }
         if let Some(db) = &resp.database
-            && let Err(e) = check_schema(&shared, &user.name, &peer_host, db)
+            && let Err(e) = check_schema(&table.config, user, &peer_host, db)
         {
             stream.write_all(&out).await.ok()?;
             refuse(&mut stream, &e, seq).await;
@@ -157,7 +159,7 @@ pub(super) async fn login(
         // Only an authenticated client takes one of the max_client_connections slots.
         let Some(client_slot) = shared
             .admission
-            .try_client(shared.config.max_client_connections)
+            .try_client(table.config.max_client_connections)
         else {
             stream.write_all(&out).await.ok()?;
             refuse(&mut stream, &SqlError::too_many_connections(), seq).await;
@@ -168,7 +170,7 @@ pub(super) async fn login(
         let database = resp
             .database
             .as_deref()
-            .and_then(|d| shared.config.schema(d))
+            .and_then(|d| table.config.schema(d))
             .map(|s| s.physical_database().to_string());
         let vars = SessionVars::new(database, names.clone(), multi);
         packet::frame(&mut out, seq, &handshake::login_ok(true));
@@ -184,6 +186,9 @@ pub(super) async fn login(
             out: Vec::new(),
             command: Vec::new(),
             route_cache: None,
+            participants: Vec::new(),
+            account: Arc::new(user.clone()),
+            table: table.clone(),
             id,
             control: control.clone(),
             peer_host,
@@ -237,7 +242,7 @@ pub(super) fn failed_login(
     {
         tracing::warn!(
             address = %ip,
-            max_connect_errors = shared.config.limits.max_connect_errors,
+            max_connect_errors = shared.config().limits.max_connect_errors,
             "address blocked after too many failed logins"
         );
     }
@@ -269,17 +274,16 @@ async fn refuse(stream: &mut Stream, e: &SqlError, seq: u8) {
 
 /// 1049 for a schema that does not exist, 1044 for one the user may not use.
 pub(super) fn check_schema(
-    shared: &Shared,
-    user: &str,
+    config: &Config,
+    account: &User,
     host: &str,
     db: &str,
 ) -> Result<(), SqlError> {
-    if shared.config.schema(db).is_none() {
+    if config.schema(db).is_none() {
         return Err(SqlError::unknown_db(db));
     }
-    let allowed = shared.config.user(user).is_some_and(|u| u.may_use(db));
-    if !allowed {
-        return Err(SqlError::db_access_denied(user, host, db));
+    if !account.may_use(db) {
+        return Err(SqlError::db_access_denied(&account.name, host, db));
     }
     Ok(())
 }

@@ -306,7 +306,7 @@ impl Session {
         };
         let mut header: Option<(Vec<Vec<u8>>, Layout)> = None;
         let mut groups: Option<GroupMerge> = None;
-        let max_groups = self.shared.config.merge.max_groups;
+        let max_groups = self.table.config.merge.max_groups;
         let mut done = 0;
         while done < n {
             let Some((_, msg)) = rx.recv().await else {

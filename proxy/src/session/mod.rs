@@ -6,11 +6,13 @@ mod client_socket;
 mod compat;
 mod explain;
 mod faults;
+mod gates;
 pub mod handshake;
 mod kill_settle;
 mod login;
 mod merge;
 mod names;
+mod participants;
 mod planner;
 mod privilege;
 mod processlist;
@@ -49,6 +51,11 @@ pub struct Session {
     command: Vec<u8>,
     /// The default route of the last statement, reused while still valid.
     route_cache: Option<query::CachedRoute>,
+    /// The routing table of the running statement (loaded once per command).
+    table: Arc<crate::routing::RoutingTable>,
+    /// The user's account as configured when the client logged in (a reload changes
+    /// accounts for new logins only).
+    account: Arc<myshard_config::User>,
     id: u64,
     control: Arc<ConnControl>,
     peer_host: String,
@@ -69,6 +76,8 @@ pub struct Session {
     /// `BEGIN` / `START TRANSACTION` the client issued: answered by the proxy and sent to
     /// each backend connection the transaction then touches, before its first statement.
     tx_begin: Option<String>,
+    /// The groups the open transaction has run on, with their hosts.
+    participants: Vec<participants::Participant>,
     last_insert_id: u64,
     /// For the response being relayed: the physical database to show as the logical
     /// schema in its error and column definitions (a single shard's answer).
@@ -110,7 +119,7 @@ impl Session {
             // Every command is read into the same buffer (taken out while it is handled).
             let mut payload = std::mem::take(&mut self.command);
             let read = tokio::select! {
-                r = self.reader.read_into(&mut self.stream, self.shared.config.max_allowed_packet, &mut payload) => r,
+                r = self.reader.read_into(&mut self.stream, self.table.config.max_allowed_packet, &mut payload) => r,
                 _ = control.wake.notified() => {
                     if self.control.killed.load(Ordering::Acquire) { return; }
                     self.command = payload;
@@ -142,6 +151,8 @@ impl Session {
                 return;
             }
             let next = seq.wrapping_add(1);
+            // One routing table for the whole command.
+            self.table = self.shared.table();
             self.note_command(&payload);
             let r = self.dispatch(&payload, next).await;
             self.note_idle();
@@ -252,6 +263,7 @@ impl Session {
         }
         self.pin_reason = None;
         self.tx_begin = None;
+        self.participants.clear();
     }
 
     fn close(&mut self) {

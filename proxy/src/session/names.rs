@@ -83,7 +83,7 @@ impl Session {
     /// A backend error as the client sees it: physical database names shown as logical
     /// schemas.
     pub(super) fn logical_error(&self, mut e: SqlError) -> SqlError {
-        let names = NameMap::for_messages(&self.shared.topology);
+        let names = NameMap::for_messages(&self.table.topology);
         if let std::borrow::Cow::Owned(m) = names.message(&e.message) {
             e.message = m;
         }
@@ -149,7 +149,7 @@ impl Session {
         failed: &[(u32, String, SqlError)],
         total: usize,
     ) -> Option<SqlError> {
-        let names = NameMap::for_messages(&self.shared.topology);
+        let names = NameMap::for_messages(&self.table.topology);
         let mut kinds: Vec<(SqlError, Vec<String>)> = Vec::new();
         for (shard, group, e) in failed {
             let mut e = e.clone();
@@ -195,7 +195,7 @@ impl Session {
     /// renaming of its error (column definitions are relayed untouched, for speed).
     pub(super) fn renamed_database(&self) -> Option<Rename> {
         let schema = self.schema.as_deref()?;
-        match self.shared.topology.schema(schema)? {
+        match self.table.topology.schema(schema)? {
             SchemaTopology::Unsharded { database, .. } if database != schema => Some(Rename {
                 physical: database.clone(),
                 logical: schema.to_string(),

@@ -46,7 +46,7 @@ impl Session {
     pub(super) async fn plan_statement(&self, sql: &str) -> Route {
         let hint_writes = self.may_hint_writes();
         let ctx = RouteContext {
-            topology: &self.shared.topology,
+            topology: &self.table.topology,
             schema: self.schema.as_deref(),
         };
         // Statements of plain schemas (most) without a comment (which may hold a shard
@@ -60,17 +60,17 @@ impl Session {
         let Ok(permit) = Arc::clone(planners()).acquire_owned().await else {
             return Route::Error(RouteError::refused("the statement planner is shut down"));
         };
-        let shared = Arc::clone(&self.shared);
+        let table = Arc::clone(&self.table);
         let schema = self.schema.clone();
         let sql = sql.to_owned();
-        let stack = planner_stack_bytes(shared.topology.limits().max_expression_depth);
+        let stack = planner_stack_bytes(table.topology.limits().max_expression_depth);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let started = std::thread::Builder::new()
             .name("myshard-planner".into())
             .stack_size(stack)
             .spawn(move || {
                 let ctx = RouteContext {
-                    topology: &shared.topology,
+                    topology: &table.topology,
                     schema: schema.as_deref(),
                 };
                 let route = plan_hinted(&sql, ctx, hint_writes);

@@ -45,9 +45,7 @@ impl Session {
     /// `sql` resolved ([`resolve_comments`]) if the user may run it, or the refusal.
     pub(super) fn admit<'a>(&self, sql: &'a str) -> Result<Cow<'a, str>, SqlError> {
         let text = resolve_comments(&self.shared, sql)?;
-        let Some(user) = self.shared.config.user(&self.user) else {
-            return Err(SqlError::access_denied(&self.user, &self.peer_host, true));
-        };
+        let user = &*self.account;
         if user.admin && !user.read_only {
             return Ok(text);
         }
@@ -57,7 +55,7 @@ impl Session {
             admin: user.admin,
             read_only: user.read_only,
             schemas: &user.schemas,
-            topology: &self.shared.topology,
+            topology: &self.table.topology,
             server_version: server_version(&self.shared),
         };
         check(&text, &grants).map_err(super::shard::route_error)?;
@@ -66,9 +64,6 @@ impl Session {
 
     /// Whether the user may force writes onto a shard with a hint.
     pub(super) fn may_hint_writes(&self) -> bool {
-        self.shared
-            .config
-            .user(&self.user)
-            .is_some_and(|u| u.shard_hint_writes)
+        self.account.shard_hint_writes
     }
 }

@@ -73,7 +73,7 @@ impl Session {
 
     /// The sessions this user may see, by id.
     fn processes(&self) -> Vec<Process> {
-        let admin = self.shared.config.user(&self.user).is_some_and(|u| u.admin);
+        let admin = self.account.admin;
         let controls: Vec<(u64, Arc<crate::server::ConnControl>)> = self
             .shared
             .registry

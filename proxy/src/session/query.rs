@@ -8,6 +8,7 @@ use crate::backend::rewrite::{ColumnDef, Edit};
 use crate::backend::{Class, PooledConn, RelayFailure, Relayed, ResponseKind, relay};
 use crate::error::SqlError;
 use crate::packet;
+use crate::routing::Intent;
 use crate::server::Route;
 use myshard_router::compat::NameMap;
 use myshard_router::shard::plan::Route as ShardPlan;
@@ -165,11 +166,13 @@ impl Session {
 
     /// Switches the session's logical schema (COM_INIT_DB and `USE`).
     pub(super) async fn use_schema(&mut self, db: &str, seq: u8) -> Result<(), Closed> {
-        if let Err(e) = super::login::check_schema(&self.shared, &self.user, &self.peer_host, db) {
+        if let Err(e) =
+            super::login::check_schema(&self.table.config, &self.account, &self.peer_host, db)
+        {
             return self.send_err(&e, seq).await;
         }
         let physical = self
-            .shared
+            .table
             .config
             .schema(db)
             .map(|s| s.physical_database().to_string());
@@ -181,25 +184,30 @@ impl Session {
     /// Where statements go when nothing in them says otherwise: the session schema's group
     /// (the home shard's for a sharded schema).
     pub(super) fn default_route(&self) -> Result<Route, SqlError> {
-        self.shared.route(self.schema.as_deref(), self.flags)
+        self.table
+            .target(self.schema.as_deref(), None, Intent::Write, self.flags)
     }
 
     /// The route of logical schema `other`, or with `None` the session's default route,
-    /// which comes from the session's cache while the schema, the connection flags and the
-    /// routing generation are those it was computed for (so that a statement costs no
-    /// allocation and no pool lookup for it). Hand it back with [`Session::keep_route`].
+    /// which comes from the session's cache while the schema, the connection flags, the
+    /// routing table and the host's epoch are those it was computed for (so that a
+    /// statement costs no allocation and no pool lookup for it). Hand it back with
+    /// [`Session::keep_route`].
     pub(super) fn take_route(&mut self, other: Option<String>) -> Result<CachedRoute, SqlError> {
-        let generation = self.shared.route_generation();
+        let generation = self.table.epoch;
         if other.is_none()
             && let Some(c) = self.route_cache.take()
             && c.generation == generation
             && c.flags == self.flags
             && c.schema == self.schema
+            && c.route.epoch == c.route.host.epoch()
         {
             return Ok(c);
         }
         let schema = other.or_else(|| self.schema.clone());
-        let route = self.shared.route(schema.as_deref(), self.flags)?;
+        let route = self
+            .table
+            .target(schema.as_deref(), None, Intent::Write, self.flags)?;
         Ok(CachedRoute {
             schema,
             flags: self.flags,
@@ -220,6 +228,8 @@ impl Session {
     /// pinned to the session there, or one from the pool. Inside a transaction a fresh
     /// connection first receives the client's `BEGIN`.
     pub(super) async fn acquire_at(&mut self, route: &Route) -> Result<PooledConn, SqlError> {
+        // A transaction never moves to another host.
+        self.join_transaction(route)?;
         self.vars.database.clone_from(&route.database);
         let pinned = self
             .pinned
@@ -281,6 +291,7 @@ impl Session {
         if conn.in_transaction || self.pin_reason.is_some() {
             self.pinned.push(conn);
         }
+        self.settle_participants();
     }
 
     /// Sends `payload` to the session's default route and relays the response.

@@ -112,7 +112,7 @@ impl Session {
         if self.pin_reason.is_some() || self.in_transaction() {
             1
         } else {
-            self.shared.config.merge.connections_per_group.max(1)
+            self.table.config.merge.connections_per_group.max(1)
         }
     }
 

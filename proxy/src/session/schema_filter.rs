@@ -29,16 +29,15 @@ impl Session {
     /// The row filter for this session's user; `None` for administrators (they see every
     /// database, as the proxy's backend account does).
     pub(super) fn schema_filter(&self) -> Option<SchemaFilter> {
-        let user = self.shared.config.user(&self.user);
-        if user.is_some_and(|u| u.admin) {
+        if self.account.admin {
             return None;
         }
         let allowed = self
-            .shared
+            .table
             .topology
             .schemas()
             .map(|(name, _)| name)
-            .filter(|name| user.is_some_and(|u| u.may_use(name)))
+            .filter(|name| self.account.may_use(name))
             .map(str::to_string)
             .collect();
         Some(SchemaFilter { allowed })
@@ -53,8 +52,7 @@ impl Session {
         sql: &str,
         multi: bool,
     ) -> Option<Introspection> {
-        let user = self.shared.config.user(&self.user);
-        if user.is_some_and(|u| u.admin) {
+        if self.account.admin {
             return None;
         }
         if multi {
@@ -69,6 +67,6 @@ impl Session {
                 ))
             });
         }
-        information_schema_as_written(sql, &self.shared.topology, self.schema.as_deref())
+        information_schema_as_written(sql, &self.table.topology, self.schema.as_deref())
     }
 }

@@ -51,7 +51,7 @@ impl Session {
     ) -> Result<Vec<Target>, SqlError> {
         let charset = self.vars.client_charset();
         super::planner::off_worker(super::planner::is_heavy(route), || {
-            route.resolve(&self.shared.topology, params, &hash_key, &|b| {
+            route.resolve(&self.table.topology, params, &hash_key, &|b| {
                 literal_in(b, charset)
             })
         })
@@ -65,11 +65,16 @@ impl Session {
         let database = if route.template.is_verbatim() {
             Some(t.database.clone())
         } else {
-            self.shared
+            self.table
                 .group_database(&route.schema, &t.group)
                 .or_else(|| Some(t.database.clone()))
         };
-        self.shared.route_to(&t.group, database, self.flags)
+        self.table.route_to(
+            &t.group,
+            database,
+            crate::routing::Intent::Write,
+            self.flags,
+        )
     }
 
     /// Runs a text statement planned to shards.
@@ -81,6 +86,10 @@ impl Session {
     ) -> Result<(), Closed> {
         let targets = match self.targets(route, &[]) {
             Ok(t) => t,
+            Err(e) => return self.send_err(&e, seq).await,
+        };
+        let _passages = match self.pass_gates(&targets).await {
+            Ok(p) => p,
             Err(e) => return self.send_err(&e, seq).await,
         };
         if let [t] = targets.as_slice() {
@@ -250,6 +259,10 @@ impl Session {
         };
         let targets = match self.targets(route, &params) {
             Ok(t) => t,
+            Err(e) => return self.send_err(&e, seq).await,
+        };
+        let _passages = match self.pass_gates(&targets).await {
+            Ok(p) => p,
             Err(e) => return self.send_err(&e, seq).await,
         };
         if matches!(route.targets, Targets::Rows { .. }) && targets.len() > 1 {

@@ -114,7 +114,7 @@ impl Session {
     fn sql_prepare_schema_sharded(&self) -> bool {
         self.schema.as_deref().is_some_and(|s| {
             matches!(
-                self.shared.topology.schema(s),
+                self.table.topology.schema(s),
                 Some(SchemaTopology::Sharded(_))
             )
         })
@@ -132,7 +132,7 @@ impl Session {
             ));
         }
         let ctx = RouteContext {
-            topology: &self.shared.topology,
+            topology: &self.table.topology,
             schema: self.schema.as_deref(),
         };
         match plan(text, ctx) {

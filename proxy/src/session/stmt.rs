@@ -97,7 +97,7 @@ impl Session {
         let meta = match self
             .shared
             .stmt_cache
-            .get(&route.pool, &route.database, sql)
+            .get(route.pool_id(), &route.database, sql)
         {
             Some(m) => m,
             None => match self
@@ -105,9 +105,11 @@ impl Session {
                 .await
             {
                 Ok(m) => {
-                    self.shared
-                        .stmt_cache
-                        .insert(&route.pool, route.database.clone(), m.clone());
+                    self.shared.stmt_cache.insert(
+                        route.pool_id(),
+                        route.database.clone(),
+                        m.clone(),
+                    );
                     m
                 }
                 Err(e) => return self.send_err(&e, seq).await,
@@ -119,7 +121,7 @@ impl Session {
     /// A slot for one more prepared statement of this client, or error 1461 when the
     /// client or all clients together have as many open as allowed.
     fn statement_slot(&self) -> Result<Slot, SqlError> {
-        let limits = &self.shared.config.limits;
+        let limits = &self.table.config.limits;
         let per_client = limits.max_prepared_statements_per_client;
         if self.stmts.len() >= per_client {
             return Err(too_many_statements(
@@ -186,7 +188,7 @@ impl Session {
             ShardPlan::Error(e) => Err(super::shard::route_error(e)),
             ShardPlan::Shard(r) => {
                 let schema = self
-                    .shared
+                    .table
                     .topology
                     .schema(&r.schema)
                     .ok_or_else(|| SqlError::unknown_db(&r.schema))?;
@@ -204,10 +206,15 @@ impl Session {
                     )));
                 };
                 let database = self
-                    .shared
+                    .table
                     .group_database(&r.schema, group)
                     .or_else(|| Some(db.to_string()));
-                let route = self.shared.route_to(group, database, self.flags)?;
+                let route = self.table.route_to(
+                    group,
+                    database,
+                    crate::routing::Intent::Write,
+                    self.flags,
+                )?;
                 if decode(sql).is_err() {
                     return Err(SqlError::not_supported(
                         "characters U+10FF00-U+10FFFF in statements of sharded or renamed schemas",
@@ -272,7 +279,7 @@ impl Session {
     /// Column definitions naming a physical database of logical schema `logical` name the
     /// logical schema instead, as one server would.
     fn logical_column_schema(&self, logical: &str, defs: &mut [Vec<u8>]) {
-        let physical: &[String] = match self.shared.topology.schema(logical) {
+        let physical: &[String] = match self.table.topology.schema(logical) {
             Some(SchemaTopology::Sharded(s)) => &s.databases,
             Some(SchemaTopology::Unsharded { database, .. }) => std::slice::from_ref(database),
             None => return,
@@ -429,7 +436,7 @@ impl Session {
     /// to `max_allowed_packet` bytes in all; otherwise nothing is stored and the next
     /// EXECUTE fails (1210 or 1153), as in MySQL.
     pub(super) fn com_stmt_send_long_data(&mut self, body: &[u8]) {
-        let max = self.shared.config.max_allowed_packet;
+        let max = self.table.config.max_allowed_packet;
         let (Some(id), Some(param)) = (stmt_id(body), body.get(4..6)) else {
             return;
         };

@@ -44,7 +44,12 @@ impl Session {
     /// Sends `verb` to every pinned connection in a transaction; connections pinned only
     /// for the transaction go back to the pool.
     async fn finish_transaction(&mut self, verb: &str) -> Result<(), SqlError> {
+        if verb == "COMMIT" {
+            // Never commit a transaction whose hosts changed under it.
+            self.check_participants()?;
+        }
         self.tx_begin = None;
+        self.participants.clear();
         let mut done: Vec<String> = Vec::new();
         let mut failure: Option<SqlError> = None;
         for mut conn in std::mem::take(&mut self.pinned) {

@@ -1,0 +1,195 @@
+//! The routing table: the one place that says where a statement goes. It holds the
+//! configuration in force, the placement of every shard, for each group the active write
+//! host and the read hosts, the gate of every shard, and an epoch. It is published whole
+//! through `arc-swap` ([`crate::server::Shared::table`]); a statement loads it once and
+//! plans, resolves keys and picks its targets with that one snapshot.
+
+use super::gate::ShardGate;
+use super::host::Host;
+use super::{Intent, Route};
+use crate::backend::conn::ConnFlags;
+use crate::error::SqlError;
+use hashbrown::HashMap;
+use myshard_config::{Config, SchemaTopology, Topology};
+use std::sync::Arc;
+
+/// The hosts of one replication group.
+#[derive(Debug)]
+pub struct GroupRoute {
+    /// Group name (shared by the routes to it).
+    pub name: Arc<str>,
+    /// The host taking writes now, if the group has one.
+    pub write: Option<Arc<Host>>,
+    /// Hosts serving reads (replicas).
+    pub reads: Vec<Arc<Host>>,
+}
+
+/// A consistent view of where everything is.
+#[derive(Debug)]
+pub struct RoutingTable {
+    /// Increases with every table published.
+    pub epoch: u64,
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// Where every logical schema's physical databases live.
+    pub topology: Topology,
+    /// In configuration order.
+    groups: Vec<GroupRoute>,
+    by_group: HashMap<Arc<str>, usize>,
+    /// The gate of every physical database.
+    gates: HashMap<String, Arc<ShardGate>>,
+}
+
+impl RoutingTable {
+    /// The table for `config`, at `epoch`: `host` gives the host object for an address of
+    /// a group (reusing the running one where nothing changed); gates are carried over from
+    /// `previous` for databases it has, so that a closed gate stays closed.
+    pub fn build(
+        config: Arc<Config>,
+        epoch: u64,
+        previous: Option<&RoutingTable>,
+        host: &mut dyn FnMut(&str, &myshard_config::Group) -> Arc<Host>,
+    ) -> RoutingTable {
+        let topology = Topology::new(&config);
+        let mut groups = Vec::with_capacity(config.groups.len());
+        let mut by_group = HashMap::with_capacity(config.groups.len());
+        for g in &config.groups {
+            let name: Arc<str> = Arc::from(g.name.as_str());
+            let write = myshard_failover::active_write_host(g).map(|a| host(a, g));
+            let reads = g.read_hosts.iter().map(|a| host(a, g)).collect();
+            by_group.entry(name.clone()).or_insert(groups.len());
+            groups.push(GroupRoute { name, write, reads });
+        }
+        let mut gates = HashMap::new();
+        for db in topology.physical_databases() {
+            let gate = previous
+                .and_then(|p| p.gates.get(db.database))
+                .cloned()
+                .unwrap_or_default();
+            gates.insert(db.database.to_string(), gate);
+        }
+        RoutingTable {
+            epoch,
+            config,
+            topology,
+            groups,
+            by_group,
+            gates,
+        }
+    }
+
+    /// The group named `name`.
+    pub fn group(&self, name: &str) -> Option<&GroupRoute> {
+        self.by_group.get(name).map(|&i| &self.groups[i])
+    }
+
+    /// Every group, in configuration order.
+    pub fn groups(&self) -> &[GroupRoute] {
+        &self.groups
+    }
+
+    /// Every host the table routes to (a host of several groups once per group).
+    pub fn hosts(&self) -> impl Iterator<Item = &Arc<Host>> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.write.iter().chain(g.reads.iter()))
+    }
+
+    /// The gate of physical database `database`.
+    pub fn gate(&self, database: &str) -> Option<&Arc<ShardGate>> {
+        self.gates.get(database)
+    }
+
+    /// Where a statement goes: in logical schema `schema` (none: no schema selected), on
+    /// shard `shard` of a sharded schema (none: where statements naming no sharded table
+    /// go, the home shard's group), for `intent`, with connections of `flags`. Every route
+    /// of the proxy comes from here.
+    pub fn target(
+        &self,
+        schema: Option<&str>,
+        shard: Option<u32>,
+        intent: Intent,
+        flags: ConnFlags,
+    ) -> Result<Route, SqlError> {
+        let Some(s) = schema else {
+            let g = self
+                .groups
+                .first()
+                .ok_or_else(|| SqlError::internal("no groups configured"))?;
+            return self.group_route(g, None, intent, flags);
+        };
+        match self
+            .topology
+            .schema(s)
+            .ok_or_else(|| SqlError::unknown_db(s))?
+        {
+            SchemaTopology::Unsharded { group, database } => {
+                self.route_to(group, Some(database.clone()), intent, flags)
+            }
+            SchemaTopology::Sharded(sh) => {
+                let shard = shard.unwrap_or(sh.home_shard);
+                let group = sh.group_of(shard).ok_or_else(|| {
+                    SqlError::internal(format!("shard {shard} of '{s}' is not placed"))
+                })?;
+                let database = self
+                    .group_database(s, group)
+                    .or_else(|| sh.database(shard).map(str::to_string));
+                self.route_to(group, database, intent, flags)
+            }
+        }
+    }
+
+    /// The route to group `group` with `database` selected.
+    pub fn route_to(
+        &self,
+        group: &str,
+        database: Option<String>,
+        intent: Intent,
+        flags: ConnFlags,
+    ) -> Result<Route, SqlError> {
+        let g = self
+            .group(group)
+            .ok_or_else(|| SqlError::internal(format!("group '{group}' is not configured")))?;
+        self.group_route(g, database, intent, flags)
+    }
+
+    fn group_route(
+        &self,
+        g: &GroupRoute,
+        database: Option<String>,
+        // Reads go to the write host too until read routing (replication groups) lands.
+        _intent: Intent,
+        flags: ConnFlags,
+    ) -> Result<Route, SqlError> {
+        let host = g
+            .write
+            .clone()
+            .ok_or_else(|| SqlError::internal(format!("group '{}' has no write host", g.name)))?;
+        let epoch = host.epoch();
+        let pool = host.pool(flags)?;
+        Ok(Route {
+            group: g.name.clone(),
+            host,
+            epoch,
+            pool,
+            database,
+        })
+    }
+
+    /// The database backend connections of sharded schema `schema` select on `group`: the
+    /// home shard's there, else the group's first shard. Statements name each table's shard
+    /// database explicitly, so this stays the same whatever shard a statement targets and
+    /// connections do not switch databases between statements.
+    pub fn group_database(&self, schema: &str, group: &str) -> Option<String> {
+        let Some(SchemaTopology::Sharded(sh)) = self.topology.schema(schema) else {
+            return None;
+        };
+        let home = sh.home_shard;
+        let shard = if sh.group_of(home) == Some(group) {
+            Some(home)
+        } else {
+            sh.shards_of(group).next()
+        };
+        shard.and_then(|s| sh.database(s)).map(str::to_string)
+    }
+}

@@ -1,0 +1,40 @@
+//! Passing the gates of the shards a statement runs on (see [`crate::routing::ShardGate`]):
+//! a statement waits at a closed gate (a cut-over in progress) and holds its passages until
+//! it has answered, so that a cut-over sees no statement running on the shard.
+
+use super::Session;
+use crate::error::SqlError;
+use crate::routing::Passage;
+use myshard_router::shard::resolve::Target;
+
+impl Session {
+    /// Passes the gates of `targets`' physical databases, in name order (the order closers
+    /// use too). Waiting ends like any wait of the statement (KILL, timeout, client gone).
+    pub(super) async fn pass_gates(
+        &mut self,
+        targets: &[Target],
+    ) -> Result<Vec<Passage>, SqlError> {
+        let mut names: Vec<&str> = targets.iter().map(|t| t.database.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let table = self.table.clone();
+        let mut passages = Vec::with_capacity(names.len());
+        let mut interrupter = None;
+        for name in names {
+            let Some(gate) = table.gate(name) else {
+                continue;
+            };
+            // Open gates pass at once, without setting up the interrupt watch.
+            if let Some(p) = gate.try_pass() {
+                passages.push(p);
+                continue;
+            }
+            let interrupter = interrupter.get_or_insert_with(|| self.interrupter());
+            tokio::select! {
+                p = gate.pass() => passages.push(p),
+                why = interrupter.wait() => return Err(why.error()),
+            }
+        }
+        Ok(passages)
+    }
+}

@@ -1,0 +1,106 @@
+//! The hosts an open transaction runs on: one participant per group, with the host that
+//! took the transaction's first statement there and that host's epoch then.
+//!
+//! A transaction is never continued on another host: when the group's route now leads to
+//! another host, or the host changed state since (fenced, down, draining — its epoch moved),
+//! the statement fails, the transaction's connections close (the servers roll it back) and
+//! the session reports the transaction lost until the client ends it. `COMMIT` checks every
+//! participant the same way before committing anywhere. This is where XA will plug in.
+
+use super::Session;
+use crate::error::SqlError;
+use crate::routing::{Host, Route};
+use std::sync::Arc;
+
+/// One group a transaction has run statements on.
+#[derive(Debug, Clone)]
+pub(crate) struct Participant {
+    /// The group.
+    pub group: Arc<str>,
+    /// The host the transaction runs on there.
+    pub host: Arc<Host>,
+    /// The host's epoch when the transaction joined it.
+    pub epoch: u64,
+}
+
+impl Participant {
+    /// Why the transaction may not go on with `now` as its host for this group, if so.
+    fn moved(&self, now: Option<&Arc<Host>>) -> Option<String> {
+        let state = self.host.state();
+        let cause = match now {
+            Some(h) if !Arc::ptr_eq(h, &self.host) => format!(
+                "the write host of group '{}' changed from {} to {} during the transaction",
+                self.group,
+                self.host.addr(),
+                h.addr()
+            ),
+            None => format!(
+                "group '{}' has no write host any more (was {})",
+                self.group,
+                self.host.addr()
+            ),
+            _ if !state.serves() || self.host.epoch() != self.epoch => format!(
+                "the write host {} of group '{}' became {} during the transaction",
+                self.host.addr(),
+                self.group,
+                state.name()
+            ),
+            _ => return None,
+        };
+        Some(cause)
+    }
+}
+
+impl Session {
+    /// Checks `route` against the open transaction's participant of its group, and joins
+    /// the group to the transaction if it is new. The error aborts the transaction.
+    pub(super) fn join_transaction(&mut self, route: &Route) -> Result<(), SqlError> {
+        if !self.in_transaction() && !self.vars.autocommit_off() {
+            return Ok(());
+        }
+        match self.participants.iter().find(|p| p.group == route.group) {
+            Some(p) => match p.moved(Some(&route.host)) {
+                Some(cause) => Err(self.abort_transaction(cause)),
+                None => Ok(()),
+            },
+            None => {
+                self.participants.push(Participant {
+                    group: route.group.clone(),
+                    host: route.host.clone(),
+                    epoch: route.epoch,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Before `COMMIT`: every participant must still be its group's write host, at the
+    /// epoch the transaction joined it. The error aborts (rolls back) the transaction.
+    pub(super) fn check_participants(&mut self) -> Result<(), SqlError> {
+        let table = self.shared.table();
+        let cause = self.participants.iter().find_map(|p| {
+            let now = table.group(&p.group).and_then(|g| g.write.as_ref());
+            p.moved(now)
+        });
+        let Some(cause) = cause else {
+            return Ok(());
+        };
+        self.abort_transaction(cause.clone());
+        // The failed COMMIT ends the transaction, as on a server.
+        self.forget_loss();
+        Err(SqlError::new(
+            1180,
+            b"HY000",
+            format!(
+                "Got error during COMMIT: {cause}; the transaction was rolled back and committed nowhere"
+            ),
+        ))
+    }
+
+    /// Forgets the participants once no transaction is open.
+    pub(super) fn settle_participants(&mut self) {
+        if !self.in_transaction() && !self.vars.autocommit_off() {
+            self.participants.clear();
+        }
+    }
+}
