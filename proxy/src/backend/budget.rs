@@ -1,7 +1,8 @@
 //! The connection limit of one backend host, shared by its pools (one per set of connection
 //! flags): how many connections may be open and how many may be checked out at once.
 //!
-//! The limit can change while connections are in use ([`HostBudget::set_max`]). Raising it
+//! The limit can change while connections are in use (`HostBudget::set_max`, through
+//! [`HostPool::update_settings`](crate::backend::HostPool::update_settings)). Raising it
 //! lets more checkouts through at once. Lowering it cannot take back permits that checked-out
 //! connections hold: the shortfall is recorded as owed, and each permit given back while
 //! something is owed is retired instead of released, until the host is within its new limit.

@@ -463,15 +463,19 @@ impl HostPool {
             self.forget();
             return;
         }
-        if self.is_retired() || self.budget.over_limit() {
-            // Out of service, or beyond a lowered host limit: close rather than keep.
-            drop(conn);
-            self.forget();
-            return;
-        }
         conn.last_used = Instant::now();
         conn.shrink_buffers();
         match self.idle.lock() {
+            // Read under the idle lock: `retire` sets the flag before it empties the idle
+            // list under the same lock, so a connection coming back meanwhile is either
+            // refused here or closed there, never left idle in a retired pool.
+            Ok(idle) if self.is_retired() || self.budget.over_limit() => {
+                // Out of service, or beyond a lowered host limit: close rather than keep.
+                drop(idle);
+                drop(conn);
+                self.forget();
+                return;
+            }
             Ok(mut idle) => idle.push(conn),
             Err(_) => {
                 self.forget();
