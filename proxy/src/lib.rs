@@ -24,5 +24,5 @@ pub mod state;
 pub mod stmt_cache;
 pub mod wire;
 
-pub use error::SqlError;
+pub use error::{Side, SqlError};
 pub use server::{ProxyHandle, Shared, start};

@@ -6,7 +6,7 @@
 //! shorter (possibly empty) final chunk.
 //! <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_packets.html>
 
-use crate::error::SqlError;
+use crate::error::{Side, SqlError};
 use crate::wire::{put_lenenc_int, put_lenenc_str};
 use bytes::{Buf, BufMut, BytesMut};
 use std::time::Duration;
@@ -337,7 +337,7 @@ pub fn with_empty_ext_metadata(mut def: Vec<u8>) -> Vec<u8> {
 }
 
 /// Parses an ERR packet payload into an error (for errors a backend sends during
-/// statements the proxy issues itself).
+/// statements the proxy issues itself); its side is [`Side::Answered`].
 pub fn parse_err(payload: &[u8]) -> Option<SqlError> {
     if payload.len() < 3 || payload[0] != 0xFF {
         return None;
@@ -354,6 +354,7 @@ pub fn parse_err(payload: &[u8]) -> Option<SqlError> {
         code,
         state,
         message: String::from_utf8_lossy(msg).into_owned(),
+        side: Side::Answered,
     })
 }
 
@@ -381,7 +382,7 @@ mod tests {
         let mut want = vec![0xFF, 0x19, 0x04, b'#'];
         want.extend_from_slice(b"42000Unknown database 'x'");
         assert_eq!(p, want);
-        assert_eq!(parse_err(&p), Some(e));
+        assert_eq!(parse_err(&p), Some(e.on(Side::Answered)));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::backend::interrupt::{Interrupter, Why};
 use crate::backend::relay::{ResponseKind, read_internal};
 use crate::caps;
-use crate::error::SqlError;
+use crate::error::{Side, SqlError};
 use crate::net::Stream;
 use crate::packet::{self, PacketReader, ReadError};
 use crate::state::{SessionVars, SyncStep};
@@ -129,6 +129,10 @@ pub const MAX_STMTS_PER_CONN: usize = 256;
 
 impl BackendConn {
     /// Connects and logs in, selecting `database` if given.
+    ///
+    /// Every failure is [`Side::NotSent`]: no statement has been written yet, so whatever
+    /// the caller meant to run may go to another host (also when the server refused the
+    /// login with an ERR packet, such as 1040 too many connections).
     pub async fn connect(
         target: &HostTarget,
         database: Option<&str>,
@@ -140,7 +144,7 @@ impl BackendConn {
         )
         .await
         {
-            Ok(r) => r,
+            Ok(r) => r.map_err(|e| e.on(Side::NotSent)),
             Err(_) => Err(SqlError::backend_unreachable(&addr, "connect timeout")),
         }
     }
@@ -270,30 +274,43 @@ impl BackendConn {
     }
 
     /// Writes already framed bytes.
+    ///
+    /// A failure says whether any of the request left ([`Side::SentNoAnswer`]) or none did
+    /// ([`Side::NotSent`]). A connection the backend closed while it sat between statements
+    /// (a restart, a crash, wait_timeout, KILL) is noticed before writing, without a system
+    /// call when the socket is known to be quiet: the kernel would accept the bytes of a
+    /// dead connection, and the loss would only show when reading the answer, when it is
+    /// no longer known whether the request arrived.
     pub async fn send_framed(&mut self, bytes: &[u8]) -> Result<(), SqlError> {
+        if self.closed_by_peer() {
+            self.broken = true;
+            return Err(SqlError::backend_lost(&self.host).on(Side::NotSent));
+        }
+        let mut sent = 0;
         let written = match &mut self.interrupter {
-            None => self.stream.write_all(bytes).await,
+            None => write_counted(&mut self.stream, bytes, &mut sent).await,
             Some(i) => tokio::select! {
-                r = self.stream.write_all(bytes) => r,
+                r = write_counted(&mut self.stream, bytes, &mut sent) => r,
                 why = i.wait() => {
                     self.broken = true;
                     self.interrupted = Some(why);
-                    return Err(why.error());
+                    return Err(why.error().on(sent_side(sent)));
                 }
             },
         };
         if written.is_err() {
             self.broken = true;
-            return Err(SqlError::backend_lost(&self.host));
+            return Err(SqlError::backend_lost(&self.host).on(sent_side(sent)));
         }
         Ok(())
     }
 
     /// The error for a failed read: the interruption if one cut it short, else the lost
-    /// connection.
+    /// connection. Either way the request was sent and no complete answer came
+    /// ([`Side::SentNoAnswer`]).
     pub fn read_failure(&self) -> SqlError {
         match self.interrupted {
-            Some(why) => why.error(),
+            Some(why) => why.error().on(Side::SentNoAnswer),
             None => SqlError::backend_lost(&self.host),
         }
     }
@@ -383,10 +400,29 @@ impl BackendConn {
     }
 
     /// Brings this connection's session state in line with `wanted`.
+    ///
+    /// A connection lost meanwhile is reported as [`Side::NotSent`]: the statement the
+    /// state was brought in line for was not sent, and what was (SET, COM_INIT_DB) only
+    /// changes this connection's session, which is gone. An interruption (KILL QUERY, a
+    /// timeout) keeps its side, so nobody retries a statement its client gave up on.
     pub async fn sync(&mut self, wanted: &SessionVars) -> Result<(), SqlError> {
         if *wanted == self.applied {
             return Ok(());
         }
+        let synced = self.sync_steps(wanted).await;
+        synced.map_err(|e| self.before_statement(e))
+    }
+
+    /// The error of a preparatory round trip, as seen by the statement it prepared for.
+    fn before_statement(&self, e: SqlError) -> SqlError {
+        if e.side == Side::SentNoAnswer && self.interrupted.is_none() {
+            e.on(Side::NotSent)
+        } else {
+            e
+        }
+    }
+
+    async fn sync_steps(&mut self, wanted: &SessionVars) -> Result<(), SqlError> {
         for step in wanted.sync_plan(&self.applied) {
             match step {
                 SyncStep::InitDb(db) => {
@@ -417,12 +453,14 @@ impl BackendConn {
         Ok(())
     }
 
-    /// Makes `LAST_INSERT_ID()` on this connection return `id`.
+    /// Makes `LAST_INSERT_ID()` on this connection return `id` (a lost connection is
+    /// [`Side::NotSent`], as in [`BackendConn::sync`]).
     pub async fn sync_last_insert_id(&mut self, id: u64) -> Result<(), SqlError> {
         if self.last_insert_id != id {
             let mut p = vec![0x03];
             p.extend_from_slice(format!("DO LAST_INSERT_ID({id})").as_bytes());
-            self.roundtrip(&p, ResponseKind::Query).await?;
+            let done = self.roundtrip(&p, ResponseKind::Query).await;
+            done.map_err(|e| self.before_statement(e))?;
             self.last_insert_id = id;
         }
         Ok(())
@@ -484,6 +522,27 @@ impl BackendConn {
             return Err(ReadError::Truncated);
         }
         Ok(n)
+    }
+}
+
+/// Writes `bytes`, counting in `sent` how many the kernel took, so that a failure can tell
+/// whether any of the request left.
+async fn write_counted(stream: &mut Stream, bytes: &[u8], sent: &mut usize) -> std::io::Result<()> {
+    while *sent < bytes.len() {
+        match stream.write(&bytes[*sent..]).await? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => *sent += n,
+        }
+    }
+    stream.flush().await
+}
+
+/// The side of a failed write after `sent` bytes of the request left.
+fn sent_side(sent: usize) -> Side {
+    if sent == 0 {
+        Side::NotSent
+    } else {
+        Side::SentNoAnswer
     }
 }
 
@@ -571,6 +630,90 @@ fn auth_response(plugin: &str, nonce: &[u8], password: &str) -> (&'static str, V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_that_failed_before_any_byte_left_is_not_sent() {
+        assert_eq!(sent_side(0), Side::NotSent);
+        assert_eq!(sent_side(1), Side::SentNoAnswer);
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_between_statements_fails_the_send_as_not_sent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (client, server) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let mut conn = test_conn(Stream::Tcp(client.expect("connect")));
+        let (server, _) = server.expect("accept");
+        drop(server);
+        // The peer's FIN arrives asynchronously.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let e = conn.send(&[0x03, b'S']).await.expect_err("peer closed");
+        assert_eq!((e.code, e.side), (2013, Side::NotSent));
+        assert!(conn.broken);
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_sent_no_answer_and_preparation_is_not_sent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (client, server) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let mut conn = test_conn(Stream::Tcp(client.expect("connect")));
+        let (mut server, _) = server.expect("accept");
+        // The server reads the request, then dies without answering.
+        let peer = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut b = [0u8; 64];
+            let _ = server.read(&mut b).await;
+        });
+        let e = conn.execute("DELETE FROM t").await.expect_err("no answer");
+        assert_eq!((e.code, e.side), (2013, Side::SentNoAnswer));
+        let _ = peer.await;
+
+        let (client, server) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let mut conn = test_conn(Stream::Tcp(client.expect("connect")));
+        let (mut server, _) = server.expect("accept");
+        let peer = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut b = [0u8; 64];
+            let _ = server.read(&mut b).await;
+        });
+        let wanted = SessionVars::new(Some("shop".into()), CONNECT_NAMES.into(), true);
+        let e = conn
+            .sync(&wanted)
+            .await
+            .expect_err("no answer to COM_INIT_DB");
+        assert_eq!(e.side, Side::NotSent, "the statement itself was not sent");
+        let _ = peer.await;
+    }
+
+    /// A connection over `stream`, as if logged in.
+    fn test_conn(stream: Stream) -> BackendConn {
+        BackendConn {
+            stream,
+            rbuf: BytesMut::new(),
+            host: Arc::from("test"),
+            thread_id: 1,
+            server_version: String::new(),
+            mariadb_ext_caps: 0,
+            applied: SessionVars::new(None, CONNECT_NAMES.into(), true),
+            last_insert_id: 0,
+            stmts: HashMap::new(),
+            stmt_clock: 0,
+            last_used: Instant::now(),
+            last_client: 0,
+            broken: false,
+            in_transaction: false,
+            interrupter: None,
+            interrupted: None,
+        }
+    }
 
     #[test]
     fn parses_mariadb_greeting() {

@@ -1,6 +1,7 @@
 //! The backend side of the data path: connections to MariaDB/MySQL hosts, their pools, and
 //! relaying responses.
 
+pub mod budget;
 pub mod conn;
 pub mod interrupt;
 pub mod kills;

@@ -9,15 +9,27 @@
 //! for longer than `check_after_idle` are pinged first; idle ones beyond `min` are closed
 //! after `idle_timeout`. Connections are opened lazily, so an unreachable host only fails
 //! the statements that need it.
+//!
+//! A live pool can change at run time (for a reload or a host taken out of service):
+//! - [`HostPool::update_settings`] applies new limits and timeouts at once. A lower `max`
+//!   closes idle connections beyond it now and in-use ones as they come back, until the
+//!   host is within it; a higher one lets more checkouts through at once.
+//! - [`HostPool::retire`] takes the host out of service (fenced, down, removed): checkouts
+//!   fail at once with a [`Side::NotSent`] error (safe to send elsewhere), idle connections
+//!   close now, in-use ones close when returned, and maintenance leaves the pool alone.
+//!   [`HostPool::reopen`] puts it back in service.
 
+pub use crate::backend::budget::HostBudget;
+use crate::backend::budget::PermitGuard;
 use crate::backend::conn::{BackendConn, HostTarget};
-use crate::error::SqlError;
+use crate::error::{Side, SqlError};
 use crate::state::SessionVars;
+use arc_swap::ArcSwap;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, TryAcquireError};
 
 /// Pool limits and timeouts.
 #[derive(Debug, Clone)]
@@ -37,27 +49,12 @@ pub struct PoolSettings {
     pub check_timeout: Duration,
 }
 
-/// The connection limit of one host, shared by its pools.
-#[derive(Debug)]
-pub struct HostBudget {
-    /// Open connections to the host, over all its pools.
-    open: AtomicUsize,
-    max: usize,
-    /// Woken when any of the host's pools gets a connection back or closes one.
-    changed: Notify,
-    /// One permit per connection that may be checked out at once, handed out first come,
-    /// first served: a checkout waiting for a connection is not overtaken by later ones,
-    /// and a scatter's extra connections (taken only without waiting) never jump the queue.
-    checkouts: Arc<Semaphore>,
-    /// The host's pools, to close an idle connection of one when another needs room.
-    pools: Mutex<Vec<Weak<HostPool>>>,
-}
-
 /// The connections to one host (for one set of connection flags).
 #[derive(Debug)]
 pub struct HostPool {
     target: HostTarget,
-    settings: PoolSettings,
+    /// Swapped whole by [`HostPool::update_settings`]; read on every checkout.
+    settings: ArcSwap<PoolSettings>,
     /// Boxed: a checkout and a return move the connection, and a pointer is cheaper to
     /// move than the whole connection.
     #[allow(clippy::vec_box)]
@@ -65,6 +62,12 @@ pub struct HostPool {
     /// Open connections of this pool.
     open: AtomicUsize,
     budget: Arc<HostBudget>,
+    /// Out of service: see [`HostPool::retire`].
+    retired: AtomicBool,
+    /// Why it was retired (for the error checkouts get).
+    retire_reason: Mutex<String>,
+    /// Wakes checkouts waiting for a connection when the pool is retired.
+    retiring: Notify,
 }
 
 /// A checked-out connection; it goes back to its pool when dropped (or is closed if it
@@ -73,8 +76,9 @@ pub struct HostPool {
 pub struct PooledConn {
     conn: Option<Box<BackendConn>>,
     pool: Arc<HostPool>,
-    /// Released after the connection is back in its pool (fields drop after `drop`).
-    _permit: OwnedSemaphorePermit,
+    /// Given back (or retired, after the host limit was lowered) once the connection is
+    /// back in its pool.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 /// Pool counters for the status endpoint and tests.
@@ -84,6 +88,10 @@ pub struct PoolStats {
     pub open: usize,
     /// Idle connections.
     pub idle: usize,
+    /// The host's connection limit now (shared by its pools).
+    pub max: usize,
+    /// Whether the pool is retired (refusing checkouts).
+    pub retired: bool,
 }
 
 impl HostPool {
@@ -99,21 +107,16 @@ impl HostPool {
         settings: PoolSettings,
         budget: Option<Arc<HostBudget>>,
     ) -> Arc<HostPool> {
-        let budget = budget.unwrap_or_else(|| {
-            Arc::new(HostBudget {
-                open: AtomicUsize::new(0),
-                max: settings.max,
-                changed: Notify::new(),
-                checkouts: Arc::new(Semaphore::new(settings.max)),
-                pools: Mutex::new(Vec::new()),
-            })
-        });
+        let budget = budget.unwrap_or_else(|| Arc::new(HostBudget::new(settings.max)));
         let pool = Arc::new(HostPool {
             target,
-            settings,
+            settings: ArcSwap::from_pointee(settings),
             idle: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
             budget,
+            retired: AtomicBool::new(false),
+            retire_reason: Mutex::new(String::new()),
+            retiring: Notify::new(),
         });
         if let Ok(mut pools) = pool.budget.pools.lock() {
             pools.retain(|p| p.strong_count() > 0);
@@ -137,6 +140,103 @@ impl HostPool {
         PoolStats {
             open: self.open.load(Ordering::Relaxed),
             idle: self.idle.lock().map(|v| v.len()).unwrap_or(0),
+            max: self.budget.max(),
+            retired: self.is_retired(),
+        }
+    }
+
+    /// The settings in force now.
+    pub fn settings(&self) -> PoolSettings {
+        PoolSettings::clone(&self.settings.load())
+    }
+
+    /// Applies new limits and timeouts to the live pool, and its `max` to the host's
+    /// shared limit (all pools of a host share one `max`). A lower `max` closes idle
+    /// connections of the host beyond it now; connections in use close when they come
+    /// back, until the host is within it, and checkouts beyond it wait. A higher `max`
+    /// lets waiting checkouts through at once. A new `min` is filled or reaped by the next
+    /// maintenance round; new timeouts apply to the next checkout.
+    pub fn update_settings(&self, settings: PoolSettings) {
+        let max = settings.max;
+        self.settings.store(Arc::new(settings));
+        self.budget.set_max(max);
+        self.trim_host();
+    }
+
+    /// Closes idle connections of the host's pools while more are open than its limit.
+    fn trim_host(&self) {
+        let pools: Vec<Arc<HostPool>> = match self.budget.pools.lock() {
+            Ok(p) => p.iter().filter_map(Weak::upgrade).collect(),
+            Err(_) => return,
+        };
+        for pool in pools {
+            while self.budget.over_limit() && pool.close_oldest_idle() {}
+        }
+    }
+
+    /// Closes the longest idle connection; whether there was one.
+    fn close_oldest_idle(&self) -> bool {
+        let victim = self
+            .idle
+            .lock()
+            .ok()
+            .and_then(|mut idle| (!idle.is_empty()).then(|| idle.remove(0)));
+        match victim {
+            Some(conn) => {
+                drop(conn);
+                self.forget();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes the pool out of service (its host is fenced, down, or removed by a reload;
+    /// `reason` says which, for the error). From now on checkouts fail at once, also those
+    /// already waiting, with a [`Side::NotSent`] error: the statement may go to another
+    /// host. Idle connections close now; connections in use close when they come back
+    /// (never idle again); [`HostPool::reap`] and [`HostPool::fill_min`] do nothing.
+    pub fn retire(&self, reason: &str) {
+        if let Ok(mut r) = self.retire_reason.lock() {
+            reason.clone_into(&mut r);
+        }
+        self.retired.store(true, Ordering::Release);
+        self.retiring.notify_waiters();
+        while self.close_oldest_idle() {}
+    }
+
+    /// Puts a retired pool back in service (its host came back); connections open on
+    /// demand again.
+    pub fn reopen(&self) {
+        self.retired.store(false, Ordering::Release);
+    }
+
+    /// Whether the pool is out of service.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// The error a checkout of a retired pool gets.
+    fn retired_error(&self) -> SqlError {
+        let reason = self
+            .retire_reason
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default();
+        SqlError::host_retired(&self.target.addr, &reason)
+    }
+
+    /// Returns once the pool is retired (for racing against a wait).
+    async fn until_retired(&self) {
+        loop {
+            let signal = self.retiring.notified();
+            tokio::pin!(signal);
+            // Registered before the flag is read, so a retire in between still wakes it.
+            signal.as_mut().enable();
+            if self.is_retired() {
+                return;
+            }
+            signal.await;
         }
     }
 
@@ -148,14 +248,14 @@ impl HostPool {
     ) -> Result<PooledConn, SqlError> {
         match self.checkout_or_not(client, wanted, true).await? {
             Some(conn) => Ok(conn),
-            None => Err(SqlError::internal("a waiting checkout came back empty")),
+            None => Err(SqlError::internal("a waiting checkout came back empty").on(Side::NotSent)),
         }
     }
 
     /// Like [`HostPool::checkout`], but `None` at once when every connection is busy and
     /// the host has no room for another: for the extra connections of a scatter, which
     /// must not wait while holding others (two statements could each hold what the other
-    /// waits for).
+    /// waits for). A retired pool still answers with its error.
     pub async fn try_checkout(
         self: &Arc<Self>,
         client: u64,
@@ -170,22 +270,24 @@ impl HostPool {
         wanted: &SessionVars,
         wait: bool,
     ) -> Result<Option<PooledConn>, SqlError> {
-        let permit = if wait {
-            let queue = self.budget.checkouts.clone().acquire_owned();
-            match tokio::time::timeout(self.settings.checkout_timeout, queue).await {
-                Ok(Ok(p)) => p,
-                Ok(Err(_)) => return Err(SqlError::internal("backend pool closed")),
-                Err(_) => return Err(self.exhausted()),
-            }
-        } else {
-            match self.budget.checkouts.clone().try_acquire_owned() {
-                Ok(p) => p,
-                Err(_) => return Ok(None),
-            }
+        if self.is_retired() {
+            return Err(self.retired_error());
+        }
+        let permit = match self.budget.checkouts.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(TryAcquireError::NoPermits) if wait => self.queue_for_permit().await?,
+            Err(TryAcquireError::NoPermits) => return Ok(None),
+            Err(TryAcquireError::Closed) => return Err(pool_closed()),
         };
+        // Settled with the host's limit however this checkout ends without a connection.
+        let permit = PermitGuard::new(&self.budget, permit);
+        let settings = self.settings.load_full();
         // Only computed when the checkout has to wait.
         let mut deadline = None;
         loop {
+            if self.is_retired() {
+                return Err(self.retired_error());
+            }
             if let Some(mut conn) = self.take_idle(client, wanted) {
                 // Counted as open until handed out (also if this checkout is cancelled
                 // while it pings).
@@ -193,8 +295,9 @@ impl HostPool {
                 // A connection the backend closed while it sat idle (a restart, wait_timeout,
                 // KILL) is noticed without a round trip; long-idle ones are also pinged.
                 if conn.closed_by_peer()
-                    || (conn.last_used.elapsed() >= self.settings.check_after_idle
+                    || (conn.last_used.elapsed() >= settings.check_after_idle
                         && !self.ping(&mut conn).await)
+                    || self.is_retired()
                 {
                     continue;
                 }
@@ -203,43 +306,65 @@ impl HostPool {
                     drop(conn);
                 } else {
                     slot.keep();
-                    return Ok(Some(self.wrap(conn, permit)));
+                    return Ok(Some(self.wrap(conn, permit.take())));
                 }
             }
             if self.reserve() || (self.evict_other_idle() && self.reserve()) {
                 let slot = Slot::new(self);
                 let conn = BackendConn::connect(&self.target, wanted.database.as_deref()).await?;
+                if self.is_retired() {
+                    // Retired while connecting: the new connection closes (the slot
+                    // forgets it) and the loop reports the retirement.
+                    continue;
+                }
                 slot.keep();
-                return Ok(Some(self.wrap(Box::new(conn), permit)));
+                return Ok(Some(self.wrap(Box::new(conn), permit.take())));
             }
             if !wait {
                 return Ok(None);
             }
             let deadline =
-                *deadline.get_or_insert_with(|| Instant::now() + self.settings.checkout_timeout);
+                *deadline.get_or_insert_with(|| Instant::now() + settings.checkout_timeout);
             let wait = deadline.saturating_duration_since(Instant::now());
             let timed_out = wait.is_zero()
-                || tokio::time::timeout(wait, self.budget.changed.notified())
-                    .await
-                    .is_err();
+                || tokio::select! {
+                    r = tokio::time::timeout(wait, self.budget.changed.notified()) => r.is_err(),
+                    () = self.until_retired() => false,
+                };
             if timed_out {
                 return Err(self.exhausted());
             }
         }
     }
 
+    /// Waits in line for a checkout permit, up to `checkout_timeout`, or until the pool is
+    /// retired.
+    async fn queue_for_permit(&self) -> Result<OwnedSemaphorePermit, SqlError> {
+        let queue = self.budget.checkouts.clone().acquire_owned();
+        let limit = self.settings.load().checkout_timeout;
+        tokio::select! {
+            r = tokio::time::timeout(limit, queue) => match r {
+                Ok(Ok(p)) => Ok(p),
+                Ok(Err(_)) => Err(pool_closed()),
+                Err(_) => Err(self.exhausted()),
+            },
+            () = self.until_retired() => Err(self.retired_error()),
+        }
+    }
+
     /// A liveness ping bounded by `check_timeout`: a paused backend fails it.
     async fn ping(&self, conn: &mut BackendConn) -> bool {
-        tokio::time::timeout(self.settings.check_timeout, conn.ping())
+        tokio::time::timeout(self.check_timeout(), conn.ping())
             .await
             .unwrap_or(false)
     }
 
     /// How long a liveness check or a state sync may take.
     pub fn check_timeout(&self) -> Duration {
-        self.settings.check_timeout
+        self.settings.load().check_timeout
     }
 
+    /// 1040 when no connection became free within `checkout_timeout`; nothing was sent.
     fn exhausted(&self) -> SqlError {
         SqlError::new(
             1040,
@@ -249,13 +374,18 @@ impl HostPool {
                 self.target.addr
             ),
         )
+        .on(Side::NotSent)
     }
 
-    fn wrap(self: &Arc<Self>, conn: Box<BackendConn>, permit: OwnedSemaphorePermit) -> PooledConn {
+    fn wrap(
+        self: &Arc<Self>,
+        conn: Box<BackendConn>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> PooledConn {
         PooledConn {
             conn: Some(conn),
             pool: self.clone(),
-            _permit: permit,
+            permit,
         }
     }
 
@@ -280,13 +410,7 @@ impl HostPool {
 
     /// Counts one more connection against the host limit, if there is room.
     fn reserve(&self) -> bool {
-        let reserved = self
-            .budget
-            .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.budget.max).then_some(n + 1)
-            })
-            .is_ok();
+        let reserved = self.budget.reserve();
         if reserved {
             self.open.fetch_add(1, Ordering::AcqRel);
         }
@@ -342,6 +466,16 @@ impl HostPool {
         conn.last_used = Instant::now();
         conn.shrink_buffers();
         match self.idle.lock() {
+            // Read under the idle lock: `retire` sets the flag before it empties the idle
+            // list under the same lock, so a connection coming back meanwhile is either
+            // refused here or closed there, never left idle in a retired pool.
+            Ok(idle) if self.is_retired() || self.budget.over_limit() => {
+                // Out of service, or beyond a lowered host limit: close rather than keep.
+                drop(idle);
+                drop(conn);
+                self.forget();
+                return;
+            }
             Ok(mut idle) => idle.push(conn),
             Err(_) => {
                 self.forget();
@@ -354,14 +488,18 @@ impl HostPool {
     /// Closes idle connections beyond `min` that have been idle too long. Called
     /// periodically by the server.
     pub fn reap(&self) {
+        if self.is_retired() {
+            return;
+        }
+        let settings = self.settings.load();
         let Ok(mut idle) = self.idle.lock() else {
             return;
         };
         let open = self.open.load(Ordering::Acquire);
-        let mut excess = open.saturating_sub(self.settings.min);
+        let mut excess = open.saturating_sub(settings.min);
         let before = idle.len();
         idle.retain(|c| {
-            let expired = c.last_used.elapsed() >= self.settings.idle_timeout;
+            let expired = c.last_used.elapsed() >= settings.idle_timeout;
             if expired && excess > 0 {
                 excess -= 1;
                 false
@@ -379,9 +517,12 @@ impl HostPool {
     }
 
     /// Opens connections until `min` exist (best effort; failures are left to the next
-    /// statement to report).
+    /// statement to report). Nothing while retired.
     pub async fn fill_min(self: &Arc<Self>) {
-        while self.open.load(Ordering::Acquire) < self.settings.min && self.reserve() {
+        while !self.is_retired()
+            && self.open.load(Ordering::Acquire) < self.settings.load().min
+            && self.reserve()
+        {
             match BackendConn::connect(&self.target, None).await {
                 Ok(c) => self.give_back(Box::new(c)),
                 Err(_) => {
@@ -391,6 +532,11 @@ impl HostPool {
             }
         }
     }
+}
+
+/// The semaphore of a host's checkouts is never closed; should it be, nothing was sent.
+fn pool_closed() -> SqlError {
+    SqlError::internal("backend pool closed").on(Side::NotSent)
 }
 
 /// A connection counted as open that is not yet handed out: forgotten (the count given
@@ -476,6 +622,10 @@ impl Drop for PooledConn {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
             self.pool.give_back(c);
+        }
+        // After the connection is back, so the next checkout finds it.
+        if let Some(p) = self.permit.take() {
+            self.pool.budget.settle(p);
         }
     }
 }

@@ -6,7 +6,7 @@
 //! <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query_response.html>
 
 use crate::backend::conn::BackendConn;
-use crate::error::SqlError;
+use crate::error::{Side, SqlError};
 use crate::packet::{MAX_CHUNK, status};
 use crate::wire::Reader;
 use bytes::Buf;
@@ -94,7 +94,9 @@ impl Tracker {
     }
 
     /// Feeds one chunk: a prefix of its payload (at least 9 bytes, or all of it when
-    /// shorter) and its full length.
+    /// shorter) and its full length. A malformed response is an error of
+    /// [`Side::SentNoAnswer`] (the backend's ERR packets are not errors here: they end the
+    /// response with `error` set).
     pub fn chunk(&mut self, payload: &[u8], len: usize) -> Result<(), SqlError> {
         let was_continuation = self.continuation;
         self.continuation = len == MAX_CHUNK;
@@ -104,13 +106,12 @@ impl Tracker {
         if self.state == St::Done {
             // Checked before the ERR shortcut below, which would otherwise accept an ERR
             // packet after the end.
-            return Err(SqlError::internal(
-                "backend sent data after the end of a response",
-            ));
+            return Err(after_end());
         }
         let head = payload.first().copied();
         let is_eof = head == Some(0xFE) && len < 9;
-        let malformed = || SqlError::internal("malformed response from backend");
+        let malformed =
+            || SqlError::internal("malformed response from backend").on(Side::SentNoAnswer);
         // No column definition or row can start with 0xFF, so it is always an ERR packet,
         // which ends the whole response.
         if head == Some(0xFF) {
@@ -172,11 +173,7 @@ impl Tracker {
                 St::Done
             }
             St::FieldList => St::FieldList,
-            St::Done => {
-                return Err(SqlError::internal(
-                    "backend sent data after the end of a response",
-                ));
-            }
+            St::Done => return Err(after_end()),
         };
         Ok(())
     }
@@ -215,6 +212,12 @@ impl Tracker {
         r.u16();
         self.status = r.u16().unwrap_or(self.status);
     }
+}
+
+/// A backend protocol violation: the request was sent and no well-formed answer came, so
+/// it may have been applied ([`Side::SentNoAnswer`]).
+fn after_end() -> SqlError {
+    SqlError::internal("backend sent data after the end of a response").on(Side::SentNoAnswer)
 }
 
 /// What one packet of a response is, for relays that drop some packets (concatenating
@@ -589,6 +592,29 @@ mod tests {
     fn field_list_and_simple() {
         assert!(feed(ResponseKind::FieldList, &[COL, COL, &[0xFE, 0, 0, 2, 0]]).done());
         assert!(feed(ResponseKind::Simple, &[b"Uptime: 5  Threads: 1"]).done());
+    }
+
+    #[test]
+    fn a_backend_err_ends_the_response_and_garbage_is_sent_no_answer() {
+        let t = feed(
+            ResponseKind::Query,
+            &[b"\xff\x7a\x04#42S02Table 'x' doesn't exist"],
+        );
+        assert!(t.done() && t.error);
+        let err = crate::packet::parse_err(b"\xff\x7a\x04#42S02Table 'x' doesn't exist")
+            .expect("err packet");
+        assert_eq!((err.code, err.side), (1146, Side::Answered));
+        let mut t = Tracker::new(ResponseKind::Query);
+        t.chunk(&[0x00, 0, 0, 0, 0, 0, 0], 7).expect("ok");
+        let after = t
+            .chunk(&[0x00, 0, 0, 0, 0, 0, 0], 7)
+            .expect_err("data after the end");
+        assert_eq!(after.side, Side::SentNoAnswer);
+        let mut t = Tracker::new(ResponseKind::Prepare);
+        let bad = t
+            .chunk(&[0x01], 1)
+            .expect_err("a prepare answer must start with OK");
+        assert_eq!((bad.code, bad.side), (1105, Side::SentNoAnswer));
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub(super) fn route_error(e: RouteError) -> SqlError {
         code: e.code,
         state,
         message: e.message,
+        ..SqlError::default()
     }
 }
 
