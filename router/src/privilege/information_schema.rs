@@ -239,8 +239,16 @@ impl Restrictor<'_, '_> {
         edits: &mut Vec<Edit>,
     ) -> Result<(), RouteError> {
         let tok = |i: usize| t.get(i).map(|x| &x.0);
-        // Statements about a table's definition, not its rows.
-        if ["SHOW", "HELP", "USE"].iter().any(|k| is(tok(0), k)) {
+        // Statements about a table's definition, not its rows (`SHOW COLUMNS FROM
+        // information_schema.TABLES`); but a `SHOW … WHERE` condition may read tables.
+        let mut from = 0;
+        if is(tok(0), "SHOW") {
+            match t.iter().position(|x| is(Some(&x.0), "WHERE")) {
+                Some(w) => from = w,
+                None => return Ok(()),
+            }
+        }
+        if ["HELP", "USE"].iter().any(|k| is(tok(0), k)) {
             return Ok(());
         }
         if ["DESC", "DESCRIBE", "EXPLAIN"]
@@ -276,7 +284,7 @@ impl Restrictor<'_, '_> {
         {
             return self.prepared_text(q, range, edits);
         }
-        let mut i = 0;
+        let mut i = from;
         while i < t.len() {
             let before_dot = i > 0 && tok(i - 1) == Some(&Token::Punct(b'.'));
             let name_at = |j: usize| ident(tok(j));

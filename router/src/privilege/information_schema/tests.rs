@@ -140,6 +140,11 @@ fn bare_names_in_information_schema_and_prepared_texts() {
             d
         )))
     );
+    // A SHOW condition reads rows.
+    assert_eq!(
+        crm("SHOW TABLES WHERE (SELECT COUNT(*) FROM information_schema.TABLES) > 9"),
+        format!("SHOW TABLES WHERE (SELECT COUNT(*) FROM {d} AS `TABLES`) > 9")
+    );
     // Outside information_schema a bare TABLES is the user's own table.
     assert_eq!(
         as_user("SELECT COUNT(*) FROM TABLES", &["crm"], false, false),
