@@ -456,3 +456,224 @@ async fn information_schema_shows_only_the_users_schemas() -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// One number from `sql`, as a text query or (with `prepared`) a prepared statement.
+async fn number(conn: &mut Conn, sql: &str, prepared: bool) -> Result<i64> {
+    let n: Option<i64> = if prepared {
+        conn.exec_first(sql, ()).await?
+    } else {
+        conn.query_first(sql).await?
+    };
+    n.ok_or_else(|| anyhow::anyhow!("{sql}: no row"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn information_schema_aggregates_and_copies_count_only_the_users_schemas() -> Result<()> {
+    let c = cluster().await?;
+    for server in [&c.g0, &c.g1] {
+        server.exec("CREATE DATABASE other_db").await?;
+        server.exec("CREATE TABLE other_db.secret (id INT)").await?;
+    }
+    // What the crm user may see on its server (g1): crm's database and information_schema.
+    let visible: Vec<i64> =
+        c.g1.query(
+            "SELECT COUNT(*) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA IN ('crm_db', 'information_schema')",
+        )
+        .await?;
+    let all: Vec<i64> =
+        c.g1.query("SELECT COUNT(*) FROM information_schema.TABLES")
+            .await?;
+    assert!(all[0] > visible[0]);
+    let mut u = c.conn("crm_only", Some("crm")).await?;
+    for prepared in [false, true] {
+        let n = number(
+            &mut u,
+            "SELECT COUNT(*) FROM information_schema.TABLES",
+            prepared,
+        )
+        .await?;
+        assert_eq!(n, visible[0], "COUNT(*) (prepared: {prepared})");
+        for sql in [
+            // The name of another database's table, in no schema column of the result.
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'secret'",
+            "SELECT COUNT(*) FROM (SELECT TABLE_NAME FROM information_schema.TABLES) x \
+             WHERE TABLE_NAME = 'secret'",
+            "SELECT COUNT(*) FROM information_schema.COLUMNS c \
+             JOIN information_schema.TABLES t USING (TABLE_SCHEMA, TABLE_NAME) \
+             WHERE t.TABLE_NAME = 'secret'",
+            "SELECT EXISTS (SELECT 1 FROM information_schema.TABLES WHERE TABLE_NAME = 'secret')",
+            "SELECT COUNT(*) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA NOT IN ('crm', 'information_schema')",
+            "SELECT COUNT(DISTINCT TABLE_SCHEMA) - 2 FROM information_schema.TABLES",
+        ] {
+            assert_eq!(
+                number(&mut u, sql, prepared).await?,
+                0,
+                "{sql} (prepared: {prepared})"
+            );
+        }
+    }
+    let names: Vec<String> = u
+        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_NAME LIKE 'sec%'")
+        .await?;
+    assert!(names.is_empty(), "{names:?}");
+    let groups: Vec<(String, i64)> = u
+        .query("SELECT TABLE_SCHEMA, COUNT(*) FROM information_schema.TABLES GROUP BY TABLE_SCHEMA ORDER BY 1")
+        .await?;
+    let schemas: Vec<&str> = groups.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(schemas, ["crm", "information_schema"]);
+    // Copies: INSERT … SELECT, CREATE TABLE … AS SELECT, a user variable, SQL PREPARE.
+    u.query_drop(
+        "INSERT INTO t (id, v) SELECT 100, COUNT(*) FROM information_schema.TABLES \
+         WHERE TABLE_NAME = 'secret'",
+    )
+    .await?;
+    u.query_drop(
+        "CREATE TABLE copy AS SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES",
+    )
+    .await?;
+    let copied: Vec<String> =
+        c.g1.query("SELECT DISTINCT TABLE_SCHEMA FROM crm_db.copy ORDER BY 1")
+            .await?;
+    assert_eq!(copied, ["crm_db", "information_schema"]);
+    let v: Vec<i64> = c.g1.query("SELECT v FROM crm_db.t WHERE id = 100").await?;
+    assert_eq!(v, [0]);
+    u.query_drop(
+        "SET @n = (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'secret')",
+    )
+    .await?;
+    assert_eq!(number(&mut u, "SELECT @n", false).await?, 0);
+    u.query_drop(
+        "PREPARE s FROM 'SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = ''secret'''",
+    )
+    .await?;
+    assert_eq!(number(&mut u, "EXECUTE s", false).await?, 0);
+    refused(
+        &mut u,
+        "SELECT NAME FROM information_schema.INNODB_SYS_TABLES",
+        1227,
+        "42000",
+    )
+    .await?;
+    // A sharded schema counts its home shard, not every shard's database on the server.
+    let mut s = c.conn("shopper", Some("shop")).await?;
+    let n = number(
+        &mut s,
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'orders'",
+        false,
+    )
+    .await?;
+    assert_eq!(n, 1);
+    // The administrator counts every database.
+    let mut boss = c.conn("boss", Some("crm")).await?;
+    let n = number(
+        &mut boss,
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'secret'",
+        false,
+    )
+    .await?;
+    assert_eq!(n, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engines_and_directories_reaching_beyond_the_schema_need_an_administrator() -> Result<()> {
+    let c = cluster().await?;
+    let mut u = c.conn("crm_only", Some("crm")).await?;
+    for sql in [
+        "CREATE TABLE fed (id INT) ENGINE=FEDERATED CONNECTION='mysql://root@127.0.0.1:1/x/y'",
+        "CREATE TABLE fed (id INT) /*!ENGINE=CONNECT*/ TABLE_TYPE=CSV FILE_NAME='/etc/passwd'",
+        "CREATE TABLE fed (id INT) /*M!100000 ENGINE = 'spider' */",
+        "CREATE TABLE fed (id INT) DATA DIRECTORY = '/tmp'",
+        "CREATE TABLE fed (id INT) INDEX DIRECTORY '/tmp' ENGINE=MyISAM",
+        "ALTER TABLE t ENGINE=CONNECT",
+        "ALTER TABLE t CONNECTION='mysql://root@127.0.0.1:1/x/y'",
+        "SET default_storage_engine = CONNECT",
+        "SET STATEMENT default_storage_engine = FEDERATED FOR CREATE TABLE fed (id INT)",
+        "SELECT 1; CREATE TABLE fed (id INT) ENGINE=FEDERATED",
+        "PREPARE s FROM 'CREATE TABLE fed (id INT) DATA DIRECTORY=''/tmp'''",
+    ] {
+        refused(&mut u, sql, 1227, "42000").await?;
+    }
+    let (code, _, m) = server_err(u.prep("CREATE TABLE fed (id INT) ENGINE=FEDERATED").await)?;
+    assert_eq!(code, 1227);
+    assert!(m.contains("ENGINE=FEDERATED"), "{m}");
+    let (_, _, m) = server_err(
+        u.query_drop("CREATE TABLE fed (id INT) DATA DIRECTORY='/tmp'")
+            .await,
+    )?;
+    assert!(m.contains("DATA DIRECTORY"), "{m}");
+    // Ordinary engines pass, and nothing was created.
+    u.query_drop("CREATE TABLE plain (id INT) ENGINE=InnoDB")
+        .await?;
+    let fed: Vec<i64> =
+        c.g1.query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'fed'")
+            .await?;
+    assert_eq!(fed, [0]);
+    // Administrators keep them (the server decides).
+    let dir = std::env::temp_dir().join(format!("myshard-data-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut boss = c.conn("boss", Some("crm")).await?;
+    boss.query_drop(format!(
+        "CREATE TABLE elsewhere (id INT) DATA DIRECTORY = '{}'",
+        dir.display()
+    ))
+    .await?;
+    boss.query_drop("DROP TABLE elsewhere").await?;
+    let r = boss
+        .query_drop("CREATE TABLE fed (id INT) ENGINE=FEDERATED")
+        .await;
+    if let Err(mysql_async::Error::Server(e)) = &r {
+        assert_ne!(e.code, 1227, "{e:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_text_from_an_expression_answers_like_the_plain_statement() -> Result<()> {
+    let c = cluster().await?;
+    let mut boss = c.conn("boss", Some("crm")).await?;
+    let id = i64::from(boss.id());
+    let user: Option<String> = boss.query_first("SELECT USER()").await?;
+    let user = user.ok_or_else(|| anyhow::anyhow!("no USER()"))?;
+    assert!(user.starts_with("boss@"), "{user}");
+    boss.query_drop("SET @q = 'SELECT CONNECTION_ID(), USER()'")
+        .await?;
+    for prepare in [
+        "PREPARE s FROM CONCAT('SELECT CONNECTION_ID()', ', USER()')",
+        "PREPARE s FROM @q",
+        "PREPARE s FROM CONCAT(@q, '')",
+    ] {
+        boss.query_drop(prepare).await?;
+        let row: Option<(i64, String)> = boss.query_first("EXECUTE s").await?;
+        assert_eq!(row, Some((id, user.clone())), "{prepare}");
+    }
+    let row: Option<(i64, String)> = boss
+        .query_first("EXECUTE IMMEDIATE CONCAT('SELECT CONNECTION_ID(), ', 'USER()')")
+        .await?;
+    assert_eq!(row, Some((id, user.clone())));
+    // A text without session calls is prepared by the backend, once.
+    boss.query_drop("SET @k = 0").await?;
+    boss.query_drop("PREPARE p FROM CONCAT('SELECT ', @k := @k + 1, ' + ?')")
+        .await?;
+    let n: Option<i64> = boss.query_first("EXECUTE p USING 10").await?;
+    assert_eq!(n, Some(11));
+    assert_eq!(number(&mut boss, "SELECT @k", false).await?, 1);
+    // In a sharded schema such a text is planned by the router like any other.
+    boss.query_drop("USE shop").await?;
+    boss.query_drop("PREPARE o FROM CONCAT('SELECT COUNT(*) FROM ', 'orders')")
+        .await?;
+    assert_eq!(number(&mut boss, "EXECUTE o", false).await?, 8);
+    let n: Option<i64> = boss
+        .query_first(
+            "EXECUTE IMMEDIATE CONCAT('SELECT COUNT(*) FROM orders WHERE id > ', '?') USING 6",
+        )
+        .await?;
+    assert_eq!(n, Some(2));
+    // Users who are not administrators may not prepare a text the proxy cannot check.
+    let mut u = c.conn("crm_only", Some("crm")).await?;
+    refused(&mut u, "PREPARE s FROM CONCAT('SELECT 1')", 1227, "42000").await?;
+    Ok(())
+}

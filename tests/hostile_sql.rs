@@ -296,3 +296,24 @@ async fn select_1_stays_fast_while_others_insert_100k_rows() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_expressions_with_thousands_of_arms_answer() -> Result<()> {
+    let c = cluster().await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    conn.query_drop("INSERT INTO t (id, v) VALUES (1, 'one'), (2, 'two')")
+        .await?;
+    // Thousands of arms are siblings, not nesting: no depth error.
+    let flat = chain(
+        "SELECT CASE ",
+        |i| format!("WHEN v = 'v{i}' THEN {i}"),
+        " ",
+        5_000,
+    ) + " WHEN v = 'one' THEN -1 ELSE -2 END FROM t WHERE id = 1";
+    let n: Vec<i64> = conn.query(&flat).await?;
+    assert_eq!(n, [-1]);
+    let n: Vec<i64> = conn.exec(&flat, ()).await?;
+    assert_eq!(n, [-1]);
+    select_1(&mut conn).await?;
+    Ok(())
+}

@@ -717,7 +717,24 @@ fn offset_in(sql: &str, part: &str) -> Option<usize> {
 }
 
 fn tokens(sql: &str) -> Option<Vec<Tok<'_>>> {
-    let mut lexer = Lexer::new(sql);
+    ranged(sql, &mut Lexer::new(sql))
+}
+
+/// The tokens `lexer` reads from `sql`, each with its byte range in `sql` (`None` if one
+/// cannot be placed).
+pub(crate) fn ranged_tokens<'a>(
+    sql: &'a str,
+    mut lexer: Lexer<'a>,
+) -> Option<Vec<(Token<'a>, Range<usize>)>> {
+    Some(
+        ranged(sql, &mut lexer)?
+            .into_iter()
+            .map(|t| (t.token, t.range()))
+            .collect(),
+    )
+}
+
+fn ranged<'a>(sql: &'a str, lexer: &mut Lexer<'a>) -> Option<Vec<Tok<'a>>> {
     let mut out = Vec::new();
     while let Some(token) = lexer.next() {
         let end = lexer.offset();

@@ -44,9 +44,12 @@ pub struct Shape {
     pub bytes: usize,
     /// Estimated depth of the deepest expression tree the parser builds: the longest run of
     /// left-associative operators of each precedence within one expression, summed over
-    /// precedences and over enclosing parentheses. An upper bound for chains, which is
-    /// what matters; operators of one precedence that alternate with looser ones (`a=1 OR
-    /// a=2`) count once per run, as the tree nests them.
+    /// precedences and over enclosing parentheses and `CASE … END`s. An upper bound for
+    /// chains, which is what matters; operators of one precedence that alternate with
+    /// looser ones (`a=1 OR a=2`) count once per run, as the tree nests them. The arms of
+    /// a `CASE` (`WHEN`, `THEN`, `ELSE`) are siblings, like the items of a list: the parser
+    /// keeps them in a vector, so thousands of arms are flat, while a `CASE` inside another
+    /// one nests.
     pub depth: usize,
 }
 
@@ -131,30 +134,69 @@ impl Level {
     }
 }
 
+/// What opened a nesting level: a parenthesis or a `CASE` (closed by `END`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opener {
+    Paren,
+    Case,
+}
+
 /// Estimates the shape of `sql` in one pass over its tokens, allocating only one entry per
-/// open parenthesis (stopping early once `depth_cap` is exceeded).
+/// open parenthesis or `CASE` (stopping early once `depth_cap` is exceeded).
 pub fn shape(sql: &str, depth_cap: usize) -> Shape {
     let mut lexer = Lexer::new(sql);
-    let mut open: Vec<Level> = Vec::new();
+    let mut open: Vec<(Opener, Level)> = Vec::new();
     let mut level = Level::default();
-    // Depth of the enclosing levels (each plus one for its parenthesis).
+    // Depth of the enclosing levels (each plus one for its parenthesis or CASE).
     let mut outer = 0usize;
     let mut deepest = 0usize;
     // Whether the previous token ended an operand: only then is `-`, `NOT`… binary.
     let mut after_operand = false;
+    // Whether the previous token was `END` (`END CASE` closes a compound CASE statement).
+    let mut after_end = false;
     let bytes = sql.as_bytes();
     while let Some(t) = lexer.next() {
         let next = bytes.get(lexer.offset()).copied();
+        let word = |k: &str| matches!(t, Token::Word(w) if w.eq_ignore_ascii_case(k));
+        let ended = after_end;
+        after_end = word("END");
         match t {
             Token::Punct(b'(') => {
-                open.push(level);
+                open.push((Opener::Paren, level));
                 outer = outer.saturating_add(level.depth + 1);
                 level = Level::default();
                 after_operand = false;
             }
+            // A CASE nests like a parenthesis: its operand, conditions and results are
+            // operands of the CASE expression, one level below what encloses it.
+            Token::Word(_) if word("CASE") && !ended => {
+                open.push((Opener::Case, level));
+                outer = outer.saturating_add(level.depth + 1);
+                level = Level::default();
+                after_operand = false;
+            }
+            // Its arms are siblings: each starts a new expression at the CASE's level.
+            Token::Word(_)
+                if (word("WHEN") || word("THEN") || word("ELSE"))
+                    && matches!(open.last(), Some((Opener::Case, _))) =>
+            {
+                level = Level::default();
+                after_operand = false;
+            }
+            // `END` closes the innermost CASE only (`BEGIN … END` and `END IF` do not).
+            Token::Word(_) if word("END") && matches!(open.last(), Some((Opener::Case, _))) => {
+                if let Some((_, enclosing)) = open.pop() {
+                    level = enclosing;
+                    outer = outer.saturating_sub(level.depth + 1);
+                }
+                after_operand = true;
+            }
             Token::Punct(b')') => {
                 // An unbalanced `)` fails the parse; it must not reset the count before that.
-                if let Some(enclosing) = open.pop() {
+                // Nor does a `)` inside a CASE without its END (a syntax error too): the
+                // CASE stays open, which can only make the estimate deeper.
+                if let Some((Opener::Paren, enclosing)) = open.last().copied() {
+                    open.pop();
                     level = enclosing;
                     outer = outer.saturating_sub(level.depth + 1);
                 }
@@ -279,6 +321,39 @@ mod tests {
         let sql = format!("SELECT a + b + ({inner}) FROM t");
         let d = shape(&sql, usize::MAX).depth;
         assert!((100..=103).contains(&d), "nested depth {d}");
+    }
+
+    #[test]
+    fn case_arms_are_siblings_and_nested_cases_nest() {
+        // Thousands of arms: each condition is its own short expression.
+        let flat = chain("SELECT CASE ", "WHEN a = # THEN # + 1", " ", 5000) + " ELSE 0 END FROM t";
+        let d = shape(&flat, usize::MAX).depth;
+        assert!(d <= 3, "flat CASE depth {d}");
+        let operand = chain("SELECT CASE a ", "WHEN # THEN 'x'", " ", 5000) + " END FROM t";
+        assert!(shape(&operand, usize::MAX).depth <= 2);
+        // One CASE inside another, without parentheses: one level each.
+        let n = 400;
+        let nested = format!(
+            "SELECT {}1{} FROM t",
+            "CASE WHEN a = 1 THEN ".repeat(n),
+            " END".repeat(n)
+        );
+        let d = shape(&nested, usize::MAX).depth;
+        assert!(d >= n, "nested CASE depth {d}");
+        // A chain inside an arm still counts, on top of the CASE.
+        let inner = chain("", "a = #", " OR ", 300);
+        let sql = format!("SELECT CASE WHEN b = 1 THEN 2 WHEN {inner} THEN 3 END FROM t");
+        let d = shape(&sql, usize::MAX).depth;
+        assert!((300..=303).contains(&d), "chain in an arm: depth {d}");
+        // After the CASE, the enclosing expression goes on at its own level.
+        let after = format!(
+            "SELECT {} + 1 FROM t",
+            chain("CASE ", "WHEN # THEN #", " ", 10) + " END"
+        );
+        assert!(shape(&after, usize::MAX).depth <= 3);
+        // `END CASE` of a compound statement does not open a CASE.
+        let compound = "CASE x WHEN 1 THEN SELECT 1; ELSE SELECT 2; END CASE; SELECT 1 + 2";
+        assert!(shape(compound, usize::MAX).depth <= 2);
     }
 
     #[test]

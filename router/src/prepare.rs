@@ -14,6 +14,9 @@ pub enum Source {
     Text(String),
     /// A user variable (`PREPARE s FROM @sql`), by name without the `@`.
     Variable(String),
+    /// Any other expression (`PREPARE s FROM CONCAT('SELECT ', @c)`), as written: its
+    /// value is the text, which only the server can compute.
+    Expression(String),
 }
 
 /// One argument of `EXECUTE … USING`.
@@ -69,15 +72,14 @@ pub fn parse(sql: &str) -> Option<SqlPrepare> {
         }
         SqlPrepare::Prepare {
             name,
-            source: source(lx.next()?)?,
+            source: source_from(&mut lx, sql, false)?,
         }
     } else if first.eq_ignore_ascii_case("EXECUTE") {
         let mut ahead = lx.clone();
         let t = ahead.next()?;
         if word(t).is_some_and(|w| w.eq_ignore_ascii_case("IMMEDIATE"))
-            && let Some(s) = ahead.clone().next().and_then(source)
+            && let Some(s) = source_from(&mut ahead, sql, true)
         {
-            ahead.next();
             lx = ahead;
             SqlPrepare::Immediate {
                 source: s,
@@ -173,6 +175,42 @@ fn source(t: Token<'_>) -> Option<Source> {
         Token::UserVar(v) => Some(Source::Variable(var_name(v))),
         _ => None,
     }
+}
+
+/// The statement text source after `FROM` (`immediate`: after `EXECUTE IMMEDIATE`, where
+/// `USING` may follow): a string literal or a user variable alone, or else the expression
+/// up to `USING` or `;` outside parentheses (or the end). `lx` is left before what follows.
+fn source_from(lx: &mut Lexer<'_>, sql: &str, immediate: bool) -> Option<Source> {
+    let is_using =
+        |t: &Token<'_>| immediate && word(*t).is_some_and(|w| w.eq_ignore_ascii_case("USING"));
+    let start = lx.offset();
+    let mut ahead = lx.clone();
+    let first = ahead.next()?;
+    let mut after = ahead.clone();
+    let alone = match after.next() {
+        None | Some(Token::Semicolon) => true,
+        Some(t) => is_using(&t),
+    };
+    if alone && let Some(s) = source(first) {
+        *lx = ahead;
+        return Some(s);
+    }
+    let mut depth = 0usize;
+    loop {
+        let before = lx.clone();
+        match lx.next() {
+            None => break,
+            Some(Token::Punct(b'(')) => depth += 1,
+            Some(Token::Punct(b')')) => depth = depth.saturating_sub(1),
+            Some(t) if depth == 0 && (t == Token::Semicolon || is_using(&t)) => {
+                *lx = before;
+                break;
+            }
+            Some(_) => {}
+        }
+    }
+    let text = sql.get(start..lx.offset())?.trim();
+    (!text.is_empty()).then(|| Source::Expression(text.to_string()))
 }
 
 /// A user variable's name from its token (`@a`, `@'a'`, `` @`a` ``), lower-cased (user
@@ -291,7 +329,29 @@ mod tests {
         );
         // Forms not understood: the caller decides.
         assert_eq!(parse("EXECUTE s USING @a + 1"), None);
-        assert_eq!(parse("PREPARE s FROM CONCAT('SELECT ', 1)"), None);
+        assert_eq!(
+            parse("PREPARE s FROM CONCAT('SELECT ', 1);"),
+            Some(SqlPrepare::Prepare {
+                name: "s".into(),
+                source: Source::Expression("CONCAT('SELECT ', 1)".into()),
+            })
+        );
+        assert_eq!(
+            parse("PREPARE s FROM @a || 'x'"),
+            Some(SqlPrepare::Prepare {
+                name: "s".into(),
+                source: Source::Expression("@a || 'x'".into()),
+            })
+        );
+        assert_eq!(
+            parse("EXECUTE IMMEDIATE CONCAT('SELECT ', CONVERT(? USING utf8mb4)) USING 1"),
+            Some(SqlPrepare::Immediate {
+                source: Source::Expression("CONCAT('SELECT ', CONVERT(? USING utf8mb4))".into()),
+                args: vec![Argument::Literal("1".into())],
+            })
+        );
+        assert_eq!(parse("PREPARE s FROM CONCAT('a'); SELECT 1"), None);
+        assert_eq!(parse("PREPARE s FROM"), None);
         assert_eq!(parse("EXECUTE s; SELECT 1"), None);
         assert!(is_prepare_command("EXECUTE s USING @a + 1"));
         assert!(is_prepare_command("drop PREPARE s"));

@@ -350,7 +350,11 @@ fn check_statement(s: &Stmt<'_>, g: &Grants<'_>, multi: bool, depth: u8) -> Resu
         }
     }
     if verb == "SET" && second.as_deref() == Some("STATEMENT") {
-        // `SET STATEMENT var = value FOR <statement>`: the statement is what runs.
+        // `SET STATEMENT var = value FOR <statement>`: the statement is what runs, with
+        // the variables set (`default_storage_engine` among them).
+        if !g.admin {
+            table_options::check(&verb, t)?;
+        }
         let mut lexer = Lexer::new(s.text);
         while let Some(x) = lexer.next() {
             if is(Some(&x), "FOR") {
@@ -367,6 +371,7 @@ fn check_statement(s: &Stmt<'_>, g: &Grants<'_>, multi: bool, depth: u8) -> Resu
     // Inside PREPARE or EXECUTE IMMEDIATE text a statement reaches the backend as it is:
     // nothing in it is answered by the proxy.
     admin_statement(&verb, second.as_deref(), t, multi || depth > 0)?;
+    table_options::check(&verb, t)?;
     database_statement(&verb, second.as_deref(), t, g)?;
     if t.windows(2)
         .any(|w| is(Some(&w[0]), "LOAD_FILE") && w[1] == Token::Punct(b'('))
@@ -783,6 +788,9 @@ impl Visitor for Declared {
         ControlFlow::Continue(())
     }
 }
+
+pub mod information_schema;
+mod table_options;
 
 #[cfg(test)]
 mod tests;

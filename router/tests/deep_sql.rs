@@ -193,6 +193,30 @@ fn chains_below_the_limit_plan() {
     }
 }
 
+/// A CASE with thousands of arms is flat (the parser keeps the arms in a vector) and plans;
+/// CASEs nested inside one another past the limit are refused, never a crash.
+#[test]
+fn long_case_plans_and_nested_case_is_refused() {
+    let arms = 5_000;
+    let flat = chain(
+        "SELECT id, CASE ",
+        |i| format!("WHEN v = {i} THEN {i}"),
+        " ",
+        arms,
+    ) + " ELSE -1 END FROM t WHERE id = 7";
+    match plan_in(flat, Some("shop")) {
+        Route::Shard(r) => assert!(matches!(r.targets, Targets::ByKey(_)), "{r:?}"),
+        other => panic!("flat CASE: expected a route, got {other:?}"),
+    }
+    let n = myshard_config::Limits::default().max_expression_depth + 50;
+    let nested = format!(
+        "SELECT * FROM t WHERE id = {}1{}",
+        "CASE WHEN v = 1 THEN ".repeat(n),
+        " END".repeat(n)
+    );
+    assert_too_deep(&plan_in(nested, Some("shop")), "nested CASE");
+}
+
 /// A 100,000-row INSERT plans in time linear in its size (it was quadratic: every row's
 /// offset was counted from the start of its line).
 #[test]
@@ -254,6 +278,21 @@ fn expr() -> impl Strategy<Value = String> {
             inner.clone().prop_map(|e| format!("-{e}")),
             (inner.clone(), inner.clone())
                 .prop_map(|(a, b)| format!("CASE WHEN {a} THEN {b} ELSE {a} END")),
+            // Many arms (siblings), and CASEs nested without parentheses.
+            (inner.clone(), inner.clone(), 1usize..3000).prop_map(|(a, b, arms)| {
+                let mut s = String::from("CASE");
+                for i in 0..arms {
+                    s.push_str(&format!(" WHEN {a} = {i} THEN {b}"));
+                }
+                s + " END"
+            }),
+            (inner.clone(), 1usize..3000).prop_map(|(e, depth)| {
+                format!(
+                    "{}{e}{}",
+                    "CASE WHEN id = 1 THEN ".repeat(depth),
+                    " ELSE 0 END".repeat(depth)
+                )
+            }),
             prop::collection::vec(inner.clone(), 1..20)
                 .prop_map(|v| format!("id IN ({})", v.join(", "))),
             inner

@@ -7,6 +7,7 @@ use super::Session;
 use crate::error::SqlError;
 use crate::server::Shared;
 use myshard_router::exec_comment;
+use myshard_router::privilege::information_schema::restrict;
 use myshard_router::privilege::{Grants, check};
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -41,13 +42,27 @@ fn server_version(shared: &Shared) -> u32 {
     }
 }
 
+/// A statement text the user may run.
+pub(super) struct Admitted<'a> {
+    /// Executable comments resolved, information_schema restricted.
+    pub(super) text: Cow<'a, str>,
+    /// Whether information_schema tables were restricted to the user's schemas: `text`
+    /// must then be what reaches the backend, not the client's bytes.
+    pub(super) restricted: bool,
+}
+
 impl Session {
-    /// `sql` resolved ([`resolve_comments`]) if the user may run it, or the refusal.
-    pub(super) fn admit<'a>(&self, sql: &'a str) -> Result<Cow<'a, str>, SqlError> {
+    /// `sql` resolved ([`resolve_comments`]) if the user may run it, or the refusal; with
+    /// information_schema restricted to the user's schemas
+    /// (`myshard_router::privilege::information_schema`).
+    pub(super) fn admit_restricted<'a>(&self, sql: &'a str) -> Result<Admitted<'a>, SqlError> {
         let text = resolve_comments(&self.shared, sql)?;
         let user = &*self.account;
         if user.admin && !user.read_only {
-            return Ok(text);
+            return Ok(Admitted {
+                text,
+                restricted: false,
+            });
         }
         let grants = Grants {
             user: &user.name,
@@ -59,7 +74,21 @@ impl Session {
             server_version: server_version(&self.shared),
         };
         check(&text, &grants).map_err(super::shard::route_error)?;
-        Ok(text)
+        let in_information_schema = self
+            .schema
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("information_schema"));
+        match restrict(&text, &grants, in_information_schema) {
+            Ok(Some(r)) => Ok(Admitted {
+                text: Cow::Owned(r),
+                restricted: true,
+            }),
+            Ok(None) => Ok(Admitted {
+                text,
+                restricted: false,
+            }),
+            Err(e) => Err(super::shard::route_error(e)),
+        }
     }
 
     /// Whether the user may force writes onto a shard with a hint.

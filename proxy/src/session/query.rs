@@ -43,11 +43,29 @@ impl Session {
         });
         // Executable comments resolved and privileges checked before anything reads it.
         let admitted = match super::planner::off_worker(long, || {
-            self.admit(exact.as_deref().or(lossy.as_deref()).unwrap_or(""))
+            self.admit_restricted(exact.as_deref().or(lossy.as_deref()).unwrap_or(""))
         }) {
             Ok(t) => t,
             Err(e) => return self.send_err(&e, seq).await,
         };
+        // information_schema restricted to the user's schemas: the restricted text is what
+        // the backend runs, whichever way the statement goes.
+        let restricted_payload = match (admitted.restricted, &exact) {
+            (false, _) => None,
+            (true, Some(_)) => {
+                let mut p = vec![payload[0]];
+                p.extend_from_slice(&myshard_router::text::encode(&admitted.text));
+                Some(p)
+            }
+            (true, None) => {
+                let e = SqlError::not_supported(
+                    "bytes that are not UTF-8 in a statement reading information_schema",
+                );
+                return self.send_err(&e, seq).await;
+            }
+        };
+        let payload = restricted_payload.as_deref().unwrap_or(payload);
+        let admitted = admitted.text;
         let c = super::planner::off_worker(long, || classify(&admitted));
         match &c.kind {
             Kind::Use(db) => {

@@ -56,8 +56,8 @@ impl Session {
                 return None;
             }
             let e = SqlError::not_supported(format!(
-                "this form of PREPARE / EXECUTE (an expression as statement text or USING \
-                 argument) in sharded schema '{}'; use a string literal or a user variable",
+                "this form of PREPARE / EXECUTE (an expression as USING argument) in sharded \
+                 schema '{}'; use a literal or a user variable",
                 self.schema.as_deref().unwrap_or_default()
             ));
             return Some(self.send_err(&e, seq).await);
@@ -73,7 +73,17 @@ impl Session {
                         // The backend prepares it; a statement of the same name the proxy
                         // held is replaced, as a second PREPARE replaces the first.
                         self.sql_prepared.remove(&name);
-                        None
+                        // A text the proxy computed is sent as the literal it is, so the
+                        // expression is not evaluated a second time.
+                        let Source::Expression(_) = source else {
+                            return None;
+                        };
+                        let sql = format!(
+                            "PREPARE `{}` FROM {}",
+                            name.replace('`', "``"),
+                            self.text_literal(&text)
+                        );
+                        Some(self.run_bound(&sql, seq).await)
                     }
                     Ok(true) => {
                         let params = placeholder_count(&text);
@@ -94,7 +104,22 @@ impl Session {
                     Err(e) => return Some(self.send_err(&e, seq).await),
                 };
                 match self.plan_text(&text) {
-                    Ok(false) => None,
+                    Ok(false) => {
+                        let Source::Expression(_) = source else {
+                            return None;
+                        };
+                        let mut sql = format!("EXECUTE IMMEDIATE {}", self.text_literal(&text));
+                        for (i, a) in args.iter().enumerate() {
+                            sql.push_str(if i == 0 { " USING " } else { ", " });
+                            match a {
+                                Argument::Variable(v) => {
+                                    sql.push_str(&format!("@`{}`", v.replace('`', "``")));
+                                }
+                                Argument::Literal(l) => sql.push_str(l),
+                            }
+                        }
+                        Some(self.run_bound(&sql, seq).await)
+                    }
                     Ok(true) => {
                         let params = placeholder_count(&text);
                         let stmt = SqlStatement { text, params };
@@ -143,28 +168,32 @@ impl Session {
         }
     }
 
-    /// The text of a `PREPARE` source.
+    /// The text of a `PREPARE` source: a variable's or an expression's value is read from
+    /// the session's backend connection, so that the proxy knows what it prepares (and
+    /// gives it the rewriting a text statement gets: `CONNECTION_ID()`, `USER()`, routing).
     async fn statement_text(&mut self, source: &Source) -> Result<String, SqlError> {
-        match source {
-            Source::Text(t) => Ok(t.clone()),
+        let value = match source {
+            Source::Text(t) => return Ok(t.clone()),
             Source::Variable(v) => {
-                let values = self.read_user_variables(std::slice::from_ref(v)).await?;
-                match values.into_iter().next().flatten() {
-                    Some((_, bytes)) => Ok(decode(&bytes)
-                        .map_err(|_| {
-                            SqlError::not_supported(
-                                "characters U+10FF00-U+10FFFF in statements of sharded schemas",
-                            )
-                        })?
-                        .into_owned()),
-                    // MariaDB prepares the text `NULL`, a syntax error.
-                    None => Err(SqlError::new(
-                        1064,
-                        b"42000",
-                        "You have an error in your SQL syntax; the statement text of PREPARE is NULL",
-                    )),
-                }
+                let variable = format!("@`{}`", v.replace('`', "``"));
+                self.read_values(std::slice::from_ref(&variable)).await?
             }
+            Source::Expression(e) => self.read_values(std::slice::from_ref(e)).await?,
+        };
+        match value.into_iter().next().flatten() {
+            Some((_, bytes)) => Ok(decode(&bytes)
+                .map_err(|_| {
+                    SqlError::not_supported(
+                        "characters U+10FF00-U+10FFFF in statements of sharded schemas",
+                    )
+                })?
+                .into_owned()),
+            // MariaDB prepares the text `NULL`, a syntax error.
+            None => Err(SqlError::new(
+                1064,
+                b"42000",
+                "You have an error in your SQL syntax; the statement text of PREPARE is NULL",
+            )),
         }
     }
 
@@ -217,9 +246,7 @@ impl Session {
             self.read_user_variables(&names).await?
         }
         .into_iter();
-        let no_backslash = self.vars.items.iter().any(|(k, s)| {
-            k == "sql_mode" && s.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES")
-        });
+        let no_backslash = self.no_backslash_escapes();
         let mut out = Vec::with_capacity(args.len());
         for a in args {
             out.push(match a {
@@ -243,7 +270,17 @@ impl Session {
             .iter()
             .map(|n| format!("@`{}`", n.replace('`', "``")))
             .collect();
-        let sql = format!("SELECT {}", list.join(", "));
+        self.read_values(&list).await
+    }
+
+    /// The values of expressions `exprs` with each one's column definition (`None`: NULL),
+    /// computed on the session's usual backend connection (where its user variables live).
+    async fn read_values(
+        &mut self,
+        exprs: &[String],
+    ) -> Result<Vec<Option<(Vec<u8>, Vec<u8>)>>, SqlError> {
+        let names = exprs;
+        let sql = format!("SELECT {}", exprs.join(", "));
         let route = self.default_route()?;
         let mut conn = self.acquire_at(&route).await?;
         let mut payload = Vec::with_capacity(sql.len() + 1);
@@ -271,6 +308,19 @@ impl Session {
             out.push(Some((def.clone(), v.to_vec())));
         }
         Ok(out)
+    }
+
+    /// Whether the session's sql_mode has NO_BACKSLASH_ESCAPES (string literals the proxy
+    /// writes must then not escape backslashes).
+    fn no_backslash_escapes(&self) -> bool {
+        self.vars.items.iter().any(|(k, s)| {
+            k == "sql_mode" && s.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES")
+        })
+    }
+
+    /// `text` as a string literal for this session's sql_mode.
+    fn text_literal(&self, text: &str) -> String {
+        quote(text, self.no_backslash_escapes())
     }
 
     /// The OK MariaDB sends for a `PREPARE`.
@@ -330,19 +380,25 @@ fn literal(def: &[u8], value: &[u8], no_backslash: bool) -> String {
                 Ok(t) => t.into_owned(),
                 Err(_) => String::from_utf8_lossy(value).into_owned(),
             };
-            let mut s = String::with_capacity(text.len() + 2);
-            s.push('\'');
-            for ch in text.chars() {
-                match ch {
-                    '\'' => s.push_str("''"),
-                    '\\' if !no_backslash => s.push_str("\\\\"),
-                    c => s.push(c),
-                }
-            }
-            s.push('\'');
-            s
+            quote(&text, no_backslash)
         }
     }
+}
+
+/// `text` as a quoted string literal (backslashes escaped unless the session's sql_mode
+/// has NO_BACKSLASH_ESCAPES).
+fn quote(text: &str, no_backslash: bool) -> String {
+    let mut s = String::with_capacity(text.len() + 2);
+    s.push('\'');
+    for ch in text.chars() {
+        match ch {
+            '\'' => s.push_str("''"),
+            '\\' if !no_backslash => s.push_str("\\\\"),
+            c => s.push(c),
+        }
+    }
+    s.push('\'');
+    s
 }
 
 #[cfg(test)]

@@ -69,9 +69,19 @@ fn too_many_statements(setting: &str, value: usize) -> SqlError {
 impl Session {
     pub(super) async fn com_stmt_prepare(&mut self, payload: &[u8], seq: u8) -> Result<(), Closed> {
         let sql = &payload[1..];
-        if let Err(e) = self.admit(&String::from_utf8_lossy(sql)) {
-            return self.send_err(&e, seq).await;
-        }
+        let text = String::from_utf8_lossy(sql);
+        // information_schema restricted to the user's schemas: prepared in that form.
+        let restricted = match self.admit_restricted(&text) {
+            Ok(a) if a.restricted && std::str::from_utf8(sql).is_err() => {
+                let e = SqlError::not_supported(
+                    "bytes that are not UTF-8 in a statement reading information_schema",
+                );
+                return self.send_err(&e, seq).await;
+            }
+            Ok(a) => a.restricted.then(|| a.text.into_owned().into_bytes()),
+            Err(e) => return self.send_err(&e, seq).await,
+        };
+        let sql = restricted.as_deref().unwrap_or(sql);
         let slot = match self.statement_slot() {
             Ok(s) => s,
             Err(e) => return self.send_err(&e, seq).await,
