@@ -6,6 +6,7 @@
 use super::scatter::{Msg, Receiver, Scatter, Streams};
 use super::shard::Exec;
 use super::{Closed, Session};
+use crate::backend::interrupt::Why;
 use crate::backend::rewrite::ColumnDef;
 use crate::error::SqlError;
 use crate::packet;
@@ -118,6 +119,10 @@ impl Session {
         let (killed, settled) = self.settle_kills(&scatter).await;
         let r = match (r, killed) {
             (Ok(()), Some(why)) => Err(Stop::Error(why.error())),
+            // A shard ended by the statement timeout's kill: MariaDB's timeout error.
+            (Err(Stop::Error(e)), Some(Why::TimedOut)) if e.code == 1317 => {
+                Err(Stop::Error(Why::TimedOut.error()))
+            }
             (r, _) => r,
         };
         self.gather(scatter, !settled).await;

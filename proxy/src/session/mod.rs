@@ -10,6 +10,7 @@ pub mod handshake;
 mod kill_settle;
 mod login;
 mod merge;
+mod merge_buffer;
 mod names;
 mod planner;
 mod privilege;
@@ -19,6 +20,7 @@ mod scatter;
 mod schema_filter;
 mod shard;
 mod sql_prepare;
+mod statement_timeout;
 mod stmt;
 mod tx;
 
