@@ -10,7 +10,10 @@
 //! memory" (1038/HY001) naming the setting, instead of taking unbounded proxy memory.
 
 use crate::error::SqlError;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// The errno of a merge that outgrew its buffer (MySQL's "Out of sort memory").
+pub(super) const MERGE_BUFFER_EXCEEDED: u16 = 1038;
 
 /// What one buffered row costs beyond its payload (the payload's vector and the channel's
 /// slot), so that many tiny rows count too.
@@ -22,6 +25,8 @@ const ROW_OVERHEAD: usize = 64;
 pub(super) struct MergeBuffer {
     used: AtomicUsize,
     limit: usize,
+    /// A row did not fit: the statement fails.
+    overflowed: AtomicBool,
 }
 
 impl MergeBuffer {
@@ -30,6 +35,7 @@ impl MergeBuffer {
         MergeBuffer {
             used: AtomicUsize::new(0),
             limit,
+            overflowed: AtomicBool::new(false),
         }
     }
 
@@ -39,9 +45,15 @@ impl MergeBuffer {
         let before = self.used.fetch_add(n, Ordering::AcqRel);
         if before.saturating_add(n) > self.limit {
             self.used.fetch_sub(n, Ordering::AcqRel);
+            self.overflowed.store(true, Ordering::Release);
             return false;
         }
         true
+    }
+
+    /// Whether a row did not fit (the statement fails).
+    pub(super) fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Acquire)
     }
 
     /// Gives back a row taken out of the buffer.
@@ -53,7 +65,7 @@ impl MergeBuffer {
     /// The statement's error once the allowance is exhausted.
     pub(super) fn exceeded(&self) -> SqlError {
         SqlError::new(
-            1038,
+            MERGE_BUFFER_EXCEEDED,
             b"HY001",
             format!(
                 "Out of sort memory: an ORDER BY merged across shards inside a transaction or pinned session needs to buffer more than {} bytes of rows of shards queued on one backend connection (merge.max_buffered_bytes); add a LIMIT or a narrower condition, or raise merge.max_buffered_bytes",
@@ -73,7 +85,9 @@ mod tests {
         let row = [0u8; 10];
         assert!(b.take(&row));
         assert!(b.take(&row));
+        assert!(!b.overflowed());
         assert!(!b.take(&row), "a third row fits in room for two");
+        assert!(b.overflowed());
         b.give(&row);
         assert!(b.take(&row), "room given back is usable");
         let e = b.exceeded();

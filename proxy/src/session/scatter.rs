@@ -193,8 +193,10 @@ impl Session {
             .collect();
         let kills_at = self.control.backend_kills.started();
         self.set_running_all(&running);
-        let buffer_limit = self.shared.config.merge.max_buffered_bytes;
-        let (streams, mut sinks) = channels(targets.len(), &lanes, ordered, buffer_limit);
+        let buffer = Arc::new(MergeBuffer::new(
+            self.shared.config.merge.max_buffered_bytes,
+        ));
+        let (streams, mut sinks) = channels(targets.len(), &lanes, ordered, &buffer);
         let mut tasks = Vec::with_capacity(lanes.len());
         for lane in lanes {
             let work: Vec<(usize, Target, Sink)> = lane
@@ -206,7 +208,12 @@ impl Session {
                 })
                 .collect();
             let exec = exec.clone();
-            tasks.push(tokio::spawn(read_lane(lane.conn, work, exec)));
+            tasks.push(tokio::spawn(read_lane(
+                lane.conn,
+                work,
+                exec,
+                buffer.clone(),
+            )));
         }
         Ok(Scatter {
             streams,
@@ -290,13 +297,12 @@ impl Clone for Exec {
 }
 
 /// The channels: per target in order (ordered merges; a target queued behind another on
-/// its connection gets an unbounded one, within `buffer_limit` bytes for the statement) or
-/// one shared.
+/// its connection gets an unbounded one, within the statement's `buffer`) or one shared.
 fn channels(
     n: usize,
     lanes: &[Lane],
     ordered: bool,
-    buffer_limit: usize,
+    buffer: &Arc<MergeBuffer>,
 ) -> (Streams, Vec<Option<Sink>>) {
     if !ordered {
         let (tx, rx) = mpsc::channel(CHANNEL_ROWS * n.clamp(1, 16));
@@ -314,7 +320,6 @@ fn channels(
             queued[*i] = true;
         }
     }
-    let buffer = Arc::new(MergeBuffer::new(buffer_limit));
     let mut receivers = Vec::with_capacity(n);
     let mut sinks = Vec::with_capacity(n);
     for q in queued {
@@ -342,14 +347,20 @@ async fn read_lane(
     mut conn: PooledConn,
     work: Vec<(usize, Target, Sink)>,
     exec: Exec,
+    buffer: Arc<MergeBuffer>,
 ) -> PooledConn {
     let mut exec = exec;
-    // Set once a shard's rows overflowed the merge's buffer: the shards queued behind it
-    // have been told and are not run.
+    // Set once this lane's shard overflowed the merge's buffer: the shards queued behind it
+    // have been told.
     let mut overflowed = false;
     for (k, (i, t, sink)) in work.iter().enumerate() {
         let i = *i;
         if overflowed {
+            continue;
+        }
+        // The statement failed on another lane's overflow: queued shards are not started.
+        if buffer.overflowed() {
+            sink.send(i, Msg::Failed(buffer.exceeded())).await;
             continue;
         }
         // Once the statement timed out, shards still queued are not started (the kill was
