@@ -1,8 +1,8 @@
 //! The statement timeout inside a transaction, against real MariaDB servers: like
 //! MariaDB's `max_statement_time`, it ends only the statement (1969/70100) when the backend
 //! answers the proxy's `KILL QUERY` in time — the transaction goes on, its earlier rows
-//! still there and committable — for a statement on one backend, a prepared statement, and
-//! a SELECT merged across shards. Only a backend that does not answer (paused with
+//! still there and committable — for a statement on one backend, a prepared statement, a
+//! SELECT merged across shards and a write on several shards. Only a backend that does not answer (paused with
 //! SIGSTOP) has its connection discarded, and the transaction is then lost visibly.
 
 mod harness;
@@ -152,9 +152,14 @@ async fn statement_timeout_of_a_merge_in_a_transaction_ends_only_the_statement()
         "SELECT id FROM users WHERE SLEEP(1) = 0 ORDER BY id",
         "SELECT id FROM users WHERE SLEEP(1) = 0",
         "SELECT COUNT(*) FROM users WHERE SLEEP(1) = 0",
+        // A write on several shards, run one after the other: the running shard's
+        // statement is killed (and rolled back there), the others are not started.
+        "UPDATE users SET name = 'late' WHERE id IN (1, 2, 3, 4, 5, 6, 7, 8) AND SLEEP(1) = 0",
     ] {
         times_out(&mut c, sql).await?;
     }
+    let late: Vec<i64> = c.query("SELECT id FROM users WHERE name = 'late'").await?;
+    ensure!(late.is_empty(), "the timed-out UPDATE changed {late:?}");
     // The transaction went on, on every group.
     let all = ids(&mut c, "SELECT id FROM users ORDER BY id").await?;
     ensure!(all == (1..=41).collect::<Vec<i64>>(), "{all:?}");

@@ -8,8 +8,10 @@
 //!
 //! Also home of the backend `KILL QUERY` sending shared with the `KILL QUERY` command.
 
+use super::Session;
 use crate::backend::BackendConn;
-use crate::backend::interrupt::OnTimeout;
+use crate::backend::interrupt::{OnTimeout, Why};
+use crate::error::SqlError;
 use crate::server::ConnControl;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -83,5 +85,17 @@ impl OnTimeout for TimeoutKill {
 
     fn fired(&self) -> bool {
         self.fired.load(Ordering::Acquire)
+    }
+}
+
+impl Session {
+    /// A backend's error for the running statement as the client sees it: the 1317 the
+    /// statement timeout's kill causes is MariaDB's timeout error (1969).
+    pub(super) fn timeout_error(&self, e: SqlError) -> SqlError {
+        if e.code == 1317 && self.timed_out() {
+            Why::TimedOut.error()
+        } else {
+            e
+        }
     }
 }
