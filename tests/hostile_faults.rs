@@ -352,8 +352,8 @@ async fn statement_timeout_ends_a_statement_on_a_paused_backend() -> Result<()> 
     ensure!(msg.contains("max_statement_time"), "{msg}");
     ensure!(started.elapsed() < Duration::from_secs(3));
 
-    // The timed-out connection was discarded: two fresh ones go back to the pool, one
-    // for each session below.
+    // The backend answered the timeout's kill: the connection stays usable, and a second
+    // one serves the other session below.
     let mut patient = Conn::new(offline_opts(&env, "patient", "pw")).await?;
     let (a, b) = tokio::join!(
         c.query_drop("SELECT SLEEP(0.2)"),

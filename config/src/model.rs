@@ -58,6 +58,10 @@ pub struct Merge {
     /// Groups (GROUP BY, DISTINCT) one statement may hold while merging; more is an error.
     #[serde(default = "default_max_groups")]
     pub max_groups: usize,
+    /// Bytes of rows one ORDER BY merge may buffer for shards queued behind another on the
+    /// same backend connection (inside a transaction or pinned session); more is an error.
+    #[serde(default = "default_max_buffered_bytes")]
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for Merge {
@@ -65,6 +69,7 @@ impl Default for Merge {
         Merge {
             connections_per_group: default_connections_per_group(),
             max_groups: default_max_groups(),
+            max_buffered_bytes: default_max_buffered_bytes(),
         }
     }
 }
@@ -96,9 +101,10 @@ pub struct Limits {
     /// Bytes of statement text and metadata the proxy-wide prepared-statement cache keeps;
     /// least recently used entries not in use are evicted beyond it.
     pub statement_cache_bytes: usize,
-    /// Longest a statement may run on a backend before it is ended with an error and the
-    /// backend connection discarded, milliseconds (like `max_statement_time`); 0 = no limit.
-    /// Users may override it.
+    /// Longest a statement may run on a backend before it is ended with error 1969,
+    /// milliseconds (like `max_statement_time`: the backends are sent `KILL QUERY`, and only
+    /// a backend that does not answer has its connection discarded); 0 = no limit. Users
+    /// may override it.
     pub statement_timeout_ms: u64,
     /// Failed logins from one address in a row after which that address is refused
     /// (error 1129) for `connect_errors_block_ms`; 0 = never (MySQL's `max_connect_errors`).
@@ -131,6 +137,10 @@ fn default_connections_per_group() -> usize {
 
 fn default_max_groups() -> usize {
     1_000_000
+}
+
+fn default_max_buffered_bytes() -> usize {
+    64 * 1024 * 1024
 }
 
 /// A client account of the proxy. Its `Debug` output never shows the password.

@@ -86,6 +86,12 @@ impl Checker<'_> {
         if config.merge.max_groups < 1 {
             self.fail("merge.max_groups".into(), "must be at least 1".into());
         }
+        if config.merge.max_buffered_bytes < 1 {
+            self.fail(
+                "merge.max_buffered_bytes".into(),
+                "must be at least 1".into(),
+            );
+        }
         let l = &config.limits;
         for (key, value) in [
             ("limits.max_statement_bytes", l.max_statement_bytes),

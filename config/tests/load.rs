@@ -226,6 +226,21 @@ fn max_client_connections_at_least_one() {
 }
 
 #[test]
+fn merge_max_buffered_bytes_defaults_to_64_mib_and_is_at_least_one() {
+    let config = match parse(VALID, "test.yaml") {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    assert_eq!(config.merge.max_buffered_bytes, 64 * 1024 * 1024);
+    let text = with_line(
+        2,
+        "max_client_connections: 100\nmerge:\n  max_buffered_bytes: 0",
+    );
+    let error = only_error(&text);
+    assert_error(&error, "merge.max_buffered_bytes", 4, "at least 1");
+}
+
+#[test]
 fn max_allowed_packet_range() {
     for bad in ["1023", "1073741825"] {
         let error = only_error(&with_line(3, &format!("max_allowed_packet: {bad}")));

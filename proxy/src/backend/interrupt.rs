@@ -4,7 +4,9 @@
 //! [`Interrupter`]; every read from or write to the backend races it, so a hung backend
 //! (paused, or a network that dropped its packets) never holds a session longer than the
 //! session wants. An interrupted connection is marked broken: its response is cut off
-//! mid-way, so it is closed instead of going back to the pool.
+//! mid-way, so it is closed instead of going back to the pool. The statement timeout first
+//! asks the backends to end the statement ([`OnTimeout`]) and cuts waits short only when
+//! they do not answer in time, so that a timed-out statement ends alone, as in MariaDB.
 
 use crate::error::SqlError;
 use crate::net::Stream;
@@ -67,12 +69,29 @@ pub struct Interrupter {
     /// backend connections drained after the client write gave up are cut off too once
     /// the grace is over.
     pub kill_query_seen: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// What the statement timeout does first: ask the backends to end the statement
+    /// themselves (see [`OnTimeout`]); `None`: the wait is cut at the deadline.
+    pub on_timeout: Option<Arc<dyn OnTimeout>>,
+}
+
+/// The first step of a statement timeout, shared by every wait of the statement: the
+/// backends running it are sent `KILL QUERY`, as MariaDB's own `max_statement_time` ends
+/// a statement, so that the backend answers with an error and keeps the connection and
+/// the transaction on it. Waits are cut short only if that answer has not come within
+/// [`KILL_QUERY_GRACE`] of the deadline (a hung backend).
+pub trait OnTimeout: Send + Sync + std::fmt::Debug {
+    /// Sends the kills, once per statement whoever calls first; true if backend statements
+    /// were running (so an answer may come), false if there is nothing to wait for.
+    fn fire(&self) -> bool;
+    /// Whether the timeout has fired for the statement.
+    fn fired(&self) -> bool;
 }
 
 impl Interrupter {
     /// Resolves when the statement must stop (never otherwise).
     pub async fn wait(&mut self) -> Why {
         let deadline = self.deadline;
+        let on_timeout = self.on_timeout.clone();
         let client = self.client.clone();
         let seen = self.kill_query_seen.clone();
         let signal = async {
@@ -97,7 +116,14 @@ impl Interrupter {
         };
         let timeout = async {
             match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
+                Some(d) => {
+                    tokio::time::sleep_until(d.into()).await;
+                    // The backend gets the grace to answer the kill (counted from the
+                    // deadline, however many waits the statement makes after it).
+                    if on_timeout.is_some_and(|t| t.fire()) {
+                        tokio::time::sleep_until((d + KILL_QUERY_GRACE).into()).await;
+                    }
+                }
                 None => std::future::pending().await,
             }
         };
@@ -112,6 +138,23 @@ impl Interrupter {
             _ = timeout => Why::TimedOut,
             _ = gone => Why::ClientGone,
         }
+    }
+
+    /// The error a timed-out statement's backend answer becomes: the 1317 a backend gives
+    /// for the `KILL QUERY` of the statement timeout reaches the client as MariaDB's own
+    /// `max_statement_time` error (1969). `None` for any other packet.
+    pub fn timeout_answer(&self, err_payload: &[u8]) -> Option<Vec<u8>> {
+        let fired = self.timed_out();
+        let code = err_payload
+            .get(1..3)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]));
+        (fired && err_payload.first() == Some(&0xFF) && code == Some(1317))
+            .then(|| crate::packet::err_payload(&Why::TimedOut.error()))
+    }
+
+    /// Whether the statement timeout has fired (the backends were sent kills).
+    pub fn timed_out(&self) -> bool {
+        self.on_timeout.as_ref().is_some_and(|t| t.fired())
     }
 }
 
@@ -199,6 +242,44 @@ mod tests {
             .try_read(&mut buf)
             .expect("the pipelined bytes are still there");
         assert_eq!(&buf[..n], b"next command");
+    }
+
+    /// A timeout that has fired, with backend statements running.
+    #[derive(Debug)]
+    struct Fired;
+
+    impl OnTimeout for Fired {
+        fn fire(&self) -> bool {
+            true
+        }
+        fn fired(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn only_the_kills_1317_becomes_the_timeout_error() {
+        let (_tx, signal) = watch::channel(None);
+        let mut i = Interrupter {
+            signal,
+            deadline: None,
+            client: None,
+            kill_query_seen: Arc::default(),
+            on_timeout: None,
+        };
+        let killed = crate::packet::err_payload(&SqlError::query_interrupted());
+        assert_eq!(i.timeout_answer(&killed), None, "no timeout fired");
+        i.on_timeout = Some(Arc::new(Fired));
+        let answer = i
+            .timeout_answer(&killed)
+            .expect("the kill's error is replaced");
+        assert_eq!(answer, crate::packet::err_payload(&Why::TimedOut.error()));
+        let other = crate::packet::err_payload(&SqlError::new(1062, b"23000", "Duplicate"));
+        assert_eq!(
+            i.timeout_answer(&other),
+            None,
+            "other errors pass unchanged"
+        );
     }
 
     #[test]

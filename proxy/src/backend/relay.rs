@@ -348,6 +348,19 @@ pub async fn relay<W: AsyncWrite + Unpin>(
                     next_seq: seq,
                 });
             }
+            // The ERR ending a statement the statement timeout killed says so (1969).
+            let timed_out = match (&conn.interrupter, t.error) {
+                (Some(i), true) => i.timeout_answer(&conn.rbuf[body..body + len]),
+                _ => None,
+            };
+            if let Some(answer) = timed_out {
+                let mut out = conn.rbuf[..pos].to_vec();
+                crate::packet::frame(&mut out, seq.wrapping_sub(1), &answer);
+                client.write_all(&out).await.map_err(RelayFailure::Client)?;
+                conn.rbuf.advance(body + len);
+                pos = 0;
+                continue;
+            }
             pos = body + len;
         }
         if pos > 0 {

@@ -51,7 +51,16 @@ pub async fn relay_rewritten<W: AsyncWrite + Unpin>(
         let body = &conn.rbuf[4..4 + len];
         let class = t.class_of(body.first().copied(), len);
         let whole = !continuation && len < MAX_CHUNK;
-        let e = if whole { edit(class, body) } else { Edit::Keep };
+        let timed_out = match (&conn.interrupter, class) {
+            (Some(i), Class::Err) => i.timeout_answer(body),
+            _ => None,
+        };
+        let e = match timed_out {
+            // The ERR ending a statement the statement timeout killed says so (1969).
+            Some(answer) => Edit::Replace(answer),
+            None if whole => edit(class, body),
+            None => Edit::Keep,
+        };
         if let Err(error) = t.chunk(body, len) {
             conn.broken = true;
             client.write_all(&out).await.map_err(RelayFailure::Client)?;

@@ -3,7 +3,6 @@
 
 use super::{Closed, Session};
 use crate::auth::{self, Plugin};
-use crate::backend::BackendConn;
 use crate::backend::interrupt::Why;
 use crate::caps;
 use crate::error::SqlError;
@@ -44,25 +43,8 @@ impl Session {
         if owner != self.user {
             return self.send_err(&SqlError::kill_denied(id), seq).await;
         }
-        // Counted under the lock, so a statement that has stopped running waits for them.
-        let running: Vec<_> = match target.running.lock() {
-            Ok(r) => r
-                .iter()
-                .map(|(p, t)| (p.clone(), *t, target.backend_kills.start()))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        for (pool, thread, ticket) in running {
-            // Interrupt the backend statement through a separate connection.
-            tokio::spawn(async move {
-                let _ticket = ticket;
-                if let Ok(mut c) = BackendConn::connect(pool.target(), None).await {
-                    let limit = pool.target().connect_timeout;
-                    let sql = format!("KILL QUERY {thread}");
-                    let _ = tokio::time::timeout(limit, c.query_rows(&sql)).await;
-                }
-            });
-        }
+        // Interrupt the backend statements through separate connections.
+        super::statement_timeout::kill_backend_queries(&target);
         // Waits on a backend that does not answer (even to the KILL QUERY above) are cut
         // short by the session itself.
         if query_only {

@@ -8,9 +8,10 @@
 //! both end it. A session pinned for other state (user variables, temporary tables, SQL
 //! `PREPARE`, locks) that loses it gets one 1105 error saying so, then continues afresh.
 
+use super::statement_timeout::TimeoutKill;
 use super::{Closed, Session};
 use crate::backend::BackendConn;
-use crate::backend::interrupt::{ClientWatch, Interrupter, Why};
+use crate::backend::interrupt::{ClientWatch, Interrupter, OnTimeout, Why};
 use crate::error::SqlError;
 use myshard_router::{Kind, classify};
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub(crate) struct Faults {
     /// When the running statement's waits first saw its `KILL QUERY` (shared by all of
     /// them, so the grace is counted once for the statement).
     kill_query_seen: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// The running statement's timeout action (with a deadline only).
+    timeout_kill: Option<Arc<TimeoutKill>>,
 }
 
 /// What was lost with a backend connection.
@@ -111,6 +114,10 @@ impl Session {
             stale
         });
         self.faults.deadline = self.statement_timeout().map(|t| Instant::now() + t);
+        self.faults.timeout_kill = self
+            .faults
+            .deadline
+            .map(|_| Arc::new(TimeoutKill::new(self.control.clone())));
         self.faults.kill_query_seen = Arc::default();
         // A client that stops reading the answer cannot hold the session past the same limits.
         let guard = self.interrupter();
@@ -181,7 +188,17 @@ impl Session {
             deadline: self.faults.deadline,
             client: self.faults.client.clone(),
             kill_query_seen: self.faults.kill_query_seen.clone(),
+            on_timeout: self
+                .faults
+                .timeout_kill
+                .clone()
+                .map(|t| t as Arc<dyn OnTimeout>),
         }
+    }
+
+    /// Whether the running statement's timeout has fired (its backends were sent kills).
+    pub(super) fn timed_out(&self) -> bool {
+        self.faults.timeout_kill.as_ref().is_some_and(|t| t.fired())
     }
 
     /// A pinned connection the backend closed since the last statement (a restart, a

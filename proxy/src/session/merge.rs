@@ -3,9 +3,11 @@
 //! ORDER BY (only sort keys decoded), and grouped merges (GROUP BY, aggregates, DISTINCT,
 //! HAVING) — with OFFSET/LIMIT applied on top and hidden columns removed.
 
+use super::merge_buffer::MERGE_BUFFER_EXCEEDED;
 use super::scatter::{Msg, Receiver, Scatter, Streams};
 use super::shard::Exec;
 use super::{Closed, Session};
+use crate::backend::interrupt::Why;
 use crate::backend::rewrite::ColumnDef;
 use crate::error::SqlError;
 use crate::packet;
@@ -101,6 +103,11 @@ impl Session {
                 "ordered streams without a merge plan",
             ))),
         };
+        // A merge that outgrew its buffer stops the shards still running (only their
+        // statements end; the transaction goes on) rather than reading them to their end.
+        if matches!(&r, Err(Stop::Error(e)) if e.code == MERGE_BUFFER_EXCEEDED) {
+            super::statement_timeout::kill_backend_queries(&self.control);
+        }
         // Errors name logical schemas; one that every shard gave is given once.
         let r = match r {
             Err(Stop::Error(e)) => {
@@ -118,6 +125,10 @@ impl Session {
         let (killed, settled) = self.settle_kills(&scatter).await;
         let r = match (r, killed) {
             (Ok(()), Some(why)) => Err(Stop::Error(why.error())),
+            // A shard ended by the statement timeout's kill: MariaDB's timeout error.
+            (Err(Stop::Error(e)), Some(Why::TimedOut)) if e.code == 1317 => {
+                Err(Stop::Error(Why::TimedOut.error()))
+            }
             (r, _) => r,
         };
         self.gather(scatter, !settled).await;

@@ -11,6 +11,7 @@ pub mod handshake;
 mod kill_settle;
 mod login;
 mod merge;
+mod merge_buffer;
 mod names;
 mod participants;
 mod planner;
@@ -21,6 +22,7 @@ mod scatter;
 mod schema_filter;
 mod shard;
 mod sql_prepare;
+mod statement_timeout;
 mod stmt;
 mod tx;
 

@@ -8,9 +8,11 @@
 //! Channels are bounded, so a slow client or a merge waiting for another shard holds the
 //! shard back instead of buffering its rows — except, in an ordered merge, for a shard with
 //! another queued behind it on the same connection: the merge needs the queued shard's
-//! first row before it can go on, so the rows ahead of it are buffered.
+//! first row before it can go on, so the rows ahead of it are buffered, up to
+//! `merge.max_buffered_bytes` per statement (see [`super::merge_buffer`]).
 
 use super::Session;
+use super::merge_buffer::MergeBuffer;
 use super::shard::Exec;
 use crate::backend::interrupt::Why;
 use crate::backend::kills::KILLS_SETTLE;
@@ -47,8 +49,9 @@ enum Sink {
     Shared(mpsc::Sender<(usize, Msg)>),
     /// A channel per shard.
     Own(mpsc::Sender<Msg>),
-    /// A channel per shard that never blocks (a shard queued behind another one).
-    Unbounded(mpsc::UnboundedSender<Msg>),
+    /// A channel per shard that never blocks (a shard queued behind another one); its
+    /// rows count against the statement's buffer allowance.
+    Unbounded(mpsc::UnboundedSender<Msg>, Arc<MergeBuffer>),
 }
 
 impl Sink {
@@ -57,7 +60,16 @@ impl Sink {
         match self {
             Sink::Shared(s) => s.send((stream, msg)).await.is_ok(),
             Sink::Own(s) => s.send(msg).await.is_ok(),
-            Sink::Unbounded(s) => s.send(msg).is_ok(),
+            Sink::Unbounded(s, _) => s.send(msg).is_ok(),
+        }
+    }
+
+    /// Whether `msg` may be delivered: a row for a channel that never blocks must fit in
+    /// the statement's buffer allowance.
+    fn admit(&self, msg: &Msg) -> Result<(), SqlError> {
+        match (self, msg) {
+            (Sink::Unbounded(_, buffer), Msg::Row(p)) if !buffer.take(p) => Err(buffer.exceeded()),
+            _ => Ok(()),
         }
     }
 }
@@ -74,8 +86,8 @@ pub(super) enum Streams {
 pub(super) enum Receiver {
     /// Bounded.
     Bounded(mpsc::Receiver<Msg>),
-    /// Unbounded.
-    Unbounded(mpsc::UnboundedReceiver<Msg>),
+    /// Unbounded, its rows counted in the statement's buffer allowance.
+    Unbounded(mpsc::UnboundedReceiver<Msg>, Arc<MergeBuffer>),
 }
 
 impl Receiver {
@@ -83,7 +95,13 @@ impl Receiver {
     pub(super) async fn recv(&mut self) -> Option<Msg> {
         match self {
             Receiver::Bounded(r) => r.recv().await,
-            Receiver::Unbounded(r) => r.recv().await,
+            Receiver::Unbounded(r, buffer) => {
+                let msg = r.recv().await;
+                if let Some(Msg::Row(p)) = &msg {
+                    buffer.give(p);
+                }
+                msg
+            }
         }
     }
 }
@@ -175,7 +193,10 @@ impl Session {
             .collect();
         let kills_at = self.control.backend_kills.started();
         self.set_running_all(&running);
-        let (streams, mut sinks) = channels(targets.len(), &lanes, ordered);
+        let buffer = Arc::new(MergeBuffer::new(
+            self.shared.config.merge.max_buffered_bytes,
+        ));
+        let (streams, mut sinks) = channels(targets.len(), &lanes, ordered, &buffer);
         let mut tasks = Vec::with_capacity(lanes.len());
         for lane in lanes {
             let work: Vec<(usize, Target, Sink)> = lane
@@ -187,7 +208,12 @@ impl Session {
                 })
                 .collect();
             let exec = exec.clone();
-            tasks.push(tokio::spawn(read_lane(lane.conn, work, exec)));
+            tasks.push(tokio::spawn(read_lane(
+                lane.conn,
+                work,
+                exec,
+                buffer.clone(),
+            )));
         }
         Ok(Scatter {
             streams,
@@ -241,7 +267,11 @@ impl Session {
         if kills.started() == scatter.kills_at {
             return (None, settled);
         }
-        let why = (*self.control.interrupt.borrow()).unwrap_or(Why::KillQuery);
+        let why = match *self.control.interrupt.borrow() {
+            Some(why) => why,
+            None if self.timed_out() => Why::TimedOut,
+            None => Why::KillQuery,
+        };
         (Some(why), settled)
     }
 
@@ -267,8 +297,13 @@ impl Clone for Exec {
 }
 
 /// The channels: per target in order (ordered merges; a target queued behind another on
-/// its connection gets an unbounded one) or one shared.
-fn channels(n: usize, lanes: &[Lane], ordered: bool) -> (Streams, Vec<Option<Sink>>) {
+/// its connection gets an unbounded one, within the statement's `buffer`) or one shared.
+fn channels(
+    n: usize,
+    lanes: &[Lane],
+    ordered: bool,
+    buffer: &Arc<MergeBuffer>,
+) -> (Streams, Vec<Option<Sink>>) {
     if !ordered {
         let (tx, rx) = mpsc::channel(CHANNEL_ROWS * n.clamp(1, 16));
         return (Streams::Shared(rx), vec![Some(Sink::Shared(tx)); n]);
@@ -290,8 +325,8 @@ fn channels(n: usize, lanes: &[Lane], ordered: bool) -> (Streams, Vec<Option<Sin
     for q in queued {
         if q {
             let (tx, rx) = mpsc::unbounded_channel();
-            receivers.push(Receiver::Unbounded(rx));
-            sinks.push(Some(Sink::Unbounded(tx)));
+            receivers.push(Receiver::Unbounded(rx, buffer.clone()));
+            sinks.push(Some(Sink::Unbounded(tx, buffer.clone())));
         } else {
             let (tx, rx) = mpsc::channel(CHANNEL_ROWS);
             receivers.push(Receiver::Bounded(rx));
@@ -312,28 +347,58 @@ async fn read_lane(
     mut conn: PooledConn,
     work: Vec<(usize, Target, Sink)>,
     exec: Exec,
+    buffer: Arc<MergeBuffer>,
 ) -> PooledConn {
     let mut exec = exec;
-    for (i, t, sink) in work {
+    // Set once this lane's shard overflowed the merge's buffer: the shards queued behind it
+    // have been told.
+    let mut overflowed = false;
+    for (k, (i, t, sink)) in work.iter().enumerate() {
+        let i = *i;
+        if overflowed {
+            continue;
+        }
+        // The statement failed on another lane's overflow: queued shards are not started.
+        if buffer.overflowed() {
+            sink.send(i, Msg::Failed(buffer.exceeded())).await;
+            continue;
+        }
+        // Once the statement timed out, shards still queued are not started (the kill was
+        // meant for the statement as a whole).
+        if conn.interrupter.as_ref().is_some_and(|x| x.timed_out()) {
+            let e = Why::TimedOut.error();
+            sink.send(i, Msg::Failed(shard_error(e, t))).await;
+            continue;
+        }
         if conn.broken {
             let e = SqlError::backend_lost(&conn.host);
-            sink.send(i, Msg::Failed(shard_error(e, &t))).await;
+            sink.send(i, Msg::Failed(shard_error(e, t))).await;
             continue;
         }
-        if let Err(e) = Session::send_target(&mut conn, &t, &mut exec, true).await {
-            sink.send(i, Msg::Failed(shard_error(e, &t))).await;
+        if let Err(e) = Session::send_target(&mut conn, t, &mut exec, true).await {
+            sink.send(i, Msg::Failed(shard_error(e, t))).await;
             continue;
         }
-        read_one(&mut conn, i, &t, &sink).await;
+        overflowed = read_one(&mut conn, i, t, sink, &work[k + 1..]).await;
     }
     conn
 }
 
-/// Reads one shard's response to the end, delivering it while anyone listens.
-async fn read_one(conn: &mut PooledConn, i: usize, t: &Target, sink: &Sink) {
+/// Reads one shard's response to the end, delivering it while anyone listens. True if its
+/// rows overflowed the merge's buffer: the statement fails, on this shard's stream and on
+/// those of the shards queued behind it (`later`, which the merge may be waiting for),
+/// before the rest of the response is drained.
+async fn read_one(
+    conn: &mut PooledConn,
+    i: usize,
+    t: &Target,
+    sink: &Sink,
+    later: &[(usize, Target, Sink)],
+) -> bool {
     let mut tracker = Tracker::new(ResponseKind::Query);
     let mut defs = Vec::new();
     let mut listening = true;
+    let mut overflowed = false;
     loop {
         let next = next_packet(conn, &mut tracker).await;
         let (class, p) = match next {
@@ -343,7 +408,7 @@ async fn read_one(conn: &mut PooledConn, i: usize, t: &Target, sink: &Sink) {
                 if listening {
                     sink.send(i, Msg::Failed(shard_error(e, t))).await;
                 }
-                return;
+                return overflowed;
             }
         };
         if !listening {
@@ -385,6 +450,16 @@ async fn read_one(conn: &mut PooledConn, i: usize, t: &Target, sink: &Sink) {
                 t,
             )),
         };
+        if let Err(e) = sink.admit(&msg) {
+            sink.send(i, Msg::Failed(e.clone())).await;
+            for (j, _, s) in later {
+                s.send(*j, Msg::Failed(e.clone())).await;
+            }
+            overflowed = true;
+            listening = false;
+            continue;
+        }
         listening = sink.send(i, msg).await;
     }
+    overflowed
 }

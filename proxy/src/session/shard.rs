@@ -4,6 +4,7 @@
 
 use super::{Closed, Session};
 use crate::backend::conn::{merge_stmt_key, stmt_key};
+use crate::backend::interrupt::Why;
 use crate::backend::{PooledConn, ResponseKind};
 use crate::error::SqlError;
 use crate::packet;
@@ -190,6 +191,11 @@ impl Session {
         let mut warnings = 0u16;
         let mut failed: Vec<(u32, String, SqlError)> = Vec::new();
         for t in targets {
+            // Shards not yet started when the statement timed out are not started.
+            if self.timed_out() {
+                failed.push((t.shard, t.group.clone(), Why::TimedOut.error()));
+                continue;
+            }
             let mut conn = match self.target_conn(route, t).await {
                 Ok(c) => c,
                 Err(e) => {
@@ -197,10 +203,16 @@ impl Session {
                     continue;
                 }
             };
+            // Running, so that KILL QUERY and the statement timeout reach it.
+            let kills = self.kills_started();
+            self.set_running(Some(&conn));
             let r = match Self::send_target(&mut conn, t, exec, false).await {
                 Ok(()) => conn.read_ok().await,
                 Err(e) => Err(e),
             };
+            self.set_running(None);
+            self.settle_kills_on(kills, &mut conn).await;
+            let r = r.map_err(|e| self.timeout_error(e));
             match r {
                 Ok(ok) => {
                     affected += ok.affected_rows;
