@@ -349,3 +349,95 @@ async fn a_closed_gate_holds_statements_until_it_reopens() -> Result<()> {
     assert_eq!(r, (Some(9), Some(ROWS), Some(11)));
     Ok(())
 }
+
+/// Connections the proxy has open on `s`, as the server counts them.
+async fn proxy_connections_on(s: &MariaDb) -> Result<i64> {
+    let n = s
+        .query::<i64>(&format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{}'",
+            harness::MYSHARD_USER
+        ))
+        .await?;
+    Ok(n.first().copied().unwrap_or(0))
+}
+
+/// Runs `n` concurrent `SELECT SLEEP(secs)` in schema `schema`; returns how long they took.
+async fn sleepers(
+    proxy: &myshard_proxy::ProxyHandle,
+    schema: &str,
+    n: usize,
+    secs: f64,
+) -> Result<Duration> {
+    let mut conns = Vec::new();
+    for _ in 0..n {
+        conns.push(app_conn(proxy, Some(schema)).await?);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for mut c in conns {
+        tasks.push(tokio::spawn(async move {
+            c.query_drop(format!("SELECT SLEEP({secs})")).await
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_limits_and_removed_hosts_apply_to_live_connections() -> Result<()> {
+    let servers = MariaDb::start_many(2).await?;
+    let (a, b) = (&servers[0], &servers[1]);
+    harness::proxy::create_databases(&[a, b]).await?;
+    b.exec("CREATE DATABASE s0_db").await?;
+    let proxy = start_proxy(harness::proxy::config_for(&[a, b])).await?;
+
+    // Four sleepers at once on g0 (pool max 16) run side by side.
+    let took = sleepers(&proxy, "s0", 4, 0.5).await?;
+    assert!(took < Duration::from_millis(950), "{took:?}");
+    assert_eq!(proxy_connections_on(a).await?, 4);
+
+    // A lower max applies to the live pool: idle connections beyond it close now, and
+    // the same four sleepers take two turns.
+    let mut config = (*proxy.shared().config()).clone();
+    config.groups[0].pool.max = 2;
+    proxy.shared().reload(config)?;
+    assert_eq!(proxy_connections_on(a).await?, 2);
+    let took = sleepers(&proxy, "s0", 4, 0.5).await?;
+    assert!(took >= Duration::from_millis(950), "{took:?}");
+    assert!(proxy_connections_on(a).await? <= 2);
+
+    // g1's write host b is replaced by a: b drains. Its idle connections close at once,
+    // the one a session holds in a transaction when the session lets it go (here: when
+    // its next statement finds the transaction's host gone).
+    let mut in_tx = app_conn(&proxy, Some("s1")).await?;
+    in_tx.query_drop("BEGIN").await?;
+    in_tx
+        .query_drop("SELECT COUNT(*) FROM information_schema.TABLES")
+        .await?;
+    let mut idle = app_conn(&proxy, Some("s1")).await?;
+    idle.query_drop("SELECT 1").await?;
+    assert_eq!(proxy_connections_on(b).await?, 2);
+    let mut config = (*proxy.shared().config()).clone();
+    config.groups[1].write_hosts = vec![a.addr()];
+    config.groups[1].pool.max = 4;
+    a.exec("CREATE DATABASE IF NOT EXISTS s1_db").await?;
+    let report = proxy.shared().reload(config)?;
+    assert_eq!(report.plan.hosts_removed.len(), 1, "{report}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        proxy_connections_on(b).await?,
+        1,
+        "only the one in use is left"
+    );
+    let e = in_tx.query_drop("SELECT 1").await.expect_err("host gone");
+    assert!(e.to_string().contains("changed"), "{e}");
+    in_tx.query_drop("ROLLBACK").await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(proxy_connections_on(b).await?, 0, "drained");
+    // The group's statements now run on a.
+    let host: Option<u32> = idle.query_first("SELECT @@server_id").await?;
+    assert_eq!(host, Some(a.server_id()));
+    Ok(())
+}

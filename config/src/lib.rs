@@ -1,5 +1,5 @@
 //! myshard configuration: the YAML model, loading with precise error locations,
-//! validation, the live snapshot shared by the proxy, and what a hot reload may change
+//! validation, and what a hot reload may change
 //! ([`load_for_reload`]).
 //!
 //! [`load`] and [`parse`] either return a [`Config`] that passed every rule or
@@ -9,7 +9,6 @@
 
 mod error;
 mod lines;
-mod live;
 mod load;
 mod model;
 mod reload;
@@ -18,7 +17,6 @@ mod topology;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use live::LiveConfig;
 pub use load::{load, parse};
 pub use model::{Config, Group, Limits, Placement, Pool, Schema, Table, User};
 pub use reload::{

@@ -14,6 +14,9 @@ pub enum HostState {
     Up,
     /// Unreachable or failing its checks: checkouts are refused.
     Down,
+    /// Reachable, but its replication is stopped, broken or lagging more than allowed: it
+    /// serves nothing until it has caught up (a returning replica passes through this state).
+    CatchingUp,
     /// Leaving (removed by a reload, or moved out of a group): new checkouts are refused,
     /// statements running there finish, connections close as they are returned.
     Draining,
@@ -33,6 +36,7 @@ impl HostState {
         match self {
             HostState::Up => "up",
             HostState::Down => "down",
+            HostState::CatchingUp => "catching up",
             HostState::Draining => "draining",
             HostState::Fenced => "fenced",
         }
@@ -44,6 +48,7 @@ impl HostState {
             HostState::Down => 1,
             HostState::Draining => 2,
             HostState::Fenced => 3,
+            HostState::CatchingUp => 4,
         }
     }
 
@@ -52,6 +57,7 @@ impl HostState {
             0 => HostState::Up,
             1 => HostState::Down,
             2 => HostState::Draining,
+            4 => HostState::CatchingUp,
             _ => HostState::Fenced,
         }
     }
@@ -116,7 +122,7 @@ mod tests {
         assert!(!s.state().serves());
         assert!(s.set(HostState::Up));
         assert_eq!((s.state(), s.epoch()), (HostState::Up, 3));
-        for st in [HostState::Down, HostState::Draining] {
+        for st in [HostState::Down, HostState::Draining, HostState::CatchingUp] {
             assert!(s.set(st));
             assert_eq!(s.state(), st);
         }

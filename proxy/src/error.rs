@@ -216,6 +216,7 @@ impl SqlError {
                 "Can't connect to backend MySQL server on '{host}' (the host is {state}; nothing was sent, a retry is safe)"
             ),
         )
+        .on(Side::NotSent)
     }
 
     /// 1835: a malformed packet from a client (MySQL's ER_MALFORMED_PACKET).

@@ -105,15 +105,39 @@ impl Host {
     }
 
     /// Puts the host in `state` (the control plane and reload call this). Returns whether
-    /// the state changed.
+    /// the state changed. Leaving service retires the pools: checkouts fail (nothing sent),
+    /// idle connections close now and busy ones when returned; coming back reopens them.
     pub fn set_state(&self, state: HostState) -> bool {
-        self.status.set(state)
+        let changed = self.status.set(state);
+        if changed {
+            for pool in self.pools() {
+                if state.serves() {
+                    pool.reopen();
+                } else {
+                    pool.retire(state.name());
+                }
+            }
+        }
+        changed
     }
 
-    /// Puts new pool settings in force for the pools made from now on.
+    /// Puts new pool settings in force, in the live pools too (limits and timeouts; the
+    /// connect timeout is part of the login, whose change makes a new host object).
     pub fn update_settings(&self, settings: PoolSettings) {
         if let Ok(mut s) = self.settings.lock() {
-            *s = settings;
+            if s.min == settings.min
+                && s.max == settings.max
+                && s.idle_timeout == settings.idle_timeout
+                && s.check_after_idle == settings.check_after_idle
+                && s.checkout_timeout == settings.checkout_timeout
+                && s.check_timeout == settings.check_timeout
+            {
+                return;
+            }
+            *s = settings.clone();
+        }
+        for pool in self.pools() {
+            pool.update_settings(settings.clone());
         }
     }
 

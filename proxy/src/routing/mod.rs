@@ -44,3 +44,6 @@ impl Route {
         (self.host.id(), self.pool.target().flags)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,6 +13,7 @@
 
 use super::schema_filter::SchemaFilter;
 use super::shard::route_error;
+use super::shard_path::{Answer, Request};
 use super::{Closed, Session};
 use crate::backend::conn::stmt_key;
 use crate::backend::rewrite::{ColumnDef, Edit, field, relay_rewritten, text_row, text_row_values};
@@ -131,30 +132,15 @@ impl Session {
             Ok(route) => route,
             Err(e) => return self.send_err(&e, seq).await,
         };
-        let mut conn = match self.acquire_at(&route).await {
-            Ok(c) => c,
-            Err(e) => return self.send_err(&e, seq).await,
-        };
-        if let Err(e) = conn.send(payload).await {
-            self.lose_pin();
-            return self.send_err(&e, seq).await;
-        }
-        let mut edit = |class: Class, p: &[u8]| -> Edit {
-            match class {
-                Class::Err => rename_err(p, &names),
-                _ if p.first() == Some(&0xFE) && p.len() < 9 => Edit::Keep,
-                _ => rename_column_def(p, &names).0,
-            }
-        };
-        let Some(relayed) = self
-            .relay_edited(&mut conn, ResponseKind::FieldList, seq, &mut edit)
-            .await?
-        else {
-            return Ok(());
-        };
-        self.after_response(&mut conn, &relayed, None).await;
-        self.finish(conn);
-        Ok(())
+        self.run_on(
+            &route,
+            Request::Command(payload),
+            Answer::FieldList(&names),
+            ResponseKind::FieldList,
+            None,
+            seq,
+        )
+        .await
     }
 
     /// Runs a planned introspection statement. `raw` is the client's text (its bytes
@@ -334,7 +320,7 @@ impl Session {
                 Err(e) => return self.send_err(&route_error(e), seq).await,
             }
         };
-        let Some(mut payload) = execute_payload(req, types, n, long_data, &binding.replace) else {
+        let Some(payload) = execute_payload(req, types, n, long_data, &binding.replace) else {
             let e = SqlError::malformed_packet("COM_STMT_EXECUTE parameters");
             return self.send_err(&e, seq).await;
         };
@@ -342,35 +328,22 @@ impl Session {
             Ok(route) => route,
             Err(e) => return self.send_err(&e, seq).await,
         };
-        let mut conn = match self.acquire_at(&route).await {
-            Ok(c) => c,
-            Err(e) => return self.send_err(&e, seq).await,
+        let mut framed = Vec::with_capacity(payload.len() + 4);
+        packet::frame(&mut framed, 0, &payload);
+        drop(payload);
+        let text = encode(&r.sql);
+        let request = Request::Execute {
+            packet: &mut framed,
+            key: stmt_key(meta.global_id, None),
+            text: &text,
         };
-        let key = stmt_key(meta.global_id, None);
-        let id = match super::stmt::ensure_prepared(&mut conn, key, &encode(&r.sql)).await {
-            Ok(id) => id,
-            Err(e) => {
-                if conn.broken {
-                    self.lose_pin();
-                }
-                self.finish(conn);
-                return self.send_err(&e, seq).await;
-            }
+        let answer = Answer::Renamed {
+            names: &r.names,
+            rows: r.rows,
+            binary: true,
         };
-        payload[1..5].copy_from_slice(&id.to_le_bytes());
-        if let Err(e) = conn.send(&payload).await {
-            self.lose_pin();
-            return self.send_err(&e, seq).await;
-        }
-        let Some(relayed) = self
-            .relay_renamed(&mut conn, &r.names, r.rows, true, seq)
-            .await?
-        else {
-            return Ok(());
-        };
-        self.after_response(&mut conn, &relayed, None).await;
-        self.finish(conn);
-        Ok(())
+        self.run_on(&route, request, answer, ResponseKind::Query, None, seq)
+            .await
     }
 
     /// The column definition MariaDB sends for `DATABASE()`: a nullable VAR_STRING of 64
@@ -507,32 +480,29 @@ impl Session {
             Ok(route) => route,
             Err(e) => return self.send_err(&e, seq).await,
         };
-        let mut conn = match self.acquire_at(&route).await {
-            Ok(c) => c,
-            Err(e) => return self.send_err(&e, seq).await,
-        };
         let mut payload = Vec::with_capacity(r.sql.len() + 1);
         payload.push(0x03);
         payload.extend_from_slice(&encode(&r.sql));
-        if let Err(e) = conn.send(&payload).await {
-            self.lose_pin();
-            return self.send_err(&e, seq).await;
-        }
-        let Some(relayed) = self
-            .relay_renamed(&mut conn, &r.names, r.rows, false, seq)
-            .await?
-        else {
-            return Ok(());
+        let answer = Answer::Renamed {
+            names: &r.names,
+            rows: r.rows,
+            binary: false,
         };
-        self.after_response(&mut conn, &relayed, Some(c)).await;
-        self.finish(conn);
-        Ok(())
+        self.run_on(
+            &route,
+            Request::Command(&payload),
+            answer,
+            ResponseKind::Query,
+            Some(c),
+            seq,
+        )
+        .await
     }
 
     /// Relays the response on `conn` with physical names renamed: column definitions and
     /// error messages always, rows (text or binary) when `rows` is set. `None` when the
     /// backend failed (already reported to the client).
-    async fn relay_renamed(
+    pub(super) async fn relay_renamed(
         &mut self,
         conn: &mut PooledConn,
         names: &NameMap,
@@ -643,7 +613,7 @@ fn execute_payload(
 
 /// A column definition with physical names renamed, and whether the column holds schema
 /// names (an information_schema column such as `TABLE_SCHEMA`).
-fn rename_column_def(p: &[u8], names: &NameMap) -> (Edit, bool) {
+pub(super) fn rename_column_def(p: &[u8], names: &NameMap) -> (Edit, bool) {
     let Some(def) = ColumnDef::parse(p) else {
         return (Edit::Keep, false);
     };

@@ -17,24 +17,26 @@ impl Session {
         let mut names: Vec<&str> = targets.iter().map(|t| t.database.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        let table = self.table.clone();
         let mut passages = Vec::with_capacity(names.len());
-        let mut interrupter = None;
         for name in names {
-            let Some(gate) = table.gate(name) else {
-                continue;
-            };
-            // Open gates pass at once, without setting up the interrupt watch.
-            if let Some(p) = gate.try_pass() {
-                passages.push(p);
-                continue;
-            }
-            let interrupter = interrupter.get_or_insert_with(|| self.interrupter());
-            tokio::select! {
-                p = gate.pass() => passages.push(p),
-                why = interrupter.wait() => return Err(why.error()),
-            }
+            passages.extend(self.pass_gate(name).await?);
         }
         Ok(passages)
+    }
+
+    /// Passes the gate of physical database `name` (`None`: it has none).
+    pub(super) async fn pass_gate(&mut self, name: &str) -> Result<Option<Passage>, SqlError> {
+        let Some(gate) = self.table.gate(name).cloned() else {
+            return Ok(None);
+        };
+        // Open gates pass at once, without setting up the interrupt watch.
+        if let Some(p) = gate.try_pass() {
+            return Ok(Some(p));
+        }
+        let mut interrupter = self.interrupter();
+        tokio::select! {
+            p = gate.pass() => Ok(Some(p)),
+            why = interrupter.wait() => Err(why.error()),
+        }
     }
 }

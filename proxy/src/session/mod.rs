@@ -21,6 +21,7 @@ mod query;
 mod scatter;
 mod schema_filter;
 mod shard;
+mod shard_path;
 mod sql_prepare;
 mod statement_timeout;
 mod stmt;

@@ -23,7 +23,7 @@ pub(super) struct CachedRoute {
     schema: Option<String>,
     /// The session's connection flags.
     flags: ConnFlags,
-    /// [`crate::server::Shared::route_generation`] at the time.
+    /// The epoch of the routing table it was made from.
     generation: u64,
     /// The route.
     pub(super) route: Route,
@@ -322,6 +322,16 @@ impl Session {
     ) -> Result<(), Closed> {
         match self.take_route(None) {
             Ok(c) => {
+                // Statements naming no sharded table run in the schema's database (the home
+                // shard's for a sharded schema): they pass its gate.
+                let database = c.route.database.as_deref().unwrap_or_default();
+                let _passage = match self.pass_gate(database).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.keep_route(c);
+                        return self.send_err(&e, seq).await;
+                    }
+                };
                 let r = self
                     .forward_at(&c.route, payload, seq, kind, classified)
                     .await;
@@ -341,32 +351,16 @@ impl Session {
         kind: ResponseKind,
         classified: Option<Classified>,
     ) -> Result<(), Closed> {
-        let mut conn = match self.acquire_at(route).await {
-            Ok(c) => c,
-            Err(e) => return self.send_err(&e, seq).await,
-        };
-        if classified.as_ref().is_some_and(|c| c.reads_last_insert_id)
-            && let Err(e) = conn.sync_last_insert_id(self.last_insert_id).await
-        {
-            return self.send_err(&e, seq).await;
-        }
-        let mut framed = std::mem::take(&mut self.out);
-        framed.clear();
-        packet::frame(&mut framed, 0, payload);
-        let sent = conn.send_framed(&framed).await;
-        framed.clear();
-        self.out = framed;
-        if let Err(e) = sent {
-            self.lose_pin();
-            return self.send_err(&e, seq).await;
-        }
-        let relayed = self.relay_from(&mut conn, kind, seq).await?;
-        let Some(relayed) = relayed else {
-            return Ok(());
-        };
-        self.after_response(&mut conn, &relayed, classified).await;
-        self.finish(conn);
-        Ok(())
+        let request = super::shard_path::Request::Command(payload);
+        self.run_on(
+            route,
+            request,
+            super::shard_path::Answer::Relay,
+            kind,
+            classified,
+            seq,
+        )
+        .await
     }
 
     /// Relays a response; on a backend failure reports it to the client and returns

@@ -193,9 +193,7 @@ impl Session {
             .collect();
         let kills_at = self.control.backend_kills.started();
         self.set_running_all(&running);
-        let buffer = Arc::new(MergeBuffer::new(
-            self.shared.config.merge.max_buffered_bytes,
-        ));
+        let buffer = Arc::new(MergeBuffer::new(self.table.config.merge.max_buffered_bytes));
         let (streams, mut sinks) = channels(targets.len(), &lanes, ordered, &buffer);
         let mut tasks = Vec::with_capacity(lanes.len());
         for lane in lanes {

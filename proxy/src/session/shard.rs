@@ -2,6 +2,7 @@
 //! reads reaching several targets are scattered and merged (`scatter`, `merge`), writes run
 //! on one target after the other with their OKs summed into one.
 
+use super::shard_path::{Answer, Request, send_request};
 use super::{Closed, Session};
 use crate::backend::conn::{merge_stmt_key, stmt_key};
 use crate::backend::interrupt::Why;
@@ -151,12 +152,14 @@ impl Session {
         exec: &mut Exec,
         merge_form: bool,
     ) -> Result<(), SqlError> {
+        let text = encode(&t.sql);
+        let mut scratch = Vec::new();
         match exec {
             Exec::Text => {
-                let mut payload = Vec::with_capacity(t.sql.len() + 1);
+                let mut payload = Vec::with_capacity(text.len() + 1);
                 payload.push(0x03);
-                payload.extend_from_slice(&encode(&t.sql));
-                conn.send(&payload).await
+                payload.extend_from_slice(&text);
+                send_request(conn, Request::Command(&payload), &mut scratch).await
             }
             Exec::Prepared { packet, global_id } => {
                 let key = if merge_form {
@@ -164,14 +167,12 @@ impl Session {
                 } else {
                     stmt_key(*global_id, Some(t.shard))
                 };
-                // The text is only encoded when this connection has yet to prepare it.
-                let id = match super::stmt::prepared_id(conn, key) {
-                    Some(id) => id,
-                    None => super::stmt::ensure_prepared(conn, key, &encode(&t.sql)).await?,
+                let request = Request::Execute {
+                    packet,
+                    key,
+                    text: &text,
                 };
-                // Header (4 bytes), command byte, then the statement id.
-                packet[5..9].copy_from_slice(&id.to_le_bytes());
-                conn.send_framed(packet).await
+                send_request(conn, request, &mut scratch).await
             }
         }
     }
@@ -289,26 +290,32 @@ impl Session {
             global_id: meta.global_id,
         };
         if let [t] = targets.as_slice() {
-            let mut conn = match self.target_conn(route, t).await {
-                Ok(c) => c,
+            let dest = match self.target_route(route, t) {
+                Ok(d) => d,
                 Err(e) => return self.send_err(&e, seq).await,
             };
-            if let Err(e) = Self::send_target(&mut conn, t, &mut exec, false).await {
-                if conn.broken {
-                    self.lose_pin();
-                }
-                self.finish(conn);
-                return self.send_err(&e, seq).await;
-            }
-            self.rename_schema = rename_for(route, t);
-            let relayed = self.relay_from(&mut conn, ResponseKind::Query, seq).await;
-            self.rename_schema = None;
-            let Some(relayed) = relayed? else {
+            let Exec::Prepared { packet, global_id } = &mut exec else {
                 return Ok(());
             };
-            self.after_response(&mut conn, &relayed, None).await;
-            self.finish(conn);
-            return Ok(());
+            let text = encode(&t.sql);
+            let request = Request::Execute {
+                packet,
+                key: stmt_key(*global_id, Some(t.shard)),
+                text: &text,
+            };
+            self.rename_schema = rename_for(route, t);
+            let r = self
+                .run_on(
+                    &dest,
+                    request,
+                    Answer::Relay,
+                    ResponseKind::Query,
+                    None,
+                    seq,
+                )
+                .await;
+            self.rename_schema = None;
+            return r;
         }
         self.run_targets(route, &targets, seq, &mut exec).await
     }

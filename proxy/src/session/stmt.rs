@@ -410,36 +410,23 @@ impl Session {
         mut framed: Vec<u8>,
         seq: u8,
     ) -> Result<(), Closed> {
-        let mut conn = match self.acquire_at(route).await {
-            Ok(c) => c,
-            Err(e) => {
-                self.restore_out(framed);
-                return self.send_err(&e, seq).await;
-            }
+        let request = super::shard_path::Request::Execute {
+            packet: &mut framed,
+            key: stmt_key(meta.global_id, None),
+            text: &meta.sql,
         };
-        let backend_id =
-            match ensure_prepared(&mut conn, stmt_key(meta.global_id, None), &meta.sql).await {
-                Ok(b) => b,
-                Err(e) => {
-                    self.finish(conn);
-                    self.restore_out(framed);
-                    return self.send_err(&e, seq).await;
-                }
-            };
-        // Header (4 bytes), command byte, then the statement id.
-        framed[5..9].copy_from_slice(&backend_id.to_le_bytes());
-        let sent = conn.send_framed(&framed).await;
+        let r = self
+            .run_on(
+                route,
+                request,
+                super::shard_path::Answer::Relay,
+                ResponseKind::Query,
+                None,
+                seq,
+            )
+            .await;
         self.restore_out(framed);
-        if let Err(e) = sent {
-            self.lose_pin();
-            return self.send_err(&e, seq).await;
-        }
-        let Some(relayed) = self.relay_from(&mut conn, ResponseKind::Query, seq).await? else {
-            return Ok(());
-        };
-        self.after_response(&mut conn, &relayed, None).await;
-        self.finish(conn);
-        Ok(())
+        r
     }
 
     /// COM_STMT_SEND_LONG_DATA: kept only for a parameter the statement has, and only up
