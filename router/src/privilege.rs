@@ -793,4 +793,6 @@ pub mod information_schema;
 mod table_options;
 
 #[cfg(test)]
+mod test_config;
+#[cfg(test)]
 mod tests;

@@ -639,14 +639,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_closed_between_statements_fails_the_send_as_not_sent() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (client, server) =
-            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
-        let mut conn = test_conn(Stream::Tcp(client.expect("connect")));
-        let (server, _) = server.expect("accept");
+        let (mut conn, server) = connected().await;
         drop(server);
         // The peer's FIN arrives asynchronously.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -657,14 +650,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lost_answer_is_sent_no_answer_and_preparation_is_not_sent() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (client, server) =
-            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
-        let mut conn = test_conn(Stream::Tcp(client.expect("connect")));
-        let (mut server, _) = server.expect("accept");
+        let (mut conn, mut server) = connected().await;
         // The server reads the request, then dies without answering.
         let peer = tokio::spawn(async move {
             use tokio::io::AsyncReadExt;
@@ -675,10 +661,7 @@ mod tests {
         assert_eq!((e.code, e.side), (2013, Side::SentNoAnswer));
         let _ = peer.await;
 
-        let (client, server) =
-            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
-        let mut conn = test_conn(Stream::Tcp(client.expect("connect")));
-        let (mut server, _) = server.expect("accept");
+        let (mut conn, mut server) = connected().await;
         let peer = tokio::spawn(async move {
             use tokio::io::AsyncReadExt;
             let mut b = [0u8; 64];
@@ -691,6 +674,18 @@ mod tests {
             .expect_err("no answer to COM_INIT_DB");
         assert_eq!(e.side, Side::NotSent, "the statement itself was not sent");
         let _ = peer.await;
+    }
+
+    /// A logged-in connection to a local socket, and the socket's server side.
+    async fn connected() -> (BackendConn, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (client, server) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let conn = test_conn(Stream::Tcp(client.expect("connect")));
+        (conn, server.expect("accept").0)
     }
 
     /// A connection over `stream`, as if logged in.

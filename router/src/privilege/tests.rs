@@ -1,29 +1,8 @@
 //! Privilege checks on a configuration with a sharded `shop` and an unsharded `crm`.
 
 use super::{Grants, check};
-use myshard_config::Topology;
 
-const YAML: &str = r#"
-listen: 127.0.0.1:3307
-users: [{name: u, password: p, schemas: ["*"]}]
-groups:
-  - {name: g0, user: r, write_hosts: ["127.0.0.1:1"]}
-schemas:
-  - name: shop
-    shards: 2
-    placement: [{group: g0, shards: "0-1"}]
-    tables:
-      - {name: orders, shard_key: uid}
-  - {name: crm, group: g0}
-  - {name: legacy, group: g0, database: legacy_db}
-"#;
-
-fn topology() -> Topology {
-    match myshard_config::parse(YAML, "test.yaml") {
-        Ok(c) => Topology::new(&c),
-        Err(e) => panic!("{e:?}"),
-    }
-}
+use super::test_config::topology;
 
 /// The errno `sql` gets from a user allowed `crm` only (`None`: allowed).
 #[test]

@@ -3,29 +3,8 @@
 
 use super::{hex, restrict};
 use crate::privilege::Grants;
-use myshard_config::Topology;
 
-const YAML: &str = r#"
-listen: 127.0.0.1:3307
-users: [{name: u, password: p, schemas: ["*"]}]
-groups:
-  - {name: g0, user: r, write_hosts: ["127.0.0.1:1"]}
-schemas:
-  - name: shop
-    shards: 2
-    placement: [{group: g0, shards: "0-1"}]
-    tables:
-      - {name: orders, shard_key: uid}
-  - {name: crm, group: g0}
-  - {name: legacy, group: g0, database: legacy_db}
-"#;
-
-fn topology() -> Topology {
-    match myshard_config::parse(YAML, "test.yaml") {
-        Ok(c) => Topology::new(&c),
-        Err(e) => panic!("{e:?}"),
-    }
-}
+use crate::privilege::test_config::topology;
 
 /// `sql` as a user of `schemas` sends it: `Ok(None)` unchanged, or the rewritten text, or
 /// the errno.
