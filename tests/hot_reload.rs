@@ -441,3 +441,23 @@ async fn pool_limits_and_removed_hosts_apply_to_live_connections() -> Result<()>
     assert_eq!(host, Some(a.server_id()));
     Ok(())
 }
+
+#[tokio::test]
+async fn pinned_state_on_a_switched_write_host_is_reported_lost_once() -> Result<()> {
+    let (a, b, proxy) = two_candidates().await?;
+    let mut conn = app_conn(&proxy, Some("s0")).await?;
+    // The switch comes right after the statement that pinned the session.
+    conn.query_drop("SET @kept = 5").await?;
+    switch_write_host(&proxy)?;
+    let e = conn
+        .query_drop("SELECT @kept")
+        .await
+        .expect_err("the variable lived on the old write host");
+    assert_eq!(error_code(&e), Some(1105), "{e}");
+    assert!(e.to_string().contains("was lost"), "{e}");
+    // The session goes on, afresh, on the new write host.
+    let row: Option<(Option<i64>, u32)> = conn.query_first("SELECT @kept, @@server_id").await?;
+    assert_eq!(row, Some((None, b.server_id())));
+    let _ = a;
+    Ok(())
+}

@@ -240,6 +240,25 @@ impl Session {
         });
     }
 
+    /// Drops the state the session is pinned for (user variables, temporary tables, …)
+    /// because of `cause` (the host holding it was replaced); returns the statement's error,
+    /// after which the session continues afresh.
+    pub(super) fn abort_pinned_state(&mut self, cause: String) -> SqlError {
+        let lost = Lost {
+            transaction: false,
+            host: None,
+            reason: self.pin_reason,
+            cause: Some(cause),
+        };
+        tracing::warn!(
+            session = self.id,
+            "pinned session state dropped: {}",
+            lost.on()
+        );
+        self.unpin();
+        lost.state_error()
+    }
+
     /// Forgets a recorded loss (the client's `COMMIT` that reported it ended the
     /// transaction).
     pub(super) fn forget_loss(&mut self) {

@@ -6,6 +6,10 @@
 //! the statement fails, the transaction's connections close (the servers roll it back) and
 //! the session reports the transaction lost until the client ends it. `COMMIT` checks every
 //! participant the same way before committing anywhere. This is where XA will plug in.
+//!
+//! A session pinned for other state (user variables, temporary tables, …) is tracked the
+//! same way: when a host holding that state is replaced, the statement fails once saying
+//! the state was lost, and the session continues afresh.
 
 use super::Session;
 use crate::error::SqlError;
@@ -55,12 +59,17 @@ impl Session {
     /// Checks `route` against the open transaction's participant of its group, and joins
     /// the group to the transaction if it is new. The error aborts the transaction.
     pub(super) fn join_transaction(&mut self, route: &Route) -> Result<(), SqlError> {
-        if !self.in_transaction() && !self.vars.autocommit_off() {
-            return Ok(());
+        let transaction = self.in_transaction() || self.vars.autocommit_off();
+        // State the session is pinned for lives on its hosts just like a transaction. The
+        // host is recorded for every statement, since any statement may start a transaction
+        // or pin the session; without either, what was recorded before no longer matters.
+        if !transaction && self.pin_reason.is_none() {
+            self.participants.clear();
         }
         match self.participants.iter().find(|p| p.group == route.group) {
             Some(p) => match p.moved(Some(&route.host)) {
-                Some(cause) => Err(self.abort_transaction(cause)),
+                Some(cause) if transaction => Err(self.abort_transaction(cause)),
+                Some(cause) => Err(self.abort_pinned_state(cause)),
                 None => Ok(()),
             },
             None => {
@@ -97,9 +106,9 @@ impl Session {
         ))
     }
 
-    /// Forgets the participants once no transaction is open.
+    /// Forgets the participants once no transaction is open and nothing pins the session.
     pub(super) fn settle_participants(&mut self) {
-        if !self.in_transaction() && !self.vars.autocommit_off() {
+        if !self.in_transaction() && !self.vars.autocommit_off() && self.pin_reason.is_none() {
             self.participants.clear();
         }
     }
