@@ -292,3 +292,14 @@ async fn explain_route_and_shard_hints() -> Result<()> {
     assert!(e.to_string().contains("has shards 0 to 15"), "{e}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_is_not_a_table() -> Result<()> {
+    let c = cluster().await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    let v: Option<i64> = conn.query_first("SELECT 1 + 1 FROM DUAL").await?;
+    assert_eq!(v, Some(2));
+    let v: Option<i64> = conn.exec_first("SELECT ? * 3 FROM dual", (7,)).await?;
+    assert_eq!(v, Some(21));
+    Ok(())
+}

@@ -74,6 +74,10 @@ pub fn table_refs(stmt: &Statement, idx: &LineIndex<'_>) -> Result<Vec<TableRef>
                 if schema.is_none() && ctes.iter().any(|c| c.eq_ignore_ascii_case(&table)) {
                     return ControlFlow::Continue(());
                 }
+                // `FROM DUAL` names no table (DUAL is a reserved word in MySQL).
+                if schema.is_none() && table.eq_ignore_ascii_case("dual") {
+                    return ControlFlow::Continue(());
+                }
                 let d = direct.iter().find(|(r, _)| *r == range);
                 out.push(TableRef {
                     schema,
@@ -263,6 +267,13 @@ mod tests {
                 r(None, "items", None, "items", true),
             ]
         );
+    }
+
+    #[test]
+    fn dual_is_not_a_table() {
+        assert!(refs("SELECT 1 + 1 FROM DUAL").is_empty());
+        assert!(refs("SELECT 1 FROM dual WHERE 1 = 1").is_empty());
+        assert_eq!(refs("SELECT * FROM orders, dual").len(), 1);
     }
 
     #[test]
