@@ -303,3 +303,59 @@ async fn dual_is_not_a_table() -> Result<()> {
     assert_eq!(v, Some(21));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_without_a_column_list_is_routed_by_its_key() -> Result<()> {
+    let c = cluster().await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    // The shard key is not the first column: the position must come from the table.
+    conn.query_drop(
+        "CREATE TABLE orders (id INT, note VARCHAR(20), uid BIGINT, PRIMARY KEY (uid, id))",
+    )
+    .await?;
+    conn.query_drop("CREATE TABLE countries (code CHAR(2) PRIMARY KEY, name VARCHAR(40))")
+        .await?;
+    conn.query_drop("INSERT INTO orders VALUES (1, 'a', 101), (2, 'b', 102), (3, 'c', 103)")
+        .await?;
+    conn.exec_drop("INSERT INTO orders VALUES (?, ?, ?)", (4, "d", 104))
+        .await?;
+    conn.query_drop("REPLACE INTO shop.orders VALUE (5, 'e', 105)")
+        .await?;
+    conn.query_drop("INSERT INTO countries VALUES ('fr', 'France')")
+        .await?;
+    for uid in 101..=105i64 {
+        let id: Option<i32> = conn
+            .query_first(format!("SELECT id FROM orders WHERE uid = {uid}"))
+            .await?;
+        assert_eq!(
+            id,
+            Some((uid - 100) as i32),
+            "uid {uid} is where its key says"
+        );
+    }
+    assert_eq!(
+        c.counts("orders").await?.iter().sum::<u64>(),
+        5,
+        "one copy each"
+    );
+    assert_eq!(
+        c.counts("countries").await?,
+        vec![1; 16],
+        "a copy on every shard"
+    );
+    // A changed table is learned again.
+    conn.query_drop("ALTER TABLE orders ADD COLUMN amount INT FIRST")
+        .await?;
+    conn.query_drop("INSERT INTO orders VALUES (70, 6, 'f', 106)")
+        .await?;
+    let row: Option<(i32, i32)> = conn
+        .query_first("SELECT amount, id FROM orders WHERE uid = 106")
+        .await?;
+    assert_eq!(row, Some((70, 6)));
+    let e = conn
+        .query_drop("INSERT INTO items VALUES (1)")
+        .await
+        .expect_err("no such table");
+    assert!(e.to_string().contains("1146"), "{e}");
+    Ok(())
+}

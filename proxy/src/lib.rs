@@ -10,6 +10,7 @@ pub mod admission;
 pub mod auth;
 pub mod backend;
 pub mod caps;
+pub mod column_orders;
 pub mod error;
 pub mod login_brake;
 pub mod net;

@@ -72,6 +72,8 @@ pub struct Shared {
     pub server_version: RwLock<String>,
     /// Prepared statement metadata.
     pub stmt_cache: StmtCache,
+    /// Column orders of sharded and global tables (INSERT without a column list).
+    pub column_orders: crate::column_orders::ColumnOrders,
     /// Live client connections by proxy connection id.
     pub registry: Mutex<HashMap<u64, Arc<ConnControl>>>,
     next_conn_id: AtomicU64,
@@ -106,6 +108,7 @@ impl Shared {
             backend_version: AtomicU32::new(0),
             server_version: RwLock::new(version),
             stmt_cache,
+            column_orders: Default::default(),
             registry: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
             admission: Admission::default(),

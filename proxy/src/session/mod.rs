@@ -8,6 +8,7 @@ mod explain;
 mod faults;
 mod gates;
 pub mod handshake;
+mod insert_columns;
 mod kill_settle;
 mod login;
 mod merge;

@@ -141,6 +141,15 @@ impl Session {
                     .run_with_database_calls(sql, &payload[1..], seq, c)
                     .await;
             }
+            // DDL may change the columns an INSERT without a column list is completed with.
+            let ddl = myshard_router::shard::columnless::may_change_columns(&text);
+            if ddl {
+                self.shared.column_orders.clear();
+            }
+            let text = match self.with_insert_columns(text).await {
+                Ok(t) => t,
+                Err(e) => return self.send_err(&e, seq).await,
+            };
             match self.plan_statement(&text).await {
                 ShardPlan::Passthrough => {}
                 ShardPlan::Error(e) => {
@@ -154,7 +163,11 @@ impl Session {
                 }
                 ShardPlan::Shard(r) => {
                     drop(text);
-                    return self.run_shard_query(&r, seq, c).await;
+                    let done = self.run_shard_query(&r, seq, c).await;
+                    if ddl {
+                        self.shared.column_orders.clear();
+                    }
+                    return done;
                 }
             }
         }

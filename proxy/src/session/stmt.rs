@@ -187,12 +187,13 @@ impl Session {
 
     /// Where a statement being prepared learns its metadata, the text prepared there, and
     /// its shard route if its schema is sharded or renamed.
-    async fn plan_prepared(&self, sql: &[u8]) -> Result<PreparePlan, SqlError> {
+    async fn plan_prepared(&mut self, sql: &[u8]) -> Result<PreparePlan, SqlError> {
         let text = match decode(sql) {
             Ok(t) => t,
             Err(_) => String::from_utf8_lossy(sql),
         };
         let text = super::privilege::resolve_comments(&self.shared, &text)?;
+        let text = self.with_insert_columns(text).await?;
         match self.plan_statement(&text).await {
             ShardPlan::Passthrough => Ok((self.default_route()?, sql.to_vec(), None)),
             ShardPlan::Error(e) => Err(super::shard::route_error(e)),

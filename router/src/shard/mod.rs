@@ -2,6 +2,7 @@
 //! key constraints, inserted rows), the route plan, and rewriting table references to the
 //! physical database of each target shard.
 
+pub mod columnless;
 pub mod hint;
 pub mod insert;
 pub mod keys;
