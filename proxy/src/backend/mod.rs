@@ -2,6 +2,7 @@
 //! relaying responses.
 
 pub mod conn;
+pub mod header;
 pub mod interrupt;
 pub mod kills;
 pub mod pool;
