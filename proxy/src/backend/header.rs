@@ -176,24 +176,27 @@ pub async fn relay_with_header<W: AsyncWrite + Unpin, E: HeaderEdit>(
             }
             let body = pos + 4;
             let at = rewritten.len();
-            // Only whole packets are rewritten (never one spread over 16 MiB chunks).
-            let replaced = E::REWRITES && len < MAX_CHUNK && {
-                let class = t.class_of(conn.rbuf.get(body).copied(), len);
-                matches!(class, Class::ColumnDef | Class::Err) && {
-                    rewritten.extend_from_slice(&[0, 0, 0, seq]);
-                    let done = edit.edit(class, &conn.rbuf[body..body + len], rewritten);
-                    let n = rewritten.len() - at - 4;
-                    if done && n < MAX_CHUNK {
-                        rewritten[at..at + 3].copy_from_slice(&(n as u32).to_le_bytes()[..3]);
-                        true
-                    } else {
-                        // Nothing rewritten (or a replacement too large for one chunk,
-                        // which no rename can produce): the original goes out.
-                        rewritten.truncate(at);
-                        false
+            let head = conn.rbuf.get(body).copied();
+            // Only whole packets are rewritten (never one spread over 16 MiB chunks), and
+            // among the rows only an ERR: the row itself is never looked at.
+            let replaced =
+                E::REWRITES && len < MAX_CHUNK && (head == Some(0xFF) || !t.in_rows()) && {
+                    let class = t.class_of(head, len);
+                    matches!(class, Class::ColumnDef | Class::Err) && {
+                        rewritten.extend_from_slice(&[0, 0, 0, seq]);
+                        let done = edit.edit(class, &conn.rbuf[body..body + len], rewritten);
+                        let n = rewritten.len() - at - 4;
+                        if done && n < MAX_CHUNK {
+                            rewritten[at..at + 3].copy_from_slice(&(n as u32).to_le_bytes()[..3]);
+                            true
+                        } else {
+                            // Nothing rewritten (or a replacement too large for one chunk,
+                            // which no rename can produce): the original goes out.
+                            rewritten.truncate(at);
+                            false
+                        }
                     }
-                }
-            };
+                };
             if !replaced {
                 conn.rbuf[pos + 3] = seq;
             }

@@ -88,6 +88,12 @@ impl Tracker {
         self.state == St::Done && !self.continuation
     }
 
+    /// Whether the next chunk is a row, the EOF after the rows, or an ERR (so it is neither
+    /// a column definition nor the start of a result set).
+    pub(crate) fn in_rows(&self) -> bool {
+        self.state == St::Rows
+    }
+
     /// Whether the next chunk can only be row data (so a large one may be streamed
     /// without being buffered whole).
     pub(crate) fn expects_row_data(&self) -> bool {
