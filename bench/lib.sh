@@ -67,12 +67,13 @@ stop_pid() {
 }
 
 # bench_cleanup — the EXIT trap of scripts using start_mariadb and start_myshard: stops
-# SAMPLER_PIDS, PROXY_PID and MARIADB_PIDS, then removes WORK unless KEEP is 1. Install it
+# SAMPLER_PIDS, HELPER_PIDS, PROXY_PID and MARIADB_PIDS, then removes WORK unless KEEP is 1. Install it
 # with `trap bench_cleanup EXIT; trap 'exit 130' INT TERM`.
 bench_cleanup() {
 	local status=$? pid
 	trap - EXIT INT TERM
 	for pid in ${SAMPLER_PIDS[@]+"${SAMPLER_PIDS[@]}"}; do kill "$pid" 2>/dev/null || true; done
+	for pid in ${HELPER_PIDS[@]+"${HELPER_PIDS[@]}"}; do stop_pid "$pid"; done
 	stop_pid "${PROXY_PID-}"
 	for pid in ${MARIADB_PIDS[@]+"${MARIADB_PIDS[@]}"}; do stop_pid "$pid"; done
 	if [[ -n "${WORK-}" ]]; then

@@ -25,6 +25,9 @@
 #                      INSERTs split per shard), against direct MariaDB holding the whole table
 #                      in one server; tests default to "oltp_point_select"; --record writes
 #                      section "sysbench (sharding)"
+#   --socat            also run every case through socat (a process per connection relaying
+#                      bytes to MariaDB, no protocol work: the cost of the extra hop alone),
+#                      alternating direct, socat, myshard; the table gains socat columns
 #   --proxy-workers N  myshard's worker threads (TOKIO_WORKER_THREADS; default: one per CPU)
 #   --no-build         use the existing target/release/myshard
 #   --keep             keep the work directory (data, configuration, logs, raw sysbench output)
@@ -75,6 +78,7 @@ BACKEND=unix
 SHARDED=0
 TESTS_SET=0
 PROXY_WORKERS=""
+SOCAT=0
 BUILD=1
 KEEP=0
 RECORD=0
@@ -92,6 +96,7 @@ while (($#)); do
 	--transports) [[ -n "${2-}" ]] || die "--transports needs a list" && TRANSPORTS=$2 && shift ;;
 	--backend) [[ "${2-}" == unix || "${2-}" == tcp ]] || die "--backend needs unix or tcp" && BACKEND=$2 && shift ;;
 	--sharded) SHARDED=1 ;;
+	--socat) SOCAT=1 ;;
 	--proxy-workers) positive_int "$1" "${2-}" 1 && PROXY_WORKERS=$2 && shift ;;
 	--no-build) BUILD=0 ;;
 	--keep) KEEP=1 ;;
@@ -119,6 +124,11 @@ INSTALL_DB=$(find_bin mariadb-install-db)
 CLIENT=$(find_bin mariadb)
 SYSBENCH=$(find_bin sysbench)
 CLK_TCK=$(getconf CLK_TCK)
+TARGETS="direct proxy"
+if ((SOCAT)); then
+	SOCAT_BIN=$(find_bin socat)
+	TARGETS="direct socat proxy"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Work directory and cleanup
@@ -126,6 +136,7 @@ CLK_TCK=$(getconf CLK_TCK)
 mkdir -p "$repo/tmp"
 WORK=$(mktemp -d "$repo/tmp/bench-sysbench.XXXXXX")
 MARIADB_PIDS=()
+HELPER_PIDS=()
 PROXY_PID=""
 
 trap bench_cleanup EXIT
@@ -207,6 +218,25 @@ else
 fi
 start_myshard "$WORK/myshard.yaml" "$WORK/myshard.log"
 
+# socat in front of server 0 (the direct target): TCP to TCP and Unix socket to Unix socket,
+# TCP_NODELAY on both legs as sysbench and myshard set it.
+if ((SOCAT)); then
+	free_port
+	SOCAT_PORT=$FREE_PORT
+	SOCAT_SOCKET=$(short_socket "$WORK/socat.sock" socat)
+	"$SOCAT_BIN" "TCP-LISTEN:$SOCAT_PORT,bind=127.0.0.1,fork,reuseaddr,nodelay,backlog=1024" \
+		"TCP:127.0.0.1:${DB_PORTS[0]},nodelay" </dev/null >>"$WORK/socat.log" 2>&1 &
+	HELPER_PIDS+=($!)
+	"$SOCAT_BIN" "UNIX-LISTEN:$SOCAT_SOCKET,fork,backlog=1024" "UNIX-CONNECT:${DB_SOCKETS[0]}" \
+		</dev/null >>"$WORK/socat.log" 2>&1 &
+	HELPER_PIDS+=($!)
+	for ((i = 0; i < 100; i++)); do
+		port_open "$SOCAT_PORT" && [[ -S "$SOCAT_SOCKET" ]] && break
+		sleep 0.1
+	done
+	port_open "$SOCAT_PORT" && [[ -S "$SOCAT_SOCKET" ]] || die "socat did not listen (log: $WORK/socat.log)"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # sysbench
 
@@ -219,6 +249,8 @@ sb() {
 	direct/tcp) conn=(--mysql-host=127.0.0.1 --mysql-port="$DB_PORT") ;;
 	proxy/tcp) conn=(--mysql-host=127.0.0.1 --mysql-port="$PROXY_PORT") ;;
 	direct/socket) conn=(--mysql-socket="$DB_SOCKET") ;;
+	socat/tcp) conn=(--mysql-host=127.0.0.1 --mysql-port="$SOCAT_PORT") ;;
+	socat/socket) conn=(--mysql-socket="$SOCAT_SOCKET") ;;
 	proxy/socket) conn=(--mysql-socket="$PROXY_SOCKET") ;;
 	esac
 	"$SYSBENCH" "$test" --db-driver=mysql "${conn[@]}" \
@@ -274,8 +306,9 @@ else
 fi
 # Warm the buffer pools and every path once.
 for transport in $TRANSPORTS; do
-	sb direct "$transport" "$WARM_TEST" --threads=2 --time=5 run >/dev/null 2>&1 || true
-	sb proxy "$transport" "$WARM_TEST" --threads=2 --time=5 run >/dev/null 2>&1 || true
+	for target in $TARGETS; do
+		sb "$target" "$transport" "$WARM_TEST" --threads=2 --time=5 run >/dev/null 2>&1 || true
+	done
 done
 
 if ((HOLD)); then
@@ -345,16 +378,18 @@ ncases=0
 for test in $TESTS; do for mode in $PS_MODES; do for threads in $THREADS; do for transport in $TRANSPORTS; do
 	ncases=$((ncases + 1))
 done; done; done; done
-total=$((ncases * ROUNDS * 2 * (TIME + WARMUP)))
-echo "running $ncases cases x $ROUNDS rounds x (direct, myshard), about $((total / 60 + 1)) minutes" >&2
+ntargets=$(wc -w <<<"$TARGETS")
+total=$((ncases * ROUNDS * ntargets * (TIME + WARMUP)))
+echo "running $ncases cases x $ROUNDS rounds x ($TARGETS), about $((total / 60 + 1)) minutes" >&2
 
 for test in $TESTS; do
 	for mode in $PS_MODES; do
 		for threads in $THREADS; do
 			for transport in $TRANSPORTS; do
 				for ((round = 1; round <= ROUNDS; round++)); do
-					run_one "$test" "$mode" "$threads" "$transport" direct "$round"
-					run_one "$test" "$mode" "$threads" "$transport" proxy "$round"
+					for target in $TARGETS; do
+						run_one "$test" "$mode" "$threads" "$transport" "$target" "$round"
+					done
 				done
 			done
 		done
@@ -396,7 +431,45 @@ table() {
 	done
 }
 
-TABLE=$(table)
+# socat_table — the table with socat's columns (its CPU is not measured: it forks a process
+# per connection).
+socat_table() {
+	echo "| test | ps-mode | threads | transport | direct QPS | socat QPS | myshard QPS | socat/direct | myshard/direct | myshard/socat | direct p95 ms | socat p95 ms | myshard p95 ms | myshard CPU µs / query (user + system) | mariadbd CPU µs / query direct → via myshard | problems |"
+	echo "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	local test mode threads transport d s p
+	for test in $TESTS; do
+		for mode in $PS_MODES; do
+			for threads in $THREADS; do
+				for transport in $TRANSPORTS; do
+					d="$test|$mode|$threads|$transport|direct"
+					s="$test|$mode|$threads|$transport|socat"
+					p="$test|$mode|$threads|$transport|proxy"
+					awk -v test="$test" -v mode="$mode" -v threads="$threads" -v transport="$transport" -v hz="$CLK_TCK" \
+						-v dq="${Q[$d]}" -v ds="${S[$d]}" -v dp="${P95[$d]}" -v dn="${N[$d]}" -v dst="${ST[$d]}" \
+						-v sq="${Q[$s]}" -v ss="${S[$s]}" -v sp="${P95[$s]}" -v sn="${N[$s]}" \
+						-v pq="${Q[$p]}" -v ps="${S[$p]}" -v pp="${P95[$p]}" -v pn="${N[$p]}" -v pst="${ST[$p]}" \
+						-v pt="${PT[$p]}" -v pu="${PU[$p]}" -v bad="${BAD[$d]-}${BAD[$s]-}${BAD[$p]-}" '
+						function per(ticks, q) { return q > 0 ? ticks / hz / q : 0 }
+						function div(a, b) { return b > 0 ? a / b : 0 }
+						BEGIN {
+							dqps = div(dq, ds); sqps = div(sq, ss); pqps = div(pq, ps)
+							printf "| %s | %s | %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f (%.1f + %.1f) | %.1f → %.1f | %s |\n",
+								test, mode, threads, transport, dqps, sqps, pqps, div(sqps, dqps), div(pqps, dqps), div(pqps, sqps),
+								dp / dn, sp / sn, pp / pn,
+								per(pt, pq) * 1e6, per(pu, pq) * 1e6, per(pt - pu, pq) * 1e6,
+								per(dst, dq) * 1e6, per(pst, pq) * 1e6, bad == "" ? "none" : bad
+						}'
+				done
+			done
+		done
+	done
+}
+
+if ((SOCAT)); then
+	TABLE=$(socat_table)
+else
+	TABLE=$(table)
+fi
 echo
 echo "$TABLE"
 echo
@@ -422,7 +495,8 @@ if ((RECORD)); then
 			echo "- MariaDB $MARIADB_VERSION (one server, --no-defaults, innodb_buffer_pool_size ${BUFFER_POOL_MB}M, max_connections 500); $sysbench_version"
 			echo "- 1 table × $TABLE_SIZE rows"
 		fi
-		echo "- Each run ${TIME} s after a ${WARMUP} s warm-up; $ROUNDS rounds per case, alternating direct and myshard; myshard pool max 64 per server; myshard reaches MariaDB over $backend_desc; myshard worker threads: ${PROXY_WORKERS:-one per CPU (default)}."
+		((SOCAT)) && echo "- socat: \`socat TCP-LISTEN:…,fork,nodelay TCP:127.0.0.1:…,nodelay\` (and UNIX-LISTEN to the server's socket) in front of the direct server: a process per connection copying bytes, the cost of an extra hop with no protocol work; its CPU is not measured."
+		echo "- Each run ${TIME} s after a ${WARMUP} s warm-up; $ROUNDS rounds per case, alternating $(sed 's/proxy/myshard/; s/ /, /g' <<<"$TARGETS"); myshard pool max 64 per server; myshard reaches MariaDB over $backend_desc; myshard worker threads: ${PROXY_WORKERS:-one per CPU (default)}."
 		echo "- transport: how sysbench connects, to MariaDB directly and to myshard alike: tcp = TCP to 127.0.0.1 (TCP_NODELAY), socket = the server's Unix socket and myshard's \`listen_socket\`."
 		echo "- Client (sysbench), myshard and MariaDB share the same CPUs. QPS counts every statement (oltp_read_only: 10 point selects, 4 range selects, BEGIN, COMMIT per transaction). p95 is the mean of the rounds' p95; CPU is user and system time from /proc/PID/stat divided by the queries of the runs (mariadbd: all servers)."
 		echo "- ps-mode auto = server-side prepared statements (sysbench's default); disable = text protocol."

@@ -6,10 +6,13 @@
 use hashbrown::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// The columns of one table, in order.
+pub type Columns = Arc<[String]>;
+
 /// Column orders by (logical schema, table).
 #[derive(Debug, Default)]
 pub struct ColumnOrders {
-    map: Mutex<HashMap<(String, String), Arc<[String]>>>,
+    map: Mutex<HashMap<(String, String), Columns>>,
 }
 
 impl ColumnOrders {

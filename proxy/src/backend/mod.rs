@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod conn;
+pub mod header;
 pub mod interrupt;
 pub mod kills;
 pub mod pool;

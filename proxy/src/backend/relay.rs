@@ -6,6 +6,7 @@
 //! <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query_response.html>
 
 use crate::backend::conn::BackendConn;
+use crate::backend::header::{Verbatim, relay_with_header};
 use crate::error::{Side, SqlError};
 use crate::packet::{MAX_CHUNK, status};
 use crate::wire::Reader;
@@ -14,7 +15,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Chunks longer than this are streamed through as they arrive instead of being buffered
 /// whole (only row data can be this large).
-const STREAM_THRESHOLD: usize = 256 * 1024;
+pub(super) const STREAM_THRESHOLD: usize = 256 * 1024;
 
 /// The shape of response a command produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,9 +88,15 @@ impl Tracker {
         self.state == St::Done && !self.continuation
     }
 
+    /// Whether the next chunk is a row, the EOF after the rows, or an ERR (so it is neither
+    /// a column definition nor the start of a result set).
+    pub(crate) fn in_rows(&self) -> bool {
+        self.state == St::Rows
+    }
+
     /// Whether the next chunk can only be row data (so a large one may be streamed
     /// without being buffered whole).
-    fn expects_row_data(&self) -> bool {
+    pub(crate) fn expects_row_data(&self) -> bool {
         self.state == St::Rows || self.continuation
     }
 
@@ -296,7 +303,7 @@ pub enum RelayFailure {
     Client(std::io::Error),
 }
 
-fn chunk_len(h: &[u8]) -> usize {
+pub(super) fn chunk_len(h: &[u8]) -> usize {
     usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16
 }
 
@@ -306,89 +313,11 @@ pub async fn relay<W: AsyncWrite + Unpin>(
     conn: &mut BackendConn,
     kind: ResponseKind,
     client: &mut W,
-    mut seq: u8,
+    seq: u8,
 ) -> Result<Relayed, RelayFailure> {
-    let mut t = Tracker::new(kind);
-    let mut pos = 0usize;
-    loop {
-        while conn.rbuf.len() - pos >= 4 && !t.done() {
-            let len = chunk_len(&conn.rbuf[pos..]);
-            let avail = conn.rbuf.len() - pos - 4;
-            if avail < len {
-                if len > STREAM_THRESHOLD && t.expects_row_data() && avail >= 9 {
-                    conn.rbuf[pos + 3] = seq;
-                    seq = seq.wrapping_add(1);
-                    let header = pos + 4;
-                    if let Err(error) = t.chunk(&conn.rbuf[header..header + 9], len) {
-                        conn.broken = true;
-                        return Err(RelayFailure::Backend {
-                            error,
-                            next_seq: seq,
-                        });
-                    }
-                    let remaining = len - avail;
-                    client
-                        .write_all(&conn.rbuf)
-                        .await
-                        .map_err(RelayFailure::Client)?;
-                    conn.rbuf.clear();
-                    pos = 0;
-                    stream_through(conn, client, remaining, seq).await?;
-                    continue;
-                }
-                break;
-            }
-            conn.rbuf[pos + 3] = seq;
-            seq = seq.wrapping_add(1);
-            let body = pos + 4;
-            if let Err(error) = t.chunk(&conn.rbuf[body..body + len], len) {
-                conn.broken = true;
-                return Err(RelayFailure::Backend {
-                    error,
-                    next_seq: seq,
-                });
-            }
-            // The ERR ending a statement the statement timeout killed says so (1969).
-            let timed_out = match (&conn.interrupter, t.error) {
-                (Some(i), true) => i.timeout_answer(&conn.rbuf[body..body + len]),
-                _ => None,
-            };
-            if let Some(answer) = timed_out {
-                let mut out = conn.rbuf[..pos].to_vec();
-                crate::packet::frame(&mut out, seq.wrapping_sub(1), &answer);
-                client.write_all(&out).await.map_err(RelayFailure::Client)?;
-                conn.rbuf.advance(body + len);
-                pos = 0;
-                continue;
-            }
-            pos = body + len;
-        }
-        if pos > 0 {
-            client
-                .write_all(&conn.rbuf[..pos])
-                .await
-                .map_err(RelayFailure::Client)?;
-            conn.rbuf.advance(pos);
-            pos = 0;
-        }
-        if t.done() {
-            if !conn.rbuf.is_empty() {
-                conn.broken = true;
-            }
-            return Ok(Relayed {
-                tracker: t,
-                next_seq: seq,
-            });
-        }
-        if conn.fill().await.is_err() {
-            conn.broken = true;
-            let error = conn.read_failure();
-            return Err(RelayFailure::Backend {
-                error,
-                next_seq: seq,
-            });
-        }
-    }
+    // Nothing is rewritten, so the side buffer stays empty (and unallocated).
+    let mut unused = Vec::new();
+    relay_with_header(conn, kind, client, seq, &mut unused, &mut Verbatim).await
 }
 
 /// Reads until a whole chunk is buffered in `conn` and returns its payload length. While
@@ -420,7 +349,7 @@ pub(crate) async fn await_chunk<W: AsyncWrite + Unpin>(
 }
 
 /// Copies the rest of a large chunk from the backend to the client as it arrives.
-async fn stream_through<W: AsyncWrite + Unpin>(
+pub(super) async fn stream_through<W: AsyncWrite + Unpin>(
     conn: &mut BackendConn,
     client: &mut W,
     mut remaining: usize,

@@ -151,15 +151,37 @@ impl<'a> ColumnDef<'a> {
     /// The payload again, with `replace` applied: (field index, new value).
     pub fn encode(&self, replace: &[(usize, &[u8])]) -> Vec<u8> {
         let mut p = Vec::with_capacity(self.rest.len() + 64);
+        self.encode_into(replace, &mut p);
+        p
+    }
+
+    /// Appends the payload with `replace` applied to `out` (no allocation of its own).
+    pub fn encode_into(&self, replace: &[(usize, &[u8])], out: &mut Vec<u8>) {
         for (i, s) in self.strings.iter().enumerate() {
             let v = replace
                 .iter()
                 .find(|(f, _)| *f == i)
                 .map_or(*s, |(_, v)| *v);
-            put_lenenc_str(&mut p, v);
+            put_lenenc_str(out, v);
         }
-        p.extend_from_slice(self.rest);
-        p
+        out.extend_from_slice(self.rest);
+    }
+
+    /// Appends the definition `p` with its schema `physical` named `logical` to `out`;
+    /// `false` (nothing appended) when its schema is another one or `p` is malformed.
+    pub fn rename_schema_into(
+        p: &[u8],
+        physical: &[u8],
+        logical: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        match ColumnDef::parse(p) {
+            Some(def) if def.strings[field::SCHEMA] == physical && physical != logical => {
+                def.encode_into(&[(field::SCHEMA, logical)], out);
+                true
+            }
+            _ => false,
+        }
     }
 }
 

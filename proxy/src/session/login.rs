@@ -205,7 +205,7 @@ pub(super) async fn login(
             pin_reason: None,
             tx_begin: None,
             last_insert_id: 0,
-            rename_schema: None,
+            rename_schema: Default::default(),
             stmts: HashMap::new(),
             sql_prepared: HashMap::new(),
             next_stmt_id: 1,

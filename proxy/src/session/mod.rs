@@ -85,7 +85,7 @@ pub struct Session {
     last_insert_id: u64,
     /// For the response being relayed: the physical database to show as the logical
     /// schema in its error and column definitions (a single shard's answer).
-    rename_schema: Option<names::Rename>,
+    rename_schema: names::Rename,
     stmts: HashMap<u32, ClientStmt>,
     /// SQL `PREPARE`d statements the proxy plans at each `EXECUTE`, by lower-cased name.
     sql_prepared: HashMap<String, sql_prepare::SqlStatement>,

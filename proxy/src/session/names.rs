@@ -7,7 +7,9 @@
 
 use super::scatter::{Msg, Streams};
 use super::{Closed, Session};
-use crate::backend::ResponseKind;
+use crate::backend::header::HeaderEdit;
+use crate::backend::rewrite::{ColumnDef, Edit};
+use crate::backend::{Class, ResponseKind};
 use crate::error::SqlError;
 use myshard_config::SchemaTopology;
 use myshard_router::compat::{
@@ -20,15 +22,67 @@ use std::time::Duration;
 /// they all failed alike (errors of the statement itself come back at once).
 const ALIKE_WAIT: Duration = Duration::from_millis(500);
 
-/// A physical database to show as its logical schema in one relayed response.
-#[derive(Debug, Clone)]
+/// A physical database to show as its logical schema in the next relayed response: in its
+/// errors, and (for a single shard's answer) in the column definitions of each of its
+/// result sets. Rows are relayed untouched. Kept in the session and reused, so that
+/// setting it allocates nothing once its strings have grown.
+#[derive(Debug, Default)]
 pub(super) struct Rename {
-    /// The database the statement ran in.
-    pub physical: String,
+    /// The database the statement runs in.
+    physical: String,
     /// The logical schema clients know.
-    pub logical: String,
+    logical: String,
     /// Column definitions are renamed too (not only an error message).
-    pub columns: bool,
+    columns: bool,
+    /// Applies to the next relayed response.
+    active: bool,
+}
+
+impl Rename {
+    /// Shows `physical` as `logical` in the next relayed response (in its column
+    /// definitions too when `columns`).
+    pub(super) fn set(&mut self, physical: &str, logical: &str, columns: bool) {
+        self.physical.clear();
+        self.physical.push_str(physical);
+        self.logical.clear();
+        self.logical.push_str(logical);
+        self.columns = columns;
+        self.active = true;
+    }
+
+    /// Renames nothing in the next relayed response.
+    pub(super) fn clear(&mut self) {
+        self.active = false;
+    }
+
+    /// Whether the next relayed response is renamed.
+    pub(super) fn is_active(&self) -> bool {
+        self.active
+    }
+}
+
+impl HeaderEdit for Rename {
+    fn edit(&mut self, class: Class, packet: &[u8], out: &mut Vec<u8>) -> bool {
+        match class {
+            Class::Err => {
+                let names = NameMap::single(&self.physical, &self.logical);
+                match super::compat::rename_err(packet, &names) {
+                    Edit::Replace(p) => {
+                        out.extend_from_slice(&p);
+                        true
+                    }
+                    Edit::Keep | Edit::Drop => false,
+                }
+            }
+            Class::ColumnDef if self.columns => ColumnDef::rename_schema_into(
+                packet,
+                self.physical.as_bytes(),
+                self.logical.as_bytes(),
+                out,
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// A scatter error's message without the ` (shard N on group g)` note.
@@ -191,17 +245,16 @@ impl Session {
         Some(e)
     }
 
-    /// For a statement sent unplanned to a renamed unsharded schema's database: the
-    /// renaming of its error (column definitions are relayed untouched, for speed).
-    pub(super) fn renamed_database(&self) -> Option<Rename> {
-        let schema = self.schema.as_deref()?;
-        match self.table.topology.schema(schema)? {
-            SchemaTopology::Unsharded { database, .. } if database != schema => Some(Rename {
-                physical: database.clone(),
-                logical: schema.to_string(),
-                columns: false,
-            }),
-            _ => None,
+    /// For a statement sent unplanned to a renamed unsharded schema's database: renames
+    /// its error (column definitions are relayed untouched, as the database answers them).
+    pub(super) fn rename_database(&mut self) {
+        let Some(schema) = self.schema.as_deref() else {
+            return;
+        };
+        if let Some(SchemaTopology::Unsharded { database, .. }) = self.table.topology.schema(schema)
+            && database != schema
+        {
+            self.rename_schema.set(database, schema, false);
         }
     }
 

@@ -4,13 +4,12 @@
 
 use super::{Closed, Session};
 use crate::backend::conn::ConnFlags;
-use crate::backend::rewrite::{ColumnDef, Edit};
-use crate::backend::{Class, PooledConn, RelayFailure, Relayed, ResponseKind, relay};
+use crate::backend::header::relay_with_header;
+use crate::backend::{PooledConn, RelayFailure, Relayed, ResponseKind, relay};
 use crate::error::SqlError;
 use crate::packet;
 use crate::routing::Intent;
 use crate::server::Route;
-use myshard_router::compat::NameMap;
 use myshard_router::shard::plan::Route as ShardPlan;
 use myshard_router::text::decode;
 use myshard_router::{Classified, Kind, SetItem, classify};
@@ -172,11 +171,11 @@ impl Session {
             }
         }
         // A renamed schema's database is shown by its logical name.
-        self.rename_schema = self.renamed_database();
+        self.rename_database();
         let r = self
             .forward(payload, seq, ResponseKind::Query, Some(c))
             .await;
-        self.rename_schema = None;
+        self.rename_schema.clear();
         r
     }
 
@@ -384,14 +383,26 @@ impl Session {
         kind: ResponseKind,
         seq: u8,
     ) -> Result<Option<Relayed>, Closed> {
-        if let Some(r) = self.rename_schema.take() {
-            let mut edit = |class: Class, p: &[u8]| rename_column_schema(class, p, &r);
-            return self.relay_edited(conn, kind, seq, &mut edit).await;
-        }
+        // A renamed answer has only its header and errors rewritten, framed in the
+        // session's (idle) output buffer; its rows are relayed as the plain relay does.
+        let mut rename = std::mem::take(&mut self.rename_schema);
+        let mut rewritten = std::mem::take(&mut self.out);
         let kills = self.kills_started();
         self.set_running(Some(conn));
-        let r = relay(conn, kind, &mut self.stream, seq).await;
+        let r = if rename.is_active() {
+            let client = &mut self.stream;
+            relay_with_header(conn, kind, client, seq, &mut rewritten, &mut rename).await
+        } else {
+            relay(conn, kind, &mut self.stream, seq).await
+        };
         self.set_running(None);
+        rename.clear();
+        self.rename_schema = rename;
+        rewritten.clear();
+        // Anything framed before the relay is kept (it is empty on every path today).
+        if self.out.is_empty() {
+            self.out = rewritten;
+        }
         self.settle_kills_on(kills, conn).await;
         self.relay_outcome(conn, r).await
     }
@@ -527,20 +538,6 @@ async fn sync_in_time(
             ))
         }
     }
-}
-
-/// An error message or (when `r.columns`) a column definition naming the physical
-/// database, renamed to the logical schema.
-fn rename_column_schema(class: Class, p: &[u8], r: &super::names::Rename) -> Edit {
-    let (physical, logical) = (r.physical.as_str(), r.logical.as_str());
-    if class == Class::Err {
-        return super::compat::rename_err(p, &NameMap::single(physical, logical));
-    }
-    if class != Class::ColumnDef || !r.columns {
-        return Edit::Keep;
-    }
-    ColumnDef::with_logical_schema(p, |s| s == physical.as_bytes(), logical)
-        .map_or(Edit::Keep, Edit::Replace)
 }
 
 /// Whether a SET only switches autocommit to a plain on/off literal.

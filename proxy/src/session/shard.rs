@@ -103,11 +103,11 @@ impl Session {
             let mut payload = Vec::with_capacity(t.sql.len() + 1);
             payload.push(0x03);
             payload.extend_from_slice(&encode(&t.sql));
-            self.rename_schema = rename_for(route, t);
+            rename_for(&mut self.rename_schema, route, t);
             let r = self
                 .forward_at(&dest, &payload, seq, ResponseKind::Query, Some(c))
                 .await;
-            self.rename_schema = None;
+            self.rename_schema.clear();
             return r;
         }
         self.run_targets(route, &targets, seq, &mut Exec::Text)
@@ -303,7 +303,7 @@ impl Session {
                 key: stmt_key(*global_id, Some(t.shard)),
                 text: &text,
             };
-            self.rename_schema = rename_for(route, t);
+            rename_for(&mut self.rename_schema, route, t);
             let r = self
                 .run_on(
                     &dest,
@@ -314,7 +314,7 @@ impl Session {
                     seq,
                 )
                 .await;
-            self.rename_schema = None;
+            self.rename_schema.clear();
             return r;
         }
         self.run_targets(route, &targets, seq, &mut exec).await
@@ -324,10 +324,8 @@ impl Session {
 /// The renaming a single shard's answer needs: a SELECT's column definitions, and any
 /// statement's error message, name the shard's physical database where one server would
 /// name the logical schema.
-fn rename_for(route: &ShardRoute, t: &Target) -> Option<super::names::Rename> {
-    (t.database != route.schema).then(|| super::names::Rename {
-        physical: t.database.clone(),
-        logical: route.schema.clone(),
-        columns: true,
-    })
+fn rename_for(rename: &mut super::names::Rename, route: &ShardRoute, t: &Target) {
+    if t.database != route.schema {
+        rename.set(&t.database, &route.schema, true);
+    }
 }
