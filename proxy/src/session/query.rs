@@ -140,6 +140,10 @@ impl Session {
                     .run_with_database_calls(sql, &payload[1..], seq, c)
                     .await;
             }
+            // Point reads by an integer shard key skip the planner.
+            if let Some(r) = self.run_point_read(&text, payload, seq, &c).await {
+                return r;
+            }
             // DDL may change the columns an INSERT without a column list is completed with.
             let ddl = myshard_router::shard::columnless::may_change_columns(&text);
             if ddl {

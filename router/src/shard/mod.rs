@@ -7,6 +7,7 @@ pub mod hint;
 pub mod insert;
 pub mod keys;
 pub mod plan;
+pub mod point;
 pub mod resolve;
 pub mod span;
 pub mod tables;
