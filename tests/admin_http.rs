@@ -436,6 +436,30 @@ async fn reload_needs_the_token() -> Result<()> {
     ensure!(s.proxy.shared().table().epoch == epoch + 1);
     ensure!(s.proxy.shared().config().groups[0].pool.max == 24);
 
+    // A new token applies at once; moving the endpoint needs a restart.
+    std::fs::write(
+        &s.file,
+        yaml(&s.servers, "{listen: '127.0.0.1:0', token: next}", 24),
+    )?;
+    ensure!(post(Some(TOKEN)).await?.status == 200);
+    ensure!(
+        post(Some(TOKEN)).await?.status == 403,
+        "the old token is gone"
+    );
+    std::fs::write(&s.file, yaml(&s.servers, WITH_TOKEN, 24))?;
+    ensure!(post(Some("next")).await?.status == 200);
+    let moved = yaml(
+        &s.servers,
+        "{listen: '127.0.0.1:1', token: s3cret-token}",
+        24,
+    );
+    std::fs::write(&s.file, moved)?;
+    let refused = post(Some(TOKEN)).await?;
+    ensure!(refused.status == 422, "{refused:?}");
+    ensure!(refused.body.contains("admin_http"), "{refused:?}");
+    let epoch = epoch + 2;
+    ensure!(s.proxy.shared().table().epoch == epoch + 1);
+
     // A file that does not parse: 422, the configuration in force stays, history has both.
     std::fs::write(&s.file, "listen: [")?;
     let bad = post(Some(TOKEN)).await?;
@@ -443,19 +467,17 @@ async fn reload_needs_the_token() -> Result<()> {
     ensure!(s.proxy.shared().table().epoch == epoch + 1);
     let doc = s.status().await?;
     let reloads = field(&doc, "reloads")?.as_array().context("reloads")?;
-    ensure!(reloads.len() == 2, "{doc}");
-    ensure!(field(&reloads[0], "ok")? == &Value::Bool(true));
-    ensure!(uint(&reloads[0], "epoch")? == epoch + 1);
-    ensure!(field(&reloads[0], "time")?.as_f64().is_some());
-    ensure!(field(&reloads[1], "ok")? == &Value::Bool(false));
-    ensure!(field(&reloads[1], "epoch")?.is_null());
-    ensure!(
-        string(&reloads[1], "summary")?.contains("myshard.yaml"),
-        "{doc}"
-    );
+    ensure!(reloads.len() == 5, "{doc}");
+    ensure!(field(&reloads[2], "ok")? == &Value::Bool(true));
+    ensure!(uint(&reloads[2], "epoch")? == epoch + 1);
+    ensure!(field(&reloads[2], "time")?.as_f64().is_some());
+    let last = &reloads[4];
+    ensure!(field(last, "ok")? == &Value::Bool(false));
+    ensure!(field(last, "epoch")?.is_null());
+    ensure!(string(last, "summary")?.contains("myshard.yaml"), "{doc}");
     let m = s.metrics().await?;
-    ensure!(sample(&m, "myshard_reloads_total{result=\"ok\"}")? == 1.0);
-    ensure!(sample(&m, "myshard_reloads_total{result=\"failed\"}")? == 1.0);
+    ensure!(sample(&m, "myshard_reloads_total{result=\"ok\"}")? == 3.0);
+    ensure!(sample(&m, "myshard_reloads_total{result=\"failed\"}")? == 2.0);
     Ok(())
 }
 
