@@ -1,6 +1,7 @@
 //! The `myshard` binary: `myshard --config FILE` runs the proxy;
 //! `myshard check --config FILE` validates a configuration and lists every error;
-//! `myshard init --config FILE` creates every schema's physical databases on the backends.
+//! `myshard init --config FILE` creates every schema's physical databases on the backends;
+//! `myshard status --config FILE` prints the running proxy's hosts, states and pools.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod init;
+mod status;
 
 #[derive(Parser, Debug)]
 #[command(name = "myshard", version, about = "A MySQL-compatible sharding proxy")]
@@ -26,6 +28,9 @@ enum Command {
     /// Create every physical database of every schema (one per shard for sharded schemas)
     /// on its group's active write host; databases that exist are left alone.
     Init,
+    /// Print the running proxy's groups, hosts (role, state, pool use), client sessions and
+    /// routing table epoch, read from its status endpoint (`admin_http`).
+    Status,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::Init) => return init::run(&config),
+        Some(Command::Status) => return status::run(&config),
         None => {}
     }
     match run(config, path) {
@@ -76,6 +82,10 @@ fn run(config: myshard_config::Config, path: PathBuf) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         tracing::info!(addr = %proxy.addr(), "myshard is accepting MySQL connections");
+        proxy.set_config_path(path.clone());
+        if let Some(admin) = proxy.admin_addr() {
+            tracing::info!(addr = %admin, "status endpoint listening (/status, /metrics, /health, /reload)");
+        }
         if let Some(socket) = proxy.socket() {
             tracing::info!(socket = %socket.display(), "myshard is accepting MySQL connections on a Unix socket");
         }

@@ -39,6 +39,10 @@ pub struct Config {
     /// Once a backend answers, its own version string is used.
     #[serde(default)]
     pub server_version: Option<String>,
+    /// The HTTP status endpoint (`/status`, `/metrics`, `/health`, `/reload`); off when
+    /// absent.
+    #[serde(default)]
+    pub admin_http: Option<AdminHttp>,
     /// Accounts clients log in with.
     pub users: Vec<User>,
     /// Replication groups of backend hosts.
@@ -129,6 +133,36 @@ impl Default for Limits {
             connect_errors_block_ms: 60_000,
         }
     }
+}
+
+/// Default address of the HTTP status endpoint: loopback only, so that nothing outside the
+/// machine reaches it unless the operator says so.
+pub const DEFAULT_ADMIN_HTTP_LISTEN: &str = "127.0.0.1:9307";
+
+/// The HTTP status endpoint. Its `Debug` output never shows the token.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminHttp {
+    /// Address it binds (`ip:port`; default [`DEFAULT_ADMIN_HTTP_LISTEN`], loopback).
+    #[serde(default = "default_admin_http_listen")]
+    pub listen: String,
+    /// Bearer token required by requests that change state (`POST /reload`); without one
+    /// those requests are refused.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for AdminHttp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminHttp")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+fn default_admin_http_listen() -> String {
+    DEFAULT_ADMIN_HTTP_LISTEN.into()
 }
 
 fn default_connections_per_group() -> usize {

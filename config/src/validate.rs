@@ -59,6 +59,29 @@ impl Checker<'_> {
         self.errors.push(ConfigError::new(path, line, message));
     }
 
+    fn admin_http(&mut self, admin: &crate::AdminHttp) {
+        if admin.listen.parse::<SocketAddr>().is_err() {
+            self.fail(
+                "admin_http.listen".into(),
+                format!(
+                    "`{}` is not a socket address; expected ip:port such as {}",
+                    admin.listen,
+                    crate::DEFAULT_ADMIN_HTTP_LISTEN
+                ),
+            );
+        }
+        if let Some(token) = &admin.token
+            && (token.trim().is_empty() || token.chars().any(|c| c.is_control()))
+        {
+            self.fail(
+                "admin_http.token".into(),
+                "must not be empty or contain control characters; remove it to refuse \
+                 every state-changing request"
+                    .into(),
+            );
+        }
+    }
+
     fn limits(&mut self, config: &Config) {
         if config.listen.parse::<SocketAddr>().is_err() {
             self.fail(
@@ -73,6 +96,9 @@ impl Checker<'_> {
             && let Err(problem) = check_socket_path(path)
         {
             self.fail("listen_socket".into(), problem);
+        }
+        if let Some(admin) = &config.admin_http {
+            self.admin_http(admin);
         }
         if config.max_client_connections < 1 {
             self.fail("max_client_connections".into(), "must be at least 1".into());

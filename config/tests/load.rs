@@ -87,6 +87,7 @@ fn valid_file_round_trips() {
         merge: Default::default(),
         limits: Default::default(),
         server_version: Some("8.0.36-myshard".into()),
+        admin_http: None,
         users: vec![
             User::new("app", "s3cret-app", &["shop"]),
             User::new("admin", "s3cret-admin", &["*"]),

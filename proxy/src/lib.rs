@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod activity;
+pub mod admin_http;
 pub mod admission;
 pub mod auth;
 pub mod backend;

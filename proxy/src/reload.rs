@@ -37,23 +37,30 @@ impl Shared {
     pub fn reload_from(&self, path: &Path) -> Result<ReloadReport, ReloadError> {
         let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.table();
-        let (config, plan) = myshard_config::load_for_reload(path, &old.config)?;
-        Ok(self.put_in_force(&old, config, plan))
+        let result = myshard_config::load_for_reload(path, &old.config)
+            .map(|(config, plan)| self.put_in_force(&old, config, plan));
+        self.board.record_reload(&result);
+        result
     }
 
     /// Puts `config` in force as a new routing table, unless it is not valid or changes
     /// what a reload may not change.
     pub fn reload(&self, config: Config) -> Result<ReloadReport, ReloadError> {
-        myshard_config::validate(&config).map_err(ReloadError::Invalid)?;
         let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.table();
-        let plan = myshard_config::compare(&old.config, &config).map_err(|refusals| {
-            ReloadError::Refused {
-                file: "<reload>".into(),
-                refusals,
-            }
-        })?;
-        Ok(self.put_in_force(&old, config, plan))
+        let result = myshard_config::validate(&config)
+            .map_err(ReloadError::Invalid)
+            .and_then(|()| {
+                myshard_config::compare(&old.config, &config).map_err(|refusals| {
+                    ReloadError::Refused {
+                        file: "<reload>".into(),
+                        refusals,
+                    }
+                })
+            })
+            .map(|plan| self.put_in_force(&old, config, plan));
+        self.board.record_reload(&result);
+        result
     }
 
     fn put_in_force(&self, old: &RoutingTable, config: Config, plan: ReloadPlan) -> ReloadReport {

@@ -81,6 +81,8 @@ pub struct Shared {
     pub admission: Admission,
     /// Failed-login counts per address, and the limit on their log lines.
     pub login_brake: LoginBrake,
+    /// Counters, reload history and host reports for the status endpoint.
+    pub board: crate::admin_http::StatusBoard,
 }
 
 impl Shared {
@@ -113,6 +115,7 @@ impl Shared {
             next_conn_id: AtomicU64::new(1),
             admission: Admission::default(),
             login_brake,
+            board: Default::default(),
         })
     }
 
@@ -193,6 +196,7 @@ pub struct ProxyHandle {
     socket: Option<PathBuf>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
+    admin_addr: Option<SocketAddr>,
 }
 
 impl ProxyHandle {
@@ -211,7 +215,17 @@ impl ProxyHandle {
         &self.shared
     }
 
-    /// Stops accepting connections.
+    /// The address the HTTP status endpoint is bound to, if configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// The configuration file `POST /reload` reads (the one the proxy was started from).
+    pub fn set_config_path(&self, path: impl Into<PathBuf>) {
+        self.shared.board.set_config_path(Some(path.into()));
+    }
+
+    /// Stops accepting connections (and the status endpoint).
     pub fn stop(&self) {
         let _ = self.stop.send(true);
     }
@@ -235,8 +249,17 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
         Some(path) => Some((bind_unix(Path::new(path))?, PathBuf::from(path))),
         None => None,
     };
+    let admin_listen = config.admin_http.as_ref().map(|a| a.listen.clone());
     let shared = Shared::new(config);
     let (stop, stop_rx) = watch::channel(false);
+    let admin_addr = match admin_listen {
+        Some(listen) => Some(
+            crate::admin_http::start(&listen, shared.clone(), stop_rx.clone())
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("status endpoint {listen}: {e}")))?,
+        ),
+        None => None,
+    };
     tokio::spawn(accept_loop(
         Listener::Tcp(listener),
         shared.clone(),
@@ -257,6 +280,7 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
         socket,
         shared,
         stop,
+        admin_addr,
     })
 }
 

@@ -45,6 +45,7 @@ pub fn config_for(servers: &[&MariaDb]) -> Config {
         merge: Default::default(),
         limits: Default::default(),
         server_version: None,
+        admin_http: None,
         users: vec![User {
             admin: true,
             ..User::new(APP_USER, APP_PASSWORD, &["*"])

@@ -54,6 +54,19 @@ impl Refusals {
                 ),
             );
         }
+        let admin = |c: &Config| c.admin_http.as_ref().map(|a| a.listen.clone());
+        if admin(running) != admin(new) {
+            let show = |a: &Option<String>| a.as_deref().map_or("off".into(), |a| format!("`{a}`"));
+            self.restart(
+                "admin_http".into(),
+                format!(
+                    "the status endpoint address changes ({} → {}) but a running proxy cannot \
+                     rebind it; restart myshard to change it (a new token needs no restart)",
+                    show(&admin(running)),
+                    show(&admin(new))
+                ),
+            );
+        }
         if running.listen_socket != new.listen_socket {
             let show = |socket: &Option<String>| match socket {
                 Some(path) => format!("`{path}`"),

@@ -26,7 +26,7 @@ use crate::error::{Side, SqlError};
 use crate::state::SessionVars;
 use arc_swap::ArcSwap;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, TryAcquireError};
@@ -68,6 +68,9 @@ pub struct HostPool {
     retire_reason: Mutex<String>,
     /// Wakes checkouts waiting for a connection when the pool is retired.
     retiring: Notify,
+    /// Checkouts that had to queue for a connection, and those that gave up waiting.
+    waits: AtomicU64,
+    wait_timeouts: AtomicU64,
 }
 
 /// A checked-out connection; it goes back to its pool when dropped (or is closed if it
@@ -92,6 +95,10 @@ pub struct PoolStats {
     pub max: usize,
     /// Whether the pool is retired (refusing checkouts).
     pub retired: bool,
+    /// Checkouts so far that found the host at its limit and queued.
+    pub waits: u64,
+    /// Queued checkouts so far that got no connection within `checkout_timeout`.
+    pub wait_timeouts: u64,
 }
 
 impl HostPool {
@@ -117,6 +124,8 @@ impl HostPool {
             retired: AtomicBool::new(false),
             retire_reason: Mutex::new(String::new()),
             retiring: Notify::new(),
+            waits: AtomicU64::new(0),
+            wait_timeouts: AtomicU64::new(0),
         });
         if let Ok(mut pools) = pool.budget.pools.lock() {
             pools.retain(|p| p.strong_count() > 0);
@@ -142,6 +151,8 @@ impl HostPool {
             idle: self.idle.lock().map(|v| v.len()).unwrap_or(0),
             max: self.budget.max(),
             retired: self.is_retired(),
+            waits: self.waits.load(Ordering::Relaxed),
+            wait_timeouts: self.wait_timeouts.load(Ordering::Relaxed),
         }
     }
 
@@ -342,11 +353,15 @@ impl HostPool {
     async fn queue_for_permit(&self) -> Result<OwnedSemaphorePermit, SqlError> {
         let queue = self.budget.checkouts.clone().acquire_owned();
         let limit = self.settings.load().checkout_timeout;
+        self.waits.fetch_add(1, Ordering::Relaxed);
         tokio::select! {
             r = tokio::time::timeout(limit, queue) => match r {
                 Ok(Ok(p)) => Ok(p),
                 Ok(Err(_)) => Err(pool_closed()),
-                Err(_) => Err(self.exhausted()),
+                Err(_) => {
+                    self.wait_timeouts.fetch_add(1, Ordering::Relaxed);
+                    Err(self.exhausted())
+                }
             },
             () = self.until_retired() => Err(self.retired_error()),
         }

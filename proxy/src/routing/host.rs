@@ -63,6 +63,8 @@ pub struct Host {
     login: HostLogin,
     settings: Mutex<PoolSettings>,
     status: HostStatus,
+    /// When the state last changed (or the host was made), ms since the Unix epoch.
+    since_ms: AtomicU64,
     pools: Mutex<HashMap<ConnFlags, Arc<HostPool>>>,
 }
 
@@ -75,6 +77,7 @@ impl Host {
             login: HostLogin::of(group),
             settings: Mutex::new(pool_settings(group)),
             status: HostStatus::new(HostState::Up),
+            since_ms: AtomicU64::new(unix_ms()),
             pools: Mutex::new(HashMap::new()),
         })
     }
@@ -104,12 +107,19 @@ impl Host {
         self.status.epoch()
     }
 
+    /// Since when it is in its state (or exists, if that never changed), seconds since the
+    /// Unix epoch.
+    pub fn since(&self) -> f64 {
+        self.since_ms.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
     /// Puts the host in `state` (the control plane and reload call this). Returns whether
     /// the state changed. Leaving service retires the pools: checkouts fail (nothing sent),
     /// idle connections close now and busy ones when returned; coming back reopens them.
     pub fn set_state(&self, state: HostState) -> bool {
         let changed = self.status.set(state);
         if changed {
+            self.since_ms.store(unix_ms(), Ordering::Relaxed);
             for pool in self.pools() {
                 if state.serves() {
                     pool.reopen();
@@ -184,6 +194,13 @@ impl Host {
             .map(|p| p.values().cloned().collect())
             .unwrap_or_default()
     }
+}
+
+/// Milliseconds since the Unix epoch now (0 if the clock is before it).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The host object for `addr` as `group` configures it: the one in `hosts` with the same

@@ -159,7 +159,10 @@ impl Session {
             // One routing table for the whole command.
             self.table = self.shared.table();
             self.note_command(&payload);
+            let started = std::time::Instant::now();
             let r = self.dispatch(&payload, next).await;
+            let metrics = &self.shared.board.metrics;
+            metrics.command(payload.first().copied(), started.elapsed());
             self.note_idle();
             if payload.capacity() <= KEEP_BUFFER {
                 self.command = payload;
@@ -242,6 +245,7 @@ impl Session {
     }
 
     async fn send_err(&mut self, e: &SqlError, seq: u8) -> Result<(), Closed> {
+        self.shared.board.metrics.error(e.code);
         packet::frame(&mut self.out, seq, &packet::err_payload(e));
         self.write_out().await
     }

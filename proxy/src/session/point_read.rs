@@ -81,6 +81,10 @@ impl Session {
         }
         let schema = self.schema.clone()?;
         let point = point_route(&self.table.topology, &schema, text)?;
+        self.shared
+            .board
+            .metrics
+            .statement(true, crate::admin_http::RouteKind::SingleShard);
         let _passage = match self.pass_gate(&point.database).await {
             Ok(p) => p,
             Err(e) => return Some(self.send_err(&e, seq).await),

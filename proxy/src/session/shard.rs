@@ -61,6 +61,18 @@ impl Session {
         .map_err(route_error)
     }
 
+    /// Counts where a statement to run went (for `/metrics`).
+    fn note_route(&self, route: &ShardRoute, targets: &Result<Vec<Target>, SqlError>) {
+        use crate::admin_http::RouteKind;
+        let kind = match targets {
+            Err(_) => RouteKind::Refused,
+            Ok(t) if t.len() <= 1 => RouteKind::SingleShard,
+            Ok(_) if route.merge == Merge::Concat => RouteKind::Scatter,
+            Ok(_) => RouteKind::Broadcast,
+        };
+        self.shared.board.metrics.statement(route.read_only, kind);
+    }
+
     /// Where a target's statement goes.
     pub(super) fn target_route(&self, route: &ShardRoute, t: &Target) -> Result<Route, SqlError> {
         // Statements naming their tables' databases run in the group's usual database;
@@ -87,7 +99,9 @@ impl Session {
         seq: u8,
         c: Classified,
     ) -> Result<(), Closed> {
-        let targets = match self.targets(route, &[]) {
+        let targets = self.targets(route, &[]);
+        self.note_route(route, &targets);
+        let targets = match targets {
             Ok(t) => t,
             Err(e) => return self.send_err(&e, seq).await,
         };
@@ -271,7 +285,9 @@ impl Session {
                 )
                 .await;
         };
-        let targets = match self.targets(route, &params) {
+        let targets = self.targets(route, &params);
+        self.note_route(route, &targets);
+        let targets = match targets {
             Ok(t) => t,
             Err(e) => return self.send_err(&e, seq).await,
         };
