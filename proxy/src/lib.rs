@@ -11,6 +11,7 @@ pub mod auth;
 pub mod backend;
 pub mod caps;
 pub mod error;
+pub mod health;
 pub mod login_brake;
 pub mod net;
 pub mod packet;

@@ -79,6 +79,8 @@ pub struct Shared {
     pub admission: Admission,
     /// Failed-login counts per address, and the limit on their log lines.
     pub login_brake: LoginBrake,
+    /// The health monitor of the hosts, while the proxy runs (see `health`).
+    pub(crate) monitor: Mutex<Option<myshard_failover::Monitor>>,
 }
 
 impl Shared {
@@ -110,6 +112,7 @@ impl Shared {
             next_conn_id: AtomicU64::new(1),
             admission: Admission::default(),
             login_brake,
+            monitor: Mutex::new(None),
         })
     }
 
@@ -208,9 +211,10 @@ impl ProxyHandle {
         &self.shared
     }
 
-    /// Stops accepting connections.
+    /// Stops accepting connections and the health monitor.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
+        self.shared.stop_monitor();
     }
 }
 
@@ -248,6 +252,7 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
         path
     });
     tokio::spawn(maintenance(shared.clone(), stop_rx));
+    shared.start_monitor();
     learn_server_version(&shared).await;
     Ok(ProxyHandle {
         addr,
