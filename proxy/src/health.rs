@@ -111,3 +111,77 @@ impl Shared {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use myshard_config::Config;
+
+    fn shared() -> Arc<Shared> {
+        let yaml = "listen: 127.0.0.1:0
+users: []
+groups:
+  - {name: g0, user: u, password: p, write_hosts: ['10.0.0.1:3306'], read_hosts: ['10.0.0.2:3306']}
+schemas: []
+";
+        let config: Config = myshard_config::parse(yaml, "test").unwrap_or_else(|e| panic!("{e}"));
+        Shared::new(config)
+    }
+
+    fn target(shared: &Shared, role: Role) -> MonitorTarget {
+        MonitorTarget::of_config(&shared.config())
+            .into_iter()
+            .find(|t| t.role == role)
+            .unwrap_or_else(|| panic!("no {role:?} target"))
+    }
+
+    fn state(shared: &Shared, addr: &str) -> HostState {
+        let table = shared.table();
+        let host = table.hosts().find(|h| &**h.addr() == addr).cloned();
+        host.map(|h| h.state())
+            .unwrap_or_else(|| panic!("no host {addr}"))
+    }
+
+    #[test]
+    fn only_down_applies_to_the_write_host() {
+        let shared = shared();
+        let states = TableStates {
+            shared: Arc::downgrade(&shared),
+        };
+        let (write, read) = (target(&shared, Role::Write), target(&shared, Role::Read));
+        states.set(&write, HostState::CatchingUp);
+        assert_eq!(state(&shared, "10.0.0.1:3306"), HostState::Up);
+        states.set(&read, HostState::CatchingUp);
+        assert_eq!(state(&shared, "10.0.0.2:3306"), HostState::CatchingUp);
+        assert_eq!(states.current(&read), Some(HostState::CatchingUp));
+        states.set(&write, HostState::Down);
+        assert_eq!(state(&shared, "10.0.0.1:3306"), HostState::Down);
+        states.set(&write, HostState::Up);
+        assert_eq!(state(&shared, "10.0.0.1:3306"), HostState::Up);
+    }
+
+    #[test]
+    fn drained_and_fenced_hosts_are_left_alone() {
+        let shared = shared();
+        let states = TableStates {
+            shared: Arc::downgrade(&shared),
+        };
+        let read = target(&shared, Role::Read);
+        for held in [HostState::Draining, HostState::Fenced] {
+            let table = shared.table();
+            let host = table
+                .hosts()
+                .find(|h| &**h.addr() == "10.0.0.2:3306")
+                .cloned();
+            let host = host.unwrap_or_else(|| panic!("no read host"));
+            host.set_state(held);
+            states.set(&read, HostState::Up);
+            assert_eq!(host.state(), held);
+        }
+        // A stopped proxy's monitor changes nothing.
+        let write = target(&shared, Role::Write);
+        drop(shared);
+        states.set(&write, HostState::Down);
+        assert_eq!(states.current(&write), None);
+    }
+}

@@ -306,3 +306,141 @@ fn role_changes(target: &MonitorTarget, record: &HostRecord, probe: &Probe) -> V
     }
     changes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(role: Role, max_lag_ms: Option<u64>) -> MonitorTarget {
+        MonitorTarget {
+            group: "g0".into(),
+            role,
+            login: Login {
+                addr: "10.0.0.2:3306".into(),
+                user: "u".into(),
+                password: String::new(),
+                gtid: true,
+            },
+            heartbeat: Heartbeat::default(),
+            max_lag: max_lag_ms.map(Duration::from_millis),
+        }
+    }
+
+    fn replicating(source: &str, sql: &str, lag: Option<u64>) -> Probe {
+        Probe {
+            read_only: true,
+            gtid_current_pos: Some("0-1-5".into()),
+            sources: vec![SourceStatus {
+                source: source.into(),
+                io_thread: "Yes".into(),
+                sql_thread: sql.into(),
+                lag_seconds: lag,
+                gtid_slave_pos: Some("0-1-5".into()),
+                last_error: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_replica_is_behind_when_stopped_lagging_or_replicating_nothing() {
+        let read = target(Role::Read, Some(2_000));
+        let ok = replicating("db1:3306", "Yes", Some(2));
+        assert_eq!(judge_replication(&read, &ok), (Outcome::Healthy, None));
+        let (outcome, why) = judge_replication(&read, &replicating("db1:3306", "Yes", Some(3)));
+        assert_eq!(outcome, Outcome::Behind);
+        assert!(why.is_some_and(|w| w.contains("3 s behind db1:3306")));
+        let (outcome, why) = judge_replication(&read, &replicating("db1:3306", "No", None));
+        assert_eq!(outcome, Outcome::Behind);
+        assert!(why.is_some_and(|w| w.contains("SQL thread No")));
+        let alone = Probe {
+            sources: vec![],
+            ..ok.clone()
+        };
+        assert_eq!(judge_replication(&read, &alone).0, Outcome::Behind);
+        // No bound: lag alone never takes it out.
+        let unbounded = target(Role::Read, None);
+        let far = replicating("db1:3306", "Yes", Some(3_600));
+        assert_eq!(judge_replication(&unbounded, &far).0, Outcome::Healthy);
+        // A write host is judged on reachability only.
+        let write = target(Role::Write, Some(1));
+        assert_eq!(judge_replication(&write, &far).0, Outcome::Healthy);
+    }
+
+    #[test]
+    fn role_changes_are_noted_once_each() {
+        let read = target(Role::Read, None);
+        let mut record = HostRecord::new("g0", "10.0.0.2:3306", Role::Read);
+        let first = replicating("db1:3306", "Yes", Some(0));
+        assert_eq!(
+            update(&read, &mut record, Ok(first.clone())),
+            Outcome::Healthy
+        );
+        assert!(record.role_changes.is_empty(), "{record:?}");
+        assert_eq!(
+            update(&read, &mut record, Ok(first.clone())),
+            Outcome::Healthy
+        );
+        assert!(record.role_changes.is_empty());
+        let moved = replicating("db9:3306", "Yes", Some(0));
+        let writable = Probe {
+            read_only: false,
+            ..moved
+        };
+        update(&read, &mut record, Ok(writable.clone()));
+        let what: Vec<&str> = record
+            .role_changes
+            .iter()
+            .map(|c| c.what.as_str())
+            .collect();
+        assert_eq!(
+            what,
+            [
+                "read_only changed from ON to OFF: the read host became writable",
+                "replication source changed from db1:3306 to db9:3306",
+            ]
+        );
+        update(&read, &mut record, Ok(writable));
+        assert_eq!(record.role_changes.len(), 2, "nothing new: nothing noted");
+        assert_eq!(record.replicates_from.as_deref(), Some("db9:3306"));
+        // A failed check keeps what was known and says why.
+        assert_eq!(
+            update(&read, &mut record, Err("connect: refused".into())),
+            Outcome::Unreachable
+        );
+        assert_eq!(record.last_error.as_deref(), Some("connect: refused"));
+        assert_eq!(record.read_only, Some(false));
+    }
+
+    #[test]
+    fn a_write_host_that_replicates_or_is_read_only_is_reported_at_once() {
+        let write = target(Role::Write, None);
+        let mut record = HostRecord::new("g0", "10.0.0.1:3306", Role::Write);
+        update(
+            &write,
+            &mut record,
+            Ok(replicating("db2:3306", "Yes", Some(0))),
+        );
+        let what: Vec<&str> = record
+            .role_changes
+            .iter()
+            .map(|c| c.what.as_str())
+            .collect();
+        assert_eq!(
+            what,
+            [
+                "the write host is read_only",
+                "the write host replicates from db2:3306"
+            ]
+        );
+    }
+
+    #[test]
+    fn records_keep_the_last_role_changes() {
+        let mut record = HostRecord::new("g0", "a:1", Role::Read);
+        for i in 0..ROLE_CHANGES_KEPT + 5 {
+            record.note_role_change(format!("change {i}"));
+        }
+        assert_eq!(record.role_changes.len(), ROLE_CHANGES_KEPT);
+        assert_eq!(record.role_changes[0].what, "change 5");
+    }
+}
