@@ -285,3 +285,31 @@ async fn read_only_flips_are_reported_and_a_reload_restarts_the_monitor() -> Res
     ensure!(proxy.shared().host_records().is_empty());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_write_host_is_down_and_returns_straight_to_serving() -> Result<()> {
+    let (mut group, proxy) = start(1).await?;
+    all_up(&proxy, &group, 1).await?;
+    let primary = group.primary.addr();
+    let mut app = app_conn(&proxy, Some("s0")).await?;
+    group.primary.kill()?;
+    state_becomes(&proxy, &primary, HostState::Down, Duration::from_secs(5)).await?;
+    let (_, down_epoch) = state_of(&proxy, &primary).context("no host")?;
+    // Refused at once, with an error naming the host, while it is down.
+    let refused = app.query_drop("INSERT INTO t VALUES (20)").await;
+    ensure!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains(&primary)),
+        "{refused:?}"
+    );
+    group.primary.restart().await?;
+    state_becomes(&proxy, &primary, HostState::Up, Duration::from_secs(5)).await?;
+    let (_, epoch) = state_of(&proxy, &primary).context("no host")?;
+    ensure!(
+        epoch == down_epoch + 1,
+        "a write host does not catch up: {down_epoch} → {epoch}"
+    );
+    app.query_drop("INSERT INTO t VALUES (21)").await?;
+    Ok(())
+}
