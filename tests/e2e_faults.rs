@@ -186,16 +186,18 @@ async fn backend_down_at_start_reports_2003_then_works_once_it_is_up() -> Result
     let backend_addr = format!("127.0.0.1:{port}");
     let mut config = config_for(&[]);
     config.groups.push(Group {
-        name: "g0".into(),
-        user: harness::MYSHARD_USER.into(),
-        password: harness::MYSHARD_PASSWORD.into(),
-        write_hosts: vec![backend_addr.clone()],
-        read_hosts: vec![],
         pool: Pool {
             max: 8,
             connect_timeout_ms: 2_000,
             ..Pool::default()
         },
+        heartbeat: harness::proxy::no_heartbeat(),
+        ..Group::new(
+            "g0",
+            harness::MYSHARD_USER,
+            harness::MYSHARD_PASSWORD,
+            &[&backend_addr],
+        )
     });
     config
         .schemas

@@ -217,12 +217,131 @@ pub struct Group {
     pub password: String,
     /// Candidates for the active write host, in priority order (`host:port`).
     pub write_hosts: Vec<String>,
-    /// Replicas that serve reads (`host:port`).
+    /// Replicas that serve reads: `'host:port'` (weight 1) or `{host: 'host:port', weight: N}`.
     #[serde(default)]
-    pub read_hosts: Vec<String>,
+    pub read_hosts: Vec<ReadHost>,
+    /// Which hosts serve reads (default: the write host only).
+    #[serde(default)]
+    pub read_policy: ReadPolicy,
+    /// A replica lagging more than this (milliseconds, measured in whole seconds as the
+    /// server reports it) stops serving reads until it has caught up; 0 = no bound.
+    #[serde(default = "default_max_replica_lag_ms")]
+    pub max_replica_lag_ms: u64,
+    /// How the health monitor checks this group's hosts.
+    #[serde(default)]
+    pub heartbeat: Heartbeat,
+    /// Whether the hosts are MariaDB servers with GTID positions (`@@gtid_current_pos`,
+    /// `SHOW ALL SLAVES STATUS`); off for servers without them.
+    #[serde(default = "default_gtid")]
+    pub gtid: bool,
     /// Backend connection pool settings for each host of this group.
     #[serde(default)]
     pub pool: Pool,
+}
+
+/// A read host of a group and its share of the reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "ReadHostForm")]
+pub struct ReadHost {
+    /// `host:port` or `unix:/path`.
+    pub host: String,
+    /// Relative share of the reads sent to the group's read hosts (default 1).
+    pub weight: u32,
+}
+
+impl From<&str> for ReadHost {
+    fn from(host: &str) -> ReadHost {
+        ReadHost {
+            host: host.to_owned(),
+            weight: 1,
+        }
+    }
+}
+
+/// The two ways a read host may be written.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ReadHostForm {
+    Plain(String),
+    Weighted(WeightedReadHost),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeightedReadHost {
+    host: String,
+    #[serde(default = "default_weight")]
+    weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+impl From<ReadHostForm> for ReadHost {
+    fn from(form: ReadHostForm) -> ReadHost {
+        match form {
+            ReadHostForm::Plain(host) => ReadHost { host, weight: 1 },
+            ReadHostForm::Weighted(w) => ReadHost {
+                host: w.host,
+                weight: w.weight,
+            },
+        }
+    }
+}
+
+/// Which hosts of a group serve autocommit reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadPolicy {
+    /// The write host only (Mycat `balance: 0`).
+    #[default]
+    Primary,
+    /// Read hosts only; no read host serving is an error (Mycat `balance: 3`).
+    Replicas,
+    /// Read hosts, the write host when none serves (Mycat `balance: 2` without the
+    /// write host in the rotation).
+    ReplicasThenPrimary,
+    /// Read hosts and the write host together, by weight (Mycat `balance: 1`/`2`).
+    All,
+}
+
+/// How the health monitor checks a group's hosts; a host changes state only after
+/// `fall` failed or `rise` good checks in a row.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Heartbeat {
+    /// Whether the hosts are checked at all; without checks they stay serving unless a
+    /// reload (or a failover) changes them.
+    pub enabled: bool,
+    /// Time between two checks of one host, milliseconds.
+    pub interval_ms: u64,
+    /// Time one check (connect and queries) may take before it counts as failed, ms.
+    pub timeout_ms: u64,
+    /// Failed checks in a row that mark a host down.
+    pub fall: u32,
+    /// Good checks in a row that bring a host back into service.
+    pub rise: u32,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat {
+            enabled: true,
+            interval_ms: 1_000,
+            timeout_ms: 1_000,
+            fall: 3,
+            rise: 2,
+        }
+    }
+}
+
+fn default_max_replica_lag_ms() -> u64 {
+    10_000
+}
+
+fn default_gtid() -> bool {
+    true
 }
 
 /// Backend connection pool settings, per host.
@@ -403,8 +522,31 @@ impl fmt::Debug for Group {
             .field("password", &REDACTED)
             .field("write_hosts", &self.write_hosts)
             .field("read_hosts", &self.read_hosts)
+            .field("read_policy", &self.read_policy)
+            .field("max_replica_lag_ms", &self.max_replica_lag_ms)
+            .field("heartbeat", &self.heartbeat)
+            .field("gtid", &self.gtid)
             .field("pool", &self.pool)
             .finish()
+    }
+}
+
+impl Group {
+    /// A group `name` whose hosts the proxy logs in to as `user` with `password`, taking
+    /// writes on `write_hosts`, with no read host and every other setting at its default.
+    pub fn new(name: &str, user: &str, password: &str, write_hosts: &[&str]) -> Group {
+        Group {
+            name: name.to_owned(),
+            user: user.to_owned(),
+            password: password.to_owned(),
+            write_hosts: write_hosts.iter().map(|h| h.to_string()).collect(),
+            read_hosts: Vec::new(),
+            read_policy: ReadPolicy::default(),
+            max_replica_lag_ms: default_max_replica_lag_ms(),
+            heartbeat: Heartbeat::default(),
+            gtid: default_gtid(),
+            pool: Pool::default(),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::net::{Ipv6Addr, SocketAddr};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::lines::{index_path, key_path};
-use crate::model::{Config, Group, Placement, Schema, Table};
+use crate::model::{Config, Group, Placement, ReadPolicy, Schema, Table};
 use crate::sharding::{
     DEFAULT_DATABASE_PATTERN, DatabasePattern, KeyType, MAX_DATABASE_NAME_CHARS, MAX_SHARDS,
     SUPPORTED_COLLATIONS, format_shards, shard_count, supported_collation,
@@ -19,6 +19,9 @@ use crate::sharding::{
 pub const MIN_ALLOWED_PACKET: usize = 1024;
 /// Largest accepted `max_allowed_packet`, bytes (1 GiB, MySQL's own upper bound).
 pub const MAX_ALLOWED_PACKET: usize = 1 << 30;
+
+/// Largest weight of a read host.
+pub const MAX_READ_WEIGHT: u32 = 1_000;
 
 /// Checks a configuration built in code, or re-checks a loaded one. Errors carry paths but
 /// no lines, since there is no file to point into.
@@ -201,7 +204,7 @@ impl Checker<'_> {
                 .read_hosts
                 .iter()
                 .enumerate()
-                .map(|(k, h)| (&read_hosts, k, h)),
+                .map(|(k, h)| (&read_hosts, k, &h.host)),
         );
         for (list, k, host) in hosts {
             if let Err(problem) = check_host(host) {
@@ -211,6 +214,7 @@ impl Checker<'_> {
                 );
             }
         }
+        self.replication(path, group);
         let pool = key_path(path, "pool");
         if group.pool.max < 1 {
             self.fail(key_path(&pool, "max"), "must be at least 1".into());
@@ -223,6 +227,40 @@ impl Checker<'_> {
                     group.pool.min, group.pool.max
                 ),
             );
+        }
+    }
+
+    /// Read hosts' weights, the read policy and the health monitor's settings.
+    fn replication(&mut self, path: &str, group: &Group) {
+        let read_hosts = key_path(path, "read_hosts");
+        for (k, read) in group.read_hosts.iter().enumerate() {
+            if !(1..=MAX_READ_WEIGHT).contains(&read.weight) {
+                self.fail(
+                    key_path(&index_path(&read_hosts, k), "weight"),
+                    format!(
+                        "weight {} is out of range; must be between 1 and {MAX_READ_WEIGHT}",
+                        read.weight
+                    ),
+                );
+            }
+        }
+        if group.read_policy == ReadPolicy::Replicas && group.read_hosts.is_empty() {
+            self.fail(
+                key_path(path, "read_policy"),
+                "read_policy `replicas` needs at least one read host".into(),
+            );
+        }
+        let beat = key_path(path, "heartbeat");
+        let hb = &group.heartbeat;
+        for (key, value) in [
+            ("interval_ms", hb.interval_ms),
+            ("timeout_ms", hb.timeout_ms),
+            ("fall", u64::from(hb.fall)),
+            ("rise", u64::from(hb.rise)),
+        ] {
+            if value < 1 {
+                self.fail(key_path(&beat, key), "must be at least 1".into());
+            }
         }
     }
 

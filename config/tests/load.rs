@@ -93,16 +93,13 @@ fn valid_file_round_trips() {
             User::new("admin", "s3cret-admin", &["*"]),
         ],
         groups: vec![Group {
-            name: "g1".into(),
-            user: "proxy".into(),
-            password: "s3cret-backend".into(),
-            write_hosts: vec!["db1:3306".into(), "db2:3306".into()],
             read_hosts: vec!["db3:3306".into()],
             pool: Pool {
                 min: 2,
                 max: 32,
                 ..Pool::default()
             },
+            ..Group::new("g1", "proxy", "s3cret-backend", &["db1:3306", "db2:3306"])
         }],
         schemas: vec![Schema::unsharded("shop", "g1", Some("shop_prod"))],
     };

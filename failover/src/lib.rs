@@ -1,12 +1,15 @@
 //! The replication control plane: which host of a group takes writes and which serve
 //! reads, and the state of every host ([`HostStatus`]), which the proxy reads from its routing
-//! table. At this stage the active write host is the first candidate of the group's
-//! `write_hosts` list; health checks and switching build on this interface.
+//! table, and the health monitor ([`Monitor`]) that sets those states from heartbeats. At
+//! this stage the active write host is the first candidate of the group's `write_hosts`
+//! list; switching builds on this interface.
 #![warn(missing_docs)]
 
 mod host_state;
+pub mod monitor;
 
 pub use host_state::{HostState, HostStatus};
+pub use monitor::{HostRecord, HostStates, Monitor, MonitorTarget, Role};
 
 use myshard_config::Group;
 
@@ -21,14 +24,7 @@ mod tests {
 
     #[test]
     fn first_candidate_is_active() {
-        let g = Group {
-            name: "g0".into(),
-            user: "u".into(),
-            password: String::new(),
-            write_hosts: vec!["10.0.0.1:3306".into(), "10.0.0.2:3306".into()],
-            read_hosts: vec![],
-            pool: Default::default(),
-        };
+        let g = Group::new("g0", "u", "", &["10.0.0.1:3306", "10.0.0.2:3306"]);
         assert_eq!(active_write_host(&g), Some("10.0.0.1:3306"));
         let empty = Group {
             write_hosts: vec![],

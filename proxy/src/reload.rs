@@ -88,6 +88,7 @@ impl Shared {
         };
         self.table.store(Arc::new(table));
         tracing::info!("configuration reloaded: {report}");
+        self.restart_monitor();
         report
     }
 }

@@ -83,6 +83,8 @@ pub struct Shared {
     pub login_brake: LoginBrake,
     /// Counters, reload history and host reports for the status endpoint.
     pub board: crate::admin_http::StatusBoard,
+    /// The health monitor of the hosts, while the proxy runs (see `health`).
+    pub(crate) monitor: Mutex<Option<myshard_failover::Monitor>>,
 }
 
 impl Shared {
@@ -116,6 +118,7 @@ impl Shared {
             admission: Admission::default(),
             login_brake,
             board: Default::default(),
+            monitor: Mutex::new(None),
         })
     }
 
@@ -225,9 +228,10 @@ impl ProxyHandle {
         self.shared.board.set_config_path(Some(path.into()));
     }
 
-    /// Stops accepting connections (and the status endpoint).
+    /// Stops accepting connections, the status endpoint and the health monitor.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
+        self.shared.stop_monitor();
     }
 }
 
@@ -274,6 +278,7 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
         path
     });
     tokio::spawn(maintenance(shared.clone(), stop_rx));
+    shared.start_monitor();
     learn_server_version(&shared).await;
     Ok(ProxyHandle {
         addr,

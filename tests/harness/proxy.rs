@@ -2,7 +2,7 @@
 
 use super::{MYSHARD_PASSWORD, MYSHARD_USER, MariaDb};
 use anyhow::Result;
-use myshard_config::{Config, Group, Pool, Schema, User};
+use myshard_config::{Config, Group, Heartbeat, Pool, Schema, User};
 use mysql_async::{Conn, Opts, OptsBuilder};
 
 /// Proxy account used by tests.
@@ -17,15 +17,17 @@ pub fn config_for(servers: &[&MariaDb]) -> Config {
         .iter()
         .enumerate()
         .map(|(i, s)| Group {
-            name: format!("g{i}"),
-            user: MYSHARD_USER.into(),
-            password: MYSHARD_PASSWORD.into(),
-            write_hosts: vec![s.addr()],
-            read_hosts: vec![],
             pool: Pool {
                 max: 16,
                 ..Pool::default()
             },
+            heartbeat: no_heartbeat(),
+            ..Group::new(
+                &format!("g{i}"),
+                MYSHARD_USER,
+                MYSHARD_PASSWORD,
+                &[&s.addr()],
+            )
         })
         .collect();
     let schemas = (0..servers.len())
@@ -91,6 +93,16 @@ pub async fn app_conn(proxy: &myshard_proxy::ProxyHandle, db: Option<&str>) -> R
     Ok(Conn::new(proxy_opts(proxy, APP_USER, APP_PASSWORD, db)).await?)
 }
 
+/// Heartbeat settings that leave the health monitor off: the tests built on these
+/// configurations count the proxy's backend connections and pause servers, and expect
+/// neither a heartbeat connection nor a host marked down. Tests of the monitor turn it on.
+pub fn no_heartbeat() -> Heartbeat {
+    Heartbeat {
+        enabled: false,
+        ..Heartbeat::default()
+    }
+}
+
 /// A configuration for two servers with logical schema `shop` sharded over `shards`
 /// shards (`shop_0000`…), the first half on g0 and the rest on g1, home shard 0, and the
 /// `tables` rules given as YAML flow mappings (e.g. `{name: orders, shard_key: uid}`).
@@ -101,8 +113,8 @@ pub fn sharded_config(g0: &MariaDb, g1: &MariaDb, shards: u32, tables: &[&str]) 
         "listen: 127.0.0.1:0
 users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*'], admin: true, shard_hint_writes: true}}]
 groups:
-  - {{name: g0, user: {MYSHARD_USER}, password: {MYSHARD_PASSWORD}, write_hosts: ['{a0}'], pool: {{max: 16}}}}
-  - {{name: g1, user: {MYSHARD_USER}, password: {MYSHARD_PASSWORD}, write_hosts: ['{a1}'], pool: {{max: 16}}}}
+  - {{name: g0, user: {MYSHARD_USER}, password: {MYSHARD_PASSWORD}, write_hosts: ['{a0}'], pool: {{max: 16}}, heartbeat: {{enabled: false}}}}
+  - {{name: g1, user: {MYSHARD_USER}, password: {MYSHARD_PASSWORD}, write_hosts: ['{a1}'], pool: {{max: 16}}, heartbeat: {{enabled: false}}}}
 schemas:
   - name: shop
     shards: {shards}

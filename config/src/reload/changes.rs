@@ -121,7 +121,7 @@ fn host_list(config: &Config) -> Vec<HostRef> {
 
 fn listed(group: &Group) -> impl Iterator<Item = (&String, HostRole)> {
     let write = group.write_hosts.iter().map(|h| (h, HostRole::Write));
-    let read = group.read_hosts.iter().map(|h| (h, HostRole::Read));
+    let read = group.read_hosts.iter().map(|h| (&h.host, HostRole::Read));
     write.chain(read)
 }
 

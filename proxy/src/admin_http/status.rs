@@ -119,6 +119,7 @@ pub fn not_ready(groups: &[GroupRoute]) -> Vec<String> {
 /// The document now.
 pub fn status(shared: &Shared) -> Status {
     let table = shared.table();
+    let records = shared.host_records();
     let host = |h: &Arc<Host>, role| HostStatusDoc {
         address: h.addr().to_string(),
         role,
@@ -126,7 +127,10 @@ pub fn status(shared: &Shared) -> Status {
         state_epoch: h.epoch(),
         since: h.since(),
         pool: PoolUsage::of(h),
-        health: shared.board.host_report(h.addr()),
+        health: shared
+            .board
+            .host_report(h.addr())
+            .or_else(|| records.iter().find(|r| r.addr == **h.addr()).map(report_of)),
     };
     let groups = table
         .groups()
@@ -150,5 +154,26 @@ pub fn status(shared: &Shared) -> Status {
         config_path: shared.board.config_path().map(|p| p.display().to_string()),
         groups,
         reloads: shared.board.reloads(),
+    }
+}
+
+/// The health monitor's record of a host as the status document shows it.
+fn report_of(r: &myshard_failover::HostRecord) -> HostReport {
+    let threads = match (&r.io_thread, &r.sql_thread) {
+        (None, None) => None,
+        (io, sql) => Some(format!(
+            "io: {}, sql: {}",
+            io.as_deref().unwrap_or("-"),
+            sql.as_deref().unwrap_or("-")
+        )),
+    };
+    HostReport {
+        last_error: r.last_error.clone(),
+        lag_seconds: r.lag_seconds.map(|l| l as f64),
+        gtid_position: r.gtid_current_pos.clone(),
+        read_only: r.read_only,
+        replicates_from: r.replicates_from.clone(),
+        replication_threads: threads,
+        checked_at: r.last_check_unix_ms.map(|ms| ms as f64 / 1000.0),
     }
 }

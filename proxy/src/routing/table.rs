@@ -56,7 +56,7 @@ impl RoutingTable {
         for g in &config.groups {
             let name: Arc<str> = Arc::from(g.name.as_str());
             let write = myshard_failover::active_write_host(g).map(|a| host(a, g));
-            let reads = g.read_hosts.iter().map(|a| host(a, g)).collect();
+            let reads = g.read_hosts.iter().map(|r| host(&r.host, g)).collect();
             by_group.entry(name.clone()).or_insert(groups.len());
             groups.push(GroupRoute { name, write, reads });
         }
