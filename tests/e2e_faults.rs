@@ -191,6 +191,8 @@ async fn backend_down_at_start_reports_2003_then_works_once_it_is_up() -> Result
         password: harness::MYSHARD_PASSWORD.into(),
         write_hosts: vec![backend_addr.clone()],
         read_hosts: vec![],
+        read_policy: Default::default(),
+        read_weights: Default::default(),
         pool: Pool {
             max: 8,
             connect_timeout_ms: 2_000,

@@ -18,7 +18,7 @@ mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
-pub use model::{Config, Group, Limits, Placement, Pool, Schema, Table, User};
+pub use model::{Config, Group, Limits, Placement, Pool, ReadPolicy, Schema, Table, User};
 pub use reload::{
     HostChange, HostRef, HostRole, HostSetting, PoolChange, RefusalReason, ReloadError, ReloadPlan,
     ReloadRefusal, TableRef, WriteHostSwitch, compare, load_for_reload, parse_for_reload,

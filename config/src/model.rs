@@ -186,9 +186,31 @@ pub struct Group {
     /// Replicas that serve reads (`host:port`).
     #[serde(default)]
     pub read_hosts: Vec<String>,
+    /// Where autocommit reads go (default: the write host, as without read hosts).
+    #[serde(default)]
+    pub read_policy: ReadPolicy,
+    /// Relative share of reads per read host (`host:port: weight`); hosts not listed
+    /// weigh 1, weight 0 takes a host out of the read rotation.
+    #[serde(default)]
+    pub read_weights: std::collections::BTreeMap<String, u32>,
     /// Backend connection pool settings for each host of this group.
     #[serde(default)]
     pub pool: Pool,
+}
+
+/// Which hosts of a group take autocommit reads.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadPolicy {
+    /// The write host only (Mycat `balance: 0`).
+    #[default]
+    Primary,
+    /// The read hosts only; none serving is an error (Mycat `balance: 3`).
+    Replicas,
+    /// The read hosts, the write host when none of them serves (Mycat `balance: 2`-like).
+    ReplicasThenPrimary,
+    /// The read hosts and the write host together (Mycat `balance: 1`/`2`).
+    All,
 }
 
 /// Backend connection pool settings, per host.
@@ -369,6 +391,8 @@ impl fmt::Debug for Group {
             .field("password", &REDACTED)
             .field("write_hosts", &self.write_hosts)
             .field("read_hosts", &self.read_hosts)
+            .field("read_policy", &self.read_policy)
+            .field("read_weights", &self.read_weights)
             .field("pool", &self.pool)
             .finish()
     }

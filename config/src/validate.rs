@@ -185,6 +185,15 @@ impl Checker<'_> {
                 );
             }
         }
+        let weights = key_path(path, "read_weights");
+        for host in group.read_weights.keys() {
+            if !group.read_hosts.contains(host) {
+                self.fail(
+                    key_path(&weights, host),
+                    format!("`{host}` is not one of the group's read_hosts"),
+                );
+            }
+        }
         let pool = key_path(path, "pool");
         if group.pool.max < 1 {
             self.fail(key_path(&pool, "max"), "must be at least 1".into());

@@ -97,6 +97,8 @@ fn valid_file_round_trips() {
             password: "s3cret-backend".into(),
             write_hosts: vec!["db1:3306".into(), "db2:3306".into()],
             read_hosts: vec!["db3:3306".into()],
+            read_policy: Default::default(),
+            read_weights: Default::default(),
             pool: Pool {
                 min: 2,
                 max: 32,

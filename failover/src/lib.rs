@@ -27,6 +27,8 @@ mod tests {
             password: String::new(),
             write_hosts: vec!["10.0.0.1:3306".into(), "10.0.0.2:3306".into()],
             read_hosts: vec![],
+            read_policy: Default::default(),
+            read_weights: Default::default(),
             pool: Default::default(),
         };
         assert_eq!(active_write_host(&g), Some("10.0.0.1:3306"));

@@ -22,6 +22,8 @@ pub fn config_for(servers: &[&MariaDb]) -> Config {
             password: MYSHARD_PASSWORD.into(),
             write_hosts: vec![s.addr()],
             read_hosts: vec![],
+            read_policy: Default::default(),
+            read_weights: Default::default(),
             pool: Pool {
                 max: 16,
                 ..Pool::default()
