@@ -27,6 +27,7 @@ pub mod differential;
 pub mod e2e;
 pub mod proxy;
 pub mod raw;
+pub mod replication;
 mod template;
 
 use std::collections::BTreeSet;

@@ -80,6 +80,7 @@ impl Session {
     ) -> Result<(), Closed> {
         let rename = self.rename_schema.clone();
         let request = Request::Command(payload);
+        self.read_retry.failed = None;
         let first = self
             .attempt_on(route, request, answer, kind, classified.clone(), seq, true)
             .await?;
@@ -117,10 +118,16 @@ impl Session {
         self.send_err(&e, seq).await.map(|()| None)
     }
 
-    /// Arms (or disarms) catching a relay failure of the read about to be relayed from
-    /// `seq`.
-    pub(super) fn arm_read_retry(&mut self, seq: Option<u8>) {
-        self.read_retry.armed = seq;
+    /// Arms catching a relay failure of the read about to be relayed from `seq` (a failure
+    /// of an earlier attempt is forgotten).
+    pub(super) fn arm_read_retry(&mut self, seq: u8) {
+        self.read_retry.armed = Some(seq);
         self.read_retry.failed = None;
+    }
+
+    /// Stops catching relay failures (the relay ended; a failure caught stays for
+    /// [`Session::run_read`]).
+    pub(super) fn disarm_read_retry(&mut self) {
+        self.read_retry.armed = None;
     }
 }

@@ -133,7 +133,9 @@ impl Session {
             self.release_failed(conn);
             return self.attempt_failed(e, seq, retry).await;
         }
-        self.arm_read_retry(retry.then_some(seq));
+        if retry {
+            self.arm_read_retry(seq);
+        }
         let relayed = match answer {
             Answer::Relay => self.relay_from(&mut conn, kind, seq).await?,
             Answer::Renamed {
@@ -155,7 +157,7 @@ impl Session {
                 self.relay_edited(&mut conn, kind, seq, &mut edit).await?
             }
         };
-        self.arm_read_retry(None);
+        self.disarm_read_retry();
         let Some(relayed) = relayed else {
             return Ok(None);
         };
