@@ -254,3 +254,63 @@ async fn a_replica_dying_before_answering_has_the_read_retried() -> Result<()> {
     drop(locker);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scatter_reads_choose_a_read_host_per_shard() -> Result<()> {
+    use harness::proxy::{APP_PASSWORD, APP_USER, create_shard_databases};
+    use harness::{MYSHARD_PASSWORD, MYSHARD_USER};
+    let set = ReplicaSet::start(2, 1).await?;
+    let yaml = format!(
+        "listen: 127.0.0.1:0
+users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*'], admin: true}}]
+groups:
+  - name: g0
+    user: {MYSHARD_USER}
+    password: {MYSHARD_PASSWORD}
+    write_hosts: ['{p}']
+    read_hosts: ['{r1}', '{r2}']
+    read_weights: {{'{r1}': 3}}
+    read_policy: replicas
+schemas:
+  - name: shop
+    shards: 4
+    placement: [{{group: g0, shards: '0-3'}}]
+    tables: [{{name: t, shard_key: id}}]
+",
+        p = set.primary.addr(),
+        r1 = set.replicas[0].addr(),
+        r2 = set.replicas[1].addr(),
+    );
+    let config =
+        myshard_config::parse(&yaml, "scatter test").map_err(|e| anyhow::anyhow!("{e}"))?;
+    create_shard_databases(&config, &[&set.primary]).await?;
+    let proxy = start_proxy(config).await?;
+    let mut conn = app_conn(&proxy, Some("shop")).await?;
+    conn.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await?;
+    let values: Vec<String> = (1..=40).map(|i| format!("({i})")).collect();
+    conn.query_drop(format!("INSERT INTO t (id) VALUES {}", values.join(", ")))
+        .await?;
+    set.sync().await?;
+    let (p, r1, r2) = (
+        set.primary.server_id(),
+        set.replicas[0].server_id(),
+        set.replicas[1].server_id(),
+    );
+    let mut seen = BTreeMap::new();
+    for _ in 0..10 {
+        let ids: Vec<u32> = conn.query("SELECT @@server_id FROM t").await?;
+        assert_eq!(ids.len(), 40, "every shard answered once");
+        for id in ids {
+            *seen.entry(id).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(seen.get(&p), None, "{seen:?}");
+    assert!(seen.contains_key(&r1) && seen.contains_key(&r2), "{seen:?}");
+    // In a transaction the same scatter reads the write host only.
+    conn.query_drop("BEGIN").await?;
+    let ids: Vec<u32> = conn.query("SELECT @@server_id FROM t").await?;
+    conn.query_drop("COMMIT").await?;
+    assert!(ids.len() == 40 && ids.iter().all(|&id| id == p), "{ids:?}");
+    Ok(())
+}
