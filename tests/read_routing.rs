@@ -96,8 +96,22 @@ async fn reads_spread_by_weight_and_skip_hosts_out_of_service() -> Result<()> {
     );
     assert_eq!(counts.get(&p), None, "no read on the primary: {counts:?}");
 
-    // A replica out of service leaves the rotation; both out: the primary (policy).
+    // Prepared reads spread the same way.
     let mut conn = app_conn(&proxy, Some("s0")).await?;
+    let mut prepared = BTreeMap::new();
+    for _ in 0..400 {
+        let id: Option<u32> = conn
+            .exec_first("SELECT @@server_id FROM t WHERE id = ?", (1,))
+            .await?;
+        *prepared.entry(id.unwrap_or(0)).or_insert(0) += 1;
+    }
+    let (s1, s2) = (share(&prepared, r1, 400), share(&prepared, r2, 400));
+    assert!(
+        (s1 - 0.75).abs() < 0.05 && (s2 - 0.25).abs() < 0.05,
+        "{prepared:?}"
+    );
+
+    // A replica out of service leaves the rotation; both out: the primary (policy).
     set_state(&proxy, &set.replicas[0].addr(), HostState::Down)?;
     let c = answers(&mut conn, "SELECT @@server_id", 100).await?;
     assert_eq!(c, BTreeMap::from([(r2, 100)]));
@@ -140,6 +154,12 @@ async fn writes_locks_transactions_side_effects_and_hints_use_the_write_host() -
     let c = answers(&mut conn, "SELECT @@server_id FROM t", 10).await?;
     conn.query_drop("COMMIT").await?;
     assert_eq!(c, BTreeMap::from([(p, 10)]), "in a transaction");
+    conn.query_drop("BEGIN").await?;
+    let id: Option<u32> = conn
+        .exec_first("SELECT @@server_id FROM t WHERE id = ?", (1,))
+        .await?;
+    conn.query_drop("COMMIT").await?;
+    assert_eq!(id, Some(p), "prepared, in a transaction");
     conn.query_drop("SET autocommit = 0").await?;
     let c = answers(&mut conn, "SELECT @@server_id FROM t", 10).await?;
     conn.query_drop("COMMIT").await?;
@@ -183,6 +203,16 @@ async fn a_killed_replica_costs_autocommit_reads_no_error() -> Result<()> {
     }
     assert_eq!(counts.get(&dead), None, "{counts:?}");
     assert_eq!(counts.values().sum::<usize>(), 200);
+    // Prepared reads too.
+    for c in &mut conns {
+        for _ in 0..20 {
+            let id: Option<u32> = c
+                .exec_first("SELECT @@server_id FROM t WHERE id = ?", (1,))
+                .await
+                .context("prepared read after the replica died")?;
+            assert!(id.is_some() && id != Some(dead), "{id:?}");
+        }
+    }
     Ok(())
 }
 

@@ -37,6 +37,43 @@ impl ReadRetry {
     }
 }
 
+/// A read's request, which may be sent twice.
+pub(super) enum ReadRequest<'a> {
+    /// A command payload.
+    Command(&'a [u8]),
+    /// A COM_STMT_EXECUTE (see [`Request::Execute`]; its statement id is set per host).
+    Execute {
+        /// The framed packet.
+        packet: &'a mut [u8],
+        /// The connection's key of the prepared statement.
+        key: u64,
+        /// The statement text, if it must be prepared.
+        text: &'a [u8],
+    },
+}
+
+impl<'a> ReadRequest<'a> {
+    /// The read of `request`.
+    pub(super) fn of(request: Request<'a>) -> ReadRequest<'a> {
+        match request {
+            Request::Command(p) => ReadRequest::Command(p),
+            Request::Execute { packet, key, text } => ReadRequest::Execute { packet, key, text },
+        }
+    }
+
+    /// The request for one attempt.
+    fn request(&mut self) -> Request<'_> {
+        match self {
+            ReadRequest::Command(p) => Request::Command(p),
+            ReadRequest::Execute { packet, key, text } => Request::Execute {
+                packet,
+                key: *key,
+                text,
+            },
+        }
+    }
+}
+
 /// Whether a failure of a read on a host allows sending it to another: the request never
 /// left, or the connection failed (a read changes nothing, so sending it again is safe).
 fn retryable(e: &SqlError) -> bool {
@@ -67,19 +104,32 @@ impl Session {
         }
     }
 
+    /// The intent of prepared statement text `sql` at execute time.
+    pub(super) fn prepared_intent(&self, sql: &[u8]) -> Intent {
+        let routed = self
+            .table
+            .groups()
+            .iter()
+            .any(|g| g.rotation.policy != ReadPolicy::Primary);
+        match std::str::from_utf8(sql) {
+            Ok(text) if routed => self.intent_of(text, &myshard_router::classify(text)),
+            _ => Intent::Write,
+        }
+    }
+
     /// Runs a read on `route`, and once more on another serving host of its group if the
     /// first failed before anything reached the client.
     pub(super) async fn run_read(
         &mut self,
         route: &Route,
-        payload: &[u8],
+        mut read: ReadRequest<'_>,
         answer: Answer<'_>,
         kind: ResponseKind,
         classified: Option<Classified>,
         seq: u8,
     ) -> Result<(), Closed> {
         let rename = self.rename_schema.clone();
-        let request = Request::Command(payload);
+        let request = read.request();
         self.read_retry.failed = None;
         let first = self
             .attempt_on(route, request, answer, kind, classified.clone(), seq, true)
@@ -94,7 +144,7 @@ impl Session {
         tracing::info!(host = %route.host.addr(), to = %retry.host.addr(), error = %error,
             "read retried on another host");
         self.rename_schema = rename;
-        let request = Request::Command(payload);
+        let request = read.request();
         match self
             .attempt_on(&retry, request, answer, kind, classified, seq, false)
             .await?

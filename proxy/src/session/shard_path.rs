@@ -91,11 +91,10 @@ impl Session {
         classified: Option<Classified>,
         seq: u8,
     ) -> Result<(), Closed> {
-        if route.intent == Intent::Read
-            && let Request::Command(payload) = request
-        {
+        if route.intent == Intent::Read {
+            let read = super::read_intent::ReadRequest::of(request);
             return self
-                .run_read(route, payload, answer, kind, classified, seq)
+                .run_read(route, read, answer, kind, classified, seq)
                 .await;
         }
         self.attempt_on(route, request, answer, kind, classified, seq, false)
