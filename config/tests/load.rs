@@ -94,6 +94,7 @@ fn valid_file_round_trips() {
         ],
         groups: vec![Group {
             read_hosts: vec!["db3:3306".into()],
+            read_policy: Default::default(),
             pool: Pool {
                 min: 2,
                 max: 32,

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod merge;
 pub mod prepare;
 pub mod privilege;
+pub mod reads;
 pub mod set;
 pub mod shard;
 pub mod text;

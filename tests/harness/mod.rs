@@ -27,6 +27,7 @@ pub mod differential;
 pub mod e2e;
 pub mod proxy;
 pub mod raw;
+pub mod replica_set;
 pub mod replication;
 mod template;
 

@@ -3,10 +3,12 @@
 
 mod gate;
 mod host;
+mod reads;
 mod table;
 
 pub use gate::{Closure, Passage, ShardGate};
 pub use host::{Host, HostLogin, host_for, pool_settings};
+pub use reads::ReadRotation;
 pub use table::{GroupRoute, RoutingTable};
 
 use crate::backend::pool::HostPool;
@@ -17,7 +19,8 @@ use std::sync::Arc;
 pub enum Intent {
     /// Changes data, locks, or runs in a transaction: the write host.
     Write,
-    /// Only reads (the write host too, until read hosts are routed to).
+    /// An autocommit read: a host the group's read policy allows, by weight, among
+    /// those serving.
     Read,
 }
 
@@ -36,6 +39,8 @@ pub struct Route {
     pub pool: Arc<HostPool>,
     /// Physical database, if a schema is selected.
     pub database: Option<String>,
+    /// What the route was chosen for (a failed read may be retried on another host).
+    pub intent: Intent,
 }
 
 impl Route {

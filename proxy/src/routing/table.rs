@@ -6,6 +6,7 @@
 
 use super::gate::ShardGate;
 use super::host::Host;
+use super::reads::ReadRotation;
 use super::{Intent, Route};
 use crate::backend::conn::ConnFlags;
 use crate::error::SqlError;
@@ -22,6 +23,8 @@ pub struct GroupRoute {
     pub write: Option<Arc<Host>>,
     /// Hosts serving reads (replicas).
     pub reads: Vec<Arc<Host>>,
+    /// Where autocommit reads go, by policy and weight.
+    pub rotation: ReadRotation,
 }
 
 /// A consistent view of where everything is.
@@ -56,9 +59,15 @@ impl RoutingTable {
         for g in &config.groups {
             let name: Arc<str> = Arc::from(g.name.as_str());
             let write = myshard_failover::active_write_host(g).map(|a| host(a, g));
-            let reads = g.read_hosts.iter().map(|r| host(&r.host, g)).collect();
+            let reads: Vec<_> = g.read_hosts.iter().map(|r| host(&r.host, g)).collect();
+            let rotation = ReadRotation::of(g, &reads, write.as_ref());
             by_group.entry(name.clone()).or_insert(groups.len());
-            groups.push(GroupRoute { name, write, reads });
+            groups.push(GroupRoute {
+                name,
+                write,
+                reads,
+                rotation,
+            });
         }
         let mut gates = HashMap::new();
         for db in topology.physical_databases() {
@@ -157,14 +166,48 @@ impl RoutingTable {
         &self,
         g: &GroupRoute,
         database: Option<String>,
-        // Reads go to the write host too until read routing (replication groups) lands.
-        _intent: Intent,
+        intent: Intent,
         flags: ConnFlags,
     ) -> Result<Route, SqlError> {
-        let host = g
-            .write
-            .clone()
-            .ok_or_else(|| SqlError::internal(format!("group '{}' has no write host", g.name)))?;
+        let host = match intent {
+            Intent::Write => None,
+            Intent::Read => read_host(g, None)?,
+        };
+        self.route_on(g, host, database, intent, flags)
+    }
+
+    /// Another host for a read whose `failed` route failed before anything reached the
+    /// client: another serving candidate of its group, else the write host where the
+    /// group's policy lets reads fall back to it (and it was not the one that failed).
+    pub fn read_retry(&self, failed: &Route, flags: ConnFlags) -> Result<Route, SqlError> {
+        let g = self.group(&failed.group).ok_or_else(|| {
+            SqlError::internal(format!("group '{}' is not configured", failed.group))
+        })?;
+        let host = read_host(g, Some(failed.host.id()))?;
+        if host.is_none() && g.write.as_ref().is_some_and(|w| w.id() == failed.host.id()) {
+            return Err(SqlError::host_not_serving(
+                &format!("the hosts of group '{}'", g.name),
+                "not serving",
+            ));
+        }
+        self.route_on(g, host, failed.database.clone(), Intent::Read, flags)
+    }
+
+    /// The route to `host` of `g` (none: its write host).
+    fn route_on(
+        &self,
+        g: &GroupRoute,
+        host: Option<Arc<Host>>,
+        database: Option<String>,
+        intent: Intent,
+        flags: ConnFlags,
+    ) -> Result<Route, SqlError> {
+        let host = match host {
+            Some(h) => h,
+            None => g.write.clone().ok_or_else(|| {
+                SqlError::internal(format!("group '{}' has no write host", g.name))
+            })?,
+        };
         let epoch = host.epoch();
         let pool = host.pool(flags)?;
         Ok(Route {
@@ -173,6 +216,7 @@ impl RoutingTable {
             epoch,
             pool,
             database,
+            intent,
         })
     }
 
@@ -192,4 +236,20 @@ impl RoutingTable {
         };
         shard.and_then(|s| sh.database(s)).map(str::to_string)
     }
+}
+
+/// The host of `g` a read goes to, other than host `except`: a serving candidate of the
+/// group's rotation, or `None` for the write host where the policy allows it; an error
+/// (nothing sent, a retry is safe) when the policy allows only read hosts and none serves.
+fn read_host(g: &GroupRoute, except: Option<u64>) -> Result<Option<Arc<Host>>, SqlError> {
+    if let Some(h) = g.rotation.pick(except) {
+        return Ok(Some(h.clone()));
+    }
+    if g.rotation.falls_back_to_write_host() {
+        return Ok(None);
+    }
+    Err(SqlError::host_not_serving(
+        &format!("the read hosts of group '{}'", g.name),
+        "not serving",
+    ))
 }

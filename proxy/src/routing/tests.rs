@@ -138,3 +138,130 @@ fn a_host_out_of_service_refuses_checkouts_as_retry_safe() {
             .is_ok()
     );
 }
+
+/// A table with one group of write host `10.0.1.1` and read hosts `.2` (weight 3) and
+/// `.3` (weight 1) under `policy`.
+fn read_table(policy: &str, hosts: &mut Vec<Arc<Host>>) -> RoutingTable {
+    let yaml = format!(
+        "listen: 127.0.0.1:0
+users: [{{name: app, password: pw, schemas: ['*']}}]
+groups:
+  - name: g0
+    user: u
+    write_hosts: ['10.0.1.1:3306']
+    read_hosts: [{{host: '10.0.1.2:3306', weight: 3}}, '10.0.1.3:3306']
+    read_policy: {policy}
+schemas:
+  - {{name: crm, group: g0}}
+"
+    );
+    let config = myshard_config::parse(&yaml, "test").unwrap_or_else(|e| panic!("{e}"));
+    build(config, 1, None, hosts)
+}
+
+/// Where `n` reads of schema `crm` go: host address → count (errors as "error").
+fn spread(t: &RoutingTable, n: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        let key = match t.target(Some("crm"), None, Intent::Read, ConnFlags::default()) {
+            Ok(r) => r.host.addr().to_string(),
+            Err(_) => "error".into(),
+        };
+        *out.entry(key).or_insert(0) += 1;
+    }
+    out
+}
+
+fn counts(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+#[test]
+fn reads_follow_policy_weights_and_host_states() {
+    let mut hosts = Vec::new();
+    let t = read_table("replicas_then_primary", &mut hosts);
+    assert_eq!(
+        spread(&t, 400),
+        counts(&[("10.0.1.2:3306", 300), ("10.0.1.3:3306", 100)])
+    );
+    let w = t
+        .target(Some("crm"), None, Intent::Write, ConnFlags::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        &**w.host.addr(),
+        "10.0.1.1:3306",
+        "writes stay on the write host"
+    );
+    let heavy = hosts
+        .iter()
+        .find(|h| &**h.addr() == "10.0.1.2:3306")
+        .cloned()
+        .unwrap_or_else(|| panic!("host"));
+    heavy.set_state(HostState::Down);
+    assert_eq!(spread(&t, 100), counts(&[("10.0.1.3:3306", 100)]));
+    for h in &hosts {
+        if &**h.addr() == "10.0.1.3:3306" {
+            h.set_state(HostState::CatchingUp);
+        }
+    }
+    assert_eq!(
+        spread(&t, 10),
+        counts(&[("10.0.1.1:3306", 10)]),
+        "no replica serves: the write host"
+    );
+    heavy.set_state(HostState::Up);
+    assert_eq!(spread(&t, 10), counts(&[("10.0.1.2:3306", 10)]));
+}
+
+#[test]
+fn read_policies_choose_their_hosts() {
+    let mut hosts = Vec::new();
+    let t = read_table("primary", &mut hosts);
+    assert_eq!(spread(&t, 20), counts(&[("10.0.1.1:3306", 20)]));
+    let mut hosts = Vec::new();
+    let t = read_table("all", &mut hosts);
+    assert_eq!(
+        spread(&t, 500),
+        counts(&[
+            ("10.0.1.1:3306", 100),
+            ("10.0.1.2:3306", 300),
+            ("10.0.1.3:3306", 100)
+        ])
+    );
+    let mut hosts = Vec::new();
+    let t = read_table("replicas", &mut hosts);
+    for h in &hosts {
+        if &**h.addr() != "10.0.1.1:3306" {
+            h.set_state(HostState::Down);
+        }
+    }
+    let e = t
+        .target(Some("crm"), None, Intent::Read, ConnFlags::default())
+        .expect_err("no read host serves");
+    assert!(e.retry_safe() && e.message.contains("g0"), "{e}");
+}
+
+#[test]
+fn a_failed_read_is_retried_on_another_host() {
+    let mut hosts = Vec::new();
+    let t = read_table("replicas_then_primary", &mut hosts);
+    let flags = ConnFlags::default();
+    for _ in 0..8 {
+        let r = t
+            .target(Some("crm"), None, Intent::Read, flags)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = t.read_retry(&r, flags).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(r.host.id(), again.host.id());
+        assert_eq!(again.intent, Intent::Read);
+    }
+    // The write host failing a read (no replica serving) has nowhere else to go.
+    for h in &hosts {
+        if &**h.addr() != "10.0.1.1:3306" {
+            h.set_state(HostState::Down);
+        }
+    }
+    let r = t
+        .target(Some("crm"), None, Intent::Read, flags)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(t.read_retry(&r, flags).is_err());
+}

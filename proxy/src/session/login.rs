@@ -210,6 +210,8 @@ pub(super) async fn login(
             sql_prepared: HashMap::new(),
             next_stmt_id: 1,
             faults: Default::default(),
+            intent: crate::routing::Intent::Write,
+            read_retry: Default::default(),
         };
         Some((session, client_slot))
     })

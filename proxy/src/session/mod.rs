@@ -20,6 +20,7 @@ pub mod point_read;
 mod privilege;
 mod processlist;
 mod query;
+mod read_intent;
 mod scatter;
 mod schema_filter;
 mod shard;
@@ -93,6 +94,10 @@ pub struct Session {
     next_stmt_id: u32,
     /// Interruptions and state lost with backend connections.
     faults: faults::Faults,
+    /// Whether the running statement may go to a read host.
+    intent: crate::routing::Intent,
+    /// The retry of a read that failed before its answer reached the client.
+    read_retry: read_intent::ReadRetry,
 }
 
 /// Ends the command loop: the client connection is closed.
@@ -158,6 +163,7 @@ impl Session {
             let next = seq.wrapping_add(1);
             // One routing table for the whole command.
             self.table = self.shared.table();
+            self.intent = crate::routing::Intent::Write;
             self.note_command(&payload);
             let started = std::time::Instant::now();
             let r = self.dispatch(&payload, next).await;

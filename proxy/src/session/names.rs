@@ -26,7 +26,7 @@ const ALIKE_WAIT: Duration = Duration::from_millis(500);
 /// errors, and (for a single shard's answer) in the column definitions of each of its
 /// result sets. Rows are relayed untouched. Kept in the session and reused, so that
 /// setting it allocates nothing once its strings have grown.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Rename {
     /// The database the statement runs in.
     physical: String,

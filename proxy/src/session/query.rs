@@ -66,6 +66,7 @@ impl Session {
         let payload = restricted_payload.as_deref().unwrap_or(payload);
         let admitted = admitted.text;
         let c = super::planner::off_worker(long, || classify(&admitted));
+        self.intent = self.intent_of(&admitted, &c);
         match &c.kind {
             Kind::Use(db) => {
                 let db = db.clone();
@@ -229,7 +230,8 @@ impl Session {
     /// [`Session::keep_route`].
     pub(super) fn take_route(&mut self, other: Option<String>) -> Result<CachedRoute, SqlError> {
         let generation = self.table.epoch;
-        if other.is_none()
+        if self.intent == Intent::Write
+            && other.is_none()
             && let Some(c) = self.route_cache.take()
             && c.generation == generation
             && c.flags == self.flags
@@ -241,7 +243,7 @@ impl Session {
         let schema = other.or_else(|| self.schema.clone());
         let route = self
             .table
-            .target(schema.as_deref(), None, Intent::Write, self.flags)?;
+            .target(schema.as_deref(), None, self.intent, self.flags)?;
         Ok(CachedRoute {
             schema,
             flags: self.flags,
@@ -253,7 +255,8 @@ impl Session {
     /// Returns a route from [`Session::take_route`] to the cache if it is still the
     /// session's default route.
     pub(super) fn keep_route(&mut self, c: CachedRoute) {
-        if c.schema == self.schema && c.flags == self.flags {
+        // A read's route is chosen per statement; the cache keeps the write host's.
+        if c.route.intent == Intent::Write && c.schema == self.schema && c.flags == self.flags {
             self.route_cache = Some(c);
         }
     }
@@ -421,6 +424,14 @@ impl Session {
         match r {
             Ok(relayed) => Ok(Some(relayed)),
             Err(RelayFailure::Backend { error, next_seq }) => {
+                // A read that failed before anything reached the client goes elsewhere.
+                let error = match conn.interrupted {
+                    None => match self.read_retry.catch(error, next_seq) {
+                        Some(e) => e,
+                        None => return Ok(None),
+                    },
+                    Some(_) => error,
+                };
                 tracing::warn!(host = %conn.host, error = %error, "backend failed during a statement");
                 self.note_loss(Some(conn), None);
                 self.lose_pin();

@@ -84,12 +84,8 @@ impl Session {
                 .group_database(&route.schema, &t.group)
                 .or_else(|| Some(t.database.clone()))
         };
-        self.table.route_to(
-            &t.group,
-            database,
-            crate::routing::Intent::Write,
-            self.flags,
-        )
+        self.table
+            .route_to(&t.group, database, self.intent, self.flags)
     }
 
     /// Runs a text statement planned to shards.

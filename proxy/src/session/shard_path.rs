@@ -12,7 +12,7 @@ use crate::backend::rewrite::Edit;
 use crate::backend::{Class, PooledConn, ResponseKind};
 use crate::error::SqlError;
 use crate::packet;
-use crate::routing::Route;
+use crate::routing::{Intent, Route};
 use myshard_router::Classified;
 use myshard_router::compat::NameMap;
 
@@ -34,6 +34,7 @@ pub(super) enum Request<'a> {
 }
 
 /// How the answer reaches the client.
+#[derive(Clone, Copy)]
 pub(super) enum Answer<'a> {
     /// As the backend sends it (a single shard's answer with its column definitions
     /// renamed, when the session set [`Session::rename_schema`]).
@@ -79,7 +80,8 @@ pub(super) async fn send_request(
 }
 
 impl Session {
-    /// Runs one statement on a backend of `route` and relays its answer to the client.
+    /// Runs one statement on a backend of `route` and relays its answer to the client (a
+    /// read routed as one is retried on another host if it fails before answering).
     pub(super) async fn run_on(
         &mut self,
         route: &Route,
@@ -89,22 +91,49 @@ impl Session {
         classified: Option<Classified>,
         seq: u8,
     ) -> Result<(), Closed> {
+        if route.intent == Intent::Read {
+            let read = super::read_intent::ReadRequest::of(request);
+            return self
+                .run_read(route, read, answer, kind, classified, seq)
+                .await;
+        }
+        self.attempt_on(route, request, answer, kind, classified, seq, false)
+            .await
+            .map(drop)
+    }
+
+    /// One attempt of [`Session::run_on`]; with `retry`, a failure that lets the read go
+    /// to another host is returned instead of sent (see [`Session::run_read`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn attempt_on(
+        &mut self,
+        route: &Route,
+        request: Request<'_>,
+        answer: Answer<'_>,
+        kind: ResponseKind,
+        classified: Option<Classified>,
+        seq: u8,
+        retry: bool,
+    ) -> Result<Option<SqlError>, Closed> {
         let mut conn = match self.acquire_at(route).await {
             Ok(c) => c,
-            Err(e) => return self.send_err(&e, seq).await,
+            Err(e) => return self.attempt_failed(e, seq, retry).await,
         };
         if classified.as_ref().is_some_and(|c| c.reads_last_insert_id)
             && let Err(e) = conn.sync_last_insert_id(self.last_insert_id).await
         {
             self.release_failed(conn);
-            return self.send_err(&e, seq).await;
+            return self.attempt_failed(e, seq, retry).await;
         }
         let mut out = std::mem::take(&mut self.out);
         let sent = send_request(&mut conn, request, &mut out).await;
         self.restore_out(out);
         if let Err(e) = sent {
             self.release_failed(conn);
-            return self.send_err(&e, seq).await;
+            return self.attempt_failed(e, seq, retry).await;
+        }
+        if retry {
+            self.arm_read_retry(seq);
         }
         let relayed = match answer {
             Answer::Relay => self.relay_from(&mut conn, kind, seq).await?,
@@ -127,12 +156,13 @@ impl Session {
                 self.relay_edited(&mut conn, kind, seq, &mut edit).await?
             }
         };
+        self.disarm_read_retry();
         let Some(relayed) = relayed else {
-            return Ok(());
+            return Ok(None);
         };
         self.after_response(&mut conn, &relayed, classified).await;
         self.finish(conn);
-        Ok(())
+        Ok(None)
     }
 
     /// A connection whose request failed before its answer: a broken one takes the

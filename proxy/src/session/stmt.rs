@@ -369,6 +369,7 @@ impl Session {
             _ => None,
         };
         let malformed = || SqlError::malformed_packet("COM_STMT_EXECUTE parameters");
+        self.intent = self.prepared_intent(&meta.sql);
         if let Some(shard_route) = meta.route.clone() {
             let mut packet = Vec::new();
             let at = packet::begin_packet(&mut packet);
