@@ -4,8 +4,10 @@
 //! repetition count (little endian), then text split at the first 0xFF byte into a
 //! statement template and a chain term: every `@` in the template is replaced by the term
 //! repeated the given number of times, so small inputs grow into the long chains
-//! (`id = 1 OR id = 2 …`, `1+1+…`) that used to overflow the stack. Planning runs on a
-//! thread with the stack the proxy gives its planner threads; any crash is a finding.
+//! (`id = 1 OR id = 2 …`, `1+1+…`) that used to overflow the stack. Statements longer than
+//! twice `limits.max_statement_bytes` are skipped (the router refuses them unread).
+//! Planning runs on a thread with the stack the proxy gives its planner threads; any crash
+//! is a finding.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -50,9 +52,20 @@ fuzz_target!(|data: &[u8]| {
         None => (rest, &b""[..]),
     };
     let template = String::from_utf8_lossy(template);
-    let term = String::from_utf8_lossy(term).repeat(repeat);
-    let sql = template.replace('@', &term);
-    let depth = topology().limits().max_expression_depth;
+    let term = String::from_utf8_lossy(term);
+    // The statement is built only when it stays within twice the router's size limit: both
+    // sides of `limits.max_statement_bytes` get exercised, while a few `@` times a long term
+    // times 65,535 would otherwise ask for gigabytes, a harness out-of-memory and no finding.
+    let limits = topology().limits();
+    let holes = template.matches('@').count();
+    let bytes = holes
+        .checked_mul(term.len().saturating_mul(repeat))
+        .and_then(|b| b.checked_add(template.len()));
+    if bytes.is_none_or(|b| b > limits.max_statement_bytes.saturating_mul(2)) {
+        return;
+    }
+    let sql = template.replace('@', &term.repeat(repeat));
+    let depth = limits.max_expression_depth;
     std::thread::Builder::new()
         .stack_size(planner_stack_bytes(depth))
         .spawn(move || {
