@@ -32,10 +32,11 @@ pub fn point_route(
     schema: &str,
     sql: &str,
 ) -> Option<PointRoute> {
-    let p = point_select(sql)?;
+    // Only sharded schemas have point reads to route: look that up before lexing.
     let Some(SchemaTopology::Sharded(sh)) = topology.schema(schema) else {
         return None;
     };
+    let p = point_select(sql)?;
     let rule = sh.table(p.table)?;
     let TableRule::Sharded {
         key,
@@ -79,8 +80,10 @@ impl Session {
         if text.as_bytes() != payload.get(1..)? {
             return None;
         }
+        // The schema's name is copied only for a statement that is a point read.
+        let table = self.table.clone();
+        let point = point_route(&table.topology, self.schema.as_deref()?, text)?;
         let schema = self.schema.clone()?;
-        let point = point_route(&self.table.topology, &schema, text)?;
         self.shared
             .board
             .metrics
