@@ -41,6 +41,9 @@ pub struct RoutingTable {
     by_group: HashMap<Arc<str>, usize>,
     /// The gate of every physical database.
     gates: HashMap<String, Arc<ShardGate>>,
+    /// Whether some group sends reads elsewhere than its write host (else no statement
+    /// needs its read intent worked out).
+    routes_reads: bool,
 }
 
 impl RoutingTable {
@@ -77,6 +80,9 @@ impl RoutingTable {
                 .unwrap_or_default();
             gates.insert(db.database.to_string(), gate);
         }
+        let routes_reads = groups
+            .iter()
+            .any(|g| g.rotation.policy != myshard_config::ReadPolicy::Primary);
         RoutingTable {
             epoch,
             config,
@@ -84,12 +90,18 @@ impl RoutingTable {
             groups,
             by_group,
             gates,
+            routes_reads,
         }
     }
 
     /// The group named `name`.
     pub fn group(&self, name: &str) -> Option<&GroupRoute> {
         self.by_group.get(name).map(|&i| &self.groups[i])
+    }
+
+    /// Whether some group's read policy sends reads elsewhere than its write host.
+    pub fn routes_reads(&self) -> bool {
+        self.routes_reads
     }
 
     /// Every group, in configuration order.

@@ -12,7 +12,6 @@ use super::{Closed, Session};
 use crate::backend::ResponseKind;
 use crate::error::{Side, SqlError};
 use crate::routing::{Intent, Route};
-use myshard_config::ReadPolicy;
 use myshard_router::Classified;
 
 /// The state of the read being relayed, for [`Session::relay_outcome`].
@@ -83,11 +82,7 @@ fn retryable(e: &SqlError) -> bool {
 impl Session {
     /// The intent of text statement `sql` classified as `c`.
     pub(super) fn intent_of(&self, sql: &str, c: &Classified) -> Intent {
-        let routed = self
-            .table
-            .groups()
-            .iter()
-            .any(|g| g.rotation.policy != ReadPolicy::Primary);
+        let routed = self.table.routes_reads();
         if routed
             && c.pin.is_none()
             && !c.multi
@@ -106,11 +101,7 @@ impl Session {
 
     /// The intent of prepared statement text `sql` at execute time.
     pub(super) fn prepared_intent(&self, sql: &[u8]) -> Intent {
-        let routed = self
-            .table
-            .groups()
-            .iter()
-            .any(|g| g.rotation.policy != ReadPolicy::Primary);
+        let routed = self.table.routes_reads();
         match std::str::from_utf8(sql) {
             Ok(text) if routed => self.intent_of(text, &myshard_router::classify(text)),
             _ => Intent::Write,
