@@ -19,8 +19,8 @@ mod validate;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use model::{
-    AdminHttp, Config, DEFAULT_ADMIN_HTTP_LISTEN, Group, Heartbeat, Limits, Placement, Pool,
-    ReadHost, ReadPolicy, Schema, Table, User,
+    AdminHttp, Config, DEFAULT_ADMIN_HTTP_LISTEN, Failover, FailoverMode, Group, Heartbeat, Limits,
+    Placement, Pool, ReadHost, ReadPolicy, Schema, Table, User,
 };
 pub use reload::{
     HostChange, HostRef, HostRole, HostSetting, PoolChange, RefusalReason, ReloadError, ReloadPlan,

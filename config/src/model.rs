@@ -237,6 +237,9 @@ pub struct Group {
     /// Backend connection pool settings for each host of this group.
     #[serde(default)]
     pub pool: Pool,
+    /// Whether and how the group's write host is switched when it fails.
+    #[serde(default)]
+    pub failover: Failover,
 }
 
 /// A read host of a group and its share of the reads.
@@ -342,6 +345,68 @@ fn default_max_replica_lag_ms() -> u64 {
 
 fn default_gtid() -> bool {
     true
+}
+
+/// When a group's write host is switched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverMode {
+    /// Never: a dead write host leaves the group without one until an operator acts.
+    #[default]
+    Off,
+    /// Only on an operator's command (`myshard switch`, `POST /switch`).
+    Manual,
+    /// On its own once the write host is found dead, and on command.
+    Automatic,
+}
+
+/// How a group's write host is switched. Its `Debug` output never shows the password.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Failover {
+    /// When switches happen.
+    pub mode: FailoverMode,
+    /// On: the chosen replica is promoted (made writable, the other replicas repointed to
+    /// it). Off: the switch goes to the next write host candidate that is already writable.
+    pub promotion: bool,
+    /// Least time between two automatic switches of the group, milliseconds.
+    pub min_interval_ms: u64,
+    /// How long statements for the group wait while its write host is switched, ms.
+    pub max_hold_ms: u64,
+    /// Account replicas use to replicate from a promoted host (default: the group's).
+    pub replication_user: Option<String>,
+    /// Its password.
+    pub replication_password: Option<String>,
+    /// Automatic promotion only when the group runs semi-synchronous replication.
+    pub require_semi_sync: bool,
+}
+
+impl Default for Failover {
+    fn default() -> Self {
+        Failover {
+            mode: FailoverMode::Off,
+            promotion: true,
+            min_interval_ms: 60_000,
+            max_hold_ms: 10_000,
+            replication_user: None,
+            replication_password: None,
+            require_semi_sync: false,
+        }
+    }
+}
+
+impl fmt::Debug for Failover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Failover")
+            .field("mode", &self.mode)
+            .field("promotion", &self.promotion)
+            .field("min_interval_ms", &self.min_interval_ms)
+            .field("max_hold_ms", &self.max_hold_ms)
+            .field("replication_user", &self.replication_user)
+            .field("replication_password", &REDACTED)
+            .field("require_semi_sync", &self.require_semi_sync)
+            .finish()
+    }
 }
 
 /// Backend connection pool settings, per host.
@@ -527,6 +592,7 @@ impl fmt::Debug for Group {
             .field("heartbeat", &self.heartbeat)
             .field("gtid", &self.gtid)
             .field("pool", &self.pool)
+            .field("failover", &self.failover)
             .finish()
     }
 }
@@ -546,6 +612,7 @@ impl Group {
             heartbeat: Heartbeat::default(),
             gtid: default_gtid(),
             pool: Pool::default(),
+            failover: Failover::default(),
         }
     }
 }

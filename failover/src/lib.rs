@@ -7,9 +7,11 @@
 
 mod host_state;
 pub mod monitor;
+pub mod switch;
 
 pub use host_state::{HostState, HostStatus};
 pub use monitor::{HostRecord, HostStates, Monitor, MonitorTarget, Role};
+pub use switch::{Fence, Promoter, Promotion, PromotionRequest, ReplicationLogin, SwitchReason};
 
 use myshard_config::Group;
 
