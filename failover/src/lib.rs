@@ -7,10 +7,15 @@
 
 mod host_state;
 pub mod monitor;
+pub mod promotion;
 pub mod switch;
 
 pub use host_state::{HostState, HostStatus};
 pub use monitor::{HostRecord, HostStates, Monitor, MonitorTarget, Role};
+pub use promotion::{
+    GtidPromoter, RejoinError, SemiSyncStatus, WritableCandidate, check_domains, lossless, rejoin,
+    semi_sync_status,
+};
 pub use switch::{Fence, Promoter, Promotion, PromotionRequest, ReplicationLogin, SwitchReason};
 
 use myshard_config::Group;

@@ -13,6 +13,7 @@ mod probe;
 mod record;
 
 pub use hysteresis::{Hysteresis, Outcome};
+pub(crate) use probe::opts;
 pub use probe::{Login, Probe, Prober, SourceStatus};
 pub use record::{HostRecord, ROLE_CHANGES_KEPT, Role, RoleChange, now_unix_ms};
 
