@@ -21,6 +21,28 @@ use super::{MYSHARD_PASSWORD, MYSHARD_USER, MariaDb};
 /// How long [`ReplicatedGroup::wait_caught_up`] waits for each replica.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How a [`ReplicatedGroup`]'s servers run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GroupOptions {
+    /// Lossless semi-synchronous replication: wait point `AFTER_SYNC`, replicas
+    /// acknowledging, and every log synced at commit (`sync_relay_log=1`, `sync_binlog=1`,
+    /// `innodb_flush_log_at_trx_commit=1`), as the no-loss failover tests need.
+    pub semi_sync: bool,
+}
+
+/// The server options of [`GroupOptions::semi_sync`] (semi-sync is built into MariaDB
+/// 10.11). The timeout is long so that a test sees a missing acknowledgement as a stall,
+/// not as a silent fall-back to asynchronous replication.
+const SEMI_SYNC_ARGS: [&str; 7] = [
+    "--rpl-semi-sync-master-enabled=ON",
+    "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
+    "--rpl-semi-sync-master-timeout=30000",
+    "--rpl-semi-sync-slave-enabled=ON",
+    "--sync-relay-log=1",
+    "--sync-binlog=1",
+    "--innodb-flush-log-at-trx-commit=1",
+];
+
 /// One primary and its replicas.
 pub struct ReplicatedGroup {
     /// The server taking writes.
@@ -35,8 +57,21 @@ impl ReplicatedGroup {
     /// Starts a primary and `replicas` replicas in GTID domain `domain` and waits until every
     /// replica runs both replication threads.
     pub async fn start(replicas: usize, domain: u32) -> Result<ReplicatedGroup> {
+        Self::start_with(replicas, domain, GroupOptions::default()).await
+    }
+
+    /// [`start`](ReplicatedGroup::start) with `options` on every server (any of them may
+    /// become the primary).
+    pub async fn start_with(
+        replicas: usize,
+        domain: u32,
+        options: GroupOptions,
+    ) -> Result<ReplicatedGroup> {
         let domain_arg = format!("--gtid-domain-id={domain}");
-        let args = ["--gtid-strict-mode=ON", domain_arg.as_str()];
+        let mut args = vec!["--gtid-strict-mode=ON", domain_arg.as_str()];
+        if options.semi_sync {
+            args.extend(SEMI_SYNC_ARGS);
+        }
         let mut tasks = tokio::task::JoinSet::new();
         for index in 0..=replicas {
             let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();

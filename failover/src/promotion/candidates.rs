@@ -91,9 +91,15 @@ async fn ask(login: Login, old: &str, timeout: Duration) -> Result<Candidate, (S
         )));
     }
     let applied = GtidPos::parse(applied.as_deref().unwrap_or_default()).map_err(left_out)?;
-    let received = GtidPos::parse(&status.gtid_io_pos)
-        .map_err(left_out)?
-        .max(&applied);
+    // With both threads stopped, the relay log is purged by the START SLAVE that applying
+    // it would need: only what was applied counts.
+    let received = if status.io_thread == "No" && status.sql_thread == "No" {
+        applied.clone()
+    } else {
+        GtidPos::parse(&status.gtid_io_pos)
+            .map_err(left_out)?
+            .max(&applied)
+    };
     Ok(Candidate {
         login,
         domain,

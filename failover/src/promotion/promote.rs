@@ -132,8 +132,10 @@ impl GtidPromoter {
         chosen: &Candidate,
     ) -> Result<(), String> {
         let mut server = Server::connect(&chosen.login, self.step_timeout).await?;
+        // The SQL thread first: a START SLAVE while both threads are stopped purges the
+        // relay log of a GTID replica, losing what it received but did not apply.
         server
-            .exec("STOP SLAVE IO_THREAD; START SLAVE SQL_THREAD")
+            .exec("START SLAVE SQL_THREAD; STOP SLAVE IO_THREAD")
             .await?;
         let waited = self
             .wait_applied(&mut server, &chosen.received, request.apply_timeout)
