@@ -508,3 +508,35 @@ async fn semi_sync_status_tells_lossless_from_asynchronous() -> Result<()> {
     ensure!(err.contains("semi-synchronous replication is off"), "{err}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_from_a_hung_primary_is_bounded_by_the_fence_timeout() -> Result<()> {
+    let group = group(37).await?;
+    insert(&group.primary, 0..10).await?;
+    group.wait_caught_up().await?;
+    // SIGSTOP: TCP connections stay open and nothing answers, replicas included.
+    group.primary.pause()?;
+    let req = request(
+        failover(),
+        &group.primary,
+        &[group.replica(0)?, group.replica(1)?],
+        None,
+    );
+    let started = Instant::now();
+    let promotion = GtidPromoter::default().promote(&req).await;
+    let took = started.elapsed();
+    group.primary.resume()?;
+    let promotion = promotion.map_err(|e| anyhow!(e))?;
+    let Fence::NotReached(why) = &promotion.fence else {
+        bail!("a hung host cannot be fenced: {promotion:?}");
+    };
+    ensure!(why.contains("within 1000 ms"), "{why}");
+    // Generous: the fence runs alongside the relay log apply, and the machine is shared.
+    ensure!(took < Duration::from_secs(8), "took {took:?}");
+    let new = group.replica(0)?;
+    ensure!(promotion.new_write_host == new.addr(), "{promotion:?}");
+    insert(new, 10..12).await?;
+    applied_all_of(group.replica(1)?, new).await?;
+    ensure!(count(group.replica(1)?).await? == 12, "repointed replica");
+    Ok(())
+}
