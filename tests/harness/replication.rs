@@ -32,11 +32,14 @@ pub struct GroupOptions {
 
 /// The server options of [`GroupOptions::semi_sync`] (semi-sync is built into MariaDB
 /// 10.11). The timeout is long so that a test sees a missing acknowledgement as a stall,
-/// not as a silent fall-back to asynchronous replication.
-const SEMI_SYNC_ARGS: [&str; 7] = [
+/// not as a silent fall-back to asynchronous replication. Every server is a semi-sync
+/// primary (any may be promoted); one without semi-sync replicas of its own — a replica,
+/// applying with `log_slave_updates` — must not wait for acknowledgements nobody sends.
+const SEMI_SYNC_ARGS: [&str; 8] = [
     "--rpl-semi-sync-master-enabled=ON",
     "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
     "--rpl-semi-sync-master-timeout=30000",
+    "--rpl-semi-sync-master-wait-no-slave=OFF",
     "--rpl-semi-sync-slave-enabled=ON",
     "--sync-relay-log=1",
     "--sync-binlog=1",
