@@ -612,3 +612,52 @@ async fn with_lossless_semi_sync_no_acknowledged_write_is_lost_by_a_failover() -
     );
     Ok(())
 }
+
+/// Waits until `replica` has received up to the primary's current position.
+async fn received_all_of(replica: &MariaDb, primary: &MariaDb, domain: u32) -> Result<()> {
+    let written =
+        GtidPos::parse(&var(primary, "gtid_binlog_pos").await?).map_err(|e| anyhow!(e))?;
+    eventually(STEP, "received the last writes", || async {
+        let row = slave_status(replica).await?.context("replicates")?;
+        let io: Option<String> = row.get("Gtid_IO_Pos");
+        let io = GtidPos::parse(&io.unwrap_or_default()).map_err(|e| anyhow!(e))?;
+        Ok(io.seq(domain) >= written.seq(domain))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_both_threads_stopped_counts_only_what_it_applied() -> Result<()> {
+    let mut group = group(39).await?;
+    insert(&group.primary, 0..10).await?;
+    group.wait_caught_up().await?;
+    let (stopped, running) = (group.replica(0)?, group.replica(1)?);
+    // `stopped` receives two more transactions but applies neither, then stops receiving;
+    // `running` applies the first and never receives the second.
+    stopped.exec("STOP SLAVE SQL_THREAD").await?;
+    insert(&group.primary, 10..20).await?;
+    received_all_of(stopped, &group.primary, 39).await?;
+    applied_all_of(running, &group.primary).await?;
+    running.exec("STOP SLAVE IO_THREAD").await?;
+    insert(&group.primary, 20..30).await?;
+    received_all_of(stopped, &group.primary, 39).await?;
+    stopped.exec("STOP SLAVE IO_THREAD").await?;
+    group.primary.kill()?;
+
+    let (stopped, running) = (group.replica(0)?, group.replica(1)?);
+    let mut req = request(failover(), &group.primary, &[stopped, running], None);
+    req.apply_timeout = Duration::from_secs(3);
+    // Starting `stopped` again would purge its relay log: what it received there cannot be
+    // applied, so `running` (applied more) is the most advanced.
+    let promotion = GtidPromoter::default()
+        .promote(&req)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    ensure!(promotion.new_write_host == running.addr(), "{promotion:?}");
+    ensure!(count(running).await? == 20, "promoted lost applied writes");
+    ensure!(promotion.repointed == vec![stopped.addr()], "{promotion:?}");
+    insert(running, 100..101).await?;
+    applied_all_of(stopped, running).await?;
+    ensure!(count(stopped).await? == 21, "repointed replica");
+    Ok(())
+}

@@ -84,7 +84,21 @@ impl GtidPromoter {
             (fence, old_position, false)
         };
 
-        let gtid_position = self.make_writable(&chosen.login).await?;
+        let gtid_position = match self.make_writable(&chosen.login).await {
+            Ok(position) => position,
+            Err(why) if switchover => {
+                // The old write host is alive and fenced: give it back its writes.
+                let restored = match unfence(&request.old, self.step_timeout).await {
+                    Ok(()) => "the write host is writable again".to_owned(),
+                    Err(e) => format!("making the write host writable again failed: {e}"),
+                };
+                return Err(format!(
+                    "group {}: switchover abandoned: {why}; {restored}",
+                    request.group
+                ));
+            }
+            Err(why) => return Err(format!("group {}: {why}", request.group)),
+        };
         let new_primary = chosen.login.addr.as_str();
         let mut promotion = Promotion {
             new_write_host: new_primary.to_owned(),
@@ -137,8 +151,14 @@ impl GtidPromoter {
         server
             .exec("START SLAVE SQL_THREAD; STOP SLAVE IO_THREAD")
             .await?;
+        // It may have received more between the survey and the stop (a source that only
+        // the proxy lost): wait for everything it holds.
+        let received = match server.replica_status().await? {
+            Some(status) => GtidPos::parse(&status.gtid_io_pos)?.max(&chosen.received),
+            None => chosen.received.clone(),
+        };
         let waited = self
-            .wait_applied(&mut server, &chosen.received, request.apply_timeout)
+            .wait_applied(&mut server, &received, request.apply_timeout)
             .await;
         if let Err(why) = waited {
             // Back to replicating as before: nothing was switched.
