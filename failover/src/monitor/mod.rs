@@ -187,7 +187,10 @@ async fn watch(
         let (outcome, changed) = {
             let mut record = record.lock().unwrap_or_else(|e| e.into_inner());
             let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-            let outcome = update(&target, &mut record, &mut log, result);
+            // Only a serving replica may keep serving with its replication stopped (within
+            // the lag bound); one out of service comes back running and caught up.
+            let serving = judge.state() == HostState::Up;
+            let outcome = update(&target, &mut record, &mut log, serving, result);
             let changed = judge.observe(outcome);
             if let Some(state) = changed {
                 record.state = state.name().to_owned();
@@ -213,6 +216,7 @@ fn update(
     target: &MonitorTarget,
     record: &mut HostRecord,
     log: &mut PrimaryPositions,
+    serving: bool,
     result: Result<Probe, String>,
 ) -> Outcome {
     let now = Instant::now();
@@ -246,7 +250,7 @@ fn update(
     record.io_thread = join(&|s| s.io_thread.clone());
     record.sql_thread = join(&|s| s.sql_thread.clone());
     record.replicates_from = join(&|s| s.source.clone());
-    let (outcome, why) = judge_replication(target, &probe, gtid_lag.map(|l| l.lag));
+    let (outcome, why) = judge_replication(target, &probe, gtid_lag.map(|l| l.lag), serving);
     record.last_error = why;
     outcome
 }
@@ -278,14 +282,16 @@ fn gtid_lag(
     }
 }
 
-/// Whether a host that answered replicates well enough to serve, and why not. A replica
-/// whose replication was stopped without an error is judged by its lag measured from GTID
-/// positions (`gtid_lag`) when there is one and a bound: it still serves what it has, up
-/// to the bound. Without a measure or a bound, a stopped replica is catching up at once.
+/// Whether a host that answered replicates well enough to serve, and why not. A `serving`
+/// replica whose replication was stopped without an error is judged by its lag measured
+/// from GTID positions (`gtid_lag`) when there is one and a bound: it still serves what it
+/// has, up to the bound. Without a measure or a bound, or when the replica is out of service
+/// (it must come back replicating), a stopped replica is catching up at once.
 fn judge_replication(
     target: &MonitorTarget,
     probe: &Probe,
     gtid_lag: Option<Duration>,
+    serving: bool,
 ) -> (Outcome, Option<String>) {
     if target.role == Role::Write {
         return (Outcome::Healthy, None);
@@ -303,7 +309,7 @@ fn judge_replication(
                 )
             });
             match measured {
-                Some((lag, max)) if source.last_error.is_none() => {
+                Some((lag, max)) if serving && source.last_error.is_none() => {
                     if lag > max {
                         return (
                             Outcome::Behind,
@@ -430,31 +436,38 @@ mod tests {
         let read = target(Role::Read, Some(2_000));
         let ok = replicating("db1:3306", "Yes", Some(2));
         assert_eq!(
-            judge_replication(&read, &ok, None),
+            judge_replication(&read, &ok, None, true),
             (Outcome::Healthy, None)
         );
         let (outcome, why) =
-            judge_replication(&read, &replicating("db1:3306", "Yes", Some(3)), None);
+            judge_replication(&read, &replicating("db1:3306", "Yes", Some(3)), None, true);
         assert_eq!(outcome, Outcome::Behind);
         assert!(why.is_some_and(|w| w.contains("3 s behind db1:3306")));
-        let (outcome, why) = judge_replication(&read, &replicating("db1:3306", "No", None), None);
+        let (outcome, why) =
+            judge_replication(&read, &replicating("db1:3306", "No", None), None, true);
         assert_eq!(outcome, Outcome::Behind);
         assert!(why.is_some_and(|w| w.contains("SQL thread No")));
         let alone = Probe {
             sources: vec![],
             ..ok.clone()
         };
-        assert_eq!(judge_replication(&read, &alone, None).0, Outcome::Behind);
+        assert_eq!(
+            judge_replication(&read, &alone, None, true).0,
+            Outcome::Behind
+        );
         // No bound: lag alone never takes it out.
         let unbounded = target(Role::Read, None);
         let far = replicating("db1:3306", "Yes", Some(3_600));
         assert_eq!(
-            judge_replication(&unbounded, &far, None).0,
+            judge_replication(&unbounded, &far, None, true).0,
             Outcome::Healthy
         );
         // A write host is judged on reachability only.
         let write = target(Role::Write, Some(1));
-        assert_eq!(judge_replication(&write, &far, None).0, Outcome::Healthy);
+        assert_eq!(
+            judge_replication(&write, &far, None, true).0,
+            Outcome::Healthy
+        );
     }
 
     #[test]
@@ -463,10 +476,11 @@ mod tests {
         let stopped = replicating("db1:3306", "No", None);
         let short = Some(Duration::from_millis(900));
         assert_eq!(
-            judge_replication(&read, &stopped, short).0,
+            judge_replication(&read, &stopped, short, true).0,
             Outcome::Healthy
         );
-        let (outcome, why) = judge_replication(&read, &stopped, Some(Duration::from_millis(1_200)));
+        let (outcome, why) =
+            judge_replication(&read, &stopped, Some(Duration::from_millis(1_200)), true);
         assert_eq!(outcome, Outcome::Behind);
         assert!(
             why.as_deref()
@@ -481,16 +495,27 @@ mod tests {
             }],
             ..stopped.clone()
         };
-        assert_eq!(judge_replication(&read, &broken, short).0, Outcome::Behind);
+        assert_eq!(
+            judge_replication(&read, &broken, short, true).0,
+            Outcome::Behind
+        );
         let unbounded = target(Role::Read, None);
         assert_eq!(
-            judge_replication(&unbounded, &stopped, short).0,
+            judge_replication(&unbounded, &stopped, short, true).0,
+            Outcome::Behind
+        );
+        // Out of service, it comes back only replicating.
+        assert_eq!(
+            judge_replication(&read, &stopped, short, false).0,
             Outcome::Behind
         );
         // A running replica far behind by GTID is out too.
         let running = replicating("db1:3306", "Yes", Some(0));
         let far = Some(Duration::from_secs(5));
-        assert_eq!(judge_replication(&read, &running, far).0, Outcome::Behind);
+        assert_eq!(
+            judge_replication(&read, &running, far, true).0,
+            Outcome::Behind
+        );
     }
 
     #[test]
@@ -505,11 +530,11 @@ mod tests {
             gtid_current_pos: Some("0-1-6".into()),
             sources: vec![],
         };
-        update(&write, &mut wr, &mut log, Ok(primary));
+        update(&write, &mut wr, &mut log, true, Ok(primary));
         assert_eq!(wr.gtid_lag_ms, None);
         let stopped = replicating("db1:3306", "No", None);
         assert_eq!(
-            update(&read, &mut rr, &mut log, Ok(stopped)),
+            update(&read, &mut rr, &mut log, true, Ok(stopped.clone())),
             Outcome::Healthy
         );
         assert_eq!(rr.behind_gtid.as_deref(), Some("0-1-6"));
@@ -523,7 +548,7 @@ mod tests {
             }],
             ..caught_up
         };
-        update(&read, &mut rr, &mut log, Ok(caught_up));
+        update(&read, &mut rr, &mut log, true, Ok(caught_up));
         assert_eq!((rr.gtid_lag_ms, rr.behind_gtid.as_deref()), (Some(0), None));
     }
 
@@ -537,6 +562,7 @@ mod tests {
                 &read,
                 &mut record,
                 &mut PrimaryPositions::default(),
+                true,
                 Ok(first.clone())
             ),
             Outcome::Healthy
@@ -547,6 +573,7 @@ mod tests {
                 &read,
                 &mut record,
                 &mut PrimaryPositions::default(),
+                true,
                 Ok(first.clone())
             ),
             Outcome::Healthy
@@ -561,6 +588,7 @@ mod tests {
             &read,
             &mut record,
             &mut PrimaryPositions::default(),
+            true,
             Ok(writable.clone()),
         );
         let what: Vec<&str> = record
@@ -579,6 +607,7 @@ mod tests {
             &read,
             &mut record,
             &mut PrimaryPositions::default(),
+            true,
             Ok(writable),
         );
         assert_eq!(record.role_changes.len(), 2, "nothing new: nothing noted");
@@ -589,6 +618,7 @@ mod tests {
                 &read,
                 &mut record,
                 &mut PrimaryPositions::default(),
+                true,
                 Err("connect: refused".into())
             ),
             Outcome::Unreachable
@@ -605,6 +635,7 @@ mod tests {
             &write,
             &mut record,
             &mut PrimaryPositions::default(),
+            true,
             Ok(replicating("db2:3306", "Yes", Some(0))),
         );
         let what: Vec<&str> = record

@@ -13,7 +13,7 @@
 //!
 //! A read scatter (autocommit reads) picks a host per shard by the group's read policy, like
 //! a single-shard read, and a shard whose host fails before anything of that shard's answer
-//! was delivered is sent again to another serving host of the group (once per lane; see
+//! was delivered is sent again to another serving host of the group (once per shard; see
 //! [`super::scatter_retry`]): the client sees no error for a replica that died.
 
 use super::Session;
