@@ -147,8 +147,9 @@ async fn a_replica_with_its_sql_thread_stopped_catches_up_before_serving_again()
 
     group.stop_sql_thread(0).await?;
     let mut app = app_conn(&proxy, Some("s0")).await?;
-    app.query_drop("INSERT INTO t VALUES (1), (2)").await?;
+    // Taken before the write: the monitor cannot see the primary past it any earlier.
     let written = Instant::now();
+    app.query_drop("INSERT INTO t VALUES (1), (2)").await?;
     // MariaDB reports no lag while the SQL thread is stopped: the monitor measures it from
     // GTID positions, and the replica serves what it has until that lag passes the bound.
     let mut seen_serving_late = false;
