@@ -324,6 +324,8 @@ async fn metrics_parse_and_counters_move() -> Result<()> {
     // backend answers with an error.
     bare.query_drop("SELECT 1").await?;
     bare.query_drop("DO 1").await?;
+    let one: Option<i64> = bare.exec_first("SELECT ?", (1,)).await?;
+    ensure!(one == Some(1));
     let missing = bare.query_drop("SELECT no_such_function()").await;
     let Err(mysql_async::Error::Server(missing)) = missing else {
         bail!("a call of a missing function fails: {missing:?}");
@@ -347,8 +349,8 @@ async fn metrics_parse_and_counters_move() -> Result<()> {
     );
     ensure!(st("write", "refused")? == 1.0);
     ensure!(
-        st("read", "passthrough")? == 2.0,
-        "SELECT 1, the missing function"
+        st("read", "passthrough")? == 3.0,
+        "SELECT 1, SELECT ? prepared, the missing function"
     );
     ensure!(st("write", "passthrough")? == 1.0, "DO 1");
     // Errors the backend answered with are counted apart from the proxy's own.
