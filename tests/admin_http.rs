@@ -172,6 +172,10 @@ async fn status_document_has_every_field_typed() -> Result<()> {
             ensure!(gtid.is_string() || gtid.is_null(), "{health}");
             field(health, "last_error")?;
             field(health, "lag_seconds")?;
+            // Replica lag measured from GTID positions (null on a write host).
+            field(health, "gtid_applied")?;
+            field(health, "gtid_lag_ms")?;
+            field(health, "behind_gtid")?;
         }
     }
     Ok(())
@@ -295,6 +299,8 @@ async fn metrics_parse_and_counters_move() -> Result<()> {
     let s = setup(WITH_TOKEN).await?;
     // Connected first: the client's own set-up queries are statements too.
     let mut conn = app_conn(&s.proxy, Some("shop")).await?;
+    // A client with no schema: its statements pass through to the first group unplanned.
+    let mut bare = app_conn(&s.proxy, None).await?;
     let before = s.metrics().await?;
     for i in 1..=5 {
         conn.query_drop(format!("SELECT v FROM t WHERE id = {i}"))
@@ -314,6 +320,16 @@ async fn metrics_parse_and_counters_move() -> Result<()> {
         bail!("USE of an unknown schema fails: {unknown:?}");
     };
     conn.exec_drop("SELECT v FROM t WHERE id = ?", (7,)).await?;
+    // Passed through unplanned (no sharded table named): a read, a write, and a read the
+    // backend answers with an error.
+    bare.query_drop("SELECT 1").await?;
+    bare.query_drop("DO 1").await?;
+    let one: Option<i64> = bare.exec_first("SELECT ?", (1,)).await?;
+    ensure!(one == Some(1));
+    let missing = bare.query_drop("SELECT no_such_function()").await;
+    let Err(mysql_async::Error::Server(missing)) = missing else {
+        bail!("a call of a missing function fails: {missing:?}");
+    };
     let after = s.metrics().await?;
 
     let moved = |series: &str| -> Result<f64> {
@@ -324,20 +340,33 @@ async fn metrics_parse_and_counters_move() -> Result<()> {
             "myshard_statements_total{{kind=\"{kind}\",route=\"{route}\"}}"
         ))
     };
-    ensure!(
-        st("read", "single_shard")? == 6.0,
-        "5 point reads, 1 prepared"
-    );
+    let single = st("read", "single_shard")?;
+    ensure!(single == 6.0, "5 point reads, 1 prepared: {single}");
     ensure!(st("read", "scatter")? == 2.0);
     ensure!(
         st("write", "broadcast")? == 2.0,
         "a multi-shard update, a global table"
     );
     ensure!(st("write", "refused")? == 1.0);
+    ensure!(
+        st("read", "passthrough")? == 3.0,
+        "SELECT 1, SELECT ? prepared, the missing function"
+    );
+    ensure!(st("write", "passthrough")? == 1.0, "DO 1");
+    // Errors the backend answered with are counted apart from the proxy's own.
+    let backend_err =
+        |code: u16| moved(&format!("myshard_backend_errors_total{{code=\"{code}\"}}"));
+    ensure!(missing.code == 1305, "{missing:?}");
+    ensure!(backend_err(1305)? == 1.0);
+    ensure!(moved("myshard_backend_errors_total{code=\"other\"}")? == 0.0);
+    let proxy_1305 = moved("myshard_errors_total{code=\"1305\"}").unwrap_or(0.0);
+    ensure!(proxy_1305 == 0.0, "not counted as the proxy's error");
+    // No read host here: no read is routed as such, none retried.
+    ensure!(moved("myshard_read_retries_total")? == 0.0);
     let err = |code: u16| moved(&format!("myshard_errors_total{{code=\"{code}\"}}"));
     ensure!(err(refusal.code)? == 1.0, "refusal {}", refusal.code);
     ensure!(err(unknown.code)? == 1.0, "unknown schema {}", unknown.code);
-    ensure!(moved("myshard_commands_total{command=\"query\"}")? == 11.0);
+    ensure!(moved("myshard_commands_total{command=\"query\"}")? == 14.0);
     ensure!(moved("myshard_commands_total{command=\"execute\"}")? >= 1.0);
     let count = moved("myshard_command_duration_seconds_count")?;
     let inf = moved("myshard_command_duration_seconds_bucket{le=\"+Inf\"}")?;
@@ -353,7 +382,7 @@ async fn metrics_parse_and_counters_move() -> Result<()> {
         ensure!(v >= last, "bucket {le}");
         last = v;
     }
-    ensure!(sample(&after, "myshard_client_sessions")? == 1.0);
+    ensure!(sample(&after, "myshard_client_sessions")? == 2.0);
     for (g, server) in ["g0", "g1"].iter().zip(&s.servers) {
         let labels = format!("group=\"{g}\",host=\"{}\",role=\"write\"", server.addr());
         ensure!(
@@ -379,6 +408,7 @@ async fn metrics_parse_and_counters_move() -> Result<()> {
             &after,
             &format!("myshard_pool_checkout_waits_total{{{labels}}}"),
         )?;
+        ensure!(sample(&after, &format!("myshard_host_reads_total{{{labels}}}"))? == 0.0);
     }
     Ok(())
 }

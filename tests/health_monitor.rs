@@ -21,6 +21,7 @@ const INTERVAL_MS: u64 = 100;
 const TIMEOUT_MS: u64 = 400;
 const FALL: u64 = 3;
 const RISE: u64 = 2;
+const MAX_LAG_MS: u64 = 1000;
 
 /// The group `g0` on `group`'s primary with the first `read_hosts` replicas as read hosts,
 /// checked every 100 ms, and schema `s0` in database `s0_db` there.
@@ -38,7 +39,7 @@ groups:
     password: {MYSHARD_PASSWORD}
     write_hosts: ['{primary}']
     read_hosts: [{reads}]
-    max_replica_lag_ms: 1000
+    max_replica_lag_ms: {MAX_LAG_MS}
     heartbeat: {{interval_ms: {INTERVAL_MS}, timeout_ms: {TIMEOUT_MS}, fall: {FALL}, rise: {RISE}}}
 schemas:
   - {{name: s0, group: g0, database: s0_db}}
@@ -146,22 +147,49 @@ async fn a_replica_with_its_sql_thread_stopped_catches_up_before_serving_again()
 
     group.stop_sql_thread(0).await?;
     let mut app = app_conn(&proxy, Some("s0")).await?;
+    // Taken before the write: the monitor cannot see the primary past it any earlier.
+    let written = Instant::now();
     app.query_drop("INSERT INTO t VALUES (1), (2)").await?;
-    state_becomes(
-        &proxy,
-        &replica,
-        HostState::CatchingUp,
-        Duration::from_secs(3),
-    )
-    .await?;
+    // MariaDB reports no lag while the SQL thread is stopped: the monitor measures it from
+    // GTID positions, and the replica serves what it has until that lag passes the bound.
+    let mut seen_serving_late = false;
+    let left = loop {
+        let state = state_of(&proxy, &replica).map(|s| s.0);
+        let elapsed = written.elapsed();
+        if state == Some(HostState::CatchingUp) {
+            break elapsed;
+        }
+        if state == Some(HostState::Up) && elapsed >= Duration::from_millis(MAX_LAG_MS / 2) {
+            seen_serving_late = true;
+        }
+        ensure!(
+            elapsed < Duration::from_secs(5),
+            "the stopped replica still {state:?} after {elapsed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    ensure!(
+        left >= Duration::from_millis(MAX_LAG_MS),
+        "left after {left:?}, before the {MAX_LAG_MS} ms allowed"
+    );
+    ensure!(
+        seen_serving_late,
+        "it served while its lag was within the bound"
+    );
     let record = record_of(&proxy, &replica).context("no record")?;
     ensure!(record.sql_thread.as_deref() == Some("No"), "{record:?}");
     ensure!(
         record
             .last_error
             .as_deref()
-            .is_some_and(|e| e.contains("stopped")),
+            .is_some_and(|e| e.contains("stopped") && e.contains("behind the primary by GTID")),
         "{record:?}"
+    );
+    ensure!(
+        record.gtid_lag_ms.is_some_and(|l| l > MAX_LAG_MS)
+            && record.behind_gtid.is_some()
+            && record.lag_seconds.is_some_and(|l| l >= 1),
+        "the lag is published: {record:?}"
     );
     // The other replica and the write host are not affected; writes go on.
     ensure!(state_of(&proxy, &group.replicas[1].addr()).map(|s| s.0) == Some(HostState::Up));
@@ -171,7 +199,15 @@ async fn a_replica_with_its_sql_thread_stopped_catches_up_before_serving_again()
     ensure!(state_of(&proxy, &replica).map(|s| s.0) == Some(HostState::CatchingUp));
 
     group.start_sql_thread(0).await?;
+    let started = Instant::now();
     state_becomes(&proxy, &replica, HostState::Up, Duration::from_secs(3)).await?;
+    // interval × rise, plus a check under way and slack for a loaded machine.
+    let bound = Duration::from_millis(INTERVAL_MS * (RISE + 1) + TIMEOUT_MS + 1_000);
+    ensure!(
+        started.elapsed() <= bound,
+        "serving {:?} after catching up, more than {bound:?}",
+        started.elapsed()
+    );
     let n: Vec<i64> = group.replicas[0]
         .query("SELECT COUNT(*) FROM s0_db.t")
         .await?;
@@ -181,7 +217,9 @@ async fn a_replica_with_its_sql_thread_stopped_catches_up_before_serving_again()
     );
     let record = record_of(&proxy, &replica).context("no record")?;
     ensure!(
-        record.last_error.is_none() && record.lag_seconds.is_some_and(|l| l <= 1),
+        record.last_error.is_none()
+            && record.lag_seconds.is_some_and(|l| l <= 1)
+            && record.behind_gtid.is_none(),
         "{record:?}"
     );
     Ok(())

@@ -73,6 +73,33 @@ fn share(counts: &BTreeMap<u32, usize>, id: u32, total: usize) -> f64 {
     counts.get(&id).copied().unwrap_or(0) as f64 / total as f64
 }
 
+/// Whether `share` is within 5% of `expected` (relative).
+fn within_5_percent(share: f64, expected: f64) -> bool {
+    (share - expected).abs() <= 0.05 * expected
+}
+
+/// A sample of the proxy's `/metrics` text: the value of the series `series` as written.
+fn metric(proxy: &ProxyHandle, series: &str) -> Option<f64> {
+    let text = myshard_proxy::admin_http::metrics::render(proxy.shared());
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `myshard_host_reads_total` of the host at `addr` (group `g0`), 0 if not listed.
+fn host_reads(proxy: &ProxyHandle, addr: &str) -> u64 {
+    ["read", "write"]
+        .iter()
+        .filter_map(|role| {
+            metric(
+                proxy,
+                &format!(
+                    "myshard_host_reads_total{{group=\"g0\",host=\"{addr}\",role=\"{role}\"}}"
+                ),
+            )
+        })
+        .sum::<f64>() as u64
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_spread_by_weight_and_skip_hosts_out_of_service() -> Result<()> {
     let (set, proxy) = cluster(ReadPolicy::ReplicasThenPrimary).await?;
@@ -81,13 +108,20 @@ async fn reads_spread_by_weight_and_skip_hosts_out_of_service() -> Result<()> {
         set.replicas[0].server_id(),
         set.replicas[1].server_id(),
     );
-    // Four clients, 2,000 reads: 3/4 on the first replica, 1/4 on the second, none on
-    // the primary.
-    let mut tasks = tokio::task::JoinSet::new();
+    // Four clients, 10,000 reads: 3/4 on the first replica, 1/4 on the second (each
+    // within 5% of its weight's share), none on the primary; by the servers' answers and
+    // by the proxy's per-host read counters.
+    let mut conns = Vec::new();
     for _ in 0..4 {
-        let mut conn = app_conn(&proxy, Some("s0")).await?;
+        conns.push(app_conn(&proxy, Some("s0")).await?);
+    }
+    // Taken after the clients' own set-up queries, which are reads too.
+    let reads_before =
+        [&set.replicas[0], &set.replicas[1], &set.primary].map(|s| host_reads(&proxy, &s.addr()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut conn in conns {
         tasks.spawn(
-            async move { answers(&mut conn, "SELECT @@server_id FROM t LIMIT 1", 500).await },
+            async move { answers(&mut conn, "SELECT @@server_id FROM t LIMIT 1", 2_500).await },
         );
     }
     let mut counts = BTreeMap::new();
@@ -96,12 +130,27 @@ async fn reads_spread_by_weight_and_skip_hosts_out_of_service() -> Result<()> {
             *counts.entry(id).or_insert(0) += n;
         }
     }
-    let (s1, s2) = (share(&counts, r1, 2000), share(&counts, r2, 2000));
+    let (s1, s2) = (share(&counts, r1, 10_000), share(&counts, r2, 10_000));
     assert!(
-        (s1 - 0.75).abs() < 0.05 && (s2 - 0.25).abs() < 0.05,
+        within_5_percent(s1, 0.75) && within_5_percent(s2, 0.25),
         "{counts:?}"
     );
     assert_eq!(counts.get(&p), None, "no read on the primary: {counts:?}");
+    let reads_after =
+        [&set.replicas[0], &set.replicas[1], &set.primary].map(|s| host_reads(&proxy, &s.addr()));
+    let counted: Vec<u64> = reads_after
+        .iter()
+        .zip(reads_before)
+        .map(|(a, b)| a - b)
+        .collect();
+    let answered: Vec<u64> = [r1, r2, p]
+        .iter()
+        .map(|id| counts.get(id).copied().unwrap_or(0) as u64)
+        .collect();
+    assert_eq!(
+        counted, answered,
+        "myshard_host_reads_total counts every read where it went"
+    );
 
     // Prepared reads spread the same way.
     let mut conn = app_conn(&proxy, Some("s0")).await?;
@@ -114,7 +163,7 @@ async fn reads_spread_by_weight_and_skip_hosts_out_of_service() -> Result<()> {
     }
     let (s1, s2) = (share(&prepared, r1, 400), share(&prepared, r2, 400));
     assert!(
-        (s1 - 0.75).abs() < 0.05 && (s2 - 0.25).abs() < 0.05,
+        within_5_percent(s1, 0.75) && within_5_percent(s2, 0.25),
         "{prepared:?}"
     );
 
@@ -348,5 +397,132 @@ schemas:
     let ids: Vec<u32> = conn.query("SELECT @@server_id FROM t").await?;
     conn.query_drop("COMMIT").await?;
     assert!(ids.len() == 40 && ids.iter().all(|&id| id == p), "{ids:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_costs_scatter_and_point_reads_no_error_and_returns() -> Result<()> {
+    use harness::proxy::{APP_PASSWORD, APP_USER, create_shard_databases};
+    use harness::{MYSHARD_PASSWORD, MYSHARD_USER};
+    use std::time::{Duration, Instant};
+    const INTERVAL_MS: u64 = 500;
+    const RISE: u64 = 2;
+    let mut set = ReplicaSet::start(2, 1).await?;
+    // Slow enough heartbeats that reads meet the dead replica before the monitor does.
+    let yaml = format!(
+        "listen: 127.0.0.1:0
+users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*'], admin: true}}]
+groups:
+  - name: g0
+    user: {MYSHARD_USER}
+    password: {MYSHARD_PASSWORD}
+    write_hosts: ['{p}']
+    read_hosts: ['{r1}', '{r2}']
+    read_policy: replicas
+    heartbeat: {{interval_ms: {INTERVAL_MS}, timeout_ms: 400, fall: 4, rise: {RISE}}}
+schemas:
+  - name: shop
+    shards: 4
+    placement: [{{group: g0, shards: '0-3'}}]
+    tables: [{{name: t, shard_key: id}}]
+",
+        p = set.primary.addr(),
+        r1 = set.replicas[0].addr(),
+        r2 = set.replicas[1].addr(),
+    );
+    let config =
+        myshard_config::parse(&yaml, "scatter kill test").map_err(|e| anyhow::anyhow!("{e}"))?;
+    create_shard_databases(&config, &[&set.primary]).await?;
+    let proxy = myshard_proxy::start(config).await?;
+    let mut conn = app_conn(&proxy, Some("shop")).await?;
+    conn.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await?;
+    let values: Vec<String> = (1..=40).map(|i| format!("({i})")).collect();
+    conn.query_drop(format!("INSERT INTO t (id) VALUES {}", values.join(", ")))
+        .await?;
+    set.sync().await?;
+    let dead = set.replicas[0].server_id();
+    let mut conns = vec![conn];
+    for _ in 0..3 {
+        conns.push(app_conn(&proxy, Some("shop")).await?);
+    }
+    // Warm the pools: idle connections to the replica exist when it dies.
+    for c in &mut conns {
+        for _ in 0..4 {
+            let ids: Vec<u32> = c.query("SELECT @@server_id FROM t").await?;
+            assert_eq!(ids.len(), 40);
+        }
+    }
+    let replica = set.replicas[0].addr();
+    let retries_before = metric(&proxy, "myshard_read_retries_total").unwrap_or(0.0);
+    set.replicas[0].kill()?;
+    let mut seen = BTreeMap::new();
+    for c in &mut conns {
+        for i in 1..=10 {
+            let ids: Vec<u32> = c
+                .query("SELECT @@server_id FROM t")
+                .await
+                .context("scatter read after the replica died")?;
+            assert_eq!(ids.len(), 40, "every shard answered once");
+            let point: Option<u32> = c
+                .query_first(format!("SELECT @@server_id FROM t WHERE id = {i}"))
+                .await
+                .context("point read after the replica died")?;
+            for id in ids.into_iter().chain(point) {
+                *seen.entry(id).or_insert(0) += 1;
+            }
+        }
+    }
+    assert_eq!(seen.get(&dead), None, "{seen:?}");
+    assert_eq!(
+        seen.get(&set.primary.server_id()),
+        None,
+        "policy: replicas only: {seen:?}"
+    );
+    let retries = metric(&proxy, "myshard_read_retries_total").unwrap_or(0.0) - retries_before;
+    assert!(
+        retries >= 1.0,
+        "the dead replica's reads were retried: {retries}"
+    );
+
+    // The monitor takes it out, and sees it back within heartbeat × rise once it returns.
+    let state = |proxy: &ProxyHandle| {
+        let table = proxy.shared().table();
+        table
+            .hosts()
+            .find(|h| **h.addr() == *replica)
+            .map(|h| h.state())
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state(&proxy) != Some(HostState::Down) {
+        assert!(Instant::now() < deadline, "still {:?}", state(&proxy));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    set.replicas[0].restart().await?;
+    let back = Instant::now();
+    // interval × (rise + 1): a check under way when it returned, then rise good ones; plus
+    // slack for a loaded machine.
+    let bound = Duration::from_millis(INTERVAL_MS * (RISE + 1) + 3_000);
+    while state(&proxy) != Some(HostState::Up) {
+        assert!(
+            back.elapsed() < bound,
+            "not serving {:?} after its return: {:?}",
+            back.elapsed(),
+            state(&proxy)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut again = BTreeMap::new();
+    for _ in 0..5 {
+        let ids: Vec<u32> = conns[0].query("SELECT @@server_id FROM t").await?;
+        assert_eq!(ids.len(), 40);
+        for id in ids {
+            *again.entry(id).or_insert(0) += 1;
+        }
+    }
+    assert!(
+        again.contains_key(&dead),
+        "the returned replica takes reads again: {again:?}"
+    );
     Ok(())
 }

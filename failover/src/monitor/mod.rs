@@ -9,16 +9,19 @@
 //! silently used for writes.
 
 mod hysteresis;
+mod positions;
 mod probe;
 mod record;
 
 pub use hysteresis::{Hysteresis, Outcome};
+pub use positions::{GtidLag, PrimaryPositions};
 pub(crate) use probe::opts;
 pub use probe::{Login, Probe, Prober, SourceStatus};
 pub use record::{HostRecord, ROLE_CHANGES_KEPT, Role, RoleChange, now_unix_ms};
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use myshard_config::{Config, Heartbeat};
 use tokio::task::JoinHandle;
@@ -110,6 +113,9 @@ impl Monitor {
     ) -> Monitor {
         let mut records = Vec::with_capacity(targets.len());
         let mut tasks = Vec::with_capacity(targets.len());
+        // One primary position log per group, written by its write host's heartbeats and
+        // read by its replicas'.
+        let mut logs: HashMap<String, Arc<Mutex<PrimaryPositions>>> = HashMap::new();
         for target in targets {
             let kept = previous.iter().find(|r| {
                 r.group == target.group && r.addr == target.login.addr && r.role == target.role
@@ -118,7 +124,8 @@ impl Monitor {
                 HostRecord::new(&target.group, &target.login.addr, target.role)
             })));
             records.push(record.clone());
-            tasks.push(tokio::spawn(watch(target, record, states.clone())));
+            let log = logs.entry(target.group.clone()).or_default().clone();
+            tasks.push(tokio::spawn(watch(target, record, log, states.clone())));
         }
         Monitor {
             records,
@@ -155,7 +162,12 @@ impl Drop for Monitor {
 }
 
 /// The heartbeat loop of one host.
-async fn watch(target: MonitorTarget, record: Arc<Mutex<HostRecord>>, states: Arc<dyn HostStates>) {
+async fn watch(
+    target: MonitorTarget,
+    record: Arc<Mutex<HostRecord>>,
+    log: Arc<Mutex<PrimaryPositions>>,
+    states: Arc<dyn HostStates>,
+) {
     let beat = &target.heartbeat;
     let mut prober = Prober::new(target.login.clone());
     let mut judge = Hysteresis::new(beat.fall, beat.rise, target.role == Role::Write);
@@ -175,7 +187,11 @@ async fn watch(target: MonitorTarget, record: Arc<Mutex<HostRecord>>, states: Ar
         let result = prober.probe(timeout).await;
         let (outcome, changed) = {
             let mut record = record.lock().unwrap_or_else(|e| e.into_inner());
-            let outcome = update(&target, &mut record, result);
+            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+            // Only a serving replica may keep serving with its replication stopped (within
+            // the lag bound); one out of service comes back running and caught up.
+            let serving = judge.state() == HostState::Up;
+            let outcome = update(&target, &mut record, &mut log, serving, result);
             let changed = judge.observe(outcome);
             if let Some(state) = changed {
                 record.state = state.name().to_owned();
@@ -200,8 +216,11 @@ async fn watch(target: MonitorTarget, record: Arc<Mutex<HostRecord>>, states: Ar
 fn update(
     target: &MonitorTarget,
     record: &mut HostRecord,
+    log: &mut PrimaryPositions,
+    serving: bool,
     result: Result<Probe, String>,
 ) -> Outcome {
+    let now = Instant::now();
     record.last_check_unix_ms = Some(now_unix_ms());
     let probe = match result {
         Ok(probe) => probe,
@@ -221,23 +240,67 @@ fn update(
     record.read_only = Some(probe.read_only);
     record.gtid_current_pos = probe.gtid_current_pos.clone();
     record.gtid_slave_pos = probe.sources.iter().find_map(|s| s.gtid_slave_pos.clone());
-    record.lag_seconds = probe.sources.iter().filter_map(|s| s.lag_seconds).max();
+    let gtid_lag = gtid_lag(target, record, log, &probe, now);
+    record.gtid_lag_ms = gtid_lag
+        .as_ref()
+        .map(|l| u64::try_from(l.lag.as_millis()).unwrap_or(u64::MAX));
+    record.behind_gtid = gtid_lag.as_ref().and_then(|l| l.behind.clone());
+    let server_lag = probe.sources.iter().filter_map(|s| s.lag_seconds).max();
+    let measured_lag = gtid_lag.as_ref().map(|l| l.lag.as_secs());
+    record.lag_seconds = server_lag.max(measured_lag);
     record.io_thread = join(&|s| s.io_thread.clone());
     record.sql_thread = join(&|s| s.sql_thread.clone());
     record.replicates_from = join(&|s| s.source.clone());
-    let (outcome, why) = judge_replication(target, &probe);
+    let (outcome, why) = judge_replication(target, &probe, gtid_lag.map(|l| l.lag), serving);
     record.last_error = why;
     outcome
 }
 
-/// Whether a host that answered replicates well enough to serve, and why not.
-fn judge_replication(target: &MonitorTarget, probe: &Probe) -> (Outcome, Option<String>) {
+/// The write host's position goes into the group's log; a replica's lag is measured
+/// against it (GTID hosts whose primary was seen; none otherwise).
+fn gtid_lag(
+    target: &MonitorTarget,
+    record: &HostRecord,
+    log: &mut PrimaryPositions,
+    probe: &Probe,
+    now: Instant,
+) -> Option<GtidLag> {
+    if !target.login.gtid {
+        return None;
+    }
+    match target.role {
+        Role::Write => {
+            if let Some(pos) = &probe.gtid_current_pos {
+                log.note_primary(pos, now);
+            }
+            None
+        }
+        Role::Read => {
+            let applied = record.gtid_slave_pos.as_deref()?;
+            log.known()
+                .then(|| log.lag_of(&target.login.addr, applied, now))
+        }
+    }
+}
+
+/// Whether a host that answered replicates well enough to serve, and why not. A `serving`
+/// replica whose replication was stopped without an error is judged by its lag measured
+/// from GTID positions (`gtid_lag`) when there is one and a bound: it still serves what it
+/// has, up to the bound. Without a measure or a bound, or when the replica is out of service
+/// (it must come back replicating), a stopped replica is catching up at once.
+fn judge_replication(
+    target: &MonitorTarget,
+    probe: &Probe,
+    gtid_lag: Option<Duration>,
+    serving: bool,
+) -> (Outcome, Option<String>) {
     if target.role == Role::Write {
         return (Outcome::Healthy, None);
     }
     if probe.sources.is_empty() {
         return (Outcome::Behind, Some("replicates from nothing".into()));
     }
+    let measured = gtid_lag.zip(target.max_lag);
     for source in &probe.sources {
         if !source.running() {
             let why = source.last_error.clone().unwrap_or_else(|| {
@@ -246,7 +309,34 @@ fn judge_replication(target: &MonitorTarget, probe: &Probe) -> (Outcome, Option<
                     source.source, source.io_thread, source.sql_thread
                 )
             });
-            return (Outcome::Behind, Some(why));
+            match measured {
+                Some((lag, max)) if serving && source.last_error.is_none() => {
+                    if lag > max {
+                        return (
+                            Outcome::Behind,
+                            Some(format!(
+                                "{why}, {} ms behind the primary by GTID, more than the {} ms \
+                                 allowed",
+                                lag.as_millis(),
+                                max.as_millis()
+                            )),
+                        );
+                    }
+                }
+                _ => return (Outcome::Behind, Some(why)),
+            }
+        }
+        if let Some((lag, max)) = measured
+            && lag > max
+        {
+            return (
+                Outcome::Behind,
+                Some(format!(
+                    "{} ms behind the primary by GTID, more than the {} ms allowed",
+                    lag.as_millis(),
+                    max.as_millis()
+                )),
+            );
         }
         if let (Some(max), Some(lag)) = (target.max_lag, source.lag_seconds)
             && Duration::from_secs(lag) > max
@@ -346,25 +436,121 @@ mod tests {
     fn a_replica_is_behind_when_stopped_lagging_or_replicating_nothing() {
         let read = target(Role::Read, Some(2_000));
         let ok = replicating("db1:3306", "Yes", Some(2));
-        assert_eq!(judge_replication(&read, &ok), (Outcome::Healthy, None));
-        let (outcome, why) = judge_replication(&read, &replicating("db1:3306", "Yes", Some(3)));
+        assert_eq!(
+            judge_replication(&read, &ok, None, true),
+            (Outcome::Healthy, None)
+        );
+        let (outcome, why) =
+            judge_replication(&read, &replicating("db1:3306", "Yes", Some(3)), None, true);
         assert_eq!(outcome, Outcome::Behind);
         assert!(why.is_some_and(|w| w.contains("3 s behind db1:3306")));
-        let (outcome, why) = judge_replication(&read, &replicating("db1:3306", "No", None));
+        let (outcome, why) =
+            judge_replication(&read, &replicating("db1:3306", "No", None), None, true);
         assert_eq!(outcome, Outcome::Behind);
         assert!(why.is_some_and(|w| w.contains("SQL thread No")));
         let alone = Probe {
             sources: vec![],
             ..ok.clone()
         };
-        assert_eq!(judge_replication(&read, &alone).0, Outcome::Behind);
+        assert_eq!(
+            judge_replication(&read, &alone, None, true).0,
+            Outcome::Behind
+        );
         // No bound: lag alone never takes it out.
         let unbounded = target(Role::Read, None);
         let far = replicating("db1:3306", "Yes", Some(3_600));
-        assert_eq!(judge_replication(&unbounded, &far).0, Outcome::Healthy);
+        assert_eq!(
+            judge_replication(&unbounded, &far, None, true).0,
+            Outcome::Healthy
+        );
         // A write host is judged on reachability only.
         let write = target(Role::Write, Some(1));
-        assert_eq!(judge_replication(&write, &far).0, Outcome::Healthy);
+        assert_eq!(
+            judge_replication(&write, &far, None, true).0,
+            Outcome::Healthy
+        );
+    }
+
+    #[test]
+    fn a_stopped_replica_serves_until_its_gtid_lag_passes_the_bound() {
+        let read = target(Role::Read, Some(1_000));
+        let stopped = replicating("db1:3306", "No", None);
+        let short = Some(Duration::from_millis(900));
+        assert_eq!(
+            judge_replication(&read, &stopped, short, true).0,
+            Outcome::Healthy
+        );
+        let (outcome, why) =
+            judge_replication(&read, &stopped, Some(Duration::from_millis(1_200)), true);
+        assert_eq!(outcome, Outcome::Behind);
+        assert!(
+            why.as_deref()
+                .is_some_and(|w| w.contains("stopped") && w.contains("1200 ms behind")),
+            "{why:?}"
+        );
+        // Broken (an error), or no bound: out at once.
+        let broken = Probe {
+            sources: vec![SourceStatus {
+                last_error: Some("Duplicate entry".into()),
+                ..stopped.sources[0].clone()
+            }],
+            ..stopped.clone()
+        };
+        assert_eq!(
+            judge_replication(&read, &broken, short, true).0,
+            Outcome::Behind
+        );
+        let unbounded = target(Role::Read, None);
+        assert_eq!(
+            judge_replication(&unbounded, &stopped, short, true).0,
+            Outcome::Behind
+        );
+        // Out of service, it comes back only replicating.
+        assert_eq!(
+            judge_replication(&read, &stopped, short, false).0,
+            Outcome::Behind
+        );
+        // A running replica far behind by GTID is out too.
+        let running = replicating("db1:3306", "Yes", Some(0));
+        let far = Some(Duration::from_secs(5));
+        assert_eq!(
+            judge_replication(&read, &running, far, true).0,
+            Outcome::Behind
+        );
+    }
+
+    #[test]
+    fn the_write_host_feeds_the_log_replicas_are_measured_against() {
+        let write = target(Role::Write, None);
+        let read = target(Role::Read, Some(1_000));
+        let mut log = PrimaryPositions::default();
+        let mut wr = HostRecord::new("g0", "10.0.0.1:3306", Role::Write);
+        let mut rr = HostRecord::new("g0", "10.0.0.2:3306", Role::Read);
+        let primary = Probe {
+            read_only: false,
+            gtid_current_pos: Some("0-1-6".into()),
+            sources: vec![],
+        };
+        update(&write, &mut wr, &mut log, true, Ok(primary));
+        assert_eq!(wr.gtid_lag_ms, None);
+        let stopped = replicating("db1:3306", "No", None);
+        assert_eq!(
+            update(&read, &mut rr, &mut log, true, Ok(stopped.clone())),
+            Outcome::Healthy
+        );
+        assert_eq!(rr.behind_gtid.as_deref(), Some("0-1-6"));
+        assert!(rr.gtid_lag_ms.is_some_and(|l| l < 1_000), "{rr:?}");
+        assert_eq!(rr.lag_seconds, Some(0));
+        let caught_up = replicating("db1:3306", "Yes", Some(0));
+        let caught_up = Probe {
+            sources: vec![SourceStatus {
+                gtid_slave_pos: Some("0-1-6".into()),
+                ..caught_up.sources[0].clone()
+            }],
+            ..caught_up
+        };
+        update(&read, &mut rr, &mut log, true, Ok(caught_up));
+        assert_eq!((rr.gtid_lag_ms, rr.behind_gtid.as_deref()), (Some(0), None));
     }
 
     #[test]
@@ -373,12 +559,24 @@ mod tests {
         let mut record = HostRecord::new("g0", "10.0.0.2:3306", Role::Read);
         let first = replicating("db1:3306", "Yes", Some(0));
         assert_eq!(
-            update(&read, &mut record, Ok(first.clone())),
+            update(
+                &read,
+                &mut record,
+                &mut PrimaryPositions::default(),
+                true,
+                Ok(first.clone())
+            ),
             Outcome::Healthy
         );
         assert!(record.role_changes.is_empty(), "{record:?}");
         assert_eq!(
-            update(&read, &mut record, Ok(first.clone())),
+            update(
+                &read,
+                &mut record,
+                &mut PrimaryPositions::default(),
+                true,
+                Ok(first.clone())
+            ),
             Outcome::Healthy
         );
         assert!(record.role_changes.is_empty());
@@ -387,7 +585,13 @@ mod tests {
             read_only: false,
             ..moved
         };
-        update(&read, &mut record, Ok(writable.clone()));
+        update(
+            &read,
+            &mut record,
+            &mut PrimaryPositions::default(),
+            true,
+            Ok(writable.clone()),
+        );
         let what: Vec<&str> = record
             .role_changes
             .iter()
@@ -400,12 +604,24 @@ mod tests {
                 "replication source changed from db1:3306 to db9:3306",
             ]
         );
-        update(&read, &mut record, Ok(writable));
+        update(
+            &read,
+            &mut record,
+            &mut PrimaryPositions::default(),
+            true,
+            Ok(writable),
+        );
         assert_eq!(record.role_changes.len(), 2, "nothing new: nothing noted");
         assert_eq!(record.replicates_from.as_deref(), Some("db9:3306"));
         // A failed check keeps what was known and says why.
         assert_eq!(
-            update(&read, &mut record, Err("connect: refused".into())),
+            update(
+                &read,
+                &mut record,
+                &mut PrimaryPositions::default(),
+                true,
+                Err("connect: refused".into())
+            ),
             Outcome::Unreachable
         );
         assert_eq!(record.last_error.as_deref(), Some("connect: refused"));
@@ -419,6 +635,8 @@ mod tests {
         update(
             &write,
             &mut record,
+            &mut PrimaryPositions::default(),
+            true,
             Ok(replicating("db2:3306", "Yes", Some(0))),
         );
         let what: Vec<&str> = record

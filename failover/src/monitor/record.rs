@@ -40,8 +40,15 @@ pub struct HostRecord {
     pub gtid_current_pos: Option<String>,
     /// `Gtid_Slave_Pos`: what it has applied from its source (replicas).
     pub gtid_slave_pos: Option<String>,
-    /// `Seconds_Behind_Master` (the largest over its replication connections).
+    /// Replication lag, seconds: the larger of `Seconds_Behind_Master` (the largest over
+    /// its replication connections) and the lag measured from GTID positions.
     pub lag_seconds: Option<u64>,
+    /// Lag measured from GTID positions, milliseconds: how long ago the monitor first saw
+    /// the primary at a position this replica has not applied (0: it has all; none: not
+    /// measured — not a GTID replica, or the primary not seen yet).
+    pub gtid_lag_ms: Option<u64>,
+    /// The oldest primary GTID position the replica has not applied, if any.
+    pub behind_gtid: Option<String>,
     /// `Slave_IO_Running` of each replication connection, comma-separated.
     pub io_thread: Option<String>,
     /// `Slave_SQL_Running` of each replication connection, comma-separated.
@@ -77,6 +84,8 @@ impl HostRecord {
             gtid_current_pos: None,
             gtid_slave_pos: None,
             lag_seconds: None,
+            gtid_lag_ms: None,
+            behind_gtid: None,
             io_thread: None,
             sql_thread: None,
             replicates_from: None,

@@ -39,6 +39,13 @@ pub struct HostReport {
     pub lag_seconds: Option<f64>,
     /// The host's GTID position (`gtid_current_pos`).
     pub gtid_position: Option<String>,
+    /// What a replica has applied from its source (`gtid_slave_pos`).
+    pub gtid_applied: Option<String>,
+    /// A replica's lag measured from GTID positions, milliseconds (also while its SQL
+    /// thread is stopped, when the server reports no lag).
+    pub gtid_lag_ms: Option<u64>,
+    /// The oldest primary GTID position the replica has not applied.
+    pub behind_gtid: Option<String>,
     /// The host's `read_only`.
     pub read_only: Option<bool>,
     /// The host it replicates from.

@@ -20,13 +20,17 @@ pub enum RouteKind {
     Broadcast,
     /// Refused by the router (no shard could be chosen, or a rule forbids it).
     Refused,
+    /// Passed through unplanned to one group: statements of unsharded schemas (or with no
+    /// schema), and those of sharded schemas naming no sharded table.
+    Passthrough,
 }
 
-const ROUTES: [(RouteKind, &str); 4] = [
+const ROUTES: [(RouteKind, &str); 5] = [
     (RouteKind::SingleShard, "single_shard"),
     (RouteKind::Scatter, "scatter"),
     (RouteKind::Broadcast, "broadcast"),
     (RouteKind::Refused, "refused"),
+    (RouteKind::Passthrough, "passthrough"),
 ];
 
 /// Client commands counted by name; everything else is `other`.
@@ -47,19 +51,73 @@ const LATENCY_BUCKETS: [f64; 14] = [
 /// Distinct error codes counted separately; more distinct codes share the `code="other"` row.
 const ERROR_SLOTS: usize = 128;
 
+/// Counts per MySQL error number, lock-free: (code, count) slots claimed by
+/// compare-and-swap of the code (0 = free); more distinct codes than slots share `other`.
+#[derive(Debug)]
+struct CodeCounts {
+    codes: [AtomicU32; ERROR_SLOTS],
+    counts: [AtomicU64; ERROR_SLOTS],
+    other: AtomicU64,
+}
+
+impl Default for CodeCounts {
+    fn default() -> Self {
+        CodeCounts {
+            codes: std::array::from_fn(|_| AtomicU32::new(0)),
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            other: AtomicU64::new(0),
+        }
+    }
+}
+
+impl CodeCounts {
+    fn add(&self, code: u16) {
+        let code = u32::from(code) + 1; // 0 marks a free slot
+        let start = (code as usize * 31) % ERROR_SLOTS;
+        for n in 0..ERROR_SLOTS {
+            let i = (start + n) % ERROR_SLOTS;
+            let slot = &self.codes[i];
+            let taken = match slot.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => true,
+                Err(existing) => existing == code,
+            };
+            if taken {
+                self.counts[i].fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.other.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One series per code seen, then `code="other"`.
+    fn render(&self, out: &mut String, name: &str) {
+        for i in 0..ERROR_SLOTS {
+            let code = self.codes[i].load(Ordering::Acquire);
+            if code != 0 {
+                let v = self.counts[i].load(Ordering::Relaxed);
+                let _ = writeln!(out, "{name}{{code=\"{}\"}} {v}", code - 1);
+            }
+        }
+        let other = self.other.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}{{code=\"other\"}} {other}");
+    }
+}
+
 /// The proxy's counters.
 #[derive(Debug)]
 pub struct Metrics {
     /// [read, write] × route.
-    statements: [[AtomicU64; 4]; 2],
+    statements: [[AtomicU64; ROUTES.len()]; 2],
     commands: [AtomicU64; COMMANDS.len()],
     /// Non-cumulative bucket counts; the last one is +Inf.
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_us: AtomicU64,
-    /// (code, count) slots claimed by compare-and-swap of the code (0 = free).
-    error_codes: [AtomicU32; ERROR_SLOTS],
-    error_counts: [AtomicU64; ERROR_SLOTS],
-    errors_other: AtomicU64,
+    /// Errors the proxy sent clients.
+    errors: CodeCounts,
+    /// Errors backends answered statements with, relayed to clients.
+    backend_errors: CodeCounts,
+    /// Reads sent again to another host after their host failed before answering.
+    read_retries: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
 }
@@ -71,9 +129,9 @@ impl Default for Metrics {
             commands: Default::default(),
             latency: Default::default(),
             latency_sum_us: AtomicU64::new(0),
-            error_codes: std::array::from_fn(|_| AtomicU32::new(0)),
-            error_counts: std::array::from_fn(|_| AtomicU64::new(0)),
-            errors_other: AtomicU64::new(0),
+            errors: CodeCounts::default(),
+            backend_errors: CodeCounts::default(),
+            read_retries: AtomicU64::new(0),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
         }
@@ -106,21 +164,17 @@ impl Metrics {
 
     /// The proxy sent the client an error with MySQL error number `code`.
     pub fn error(&self, code: u16) {
-        let code = u32::from(code) + 1; // 0 marks a free slot
-        let start = (code as usize * 31) % ERROR_SLOTS;
-        for n in 0..ERROR_SLOTS {
-            let i = (start + n) % ERROR_SLOTS;
-            let slot = &self.error_codes[i];
-            let taken = match slot.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => true,
-                Err(existing) => existing == code,
-            };
-            if taken {
-                self.error_counts[i].fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-        }
-        self.errors_other.fetch_add(1, Ordering::Relaxed);
+        self.errors.add(code);
+    }
+
+    /// A backend answered a statement with error number `code` (relayed to the client).
+    pub fn backend_error(&self, code: u16) {
+        self.backend_errors.add(code);
+    }
+
+    /// A read was sent again to another host.
+    pub fn read_retry(&self) {
+        self.read_retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A reload ended (`ok`: put in force).
@@ -163,7 +217,7 @@ pub fn render(shared: &Shared) -> String {
         &mut out,
         "myshard_statements_total",
         "counter",
-        "Statements of sharded schemas by kind (read/write) and route.",
+        "Statements by kind (read/write) and route.",
     );
     for (k, kind) in ["read", "write"].iter().enumerate() {
         for (r, (_, route)) in ROUTES.iter().enumerate() {
@@ -212,15 +266,23 @@ pub fn render(shared: &Shared) -> String {
         "counter",
         "Error packets the proxy itself sent clients, by MySQL error number.",
     );
-    for i in 0..ERROR_SLOTS {
-        let code = m.error_codes[i].load(Ordering::Acquire);
-        if code != 0 {
-            let v = m.error_counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "myshard_errors_total{{code=\"{}\"}} {v}", code - 1);
-        }
-    }
-    let other = m.errors_other.load(Ordering::Relaxed);
-    let _ = writeln!(out, "myshard_errors_total{{code=\"other\"}} {other}");
+    m.errors.render(&mut out, "myshard_errors_total");
+    head(
+        &mut out,
+        "myshard_backend_errors_total",
+        "counter",
+        "Error packets backends answered statements with, by MySQL error number.",
+    );
+    m.backend_errors
+        .render(&mut out, "myshard_backend_errors_total");
+    head(
+        &mut out,
+        "myshard_read_retries_total",
+        "counter",
+        "Reads sent again to another host after theirs failed before answering.",
+    );
+    let retries = m.read_retries.load(Ordering::Relaxed);
+    let _ = writeln!(out, "myshard_read_retries_total {retries}");
     head(
         &mut out,
         "myshard_reloads_total",
@@ -280,6 +342,21 @@ fn render_hosts(out: &mut String, table: &RoutingTable) {
             );
         }
     }
+    head(
+        out,
+        "myshard_host_reads_total",
+        "counter",
+        "Reads routed as such (autocommit reads) sent to each host.",
+    );
+    for (g, h, role) in &hosts {
+        let _ = writeln!(
+            out,
+            "myshard_host_reads_total{{group=\"{}\",host=\"{}\",role=\"{role}\"}} {}",
+            label(&g.name),
+            label(h.addr()),
+            h.reads()
+        );
+    }
     let pools: Vec<_> = hosts
         .iter()
         .map(|(g, h, role)| (g, h, role, super::status::PoolUsage::of(h)))
@@ -333,5 +410,38 @@ fn render_hosts(out: &mut String, table: &RoutingTable) {
                 value(p)
             );
         }
+    }
+}
+
+/// Whether a passed-through statement only reads, by its first keyword (a cheap guess for
+/// counting: no lexer pass on the statement path).
+pub fn reads_by_keyword(sql: &[u8]) -> bool {
+    let start = sql
+        .iter()
+        .position(|b| !b.is_ascii_whitespace() && *b != b'(')
+        .unwrap_or(sql.len());
+    let word: Vec<u8> = sql[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .map(u8::to_ascii_uppercase)
+        .collect();
+    matches!(
+        word.as_slice(),
+        b"SELECT" | b"SHOW" | b"DESC" | b"DESCRIBE" | b"EXPLAIN" | b"WITH" | b"TABLE" | b"VALUES"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reads_by_keyword;
+
+    #[test]
+    fn first_keyword_tells_reads() {
+        assert!(reads_by_keyword(b"  select 1"));
+        assert!(reads_by_keyword(b"(SELECT 1) UNION (SELECT 2)"));
+        assert!(reads_by_keyword(b"show tables"));
+        assert!(!reads_by_keyword(b"INSERT INTO t VALUES (1)"));
+        assert!(!reads_by_keyword(b"selected"));
+        assert!(!reads_by_keyword(b""));
     }
 }

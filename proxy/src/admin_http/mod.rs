@@ -12,7 +12,7 @@ pub mod metrics;
 pub mod status;
 
 pub use board::{HostReport, ReloadEntry, StatusBoard};
-pub use metrics::{Metrics, RouteKind};
+pub use metrics::{Metrics, RouteKind, reads_by_keyword};
 
 use crate::server::Shared;
 use axum::Router;

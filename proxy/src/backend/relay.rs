@@ -59,6 +59,8 @@ pub struct Tracker {
     pub last_insert_id: u64,
     /// The response ended with an ERR packet.
     pub error: bool,
+    /// That ERR packet's error number.
+    pub error_code: u16,
     /// For COM_STMT_PREPARE: (statement id, columns, params).
     pub prepared: Option<(u32, u16, u16)>,
 }
@@ -78,6 +80,7 @@ impl Tracker {
             affected_rows: 0,
             last_insert_id: 0,
             error: false,
+            error_code: 0,
             prepared: None,
         }
     }
@@ -123,6 +126,10 @@ impl Tracker {
         // which ends the whole response.
         if head == Some(0xFF) {
             self.error = true;
+            self.error_code = u16::from_le_bytes([
+                payload.get(1).copied().unwrap_or(0),
+                payload.get(2).copied().unwrap_or(0),
+            ]);
             self.state = St::Done;
             return Ok(());
         }

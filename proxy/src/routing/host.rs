@@ -66,6 +66,8 @@ pub struct Host {
     /// When the state last changed (or the host was made), ms since the Unix epoch.
     since_ms: AtomicU64,
     pools: Mutex<HashMap<ConnFlags, Arc<HostPool>>>,
+    /// Reads sent to this host (for `/metrics`).
+    reads: AtomicU64,
 }
 
 impl Host {
@@ -79,7 +81,18 @@ impl Host {
             status: HostStatus::new(HostState::Up),
             since_ms: AtomicU64::new(unix_ms()),
             pools: Mutex::new(HashMap::new()),
+            reads: AtomicU64::new(0),
         })
+    }
+
+    /// Counts a read sent to this host.
+    pub fn note_read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads sent to this host so far.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// This host object's identity (not reused by another host object).

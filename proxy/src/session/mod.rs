@@ -22,6 +22,7 @@ mod processlist;
 mod query;
 mod read_intent;
 mod scatter;
+mod scatter_retry;
 mod schema_filter;
 mod shard;
 mod shard_path;

@@ -6,7 +6,6 @@
 
 use super::{Closed, Session};
 use crate::backend::ResponseKind;
-use crate::routing::Intent;
 use crate::sharding::hash_key;
 use myshard_config::{KeyType, SchemaTopology, TableRule};
 use myshard_router::Classified;
@@ -95,7 +94,7 @@ impl Session {
         let dest =
             match self
                 .table
-                .target(Some(&schema), Some(point.shard), Intent::Write, self.flags)
+                .target(Some(&schema), Some(point.shard), self.intent, self.flags)
             {
                 Ok(d) => d,
                 Err(e) => return Some(self.send_err(&e, seq).await),

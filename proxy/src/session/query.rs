@@ -177,6 +177,10 @@ impl Session {
         }
         // A renamed schema's database is shown by its logical name.
         self.rename_database();
+        let reads = self.intent == crate::routing::Intent::Read
+            || crate::admin_http::reads_by_keyword(&payload[1..]);
+        let passthrough = crate::admin_http::RouteKind::Passthrough;
+        self.shared.board.metrics.statement(reads, passthrough);
         let r = self
             .forward(payload, seq, ResponseKind::Query, Some(c))
             .await;
@@ -489,6 +493,7 @@ impl Session {
         }
         let in_trans = t.status & crate::packet::status::IN_TRANS != 0;
         if t.error {
+            self.shared.board.metrics.backend_error(t.error_code);
             // An ERR carries no status flags: a failed statement leaves an open transaction
             // open (and with autocommit off may have started one), so the session stays on
             // this connection until an OK or EOF tells otherwise.
@@ -538,7 +543,7 @@ impl Session {
 
 /// Brings `conn` in line with `vars` within the pool's check timeout (a hung backend
 /// fails it rather than holding the statement).
-async fn sync_in_time(
+pub(super) async fn sync_in_time(
     conn: &mut PooledConn,
     vars: &crate::state::SessionVars,
 ) -> Result<(), SqlError> {

@@ -122,6 +122,7 @@ impl Session {
         let rename = self.rename_schema.clone();
         let request = read.request();
         self.read_retry.failed = None;
+        route.host.note_read();
         let first = self
             .attempt_on(route, request, answer, kind, classified.clone(), seq, true)
             .await?;
@@ -134,6 +135,8 @@ impl Session {
         };
         tracing::info!(host = %route.host.addr(), to = %retry.host.addr(), error = %error,
             "read retried on another host");
+        self.shared.board.metrics.read_retry();
+        retry.host.note_read();
         self.rename_schema = rename;
         let request = read.request();
         match self

@@ -10,9 +10,15 @@
 //! another queued behind it on the same connection: the merge needs the queued shard's
 //! first row before it can go on, so the rows ahead of it are buffered, up to
 //! `merge.max_buffered_bytes` per statement (see [`super::merge_buffer`]).
+//!
+//! A read scatter (autocommit reads) picks a host per shard by the group's read policy, like
+//! a single-shard read, and a shard whose host fails before anything of that shard's answer
+//! was delivered is sent again to another serving host of the group (once per shard; see
+//! [`super::scatter_retry`]): the client sees no error for a replica that died.
 
 use super::Session;
 use super::merge_buffer::MergeBuffer;
+use super::scatter_retry::LaneRetry;
 use super::shard::Exec;
 use crate::backend::interrupt::Why;
 use crate::backend::kills::KILLS_SETTLE;
@@ -20,6 +26,7 @@ use crate::backend::relay::next_packet;
 use crate::backend::{Class, PooledConn, ResponseKind, Tracker};
 use crate::error::SqlError;
 use crate::packet;
+use crate::routing::{Intent, Route};
 use myshard_router::shard::plan::ShardRoute;
 use myshard_router::shard::resolve::Target;
 use std::sync::Arc;
@@ -122,6 +129,8 @@ pub(super) struct Scatter {
 struct Lane {
     conn: PooledConn,
     work: Vec<(usize, Target)>,
+    /// The read route the connection came from (reads only: they may go elsewhere).
+    read: Option<Route>,
 }
 
 impl Session {
@@ -147,7 +156,7 @@ impl Session {
         // Lanes per group, in order of first appearance.
         let mut lanes: Vec<(Arc<str>, Vec<Lane>, usize)> = Vec::new();
         for (i, t) in targets.iter().enumerate() {
-            let dest = self.target_route(route, t)?;
+            let mut dest = self.target_route(route, t)?;
             let at = match lanes.iter().position(|(g, _, _)| **g == *dest.group) {
                 Some(at) => at,
                 None => {
@@ -160,9 +169,28 @@ impl Session {
             // taken only if free at once, so that statements never wait for each other.
             let first = group_lanes.is_empty();
             let conn = if first {
-                self.acquire_at(&dest).await.map(Some)
+                match self.acquire_at(&dest).await {
+                    // A read host that cannot give a connection: another serving host.
+                    Err(e) if dest.intent == Intent::Read && e.retry_safe() => {
+                        match self.table.read_retry(&dest, self.flags) {
+                            Ok(other) => {
+                                tracing::info!(host = %dest.host.addr(), to = %other.host.addr(),
+                                    error = %e, "scatter read retried on another host");
+                                self.shared.board.metrics.read_retry();
+                                dest = other;
+                                self.acquire_at(&dest).await.map(Some)
+                            }
+                            Err(_) => Err(e),
+                        }
+                    }
+                    c => c.map(Some),
+                }
             } else if group_lanes.len() < width {
-                self.try_acquire_at(&dest).await
+                match self.try_acquire_at(&dest).await {
+                    // The group has a connection already: the shard queues on it.
+                    Err(e) if dest.intent == Intent::Read && e.retry_safe() => Ok(None),
+                    c => c,
+                }
             } else {
                 Ok(None)
             };
@@ -175,10 +203,17 @@ impl Session {
             };
             let (_, group_lanes, next) = &mut lanes[at];
             match conn {
-                Some(conn) => group_lanes.push(Lane {
-                    conn,
-                    work: vec![(i, t.clone())],
-                }),
+                Some(conn) => {
+                    let read = (dest.intent == Intent::Read).then(|| dest.clone());
+                    if let Some(r) = &read {
+                        r.host.note_read();
+                    }
+                    group_lanes.push(Lane {
+                        conn,
+                        work: vec![(i, t.clone())],
+                        read,
+                    })
+                }
                 None => {
                     let n = group_lanes.len();
                     group_lanes[*next % n].work.push((i, t.clone()));
@@ -206,11 +241,13 @@ impl Session {
                 })
                 .collect();
             let exec = exec.clone();
+            let retry = lane.read.map(|failed| self.lane_retry(failed));
             tasks.push(tokio::spawn(read_lane(
                 lane.conn,
                 work,
                 exec,
                 buffer.clone(),
+                retry,
             )));
         }
         Ok(Scatter {
@@ -346,6 +383,7 @@ async fn read_lane(
     work: Vec<(usize, Target, Sink)>,
     exec: Exec,
     buffer: Arc<MergeBuffer>,
+    mut retry: Option<LaneRetry>,
 ) -> PooledConn {
     let mut exec = exec;
     // Set once this lane's shard overflowed the merge's buffer: the shards queued behind it
@@ -368,16 +406,41 @@ async fn read_lane(
             sink.send(i, Msg::Failed(shard_error(e, t))).await;
             continue;
         }
-        if conn.broken {
-            let e = SqlError::backend_lost(&conn.host);
+        let mut attempt = 0;
+        let failed = loop {
+            attempt += 1;
+            let early = if conn.broken {
+                SqlError::backend_lost(&conn.host)
+            } else {
+                match Session::send_target(&mut conn, t, &mut exec, true).await {
+                    Err(e) => e,
+                    Ok(()) => match read_one(&mut conn, i, t, sink, &work[k + 1..]).await {
+                        Ok(o) => {
+                            overflowed = o;
+                            break None;
+                        }
+                        Err(e) => e,
+                    },
+                }
+            };
+            // Nothing of this shard was delivered: its read may go to another host.
+            let Some(r) = retry
+                .as_mut()
+                .filter(|_| attempt == 1 && early.retry_safe())
+            else {
+                break Some(early);
+            };
+            match r.reconnect(&conn.host, &early).await {
+                Some(fresh) => {
+                    conn.broken = true;
+                    conn = fresh;
+                }
+                None => break Some(early),
+            }
+        };
+        if let Some(e) = failed {
             sink.send(i, Msg::Failed(shard_error(e, t))).await;
-            continue;
         }
-        if let Err(e) = Session::send_target(&mut conn, t, &mut exec, true).await {
-            sink.send(i, Msg::Failed(shard_error(e, t))).await;
-            continue;
-        }
-        overflowed = read_one(&mut conn, i, t, sink, &work[k + 1..]).await;
     }
     conn
 }
@@ -385,14 +448,16 @@ async fn read_lane(
 /// Reads one shard's response to the end, delivering it while anyone listens. True if its
 /// rows overflowed the merge's buffer: the statement fails, on this shard's stream and on
 /// those of the shards queued behind it (`later`, which the merge may be waiting for),
-/// before the rest of the response is drained.
+/// before the rest of the response is drained. A backend failure before anything of the
+/// response was delivered is returned (the read may go elsewhere); later, delivered.
 async fn read_one(
     conn: &mut PooledConn,
     i: usize,
     t: &Target,
     sink: &Sink,
     later: &[(usize, Target, Sink)],
-) -> bool {
+) -> Result<bool, SqlError> {
+    let mut delivered = false;
     let mut tracker = Tracker::new(ResponseKind::Query);
     let mut defs = Vec::new();
     let mut listening = true;
@@ -402,11 +467,12 @@ async fn read_one(
         let (class, p) = match next {
             Ok(Some(x)) => x,
             Ok(None) => break,
+            Err(e) if !delivered => return Err(e),
             Err(e) => {
                 if listening {
                     sink.send(i, Msg::Failed(shard_error(e, t))).await;
                 }
-                return overflowed;
+                return Ok(overflowed);
             }
         };
         if !listening {
@@ -457,7 +523,8 @@ async fn read_one(
             listening = false;
             continue;
         }
+        delivered = true;
         listening = sink.send(i, msg).await;
     }
-    overflowed
+    Ok(overflowed)
 }

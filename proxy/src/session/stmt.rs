@@ -412,6 +412,10 @@ impl Session {
         mut framed: Vec<u8>,
         seq: u8,
     ) -> Result<(), Closed> {
+        let reads = route.intent == crate::routing::Intent::Read
+            || crate::admin_http::reads_by_keyword(&meta.sql);
+        let passthrough = crate::admin_http::RouteKind::Passthrough;
+        self.shared.board.metrics.statement(reads, passthrough);
         let request = super::shard_path::Request::Execute {
             packet: &mut framed,
             key: stmt_key(meta.global_id, None),
