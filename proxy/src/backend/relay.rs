@@ -59,6 +59,8 @@ pub struct Tracker {
     pub last_insert_id: u64,
     /// The response ended with an ERR packet.
     pub error: bool,
+    /// An OK packet answered a statement of the response (a write, not a result set).
+    pub saw_ok: bool,
     /// For COM_STMT_PREPARE: (statement id, columns, params).
     pub prepared: Option<(u32, u16, u16)>,
 }
@@ -78,6 +80,7 @@ impl Tracker {
             affected_rows: 0,
             last_insert_id: 0,
             error: false,
+            saw_ok: false,
             prepared: None,
         }
     }
@@ -203,6 +206,7 @@ impl Tracker {
     }
 
     fn ok(&mut self, payload: &[u8]) {
+        self.saw_ok = true;
         let mut r = Reader::new(payload);
         r.u8();
         self.affected_rows = r.lenenc_int().unwrap_or(0);
