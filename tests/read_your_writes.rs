@@ -329,3 +329,65 @@ async fn a_wait_bound_of_zero_reads_from_the_write_host() -> Result<()> {
     assert_ne!(server, primary);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scatter_reads_apply_the_rule_per_group() -> Result<()> {
+    use harness::proxy::{APP_USER, create_shard_databases};
+    use harness::{MYSHARD_PASSWORD, MYSHARD_USER};
+    let set = ReplicaSet::start(2, 8).await?;
+    let yaml = format!(
+        "listen: 127.0.0.1:0
+users:
+  - {{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*'], admin: true}}
+  - {{name: {RYW_USER}, password: {APP_PASSWORD}, schemas: ['*'], consistency: read_your_writes}}
+groups:
+  - name: g0
+    user: {MYSHARD_USER}
+    password: {MYSHARD_PASSWORD}
+    write_hosts: ['{p}']
+    read_hosts: ['{r1}', '{r2}']
+    read_policy: replicas
+    read_your_writes_max_wait_ms: 200
+    heartbeat: {{enabled: false}}
+schemas:
+  - name: shop
+    shards: 4
+    placement: [{{group: g0, shards: '0-3'}}]
+    tables: [{{name: t, shard_key: id}}]
+",
+        p = set.primary.addr(),
+        r1 = set.replicas[0].addr(),
+        r2 = set.replicas[1].addr(),
+    );
+    let config = myshard_config::parse(&yaml, "ryw scatter").map_err(|e| anyhow::anyhow!("{e}"))?;
+    create_shard_databases(&config, &[&set.primary]).await?;
+    let proxy = start_proxy(config).await?;
+    let opts = |user: &str| proxy_opts(&proxy, user, APP_PASSWORD, Some("shop"));
+    let mut app = Conn::new(opts(APP_USER)).await?;
+    app.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await?;
+    let values: Vec<String> = (1..=40).map(|i| format!("({i})")).collect();
+    app.query_drop(format!("INSERT INTO t (id) VALUES {}", values.join(", ")))
+        .await?;
+    set.sync().await?;
+    let primary = set.primary.server_id();
+    let mut ryw = Conn::new(opts(RYW_USER)).await?;
+
+    // The replicas stand still; the session writes one row, then reads every shard.
+    stop_sql_threads(&set).await?;
+    ryw.query_drop("INSERT INTO t (id) VALUES (41)").await?;
+    let ids: Vec<(u32, u32)> = ryw.query("SELECT id, @@server_id FROM t").await?;
+    assert_eq!(ids.len(), 41, "the session's own row is read");
+    assert!(ids.iter().all(|&(_, s)| s == primary), "{ids:?}");
+    // An eventual session reads the replicas' 40 rows (so the check above can fail).
+    let n: Option<u64> = app.query_first("SELECT COUNT(*) FROM t").await?;
+    assert_eq!(n, Some(40));
+
+    // Caught up: the same scatter is answered by the replicas, own rows included.
+    start_sql_threads(&set).await?;
+    ryw.query_drop("INSERT INTO t (id) VALUES (42)").await?;
+    let ids: Vec<(u32, u32)> = ryw.query("SELECT id, @@server_id FROM t").await?;
+    assert_eq!(ids.len(), 42);
+    assert!(ids.iter().all(|&(_, s)| s != primary), "{ids:?}");
+    Ok(())
+}
