@@ -4,7 +4,8 @@
 //! or reading from the primary; a session in the eventual mode does see stale values then.
 //! The mode comes from the user's configuration or `SET myshard_consistency`; a wait bound
 //! of 0 sends such reads to the primary; a replica that never catches up costs no error.
-//! Which server answered is read from `@@server_id`.
+//! Which server answered is read from `@@server_id`, how many waits ran from the replicas'
+//! `Master_gtid_wait_count`.
 //!
 //! `RYW_PAIRS` sets the number of write-then-read pairs of the main test (default 2,000;
 //! the benchmark run uses 10,000, see docs/BENCHMARKS.md).
@@ -323,6 +324,16 @@ async fn a_wait_bound_of_zero_reads_from_the_write_host() -> Result<()> {
         assert_eq!((v, server), (k, primary));
         assert!(started.elapsed() < Duration::from_secs(2));
     }
+    // Prepared statements follow the same rule.
+    let update = ryw.prep("UPDATE t SET v = ? WHERE id = ?").await?;
+    let select = ryw
+        .prep("SELECT v, @@server_id FROM t WHERE id = ?")
+        .await?;
+    for k in 11..=15i64 {
+        ryw.exec_drop(&update, (k, 1)).await?;
+        let row: Option<(i64, u32)> = ryw.exec_first(&select, (1,)).await?;
+        assert_eq!(row, Some((k, primary)));
+    }
     // A session of the eventual mode still reads from the replicas.
     let mut app = app_conn(&proxy, Some("s0")).await?;
     let (_, server) = write_then_read(&mut app, 2, 5).await?;
@@ -389,5 +400,62 @@ schemas:
     let ids: Vec<(u32, u32)> = ryw.query("SELECT id, @@server_id FROM t").await?;
     assert_eq!(ids.len(), 42);
     assert!(ids.iter().all(|&(_, s)| s != primary), "{ids:?}");
+    Ok(())
+}
+
+/// `MASTER_GTID_WAIT` calls the replicas have run so far (`Master_gtid_wait_count`).
+async fn waits_run(set: &ReplicaSet) -> Result<u64> {
+    let mut total = 0;
+    for r in &set.replicas {
+        let rows: Vec<(String, u64)> = r
+            .query("SHOW GLOBAL STATUS LIKE 'Master_gtid_wait_count'")
+            .await?;
+        total += rows.first().map_or(0, |(_, n)| *n);
+    }
+    Ok(total)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_are_skipped_when_the_position_is_known_applied() -> Result<()> {
+    // The health monitor checks every 100 ms and records each replica's Gtid_Slave_Pos.
+    let (set, proxy) = cluster(500, |config, _| {
+        config.groups[0].heartbeat = myshard_config::Heartbeat {
+            enabled: true,
+            interval_ms: 100,
+            timeout_ms: 2_000,
+            fall: 3,
+            rise: 1,
+        };
+    })
+    .await?;
+    let primary = set.primary.server_id();
+    let mut ryw = conn_as(&proxy, RYW_USER).await?;
+    // Right after a write, ten reads: the first on each replica waits for the write, the
+    // rest know it is applied there.
+    let before = waits_run(&set).await?;
+    ryw.query_drop("UPDATE t SET v = 1 WHERE id = 1").await?;
+    for _ in 0..10 {
+        let (v, server) = read_row1(&mut ryw).await?;
+        assert_eq!(v, 1);
+        assert_ne!(server, primary);
+    }
+    let waited = waits_run(&set).await? - before;
+    // (None at all when a heartbeat saw the write applied before the first read.)
+    assert!(waited <= 2, "{waited} waits for ten reads");
+    // A write the monitor has seen applied on both replicas needs no wait at all.
+    ryw.query_drop("UPDATE t SET v = 2 WHERE id = 1").await?;
+    set.sync().await?;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let before = waits_run(&set).await?;
+    for _ in 0..4 {
+        let (v, server) = read_row1(&mut ryw).await?;
+        assert_eq!(v, 2);
+        assert_ne!(server, primary);
+    }
+    assert_eq!(
+        waits_run(&set).await? - before,
+        0,
+        "waited although known applied"
+    );
     Ok(())
 }
