@@ -19,8 +19,8 @@ mod validate;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use model::{
-    AdminHttp, Config, DEFAULT_ADMIN_HTTP_LISTEN, Failover, FailoverMode, Group, Heartbeat, Limits,
-    Placement, Pool, ReadHost, ReadPolicy, Schema, Table, User,
+    AdminHttp, Config, Consistency, DEFAULT_ADMIN_HTTP_LISTEN, Failover, FailoverMode, Group,
+    Heartbeat, Limits, Placement, Pool, ReadHost, ReadPolicy, Schema, Table, User,
 };
 pub use reload::{
     HostChange, HostRef, HostRole, HostSetting, PoolChange, RefusalReason, ReloadError, ReloadPlan,
@@ -33,6 +33,6 @@ pub use sharding::{
 };
 pub use topology::{PhysicalDatabase, SchemaTopology, ShardedSchema, TableRule, Topology};
 pub use validate::{
-    MAX_ALLOWED_PACKET, MAX_UNIX_SOCKET_PATH, MIN_ALLOWED_PACKET, UNIX_SOCKET_PREFIX,
-    unix_socket_path, validate,
+    MAX_ALLOWED_PACKET, MAX_READ_YOUR_WRITES_WAIT_MS, MAX_UNIX_SOCKET_PATH, MIN_ALLOWED_PACKET,
+    UNIX_SOCKET_PREFIX, unix_socket_path, validate,
 };

@@ -201,6 +201,39 @@ pub struct User {
     /// Overrides `limits.statement_timeout_ms` for this user (0 = no limit).
     #[serde(default)]
     pub statement_timeout_ms: Option<u64>,
+    /// What this user's sessions read from read hosts at first (`SET myshard_consistency`
+    /// changes it per session).
+    #[serde(default)]
+    pub consistency: Consistency,
+}
+
+/// What a session's autocommit reads may see when they go to a read host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consistency {
+    /// Whatever the read host has applied (it may lag behind the session's own writes).
+    #[default]
+    Eventual,
+    /// At least the session's own writes: a read host serves a read only once it has
+    /// applied the session's last write to that group, else the write host does.
+    ReadYourWrites,
+}
+
+impl Consistency {
+    /// The name used in configuration and in `SET myshard_consistency`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Consistency::Eventual => "eventual",
+            Consistency::ReadYourWrites => "read_your_writes",
+        }
+    }
+
+    /// The mode named `name` (case-insensitive).
+    pub fn parse(name: &str) -> Option<Consistency> {
+        [Consistency::Eventual, Consistency::ReadYourWrites]
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name))
+    }
 }
 
 /// A replication group: hosts that hold the same shards. Its `Debug` output never shows the
@@ -227,6 +260,12 @@ pub struct Group {
     /// server reports it) stops serving reads until it has caught up; 0 = no bound.
     #[serde(default = "default_max_replica_lag_ms")]
     pub max_replica_lag_ms: u64,
+    /// For sessions in `read_your_writes` mode: how long a read host may take to apply
+    /// the session's last write before the read goes to the write host instead, ms
+    /// (0 = never wait: such reads go to the write host until a heartbeat saw the write
+    /// applied there).
+    #[serde(default = "default_read_your_writes_max_wait_ms")]
+    pub read_your_writes_max_wait_ms: u64,
     /// How the health monitor checks this group's hosts.
     #[serde(default)]
     pub heartbeat: Heartbeat,
@@ -341,6 +380,10 @@ impl Default for Heartbeat {
 
 fn default_max_replica_lag_ms() -> u64 {
     10_000
+}
+
+fn default_read_your_writes_max_wait_ms() -> u64 {
+    500
 }
 
 fn default_gtid() -> bool {
@@ -558,6 +601,7 @@ impl User {
             read_only: false,
             shard_hint_writes: false,
             statement_timeout_ms: None,
+            consistency: Consistency::Eventual,
         }
     }
 
@@ -589,6 +633,10 @@ impl fmt::Debug for Group {
             .field("read_hosts", &self.read_hosts)
             .field("read_policy", &self.read_policy)
             .field("max_replica_lag_ms", &self.max_replica_lag_ms)
+            .field(
+                "read_your_writes_max_wait_ms",
+                &self.read_your_writes_max_wait_ms,
+            )
             .field("heartbeat", &self.heartbeat)
             .field("gtid", &self.gtid)
             .field("pool", &self.pool)
@@ -609,6 +657,7 @@ impl Group {
             read_hosts: Vec::new(),
             read_policy: ReadPolicy::default(),
             max_replica_lag_ms: default_max_replica_lag_ms(),
+            read_your_writes_max_wait_ms: default_read_your_writes_max_wait_ms(),
             heartbeat: Heartbeat::default(),
             gtid: default_gtid(),
             pool: Pool::default(),

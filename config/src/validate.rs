@@ -23,6 +23,10 @@ pub const MAX_ALLOWED_PACKET: usize = 1 << 30;
 /// Largest weight of a read host.
 pub const MAX_READ_WEIGHT: u32 = 1_000;
 
+/// Longest accepted `read_your_writes_max_wait_ms` (a read waits at most this long for a
+/// read host to apply the session's write).
+pub const MAX_READ_YOUR_WRITES_WAIT_MS: u64 = 60_000;
+
 /// Checks a configuration built in code, or re-checks a loaded one. Errors carry paths but
 /// no lines, since there is no file to point into.
 pub fn validate(config: &Config) -> Result<(), ConfigErrors> {
@@ -248,6 +252,15 @@ impl Checker<'_> {
             self.fail(
                 key_path(path, "read_policy"),
                 "read_policy `replicas` needs at least one read host".into(),
+            );
+        }
+        if group.read_your_writes_max_wait_ms > MAX_READ_YOUR_WRITES_WAIT_MS {
+            self.fail(
+                key_path(path, "read_your_writes_max_wait_ms"),
+                format!(
+                    "{} is out of range; must be at most {MAX_READ_YOUR_WRITES_WAIT_MS} ms",
+                    group.read_your_writes_max_wait_ms
+                ),
             );
         }
         let beat = key_path(path, "heartbeat");

@@ -61,6 +61,8 @@ pub struct Tracker {
     pub error: bool,
     /// That ERR packet's error number.
     pub error_code: u16,
+    /// An OK packet answered a statement of the response (a write, not a result set).
+    pub saw_ok: bool,
     /// For COM_STMT_PREPARE: (statement id, columns, params).
     pub prepared: Option<(u32, u16, u16)>,
 }
@@ -81,6 +83,7 @@ impl Tracker {
             last_insert_id: 0,
             error: false,
             error_code: 0,
+            saw_ok: false,
             prepared: None,
         }
     }
@@ -210,6 +213,7 @@ impl Tracker {
     }
 
     fn ok(&mut self, payload: &[u8]) {
+        self.saw_ok = true;
         let mut r = Reader::new(payload);
         r.u8();
         self.affected_rows = r.lenenc_int().unwrap_or(0);

@@ -85,6 +85,7 @@ impl Session {
         self.stmts.clear();
         self.sql_prepared.clear();
         self.last_insert_id = 0;
+        self.consistency.mode = self.account.consistency;
         let multi = self.vars.multi_statements;
         self.vars = SessionVars::new(
             self.vars.database.clone(),

@@ -348,7 +348,7 @@ impl Session {
 
     /// The column definition MariaDB sends for `DATABASE()`: a nullable VAR_STRING of 64
     /// characters in the results character set.
-    fn current_database_def(&self, column: &str) -> Vec<u8> {
+    pub(super) fn current_database_def(&self, column: &str) -> Vec<u8> {
         let (charset, mbmaxlen) = results_charset(&self.vars);
         let strings: [&[u8]; 6] = [b"def", b"", b"", b"", column.as_bytes(), b""];
         self.column_def(

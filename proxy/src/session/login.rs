@@ -212,6 +212,7 @@ pub(super) async fn login(
             faults: Default::default(),
             intent: crate::routing::Intent::Write,
             read_retry: Default::default(),
+            consistency: super::consistency::SessionConsistency::new(user.consistency),
         };
         Some((session, client_slot))
     })

@@ -4,6 +4,7 @@
 mod admin;
 mod client_socket;
 mod compat;
+mod consistency;
 mod explain;
 mod faults;
 mod gates;
@@ -99,6 +100,8 @@ pub struct Session {
     intent: crate::routing::Intent,
     /// The retry of a read that failed before its answer reached the client.
     read_retry: read_intent::ReadRetry,
+    /// The consistency mode and the GTIDs of the session's last writes per group.
+    consistency: consistency::SessionConsistency,
 }
 
 /// Ends the command loop: the client connection is closed.

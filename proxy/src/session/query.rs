@@ -65,6 +65,9 @@ impl Session {
         };
         let payload = restricted_payload.as_deref().unwrap_or(payload);
         let admitted = admitted.text;
+        if let Some(r) = self.consistency_statement(&admitted, seq).await {
+            return r;
+        }
         let c = super::planner::off_worker(long, || classify(&admitted));
         self.intent = self.intent_of(&admitted, &c);
         match &c.kind {
@@ -266,9 +269,10 @@ impl Session {
     }
 
     /// A backend connection of `route`'s pool in line with this session's state: the one
-    /// pinned to the session there, or one from the pool. Inside a transaction a fresh
+    /// pinned to the session there, or one from the pool (reads go through
+    /// [`Session::acquire_at`], which picks the host by the consistency mode). Inside a transaction a fresh
     /// connection first receives the client's `BEGIN`.
-    pub(super) async fn acquire_at(&mut self, route: &Route) -> Result<PooledConn, SqlError> {
+    pub(super) async fn acquire_conn(&mut self, route: &Route) -> Result<PooledConn, SqlError> {
         // A transaction never moves to another host.
         self.join_transaction(route)?;
         self.vars.database.clone_from(&route.database);
@@ -317,6 +321,10 @@ impl Session {
         &mut self,
         route: &Route,
     ) -> Result<Option<PooledConn>, SqlError> {
+        if !self.read_needs_no_check(route) {
+            // Read-your-writes checked the group's first connection only.
+            return Ok(None);
+        }
         self.vars.database.clone_from(&route.database);
         let Some(mut conn) = route.pool.try_checkout(self.id, &self.vars).await? else {
             return Ok(None);

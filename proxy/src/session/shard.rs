@@ -232,6 +232,7 @@ impl Session {
                         insert_id = ok.last_insert_id;
                     }
                     warnings = warnings.saturating_add(ok.warnings);
+                    self.after_commit(&mut conn).await;
                 }
                 Err(e) => {
                     if conn.broken {

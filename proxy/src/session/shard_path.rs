@@ -161,6 +161,7 @@ impl Session {
             return Ok(None);
         };
         self.after_response(&mut conn, &relayed, classified).await;
+        self.after_write(&mut conn, &relayed.tracker).await;
         self.finish(conn);
         Ok(None)
     }

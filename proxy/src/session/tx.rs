@@ -60,7 +60,12 @@ impl Session {
                     continue;
                 }
                 match conn.execute(verb).await {
-                    Ok(_) => done.push(conn.host.to_string()),
+                    Ok(_) => {
+                        done.push(conn.host.to_string());
+                        if verb == "COMMIT" {
+                            self.after_commit(&mut conn).await;
+                        }
+                    }
                     Err(e) => {
                         conn.broken = true;
                         failure.get_or_insert(e);
