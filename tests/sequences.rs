@@ -147,6 +147,22 @@ async fn inserts_get_distinct_ids_routed_by_them_and_last_insert_id_reports_the_
     ensure!(ids.len() == 18 && distinct.len() == 18, "{ids:?}");
     routed_right(&mut conn, "orders", &ids).await?;
 
+    // Prepared: an explicit value is routed by it; leaving the column to the sequence is
+    // refused at PREPARE (not numbered per execute yet) rather than left to each shard.
+    conn.exec_drop(
+        "INSERT INTO orders (id, note) VALUES (?, ?)",
+        (900u64, "prepared"),
+    )
+    .await?;
+    routed_right(&mut conn, "orders", &[900]).await?;
+    let e = conn
+        .prep("INSERT INTO orders (note) VALUES (?)")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    ensure!(e.contains("1235") && e.contains("global sequence"), "{e}");
+
     // A global table: one number for the row on every shard.
     conn.query_drop("CREATE TABLE tags (id BIGINT PRIMARY KEY, t VARCHAR(10))")
         .await?;

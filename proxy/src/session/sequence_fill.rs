@@ -4,9 +4,19 @@
 
 use super::Session;
 use crate::error::SqlError;
-use myshard_config::SchemaTopology;
-use myshard_router::shard::sequence::{insert_target, sequence_slots};
+use myshard_config::{SchemaTopology, Sequence};
+use myshard_router::shard::sequence::{SequenceSlots, insert_target, sequence_slots};
 use std::borrow::Cow;
+
+/// A statement that leaves numbers to a table's sequence.
+struct Numbering {
+    schema: String,
+    table: String,
+    spec: Sequence,
+    /// The group of the segment table when the sequence names none.
+    group: String,
+    slots: SequenceSlots,
+}
 
 impl Session {
     /// `text` with the sequence numbers written in, if it is an INSERT / REPLACE into a
@@ -15,35 +25,65 @@ impl Session {
         &mut self,
         text: Cow<'a, str>,
     ) -> Result<Cow<'a, str>, SqlError> {
-        let Some((schema, table)) = insert_target(&text) else {
-            return Ok(text);
-        };
-        let Some(schema) = schema.or_else(|| self.schema.clone()) else {
-            return Ok(text);
-        };
-        let config = self.table.config.clone();
-        let Some(spec) = config
-            .schema(&schema)
-            .and_then(|s| s.tables.iter().find(|t| t.name == table))
-            .and_then(|t| t.sequence.as_ref())
-        else {
-            return Ok(text);
-        };
-        let home_group = match self.table.topology.schema(&schema) {
-            Some(SchemaTopology::Sharded(sh)) => sh.group_of(sh.home_shard).map(str::to_string),
-            _ => None,
-        };
-        let Some(group) = spec.group.clone().or(home_group) else {
-            return Ok(text);
-        };
-        let Some(slots) = sequence_slots(&text, &spec.column) else {
+        let Some(n) = self.numbering(&text) else {
             return Ok(text);
         };
         let values = self
             .shared
             .sequences
-            .take(&self.shared, &schema, &table, spec, &group, slots.count())
+            .take(
+                &self.shared,
+                &n.schema,
+                &n.table,
+                &n.spec,
+                &n.group,
+                n.slots.count(),
+            )
             .await?;
-        Ok(Cow::Owned(slots.render(&values)))
+        Ok(Cow::Owned(n.slots.render(&values)))
+    }
+
+    /// Refuses to prepare an INSERT that leaves numbers to a sequence: numbers are given
+    /// per execute, which prepared statements do not do yet (the rows would otherwise get
+    /// each shard's own AUTO_INCREMENT, which collide).
+    pub(super) fn refuse_unnumbered_prepare(&self, text: &str) -> Result<(), SqlError> {
+        match self.numbering(text) {
+            Some(n) => Err(SqlError::new(
+                1235,
+                b"42000",
+                format!(
+                    "a prepared INSERT into '{}' that leaves column '{}' to its global sequence; give the column a value, or send the INSERT as text",
+                    n.table, n.spec.column
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn numbering(&self, text: &str) -> Option<Numbering> {
+        let (schema, table) = insert_target(text)?;
+        let schema = schema.or_else(|| self.schema.clone())?;
+        let spec = self
+            .table
+            .config
+            .schema(&schema)?
+            .tables
+            .iter()
+            .find(|t| t.name == table)?
+            .sequence
+            .clone()?;
+        let home_group = match self.table.topology.schema(&schema) {
+            Some(SchemaTopology::Sharded(sh)) => sh.group_of(sh.home_shard).map(str::to_string),
+            _ => None,
+        };
+        let group = spec.group.clone().or(home_group)?;
+        let slots = sequence_slots(text, &spec.column)?;
+        Some(Numbering {
+            schema,
+            table,
+            spec,
+            group,
+            slots,
+        })
     }
 }
