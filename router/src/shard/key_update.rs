@@ -107,8 +107,20 @@ pub fn key_update(
         }
         assignments.push((c, text.to_string()));
     }
+    // WHERE is the last clause (ORDER BY and LIMIT are refused above): its text runs to
+    // the end of the statement (an expression's span may stop before a closing
+    // parenthesis, as in `uid IN (1, 2)`).
     let selection = match &u.selection {
-        Some(e) => Some(idx.of(e).and_then(|r| sql.get(r))?.to_string()),
+        Some(e) => {
+            let start = idx.of(e)?.start;
+            let rest = sql.get(start..)?.trim_end();
+            Some(
+                rest.strip_suffix(';')
+                    .unwrap_or(rest)
+                    .trim_end()
+                    .to_string(),
+            )
+        }
         None => None,
     };
     Some(Ok(KeyUpdate {
@@ -171,6 +183,15 @@ mod tests {
         ] {
             assert!(matches!(take(sql), Some(Err(_))), "{sql}");
         }
+    }
+
+    #[test]
+    fn where_runs_to_the_end() {
+        let k = take("UPDATE orders SET uid = 3 WHERE uid IN (10, 4) ;").and_then(Result::ok);
+        assert_eq!(
+            k.and_then(|k| k.selection).as_deref(),
+            Some("uid IN (10, 4)")
+        );
     }
 
     #[test]
