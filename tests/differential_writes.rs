@@ -5,7 +5,8 @@
 //! affected rows and, after every write, the whole written table must be the same.
 //! Refusals are counted per family and printed: none is allowed for DUAL and INSERT without
 //! columns; shard-key UPDATEs that would move rows to the other group are refused by design
-//! (cross-group transactions, issue 14) and only counted. Seed: `MYSHARD_DIFF_SEED`.
+//! (cross-group transactions, issue 14) and only counted. Seed: `MYSHARD_DIFF_SEED`;
+//! statements per family: `MYSHARD_DIFF_PER_FAMILY` (default 120).
 
 mod harness;
 
@@ -215,7 +216,7 @@ async fn dual_insert_without_columns_and_shard_key_updates_match_one_server() ->
     }
     let mut rng = Rng::new(seed);
     let mut next_id = 0i64;
-    for _ in 0..PER_FAMILY {
+    for _ in 0..env_or("MYSHARD_DIFF_PER_FAMILY", PER_FAMILY) {
         let s = dual(&mut rng);
         d.check(&s).await?;
         let s = insert_no_columns(&mut rng, &mut next_id);

@@ -28,6 +28,14 @@ impl Session {
     ) -> Option<Result<(), Closed>> {
         let topology = &self.table.topology;
         let session_schema = self.schema.as_deref();
+        // Only UPDATEs in a sharded schema, or naming a schema, are parsed here.
+        let in_sharded = session_schema
+            .and_then(|s| topology.schema(s))
+            .is_some_and(|s| s.is_sharded());
+        let head = text.trim_start().get(..6)?;
+        if !head.eq_ignore_ascii_case("UPDATE") || (!in_sharded && !text.contains('.')) {
+            return None;
+        }
         let k = key_update(text, |schema, table| {
             let schema = schema.or(session_schema)?;
             match topology.schema(schema)? {
