@@ -72,7 +72,8 @@ impl Sequences {
             .lock()
             .map_err(|_| SqlError::new(1105, b"HY000", "global sequences unavailable"))?;
         let key = (schema.to_string(), table.to_string());
-        if let Some(g) = map.get(&key)
+        let previous = map.get(&key).cloned();
+        if let Some(g) = &previous
             && g.spec == *spec
         {
             return Ok(g.clone());
@@ -90,6 +91,17 @@ impl Sequences {
                 spec.max_clock_wait_ms,
                 Clock::system(),
             )),
+        };
+        // Reloaded settings: a time sequence goes on from where the old one was.
+        let source = match (source, previous.as_deref()) {
+            (
+                Source::Time(t),
+                Some(Generator {
+                    source: Source::Time(old),
+                    ..
+                }),
+            ) => Source::Time(t.continue_after(old)),
+            (s, _) => s,
         };
         let g = Arc::new(Generator {
             spec: spec.clone(),

@@ -60,6 +60,15 @@ impl TimeSequence {
         }
     }
 
+    /// Continues after the numbers `previous` handed out (its settings were reloaded): the
+    /// new generator never goes back to a millisecond and counter already used.
+    pub fn continue_after(self, previous: &TimeSequence) -> TimeSequence {
+        if let (Ok(old), Ok(mut new)) = (previous.last.lock(), self.last.lock()) {
+            *new = *old;
+        }
+        self
+    }
+
     /// `count` increasing numbers.
     pub async fn take(&self, count: usize) -> Result<Vec<u64>, String> {
         let mut out = Vec::with_capacity(count);
@@ -125,6 +134,17 @@ mod tests {
         assert_eq!(a[0] >> (INSTANCE_BITS + COUNTER_BITS), 9_000);
         let other = TimeSequence::new(6, 1_000, 100, clock_at(t.clone()));
         assert_ne!(other.take(1).await?[0], b[0]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn reloaded_settings_go_on_from_the_old_generator() -> Result<(), String> {
+        let t = Arc::new(AtomicU64::new(10_000));
+        let old = TimeSequence::new(1, 0, 100, clock_at(t.clone()));
+        let last = old.take(3).await?[2];
+        let new = TimeSequence::new(1, 0, 200, clock_at(t.clone())).continue_after(&old);
+        let next = new.take(1).await?[0];
+        assert!(next > last, "{next} after {last}");
         Ok(())
     }
 
