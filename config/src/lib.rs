@@ -12,6 +12,7 @@ mod lines;
 mod load;
 mod model;
 mod reload;
+mod sequence_rules;
 mod sharding;
 mod topology;
 mod validate;
@@ -20,12 +21,14 @@ pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use model::{
     AdminHttp, Config, Consistency, DEFAULT_ADMIN_HTTP_LISTEN, Failover, FailoverMode, Group,
-    Heartbeat, Limits, Placement, Pool, ReadHost, ReadPolicy, Schema, Table, User,
+    Heartbeat, Limits, Placement, Pool, ReadHost, ReadPolicy, Schema, Sequence, SequenceKind,
+    Table, User,
 };
 pub use reload::{
     HostChange, HostRef, HostRole, HostSetting, PoolChange, RefusalReason, ReloadError, ReloadPlan,
     ReloadRefusal, TableRef, WriteHostSwitch, compare, load_for_reload, parse_for_reload,
 };
+pub use sequence_rules::{MAX_CLOCK_WAIT_MS, MAX_SEQUENCE_BLOCK, MAX_SEQUENCE_INSTANCE};
 pub use sharding::{
     DEFAULT_COLLATION, DEFAULT_DATABASE_PATTERN, DEFAULT_DECIMAL_PRECISION, DatabasePattern,
     KeyType, MAX_DATABASE_NAME_CHARS, MAX_DATETIME_FSP, MAX_DECIMAL_PRECISION, MAX_DECIMAL_SCALE,

@@ -564,6 +564,66 @@ pub struct Table {
     /// A small table copied to every shard: reads stay local, writes go to every shard.
     #[serde(default)]
     pub global: bool,
+    /// A global sequence the proxy assigns to a key column of the table (INSERTs that omit
+    /// it or pass NULL or 0).
+    #[serde(default)]
+    pub sequence: Option<Sequence>,
+}
+
+/// How the proxy numbers a table's key column: `schemas[].tables[].sequence`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Sequence {
+    /// The column the proxy assigns (often the shard key).
+    pub column: String,
+    /// Where the numbers come from.
+    pub kind: SequenceKind,
+    /// Segment: the group holding the sequence table (default: the group of the schema's
+    /// home shard).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Segment: the database of the sequence table `myshard_sequences` (created if missing).
+    #[serde(default = "default_sequence_database")]
+    pub database: String,
+    /// Segment: how many numbers one reservation takes (default 1000).
+    #[serde(default = "default_sequence_block")]
+    pub block_size: u64,
+    /// Time: this proxy's instance id, 0 to 1023, different on every proxy of the cluster.
+    #[serde(default)]
+    pub instance_id: Option<u32>,
+    /// Time: the epoch, milliseconds since 1970-01-01 UTC (default 2024-01-01).
+    #[serde(default = "default_sequence_epoch")]
+    pub epoch_ms: u64,
+    /// Time: how long an insert waits for a clock that went back before failing (ms).
+    #[serde(default = "default_clock_wait")]
+    pub max_clock_wait_ms: u64,
+}
+
+/// The kinds of global sequence.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SequenceKind {
+    /// Blocks of numbers reserved from a table on a group.
+    Segment,
+    /// Milliseconds since an epoch, the proxy's instance id and a counter.
+    Time,
+}
+
+fn default_sequence_database() -> String {
+    "myshard".into()
+}
+
+fn default_sequence_block() -> u64 {
+    1000
+}
+
+fn default_sequence_epoch() -> u64 {
+    // 2024-01-01T00:00:00Z
+    1_704_067_200_000
+}
+
+fn default_clock_wait() -> u64 {
+    1000
 }
 
 impl Config {

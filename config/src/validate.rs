@@ -51,6 +51,9 @@ pub(crate) fn validate_with(
     check.groups(config);
     check.schemas(config);
     check.users(config);
+    for (path, message) in crate::sequence_rules::problems(config) {
+        check.fail(path, message);
+    }
     check.errors.sort_by_key(|error| error.line);
     check.errors
 }

@@ -128,6 +128,7 @@ fn sharded_schema_parses() {
                 collation: None,
                 allow_full_scan_writes: None,
                 global: false,
+                sequence: None,
             },
             Table {
                 name: "customers".into(),
@@ -136,6 +137,7 @@ fn sharded_schema_parses() {
                 collation: Some("utf8mb4_general_ci".into()),
                 allow_full_scan_writes: Some(true),
                 global: false,
+                sequence: None,
             },
             Table {
                 name: "countries".into(),
@@ -144,6 +146,7 @@ fn sharded_schema_parses() {
                 collation: None,
                 allow_full_scan_writes: None,
                 global: true,
+                sequence: None,
             },
         ],
     };

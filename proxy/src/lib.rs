@@ -20,6 +20,7 @@ pub mod packet;
 pub mod params;
 pub mod reload;
 pub mod routing;
+pub mod sequence;
 pub mod server;
 pub mod session;
 pub mod sharding;

@@ -74,6 +74,8 @@ pub struct Shared {
     pub stmt_cache: StmtCache,
     /// Column orders of sharded and global tables (INSERT without a column list).
     pub column_orders: crate::column_orders::ColumnOrders,
+    /// Global sequences of tables that have one.
+    pub sequences: crate::sequence::Sequences,
     /// Live client connections by proxy connection id.
     pub registry: Mutex<HashMap<u64, Arc<ConnControl>>>,
     next_conn_id: AtomicU64,
@@ -113,6 +115,7 @@ impl Shared {
             server_version: RwLock::new(version),
             stmt_cache,
             column_orders: Default::default(),
+            sequences: Default::default(),
             registry: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
             admission: Admission::default(),

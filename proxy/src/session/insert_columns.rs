@@ -55,7 +55,7 @@ impl Session {
     }
 
     /// The columns of `ins.table` in order, as the home shard (database `home`) has them.
-    async fn learn_columns(
+    pub(super) async fn learn_columns(
         &mut self,
         schema: &str,
         home: &str,

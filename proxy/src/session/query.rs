@@ -157,6 +157,13 @@ impl Session {
                 Ok(t) => t,
                 Err(e) => return self.send_err(&e, seq).await,
             };
+            let text = match self.with_sequence_values(text).await {
+                Ok(t) => t,
+                Err(e) => return self.send_err(&e, seq).await,
+            };
+            if let Some(r) = self.run_key_update(&text, seq).await {
+                return r;
+            }
             match self.plan_statement(&text).await {
                 ShardPlan::Passthrough => {}
                 ShardPlan::Error(e) => {

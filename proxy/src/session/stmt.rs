@@ -194,6 +194,7 @@ impl Session {
         };
         let text = super::privilege::resolve_comments(&self.shared, &text)?;
         let text = self.with_insert_columns(text).await?;
+        self.refuse_unnumbered_prepare(&text)?;
         match self.plan_statement(&text).await {
             ShardPlan::Passthrough => Ok((self.default_route()?, sql.to_vec(), None)),
             ShardPlan::Error(e) => Err(super::shard::route_error(e)),

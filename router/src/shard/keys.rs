@@ -111,6 +111,10 @@ pub fn operand(e: &Expr, idx: &LineIndex<'_>, ph: &Placeholders) -> Option<Opera
             _ => None,
         },
         Expr::Nested(inner) => operand(inner, idx, ph),
+        // `LAST_INSERT_ID(n)` is `n` (the proxy writes a sequence's first number so).
+        Expr::Function(f) => super::sequence::last_insert_id_arg(f)
+            .and_then(|e| operand(e, idx, ph))
+            .filter(|o| matches!(o, Operand::Literal(Literal::Number(_)))),
         _ => None,
     }
 }

@@ -5,10 +5,12 @@
 pub mod columnless;
 pub mod hint;
 pub mod insert;
+pub mod key_update;
 pub mod keys;
 pub mod plan;
 pub mod point;
 pub mod resolve;
+pub mod sequence;
 pub mod span;
 pub mod tables;
 pub mod template;
