@@ -9,7 +9,11 @@ pub mod keys;
 pub mod plan;
 pub mod point;
 pub mod resolve;
+pub mod scopes;
 pub mod span;
+pub mod subquery;
+#[cfg(test)]
+mod subquery_tests;
 pub mod tables;
 pub mod template;
 #[cfg(test)]
