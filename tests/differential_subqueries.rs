@@ -269,7 +269,13 @@ impl Gen {
                 q.s("SELECT u.id, (SELECT COUNT(*) FROM orders o WHERE o.user_id = u.id) AS n, \
                      (SELECT SUM(qty) FROM items i WHERE i.user_id = u.id) AS q FROM users u WHERE u.age > ")
                     .l(&a);
-                ("colocated_scalar", false)
+                if self.rng.chance(50) {
+                    let n = self.rng.range(1, 20);
+                    q.s(&format!(" ORDER BY u.id LIMIT {n}"));
+                    ("colocated_scalar_ordered", true)
+                } else {
+                    ("colocated_scalar", false)
+                }
             }
             3 => {
                 q.s("SELECT COUNT(*) FROM users u WHERE ");

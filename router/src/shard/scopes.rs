@@ -664,7 +664,11 @@ const AGGREGATES: [&str; 14] = [
     "JSON_OBJECTAGG",
 ];
 
-fn scan_functions(e: &Expr, pick: &dyn Fn(&sqlparser::ast::Function) -> bool) -> bool {
+/// Whether `e` calls a function that `pick` accepts, outside the subqueries it holds.
+pub(crate) fn function_outside_subqueries(
+    e: &Expr,
+    pick: &dyn Fn(&sqlparser::ast::Function) -> bool,
+) -> bool {
     struct F<'p> {
         queries: usize,
         pick: &'p dyn Fn(&sqlparser::ast::Function) -> bool,
@@ -690,7 +694,7 @@ fn scan_functions(e: &Expr, pick: &dyn Fn(&sqlparser::ast::Function) -> bool) ->
 }
 
 fn has_aggregate(e: &Expr) -> bool {
-    scan_functions(e, &|f| {
+    function_outside_subqueries(e, &|f| {
         f.over.is_none() && {
             let n = f.name.to_string().to_ascii_uppercase();
             AGGREGATES.contains(&n.as_str())
@@ -699,5 +703,5 @@ fn has_aggregate(e: &Expr) -> bool {
 }
 
 fn has_window(e: &Expr) -> bool {
-    scan_functions(e, &|f| f.over.is_some())
+    function_outside_subqueries(e, &|f| f.over.is_some())
 }

@@ -318,3 +318,27 @@ fn everything_else_is_refused_naming_the_construct() {
         "set operation",
     );
 }
+
+#[test]
+fn merged_outer_queries_keep_subqueries_out_of_copied_expressions() {
+    // The scalar subquery's COUNT is its own, not an aggregate of the outer query.
+    let sql0 = &route(
+        "SELECT id, (SELECT COUNT(*) FROM orders o WHERE o.user_id = u.id) AS n FROM users u ORDER BY id LIMIT 2",
+        &[],
+    )
+    .expect("route")[1]
+        .1;
+    assert!(sql0.contains("FROM `shop_0001`.`orders` o"), "{sql0}");
+    // Sorting on the subquery would copy it (unrenamed) into a hidden column: refused.
+    refused(
+        "SELECT id, (SELECT COUNT(*) FROM orders o WHERE o.user_id = u.id) AS n FROM users u ORDER BY 2",
+        "a subquery inside an ORDER BY",
+    );
+    // Pinned to one shard, the same statement needs no merge.
+    assert_eq!(
+        shards(
+            "SELECT id, (SELECT COUNT(*) FROM orders o WHERE o.user_id = u.id) AS n FROM users u WHERE id = 3 ORDER BY 2"
+        ),
+        vec![3]
+    );
+}
