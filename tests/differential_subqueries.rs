@@ -15,6 +15,8 @@
 //! - `colocated_in…`: `key IN (SELECT key …)` under a scatter.
 //! - `colocated_derived`: a derived table grouped by the key (or a co-located join) under a
 //!   plain outer projection and filter.
+//! - `uncorrelated_in`: `[NOT] IN (SELECT …)` over a sharded table on a non-key column,
+//!   evaluated first by the proxy (NULLs among the values included).
 //!
 //! Every generated statement is one the proxy is meant to answer: a refusal fails the test
 //! like a mismatch. Knobs: `MYSHARD_SUBQ_DIFF_SEED`, `MYSHARD_SUBQ_DIFF_STATEMENTS`.
@@ -153,13 +155,37 @@ impl Gen {
     }
 
     fn statement(&mut self) -> Stmt {
-        match self.rng.below(10) {
+        match self.rng.below(11) {
             0..=3 => self.nested_single_shard(),
             4 | 5 => self.colocated_exists(),
             6 | 7 => self.colocated_in(),
             8 => self.colocated_derived(),
+            9 => self.uncorrelated_in(),
             _ => self.pinned_write(),
         }
+    }
+
+    /// Evaluated first by the proxy, its values written in.
+    fn uncorrelated_in(&mut self) -> Stmt {
+        let not = if self.rng.chance(40) { "NOT " } else { "" };
+        let mut q = Sql::new(false);
+        if self.rng.chance(50) {
+            let qty = Lit::Int(self.rng.range(1, 10));
+            q.s("SELECT id, status FROM orders WHERE id ")
+                .s(not)
+                .s("IN (SELECT order_id FROM items WHERE qty > ")
+                .l(&qty)
+                .s(")");
+        } else {
+            // orders.cc holds NULLs: NOT IN then matches nothing.
+            let x = self.total();
+            q.s("SELECT code FROM countries WHERE code ")
+                .s(not)
+                .s("IN (SELECT cc FROM orders WHERE total > ")
+                .l(&x)
+                .s(")");
+        }
+        q.select("uncorrelated_in", false)
     }
 
     fn nested_single_shard(&mut self) -> Stmt {

@@ -1,8 +1,9 @@
 //! Subqueries and derived tables over shards end to end (2 groups × 16 shards, real
 //! MariaDB): the issue's single-shard examples (text and server-side prepared), co-located
 //! EXISTS / IN reaching every shard with the outer ORDER BY / LIMIT merged, INSERT … SELECT
-//! and UPDATE pinned to one shard (rows checked in the physical databases), and the
-//! refusals (1235, SQLSTATE 42000, naming the construct) with the connection still usable.
+//! and UPDATE pinned to one shard (rows checked in the physical databases), the refusals
+//! (1235, SQLSTATE 42000, naming the construct) with the connection still usable, and
+//! uncorrelated `IN (SELECT …)` evaluated first (values typed, NULL kept, bounded).
 
 mod harness;
 
@@ -53,7 +54,7 @@ impl Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subqueries_run_pinned_or_co_located_and_the_rest_is_refused() -> Result<()> {
-    let c = Cluster::start(16, TABLES, |_| {}).await?;
+    let c = Cluster::start(16, TABLES, |config| config.limits.max_subquery_rows = 4).await?;
     let mut conn = app_conn(&c.proxy, Some("shop")).await?;
     for sql in SETUP {
         conn.query_drop(*sql).await?;
@@ -138,11 +139,11 @@ async fn subqueries_run_pinned_or_co_located_and_the_rest_is_refused() -> Result
             "GROUP BY without the shard key",
         ),
         (
-            "SELECT * FROM orders WHERE user_id = 42 AND order_id IN (SELECT order_id FROM items WHERE user_id = 7)",
+            "SELECT * FROM orders WHERE user_id = 42 AND EXISTS (SELECT 1 FROM items WHERE user_id = 7 AND items.order_id = 4)",
             "select different shards",
         ),
         (
-            "SELECT * FROM users u WHERE u.id NOT IN (SELECT user_id FROM orders)",
+            "SELECT * FROM users u WHERE u.name IN (SELECT o.status FROM orders o WHERE o.order_id > u.id)",
             "a subquery over sharded table 'orders'",
         ),
     ] {
@@ -154,5 +155,67 @@ async fn subqueries_run_pinned_or_co_located_and_the_rest_is_refused() -> Result
         .query("SELECT COUNT(*) FROM users WHERE id = 42")
         .await?;
     assert_eq!(one, vec![1]);
+    uncorrelated_in_is_evaluated_first(&mut conn).await
+}
+
+/// Uncorrelated `IN (SELECT …)` over sharded tables that cannot run shard by shard: the
+/// proxy fetches the values first (typed, NULL kept), then routes the statement.
+async fn uncorrelated_in_is_evaluated_first(conn: &mut mysql_async::Conn) -> Result<()> {
+    conn.query_drop(r"INSERT INTO users (id, name) VALUES (10, 'o''neil'), (11, 'back\\slash')")
+        .await?;
+    conn.query_drop(r"INSERT INTO orders (order_id, user_id, status, cc) VALUES (6, 9, 'o''neil', 'FR'), (7, 9, 'back\\slash', NULL)")
+        .await?;
+    // Non-key column on both sides: values fetched, then a plain scatter.
+    let mut ids: Vec<i32> = conn
+        .query("SELECT order_id FROM orders WHERE order_id IN (SELECT order_id FROM items WHERE id >= 11)")
+        .await?;
+    ids.sort();
+    assert_eq!(ids, vec![3, 4]);
+    // Pinned to another shard than the outer query: values fetched from there.
+    let pinned: Vec<i32> = conn
+        .query("SELECT order_id FROM orders WHERE user_id = 42 AND order_id IN (SELECT order_id FROM items WHERE user_id = 7 OR id = 11)")
+        .await?;
+    assert_eq!(pinned, vec![3]);
+    // Strings quoted (a quote, a backslash), compared with the column's collation.
+    let mut names: Vec<String> = conn
+        .query("SELECT name FROM users WHERE name IN (SELECT status FROM orders WHERE user_id = 9)")
+        .await?;
+    names.sort();
+    assert_eq!(names, vec![r"back\slash".to_string(), "o'neil".to_string()]);
+    // An expression of keys: the list of values then routes the statement by its key.
+    let mut paid: Vec<String> = conn
+        .query("SELECT name FROM users WHERE id IN (SELECT o.user_id + 0 FROM orders o WHERE o.status = 'paid')")
+        .await?;
+    paid.sort();
+    assert_eq!(paid, vec!["alice".to_string(), "carol".to_string()]);
+    // NULL semantics of IN / NOT IN kept: a NULL among the values makes NOT IN match nothing.
+    let mut codes: Vec<String> = conn
+        .query("SELECT code FROM countries WHERE code IN (SELECT cc FROM orders)")
+        .await?;
+    codes.sort();
+    assert_eq!(codes, vec!["DE".to_string(), "FR".to_string()]);
+    let none: Vec<String> = conn
+        .query("SELECT code FROM countries WHERE code NOT IN (SELECT cc FROM orders)")
+        .await?;
+    assert!(none.is_empty(), "{none:?}");
+    // No rows: IN matches nothing, NOT IN everything.
+    let empty: Vec<i32> = conn
+        .query("SELECT order_id FROM orders WHERE order_id IN (SELECT order_id FROM items WHERE id > 1000)")
+        .await?;
+    assert!(empty.is_empty());
+    let all: Vec<i64> = conn
+        .query("SELECT COUNT(*) FROM orders WHERE order_id NOT IN (SELECT order_id FROM items WHERE id > 1000)")
+        .await?;
+    assert_eq!(all, vec![7]);
+    // More distinct values than limits.max_subquery_rows (4 here): an error naming it.
+    let (code, _, message) = server_err(
+        conn.query_drop("SELECT * FROM items WHERE order_id IN (SELECT order_id FROM orders)")
+            .await,
+    )?;
+    assert_eq!(code, 1235, "{message}");
+    assert!(
+        message.contains("limits.max_subquery_rows (4)"),
+        "{message}"
+    );
     Ok(())
 }

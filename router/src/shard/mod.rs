@@ -8,6 +8,7 @@ pub mod insert;
 pub mod keys;
 pub mod plan;
 pub mod point;
+pub mod prefetch;
 pub mod resolve;
 pub mod scopes;
 pub mod span;
