@@ -336,7 +336,12 @@ impl<'a> Builder<'a> {
             {
                 let a = column(left).and_then(|p| resolve(&self.out, scope, &p));
                 let b = column(right).and_then(|p| resolve(&self.out, scope, &p));
-                if let (Some(a), Some(b)) = (a, b) {
+                // An equality between two outer tables inside a subquery (which may sit
+                // under NOT or OR) says nothing about the outer rows: only one that
+                // involves this scope's own table co-locates.
+                if let (Some(a), Some(b)) = (a, b)
+                    && (self.out.tables[a].scope == scope || self.out.tables[b].scope == scope)
+                {
                     self.edge(a, b);
                 }
             }

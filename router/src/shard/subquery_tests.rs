@@ -309,6 +309,11 @@ fn everything_else_is_refused_naming_the_construct() {
         "SELECT * FROM users u WHERE EXISTS (SELECT 1 FROM tags t WHERE t.tag = u.id)",
         "neither joined nor correlated",
     );
+    // An equality of two outer tables inside a subquery does not join them.
+    refused(
+        "SELECT * FROM users u, orders o WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.user_id = u.id AND u.id = o.user_id)",
+        "neither joined nor correlated",
+    );
     refused(
         "SELECT * FROM orders WHERE user_id = 1 UNION SELECT * FROM items WHERE user_id = 1",
         "set operation",
