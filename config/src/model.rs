@@ -115,6 +115,10 @@ pub struct Limits {
     pub max_connect_errors: u32,
     /// How long an address stays blocked after `max_connect_errors` failed logins, ms.
     pub connect_errors_block_ms: u64,
+    /// Distinct values an uncorrelated `IN (SELECT …)` over several shards may give when the
+    /// proxy evaluates it first and writes its values into the statement; more is an error
+    /// naming this setting.
+    pub max_subquery_rows: usize,
 }
 
 impl Default for Limits {
@@ -131,6 +135,7 @@ impl Default for Limits {
             statement_timeout_ms: 0,
             max_connect_errors: 100,
             connect_errors_block_ms: 60_000,
+            max_subquery_rows: 10_000,
         }
     }
 }

@@ -139,6 +139,7 @@ impl Checker<'_> {
             ),
             ("limits.max_prepared_statements", l.max_prepared_statements),
             ("limits.statement_cache_bytes", l.statement_cache_bytes),
+            ("limits.max_subquery_rows", l.max_subquery_rows),
         ] {
             if value < 1 {
                 self.fail(key.into(), "must be at least 1".into());

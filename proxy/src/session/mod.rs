@@ -32,6 +32,7 @@ mod shard_path;
 mod sql_prepare;
 mod statement_timeout;
 mod stmt;
+mod subquery_values;
 mod tx;
 
 use crate::backend::PooledConn;

@@ -164,7 +164,12 @@ impl Session {
             if let Some(r) = self.run_key_update(&text, seq).await {
                 return r;
             }
-            match self.plan_statement(&text).await {
+            // An uncorrelated IN (SELECT …) may be evaluated first (subquery_values.rs).
+            let (text, plan) = match self.plan_with_subquery_values(text).await {
+                Ok(p) => p,
+                Err(e) => return self.send_err(&e, seq).await,
+            };
+            match plan {
                 ShardPlan::Passthrough => {}
                 ShardPlan::Error(e) => {
                     return self.send_err(&super::shard::route_error(e), seq).await;

@@ -226,22 +226,14 @@ pub(crate) fn aggregate_call(e: &Expr) -> Result<Option<AggCall<'_>>, RouteError
 
 /// Whether `e` contains an aggregate call (or window function) anywhere.
 pub(crate) fn contains_aggregate(e: &Expr) -> bool {
-    let mut found = false;
-    let _ = visit_expressions(e, |x: &Expr| {
-        if let Expr::Function(f) = x {
-            let name = f.name.to_string().to_ascii_uppercase();
-            if f.over.is_some()
-                || matches!(name.as_str(), "COUNT" | "SUM" | "MIN" | "MAX" | "AVG")
-                || OTHER_AGGREGATES.contains(&name.as_str())
-                || name == "JSON_OBJECTAGG"
-            {
-                found = true;
-                return ControlFlow::Break(());
-            }
-        }
-        ControlFlow::Continue(())
-    });
-    found
+    // An aggregate inside a subquery is the subquery's own, not this SELECT's.
+    crate::shard::scopes::function_outside_subqueries(e, &|f| {
+        let name = f.name.to_string().to_ascii_uppercase();
+        f.over.is_some()
+            || matches!(name.as_str(), "COUNT" | "SUM" | "MIN" | "MAX" | "AVG")
+            || OTHER_AGGREGATES.contains(&name.as_str())
+            || name == "JSON_OBJECTAGG"
+    })
 }
 
 /// A select-list item as the planner sees it.
@@ -479,14 +471,22 @@ impl Builder<'_> {
 fn check_copyable(e: &Expr) -> Result<(), RouteError> {
     let mut three_part = false;
     let mut placeholder = false;
+    let mut subquery = false;
     let _ = visit_expressions(e, |x: &Expr| {
         match x {
             Expr::CompoundIdentifier(p) if p.len() > 2 => three_part = true,
             Expr::Value(v) if matches!(v.value, Value::Placeholder(_)) => placeholder = true,
+            // A copied subquery would keep its table names unrenamed.
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => subquery = true,
             _ => {}
         }
         ControlFlow::<()>::Continue(())
     });
+    if subquery {
+        return Err(RouteError::unsupported(format!(
+            "a subquery inside an ORDER BY / GROUP BY / HAVING / aggregate expression ({e}) over several shards"
+        )));
+    }
     if placeholder {
         return Err(RouteError::unsupported(format!(
             "a parameter inside an ORDER BY / GROUP BY / HAVING / aggregate expression ({e}) over several shards"

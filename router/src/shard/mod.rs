@@ -9,9 +9,14 @@ pub mod key_update;
 pub mod keys;
 pub mod plan;
 pub mod point;
+pub mod prefetch;
 pub mod resolve;
+pub mod scopes;
 pub mod sequence;
 pub mod span;
+pub mod subquery;
+#[cfg(test)]
+mod subquery_tests;
 pub mod tables;
 pub mod template;
 #[cfg(test)]

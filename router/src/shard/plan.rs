@@ -519,21 +519,25 @@ fn plan_parsed(sql: &str, stmt: &Statement, ctx: RouteContext<'_>) -> Result<Rou
             sharded_tables[0].table.name, l.table.name
         )));
     }
-    if let Statement::Insert(ins) = stmt
-        && ins
-            .source
-            .as_ref()
-            .is_some_and(|q| !matches!(q.body.as_ref(), SetExpr::Values(_)))
-    {
-        return Err(RouteError::unsupported(
-            "INSERT … SELECT involving sharded tables",
-        ));
-    }
-    if let Some(n) = sharded_tables.iter().find(|r| r.table.nested) {
-        return Err(RouteError::unsupported(format!(
-            "a subquery, derived table or set operation over sharded table '{}'",
-            n.table.name
-        )));
+    if super::subquery::applies(stmt, sharded_tables.iter().map(|r| r.table)) {
+        // Subqueries, derived tables, WITH, INSERT … SELECT: see super::subquery.
+        let rule_of = |t: &TableRef| belongs(t).then(|| sharded.table(&t.name).cloned())?;
+        let template = |edits| {
+            let stmts = std::slice::from_ref(stmt);
+            SqlTemplate::with_edits(sql, stmts, &idx, &tables, logical, &belongs, edits)
+        };
+        let ph = Placeholders::scan(sql);
+        let input = super::subquery::NestedInput {
+            sql,
+            stmt,
+            idx: &idx,
+            ph: &ph,
+            tables: &tables,
+            rule_of: &rule_of,
+            template: &template,
+        };
+        super::subquery::plan_nested(&input, &mut route)?;
+        return Ok(Route::Shard(Box::new(route)));
     }
     let ph = Placeholders::scan(sql);
     match stmt {

@@ -88,7 +88,7 @@ impl ShardRoute {
                     let s = shards(&g.constraint, &mut f)?;
                     if groups.len() > 1 && s.as_ref().is_none_or(|s| s.len() != 1) {
                         return Err(RouteError::unsupported(format!(
-                            "a join of sharded tables not joined on their shard keys ({}) unless each is limited to the same single shard",
+                            "sharded tables not joined on their shard keys ({}) unless each is limited to the same single shard",
                             groups
                                 .iter()
                                 .map(|g| g.tables.join(", "))
@@ -100,9 +100,14 @@ impl ShardRoute {
                         (None, s) => s,
                         (Some(a), Some(b)) if a == b => Some(a),
                         (Some(_), _) => {
-                            return Err(RouteError::unsupported(
-                                "a join of sharded tables whose key conditions select different shards",
-                            ));
+                            return Err(RouteError::unsupported(format!(
+                                "sharded tables not joined on their shard keys ({}) whose key conditions select different shards",
+                                groups
+                                    .iter()
+                                    .map(|g| g.tables.join(", "))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            )));
                         }
                     };
                 }

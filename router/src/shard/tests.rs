@@ -229,7 +229,7 @@ fn inserts() {
         "may not change the shard key",
     );
     refused(
-        "INSERT INTO orders (uid) SELECT uid FROM items",
+        "INSERT INTO orders (uid) SELECT x FROM items",
         "INSERT … SELECT",
     );
 }
