@@ -72,6 +72,11 @@ impl Session {
             Exec::Text => RowFormat::Text,
             Exec::Prepared { .. } => RowFormat::Binary,
         };
+        // Paging parameters are filled in by the execute (see `paging`); never merged unbound.
+        if plan.is_some_and(|p| p.paging.is_some()) {
+            let e = SqlError::not_supported("LIMIT given as a parameter in a text statement");
+            return self.send_err(&e, seq).await;
+        }
         let ordered = plan.is_some_and(|p| !p.order.is_empty() && p.grouping.is_none());
         let mut scatter = match self.scatter(route, targets, exec, ordered).await {
             Ok(s) => s,

@@ -14,6 +14,7 @@ mod login;
 mod merge;
 mod merge_buffer;
 mod names;
+mod paging;
 mod participants;
 mod planner;
 pub mod point_read;

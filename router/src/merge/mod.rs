@@ -14,6 +14,7 @@ pub mod collate;
 pub mod group;
 pub mod having;
 pub mod number;
+pub mod paging;
 pub mod plan;
 pub mod row;
 pub mod sort;
