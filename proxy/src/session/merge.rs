@@ -15,7 +15,7 @@ use myshard_router::merge::group::{GroupError, GroupMerge};
 use myshard_router::merge::plan::MergePlan;
 use myshard_router::merge::row::{ColumnInfo, Row, RowFormat};
 use myshard_router::merge::sort::{KWayMerge, Layout, SortSpec};
-use myshard_router::shard::plan::ShardRoute;
+use myshard_router::shard::plan::{ShardRoute, Targets};
 use myshard_router::shard::resolve::Target;
 
 /// Output flushed to the client past this many bytes.
@@ -33,6 +33,9 @@ struct Output {
     /// The logical schema, and the physical databases whose name it replaces in column
     /// definitions.
     rename: (String, Vec<String>),
+    /// The column definitions must be the first stream's (a UNION's columns are named
+    /// after its first branch): other streams wait until it has sent them.
+    first_names: bool,
 }
 
 impl Output {
@@ -92,6 +95,7 @@ impl Session {
                 route.schema.clone(),
                 targets.iter().map(|t| t.database.clone()).collect(),
             ),
+            first_names: matches!(route.targets, Targets::Union(_)),
         };
         let hidden = plan.map_or(0, |p| p.hidden);
         let r = match (plan, &mut scatter.streams) {
@@ -206,9 +210,25 @@ impl Session {
         };
         let mut layout: Option<Layout> = None;
         let mut done = 0;
+        // Messages of other streams held until the first stream's columns came.
+        let mut held: std::collections::VecDeque<Msg> = std::collections::VecDeque::new();
         while done < n {
-            let Some((_, msg)) = rx.recv().await else {
-                return Err(Stop::Error(SqlError::internal("a shard reader stopped")));
+            let msg = match held.pop_front() {
+                Some(m) if layout.is_some() => m,
+                other => {
+                    if let Some(m) = other {
+                        held.push_front(m);
+                    }
+                    let Some((stream, msg)) = rx.recv().await else {
+                        return Err(Stop::Error(SqlError::internal("a shard reader stopped")));
+                    };
+                    let waits = out.first_names && layout.is_none() && stream != 0;
+                    if waits && !matches!(msg, Msg::Failed(_)) {
+                        held.push_back(msg);
+                        continue;
+                    }
+                    msg
+                }
             };
             match msg {
                 Msg::Columns(defs) => {

@@ -16,7 +16,7 @@ use crate::packet;
 use crate::params::{ExecuteRequest, split_values};
 use crate::wire::put_lenenc_str;
 use myshard_router::merge::paging::{limit_placeholders, literal_amount};
-use myshard_router::shard::plan::ShardRoute;
+use myshard_router::shard::plan::{ShardRoute, Targets};
 use myshard_router::shard::resolve::{Bound, Target};
 
 /// MYSQL_TYPE_LONGLONG with the unsigned flag: how a pushed-down count is bound.
@@ -24,7 +24,8 @@ const UNSIGNED_LONGLONG: [u8; 2] = [0x08, 0x80];
 
 impl Session {
     /// Runs a prepared SELECT on several `targets` when its merge plan takes offset or
-    /// count from parameters; `None` when it does not (the caller runs it as usual).
+    /// count from parameters (or refuses a UNION over several shards); `None` when it
+    /// does not (the caller runs it as usual).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn execute_paged(
         &mut self,
@@ -37,6 +38,14 @@ impl Session {
         targets: &[Target],
         seq: u8,
     ) -> Option<Result<(), Closed>> {
+        // The branches of a UNION over several shards have statements of their own, with
+        // parameters of their own: only text statements run them.
+        if matches!(route.targets, Targets::Union(_)) && targets.len() > 1 {
+            let e = SqlError::not_supported(
+                "a UNION over several shards in a prepared statement (it runs as a text statement, or prepared when all its branches go to the same shard)",
+            );
+            return Some(self.send_err(&e, seq).await);
+        }
         let plan = route.merge_plan.as_deref()?;
         let paging = plan.paging.as_ref()?;
         if targets.len() < 2 {

@@ -14,3 +14,4 @@ pub mod tables;
 pub mod template;
 #[cfg(test)]
 mod tests;
+pub mod union;
