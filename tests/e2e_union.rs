@@ -66,6 +66,10 @@ async fn union_over_shards_matches_one_server() -> Result<()> {
         "SELECT k, s FROM t WHERE g = 2 UNION ALL SELECT k, w FROM u WHERE k > 70",
         "SELECT k AS first FROM t UNION ALL SELECT k FROM u UNION ALL SELECT k FROM t WHERE k = 3",
         "SELECT s FROM t WHERE k IN (1, 2, 3) UNION ALL SELECT w FROM u WHERE k = 50",
+        // UNION: distinct rows over several shards.
+        "SELECT k FROM t UNION SELECT k FROM u",
+        "SELECT s FROM t UNION SELECT w FROM u UNION SELECT s FROM t WHERE k = 4",
+        "SELECT g, s FROM t UNION DISTINCT SELECT k % 7, w FROM u",
         // All branches on one shard: the statement goes there whole, any form.
         "SELECT k, s FROM t WHERE k = 5 UNION SELECT k, w FROM u WHERE k = 5",
         "SELECT k FROM t WHERE k = 45 UNION ALL SELECT k FROM u WHERE k = 45 ORDER BY k LIMIT 1",
@@ -75,6 +79,24 @@ async fn union_over_shards_matches_one_server() -> Result<()> {
         let got = sorted(&mut proxy, sql).await?;
         assert_eq!(got, want, "{sql}");
     }
+    // ORDER BY / LIMIT on top, by position or by the first branch's names: exact order.
+    for sql in [
+        "SELECT k FROM t UNION ALL SELECT k FROM u ORDER BY k DESC LIMIT 5",
+        "SELECT k, s AS name FROM t WHERE g = 1 UNION ALL SELECT k, w FROM u ORDER BY name, k LIMIT 3, 7",
+        "SELECT k FROM t UNION SELECT k FROM u ORDER BY 1 LIMIT 10, 5",
+        "SELECT s, k FROM t UNION SELECT w, k FROM u WHERE k > 75 ORDER BY s DESC, k",
+    ] {
+        let want: Vec<Row> = reference.query(sql).await?;
+        let got: Vec<Row> = proxy.query(sql).await?;
+        let unwrap =
+            |rows: Vec<Row>| -> Vec<Vec<Value>> { rows.into_iter().map(Row::unwrap).collect() };
+        assert_eq!(unwrap(got), unwrap(want), "{sql}");
+    }
+    // Distinct under the column's collation: 'V1' and 'v1' are one row.
+    let sql = "SELECT s FROM t UNION SELECT 'V1' FROM u WHERE k = 41";
+    let want = sorted(&mut reference, sql).await?.1.len();
+    let got = sorted(&mut proxy, sql).await?.1.len();
+    assert_eq!(got, want, "{sql}");
     // Prepared, all branches on the shard of the bound keys: whole.
     let stmt = "SELECT k, s FROM t WHERE k = ? UNION SELECT k, w FROM u WHERE k = ?";
     for keys in [(50, 50), (9, 9)] {
@@ -91,10 +113,17 @@ async fn union_over_shards_matches_one_server() -> Result<()> {
     assert_eq!(got, want);
     // Not supported over several shards: refused, naming the construct.
     for (sql, construct) in [
-        ("SELECT k FROM t UNION SELECT k FROM u", "UNION (DISTINCT)"),
         (
-            "SELECT k FROM t UNION ALL SELECT k FROM u ORDER BY k",
-            "ORDER BY / LIMIT on top of a UNION",
+            "SELECT k FROM t UNION ALL SELECT k FROM u UNION SELECT k FROM t",
+            "mixing ALL and DISTINCT",
+        ),
+        (
+            "(SELECT k FROM t ORDER BY k LIMIT 2) UNION ALL SELECT k FROM u",
+            "parenthesised UNION branch",
+        ),
+        (
+            "SELECT k FROM t UNION ALL SELECT k FROM u ORDER BY k + 1",
+            "ORDER BY k + 1 on top of a UNION",
         ),
         (
             "SELECT g, COUNT(*) FROM t GROUP BY g UNION ALL SELECT k, 1 FROM u",

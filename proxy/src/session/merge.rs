@@ -344,12 +344,17 @@ impl Session {
         let mut groups: Option<GroupMerge> = None;
         let max_groups = self.table.config.merge.max_groups;
         let mut done = 0;
+        // The first stream's column definitions name the result (a UNION's first branch).
+        let mut first_defs: Option<Vec<Vec<u8>>> = None;
         while done < n {
-            let Some((_, msg)) = rx.recv().await else {
+            let Some((stream, msg)) = rx.recv().await else {
                 return Err(Stop::Error(SqlError::internal("a shard reader stopped")));
             };
             match msg {
                 Msg::Columns(defs) => {
+                    if stream == 0 && out.first_names {
+                        first_defs = Some(defs.clone());
+                    }
                     let l = layout_of(&defs, plan.hidden, format)?;
                     if let Some((_, first)) = &header {
                         same_columns(first, &l)?;
@@ -383,7 +388,7 @@ impl Session {
                 .map_err(|e| unsupported(format!("ORDER BY {} over several shards", e.0)))?;
             rows.sort_by(|a, b| spec.compare(a, b));
         }
-        self.send_header(&defs, layout.visible(), out);
+        self.send_header(first_defs.as_ref().unwrap_or(&defs), layout.visible(), out);
         for row in rows {
             if out.full() {
                 break;

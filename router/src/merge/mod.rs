@@ -18,4 +18,5 @@ pub mod paging;
 pub mod plan;
 pub mod row;
 pub mod sort;
+pub mod union;
 pub mod value;

@@ -2,16 +2,18 @@
 //! standalone SELECT (its own key conditions choose its shards). When every branch goes
 //! to the same single shard, the statement goes there whole, whatever its form (ORDER BY /
 //! LIMIT on top, parenthesised branches, UNION DISTINCT: the server answers it exactly).
-//! Otherwise a `UNION ALL` of plain branches concatenates the branches' rows (each branch
-//! scattered like a SELECT of its own); what that cannot answer exactly is refused,
+//! Otherwise the branches' rows (each branch scattered like a SELECT of its own) are
+//! concatenated (`UNION ALL`) or merged by the proxy (`UNION` distinct rows, ORDER BY /
+//! LIMIT on top: see [`crate::merge::union`]); what that cannot answer exactly is refused,
 //! naming the construct.
 
 use super::keys::Placeholders;
 use super::plan::Route;
 use super::plan::{Merge, RouteContext, RouteError, ShardRoute, Targets, plan};
 use super::resolve::{Bound, KeyHasher, Target};
+use super::template::SqlTemplate;
 use myshard_config::Topology;
-use sqlparser::ast::{Query, SelectItem, SetExpr, SetOperator, SetQuantifier};
+use sqlparser::ast::{Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier};
 use std::ops::Range;
 
 /// One branch of a UNION, planned as a SELECT of its own.
@@ -21,6 +23,9 @@ pub struct Branch {
     pub route: ShardRoute,
     /// The statement's parameters that are the branch's (in text order).
     pub params: Range<usize>,
+    /// The branch's shard statement when the UNION is merged by the proxy (hidden
+    /// `COLLATION()` columns, its own ORDER BY / LIMIT); `None`: as written.
+    pub merged: Option<SqlTemplate>,
 }
 
 /// A UNION over sharded tables.
@@ -51,8 +56,8 @@ pub(super) fn plan_union(
     mut route: ShardRoute,
 ) -> Result<Route, RouteError> {
     let mut bodies: Vec<&SetExpr> = Vec::new();
-    let mut distinct = false;
-    flatten(q.body.as_ref(), &mut bodies, &mut distinct)?;
+    let (mut distinct, mut all) = (false, false);
+    flatten(q.body.as_ref(), &mut bodies, &mut distinct, &mut all)?;
     let mut whole_only = None;
     let mut refuse = |what: &str| {
         whole_only.get_or_insert_with(|| {
@@ -61,16 +66,17 @@ pub(super) fn plan_union(
             ))
         });
     };
-    if distinct {
-        refuse("UNION (DISTINCT)");
+    if distinct && all {
+        refuse("a UNION mixing ALL and DISTINCT");
     }
-    if q.order_by.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
-        refuse("ORDER BY / LIMIT on top of a UNION");
+    if q.fetch.is_some() {
+        refuse("FETCH on top of a UNION");
     }
     if q.with.is_some() {
         refuse("WITH (common table expressions)");
     }
     let mut branches = Vec::with_capacity(bodies.len());
+    let mut selects: Vec<(&Select, String)> = Vec::with_capacity(bodies.len());
     let mut columns: Option<usize> = None;
     let mut next_param = 0usize;
     for body in bodies {
@@ -118,14 +124,40 @@ pub(super) fn plan_union(
                 ));
             }
         };
+        selects.push((select, text));
         branches.push(Branch {
             route: branch_route,
             params: next_param..next_param + count,
+            merged: None,
         });
         next_param += count;
     }
     if next_param != Placeholders::scan(sql).len() {
         refuse("parameters outside the branches of a UNION");
+    }
+    if let (Some(columns), Some((first, _))) = (columns, selects.first()) {
+        let merge =
+            crate::merge::union::plan(q, first, columns, distinct && !all, route.template.clone());
+        match merge {
+            Ok(Some(m)) => {
+                for (b, (select, text)) in branches.iter_mut().zip(&selects) {
+                    match merged_branch(text, select, &m, ctx) {
+                        Ok(t) => b.merged = Some(t),
+                        // Still answered whole when every branch goes to one shard.
+                        Err(e) => {
+                            whole_only.get_or_insert(e);
+                        }
+                    }
+                }
+                route.merge_plan = Some(Box::new(m.plan));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                whole_only.get_or_insert(e);
+            }
+        }
+    } else if distinct || q.order_by.is_some() || q.limit_clause.is_some() {
+        refuse("SELECT * in a UNION with DISTINCT, ORDER BY or LIMIT");
     }
     route.targets = Targets::Union(Box::new(UnionPlan {
         branches,
@@ -136,11 +168,43 @@ pub(super) fn plan_union(
     Ok(Route::Shard(Box::new(route)))
 }
 
+/// The template of a branch's shard statement when the proxy merges the UNION: its text
+/// with `COLLATION()` of each column appended to the select list, and the merge's tail.
+fn merged_branch(
+    text: &str,
+    select: &Select,
+    m: &crate::merge::union::UnionMerge,
+    ctx: RouteContext<'_>,
+) -> Result<SqlTemplate, RouteError> {
+    let mut hidden = String::new();
+    for item in select.projection.iter().take(m.hidden_items) {
+        let e = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => {
+                return Err(RouteError::unsupported(
+                    "SELECT * in a UNION with DISTINCT, ORDER BY or LIMIT over several shards",
+                ));
+            }
+        };
+        hidden.push_str(&format!(", COLLATION({e})"));
+    }
+    let at = crate::merge::clauses::find(text).map_or(text.len(), |c| c.from);
+    let edited = format!("{} {} {}{}", &text[..at], hidden, &text[at..], m.tail);
+    match plan(&edited, ctx) {
+        Route::Shard(r) => Ok(r.template),
+        Route::Error(e) => Err(e),
+        Route::Passthrough => Err(RouteError::unsupported(
+            "a UNION branch outside the sharded schema",
+        )),
+    }
+}
+
 /// The branches of a left-deep UNION chain; `distinct` is set if any is UNION DISTINCT.
 fn flatten<'q>(
     e: &'q SetExpr,
     out: &mut Vec<&'q SetExpr>,
     distinct: &mut bool,
+    all: &mut bool,
 ) -> Result<(), RouteError> {
     match e {
         SetExpr::SetOperation {
@@ -152,11 +216,13 @@ fn flatten<'q>(
             if *op != SetOperator::Union {
                 return Err(RouteError::unsupported(format!("{op} over sharded tables")));
             }
-            if !matches!(set_quantifier, SetQuantifier::All) {
+            if matches!(set_quantifier, SetQuantifier::All) {
+                *all = true;
+            } else {
                 *distinct = true;
             }
-            flatten(left, out, distinct)?;
-            flatten(right, out, distinct)
+            flatten(left, out, distinct, all)?;
+            flatten(right, out, distinct, all)
         }
         other => {
             out.push(other);
@@ -178,15 +244,24 @@ impl UnionPlan {
     ) -> Result<Vec<Target>, RouteError> {
         let mut all: Vec<Target> = Vec::new();
         let mut per_branch = Vec::with_capacity(self.branches.len());
+        // A branch that needs a merge of its own, scattered: refused unless whole.
+        let mut merged_branch: Option<RouteError> = None;
         for b in &self.branches {
             let p = params.get(b.params.clone()).unwrap_or(&[]);
-            let t = b.route.resolve(topology, p, hasher, literal)?;
+            let mut t = b.route.resolve(topology, p, hasher, literal)?;
             if t.len() > 1 && b.route.merge_plan.is_some() {
-                return Err(RouteError::unsupported(
-                    "ORDER BY, LIMIT, GROUP BY, DISTINCT or aggregates inside a UNION branch over several shards",
-                ));
+                merged_branch.get_or_insert_with(|| {
+                    RouteError::unsupported(
+                        "ORDER BY, LIMIT, GROUP BY, DISTINCT or aggregates inside a UNION branch over several shards",
+                    )
+                });
             }
             per_branch.push(t.len());
+            if let Some(m) = &b.merged {
+                for target in &mut t {
+                    target.sql = m.render(&target.database);
+                }
+            }
             all.extend(t);
         }
         let one_shard = all.first().map(|t| t.shard);
@@ -194,8 +269,8 @@ impl UnionPlan {
             let first = all.swap_remove(0);
             return Ok(vec![whole(first)]);
         }
-        if let Some(e) = &self.whole_only {
-            return Err(e.clone());
+        if let Some(e) = self.whole_only.clone().or(merged_branch) {
+            return Err(e);
         }
         Ok(all)
     }
