@@ -36,6 +36,8 @@ struct Output {
     /// The column definitions must be the first stream's (a UNION's columns are named
     /// after its first branch): other streams wait until it has sent them.
     first_names: bool,
+    /// A UNION DISTINCT (its columns are described a little differently from UNION ALL's).
+    union_distinct: bool,
 }
 
 impl Output {
@@ -96,6 +98,7 @@ impl Session {
                 targets.iter().map(|t| t.database.clone()).collect(),
             ),
             first_names: matches!(route.targets, Targets::Union(_)),
+            union_distinct: plan.is_some_and(|p| p.grouping.is_some()),
         };
         let hidden = plan.map_or(0, |p| p.hidden);
         let r = match (plan, &mut scatter.streams) {
@@ -168,7 +171,13 @@ impl Session {
                 |s| physical.iter().any(|db| db.as_bytes() == s),
                 logical,
             );
-            out.seq = packet::frame(&mut self.out, out.seq, renamed.as_deref().unwrap_or(d));
+            let d = renamed.as_deref().unwrap_or(d);
+            // A UNION's columns are no table's.
+            let union = out
+                .first_names
+                .then(|| super::union_columns::union_column(d, out.union_distinct))
+                .flatten();
+            out.seq = packet::frame(&mut self.out, out.seq, union.as_deref().unwrap_or(d));
         }
         let eof = packet::eof_payload(self.status(), 0);
         out.seq = packet::frame(&mut self.out, out.seq, &eof);

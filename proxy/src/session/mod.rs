@@ -30,6 +30,7 @@ mod sql_prepare;
 mod statement_timeout;
 mod stmt;
 mod tx;
+mod union_columns;
 
 use crate::backend::PooledConn;
 use crate::error::SqlError;

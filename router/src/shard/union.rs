@@ -75,20 +75,34 @@ pub(super) fn plan_union(
     if q.with.is_some() {
         refuse("WITH (common table expressions)");
     }
+    // The branches as the client wrote them (printing the parsed branch could change a
+    // literal's meaning, e.g. backslash escapes).
+    let located = branch_texts(sql);
+    if located.len() != bodies.len() {
+        return Err(RouteError::unsupported(
+            "a UNION whose branches myshard cannot locate in the text",
+        ));
+    }
+    let mut texts = located.into_iter();
     let mut branches = Vec::with_capacity(bodies.len());
     let mut selects: Vec<(&Select, String)> = Vec::with_capacity(bodies.len());
     let mut columns: Option<usize> = None;
     let mut next_param = 0usize;
     for body in bodies {
+        let Some(text) = texts.next() else {
+            return Err(RouteError::unsupported(
+                "a UNION whose branches myshard cannot locate in the text",
+            ));
+        };
         let (text, select) = match body {
-            SetExpr::Select(s) => (body.to_string(), Some(s)),
+            SetExpr::Select(s) => (text, Some(s)),
             SetExpr::Query(inner) => {
                 refuse("a parenthesised UNION branch (with its own ORDER BY / LIMIT)");
                 let select = match inner.body.as_ref() {
                     SetExpr::Select(s) => Some(s),
                     _ => None,
                 };
-                (inner.to_string(), select)
+                (text, select)
             }
             _ => {
                 return Err(RouteError::unsupported(
@@ -199,6 +213,75 @@ fn merged_branch(
     }
 }
 
+/// The text of each branch of the UNION `sql`: split at the top-level `UNION [ALL |
+/// DISTINCT]`, the last one ending before a top-level ORDER BY / LIMIT (the UNION's own),
+/// a parenthesised branch without its parentheses.
+fn branch_texts(sql: &str) -> Vec<String> {
+    use crate::lexer::{Lexer, Token};
+    let mut lexer = Lexer::new(sql);
+    let mut depth = 0usize;
+    let mut starts = vec![0usize];
+    let mut ends = Vec::new();
+    let mut end = sql.len();
+    let mut after_union = false;
+    let mut last = false;
+    let mut before = 0usize;
+    while let Some(t) = lexer.next() {
+        let at = lexer.offset();
+        match t {
+            Token::Punct(b'(') => depth += 1,
+            Token::Punct(b')') => depth = depth.saturating_sub(1),
+            Token::Word(w) if depth == 0 && w.eq_ignore_ascii_case("UNION") => {
+                ends.push(before);
+                starts.push(at);
+                after_union = true;
+                before = at;
+                continue;
+            }
+            Token::Word(w)
+                if depth == 0
+                    && after_union
+                    && (w.eq_ignore_ascii_case("ALL") || w.eq_ignore_ascii_case("DISTINCT")) =>
+            {
+                if let Some(s) = starts.last_mut() {
+                    *s = at;
+                }
+                after_union = false;
+                before = at;
+                continue;
+            }
+            Token::Word(w)
+                if depth == 0
+                    && starts.len() > 1
+                    && !last
+                    && (w.eq_ignore_ascii_case("ORDER") || w.eq_ignore_ascii_case("LIMIT")) =>
+            {
+                end = before;
+                last = true;
+            }
+            Token::Semicolon if depth == 0 && !last => {
+                end = before;
+                last = true;
+            }
+            _ => {}
+        }
+        after_union = false;
+        before = at;
+    }
+    ends.push(end);
+    starts
+        .into_iter()
+        .zip(ends)
+        .map(|(s, e)| {
+            let t = sql.get(s..e.max(s)).unwrap_or("").trim();
+            match t.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+                Some(inner) => inner.trim().to_string(),
+                None => t.to_string(),
+            }
+        })
+        .collect()
+}
+
 /// The branches of a left-deep UNION chain; `distinct` is set if any is UNION DISTINCT.
 fn flatten<'q>(
     e: &'q SetExpr,
@@ -273,5 +356,24 @@ impl UnionPlan {
             return Err(e);
         }
         Ok(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::branch_texts;
+
+    #[test]
+    fn branches_are_the_text_as_written() {
+        assert_eq!(
+            branch_texts(
+                "SELECT a FROM t WHERE s IN ('back\\\\slash', ')') UNION ALL (SELECT b FROM u ORDER BY b LIMIT 2) UNION DISTINCT SELECT c FROM v ORDER BY 1 LIMIT 3;"
+            ),
+            vec![
+                "SELECT a FROM t WHERE s IN ('back\\\\slash', ')')",
+                "SELECT b FROM u ORDER BY b LIMIT 2",
+                "SELECT c FROM v",
+            ]
+        );
     }
 }
