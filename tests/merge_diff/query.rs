@@ -4,12 +4,15 @@
 //! comparison itself honest while merges are refused. The families:
 //!
 //! - rows with ORDER BY (columns, a select alias, a position, a column not selected) and
-//!   LIMIT (`LIMIT n`, `LIMIT off, n`, `LIMIT n OFFSET m`);
+//!   LIMIT (`LIMIT n`, `LIMIT off, n`, `LIMIT n OFFSET m`; in prepared statements often
+//!   with count and offset bound as parameters: constructs `limit-param`,
+//!   `limit-offset-param`);
 //! - aggregates without GROUP BY (COUNT, SUM, MIN, MAX, AVG, COUNT(DISTINCT)), also over
 //!   no rows;
 //! - GROUP BY one or two columns with aggregates, HAVING, ORDER BY a key or an aggregate,
 //!   LIMIT;
 //! - SELECT DISTINCT, COUNT(DISTINCT);
+//! - UNION and UNION ALL of two SELECTs, UNION with ORDER BY / LIMIT on top (text only);
 //!
 //! each over one sharded table, a co-located join of two sharded tables on their keys, or a
 //! join with the global table, and about 30 % as server-side prepared statements with the
@@ -84,7 +87,8 @@ impl Gen {
             30..=51 => self.aggregate(&src, &mut sql),
             52..=79 => self.group_by(&src, &mut sql),
             80..=89 => self.distinct(&src, &mut sql),
-            _ => self.count_distinct(&src, &mut sql),
+            90..=94 => self.count_distinct(&src, &mut sql),
+            _ => self.union(&src, &mut sql),
         };
         let construct = format!("{}{}", src.prefix, shape.construct);
         Query {
@@ -223,8 +227,10 @@ impl Gen {
         "WHERE without key"
     }
 
-    /// ` LIMIT …` in one of its three spellings, and the construct it makes.
-    fn limit(&mut self) -> (String, &'static str) {
+    /// Appends ` LIMIT …` in one of its three spellings and returns the construct it makes.
+    /// In a prepared statement the count and offset are often bound as parameters (paging
+    /// parameters, each alone or both).
+    fn limit(&mut self, sql: &mut Sql) -> &'static str {
         let n = if self.rng.chance(3) {
             0
         } else {
@@ -236,10 +242,42 @@ impl Gen {
         } else {
             self.rng.range(9, 40)
         };
-        match self.rng.below(3) {
-            0 => (format!(" LIMIT {n}"), "limit"),
-            1 => (format!(" LIMIT {off}, {n}"), "limit-offset"),
-            _ => (format!(" LIMIT {n} OFFSET {off}"), "limit-offset"),
+        let bind = sql.prepared && self.rng.chance(60);
+        let (bind_n, bind_off) = match (bind, self.rng.below(4)) {
+            (false, _) => (false, false),
+            (true, 0) => (true, false),
+            (true, 1) => (false, true),
+            (true, _) => (true, true),
+        };
+        // Appends `v` inline or as a parameter.
+        let put = |sql: &mut Sql, v: i64, bound: bool| {
+            if bound {
+                sql.s("?");
+                sql.params.push(mysql_async::Value::Int(v));
+            } else {
+                sql.s(&v.to_string());
+            }
+        };
+        let form = self.rng.below(3);
+        sql.s(" LIMIT ");
+        match form {
+            0 => put(sql, n, bind_n),
+            1 => {
+                put(sql, off, bind_off);
+                sql.s(", ");
+                put(sql, n, bind_n);
+            }
+            _ => {
+                put(sql, n, bind_n);
+                sql.s(" OFFSET ");
+                put(sql, off, bind_off);
+            }
+        }
+        match (form, bind_n || (form != 0 && bind_off)) {
+            (0, false) => "limit",
+            (0, true) => "limit-param",
+            (_, false) => "limit-offset",
+            (_, true) => "limit-offset-param",
         }
     }
 
@@ -411,9 +449,7 @@ impl Gen {
         sql.s(" ORDER BY ").s(&order.join(", "));
         let mut construct = construct;
         if limit {
-            let (text, name) = self.limit();
-            sql.s(&text);
-            construct = name;
+            construct = self.limit(sql);
         }
         Shape {
             construct,
@@ -515,8 +551,7 @@ impl Gen {
             "group-by"
         };
         if complete && self.rng.chance(35) {
-            let (text, _) = self.limit();
-            sql.s(&text);
+            self.limit(sql);
             if !having {
                 construct = "group-by+limit";
             }
@@ -579,9 +614,44 @@ impl Gen {
             sql.s(" ORDER BY ").s(&order.join(", "));
             construct = "distinct+order-by";
             if self.rng.chance(40) {
-                let (text, _) = self.limit();
-                sql.s(&text);
+                self.limit(sql);
                 construct = "distinct+limit";
+            }
+        }
+        Shape {
+            construct,
+            ordered,
+            loose: items.iter().map(|i| i.loose).collect(),
+            reach,
+        }
+    }
+
+    /// `… UNION [ALL] …` of two SELECTs of the same columns with their own WHERE, now and
+    /// then ordered by position and cut by LIMIT (UNION: its rows are distinct, so an order
+    /// over every column is complete). Text only: a prepared UNION over several shards is
+    /// refused by design.
+    fn union(&mut self, src: &Source, sql: &mut Sql) -> Shape {
+        sql.prepared = false;
+        let n = if self.rng.chance(60) { 1 } else { 2 };
+        let cols = self.sample(src, n, |r| r.groupable());
+        let all = self.rng.chance(50);
+        let items: Vec<Item> = cols.iter().map(|r| Self::column_item(r, !all)).collect();
+        Self::select_list(sql, false, &items, src);
+        let reach = self.filter(sql, src, 30, false);
+        sql.s(if all { " UNION ALL " } else { " UNION " });
+        Self::select_list(sql, false, &items, src);
+        self.filter(sql, src, 30, false);
+        let mut construct = if all { "union-all" } else { "union" };
+        let ordered = !all && self.rng.chance(50);
+        if ordered {
+            let order: Vec<String> = (0..items.len())
+                .map(|i| format!("{}{}", i + 1, self.dir()))
+                .collect();
+            sql.s(" ORDER BY ").s(&order.join(", "));
+            construct = "union+order-by";
+            if self.rng.chance(50) {
+                self.limit(sql);
+                construct = "union+limit";
             }
         }
         Shape {

@@ -15,7 +15,7 @@ use myshard_router::merge::group::{GroupError, GroupMerge};
 use myshard_router::merge::plan::MergePlan;
 use myshard_router::merge::row::{ColumnInfo, Row, RowFormat};
 use myshard_router::merge::sort::{KWayMerge, Layout, SortSpec};
-use myshard_router::shard::plan::ShardRoute;
+use myshard_router::shard::plan::{ShardRoute, Targets};
 use myshard_router::shard::resolve::Target;
 
 /// Output flushed to the client past this many bytes.
@@ -33,6 +33,11 @@ struct Output {
     /// The logical schema, and the physical databases whose name it replaces in column
     /// definitions.
     rename: (String, Vec<String>),
+    /// The column definitions must be the first stream's (a UNION's columns are named
+    /// after its first branch): other streams wait until it has sent them.
+    first_names: bool,
+    /// A UNION DISTINCT (its columns are described a little differently from UNION ALL's).
+    union_distinct: bool,
 }
 
 impl Output {
@@ -72,6 +77,11 @@ impl Session {
             Exec::Text => RowFormat::Text,
             Exec::Prepared { .. } => RowFormat::Binary,
         };
+        // Paging parameters are filled in by the execute (see `paging`); never merged unbound.
+        if plan.is_some_and(|p| p.paging.is_some()) {
+            let e = SqlError::not_supported("LIMIT given as a parameter in a text statement");
+            return self.send_err(&e, seq).await;
+        }
         let ordered = plan.is_some_and(|p| !p.order.is_empty() && p.grouping.is_none());
         let mut scatter = match self.scatter(route, targets, exec, ordered).await {
             Ok(s) => s,
@@ -87,6 +97,8 @@ impl Session {
                 route.schema.clone(),
                 targets.iter().map(|t| t.database.clone()).collect(),
             ),
+            first_names: matches!(route.targets, Targets::Union(_)),
+            union_distinct: plan.is_some_and(|p| p.grouping.is_some()),
         };
         let hidden = plan.map_or(0, |p| p.hidden);
         let r = match (plan, &mut scatter.streams) {
@@ -159,7 +171,13 @@ impl Session {
                 |s| physical.iter().any(|db| db.as_bytes() == s),
                 logical,
             );
-            out.seq = packet::frame(&mut self.out, out.seq, renamed.as_deref().unwrap_or(d));
+            let d = renamed.as_deref().unwrap_or(d);
+            // A UNION's columns are no table's.
+            let union = out
+                .first_names
+                .then(|| super::union_columns::union_column(d, out.union_distinct))
+                .flatten();
+            out.seq = packet::frame(&mut self.out, out.seq, union.as_deref().unwrap_or(d));
         }
         let eof = packet::eof_payload(self.status(), 0);
         out.seq = packet::frame(&mut self.out, out.seq, &eof);
@@ -201,9 +219,25 @@ impl Session {
         };
         let mut layout: Option<Layout> = None;
         let mut done = 0;
+        // Messages of other streams held until the first stream's columns came.
+        let mut held: std::collections::VecDeque<Msg> = std::collections::VecDeque::new();
         while done < n {
-            let Some((_, msg)) = rx.recv().await else {
-                return Err(Stop::Error(SqlError::internal("a shard reader stopped")));
+            let msg = match held.pop_front() {
+                Some(m) if layout.is_some() => m,
+                other => {
+                    if let Some(m) = other {
+                        held.push_front(m);
+                    }
+                    let Some((stream, msg)) = rx.recv().await else {
+                        return Err(Stop::Error(SqlError::internal("a shard reader stopped")));
+                    };
+                    let waits = out.first_names && layout.is_none() && stream != 0;
+                    if waits && !matches!(msg, Msg::Failed(_)) {
+                        held.push_back(msg);
+                        continue;
+                    }
+                    msg
+                }
             };
             match msg {
                 Msg::Columns(defs) => {
@@ -319,12 +353,17 @@ impl Session {
         let mut groups: Option<GroupMerge> = None;
         let max_groups = self.table.config.merge.max_groups;
         let mut done = 0;
+        // The first stream's column definitions name the result (a UNION's first branch).
+        let mut first_defs: Option<Vec<Vec<u8>>> = None;
         while done < n {
-            let Some((_, msg)) = rx.recv().await else {
+            let Some((stream, msg)) = rx.recv().await else {
                 return Err(Stop::Error(SqlError::internal("a shard reader stopped")));
             };
             match msg {
                 Msg::Columns(defs) => {
+                    if stream == 0 && out.first_names {
+                        first_defs = Some(defs.clone());
+                    }
                     let l = layout_of(&defs, plan.hidden, format)?;
                     if let Some((_, first)) = &header {
                         same_columns(first, &l)?;
@@ -358,7 +397,7 @@ impl Session {
                 .map_err(|e| unsupported(format!("ORDER BY {} over several shards", e.0)))?;
             rows.sort_by(|a, b| spec.compare(a, b));
         }
-        self.send_header(&defs, layout.visible(), out);
+        self.send_header(first_defs.as_ref().unwrap_or(&defs), layout.visible(), out);
         for row in rows {
             if out.full() {
                 break;

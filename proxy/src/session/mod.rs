@@ -16,6 +16,7 @@ mod login;
 mod merge;
 mod merge_buffer;
 mod names;
+mod paging;
 mod participants;
 mod planner;
 pub mod point_read;
@@ -34,6 +35,7 @@ mod statement_timeout;
 mod stmt;
 mod subquery_values;
 mod tx;
+mod union_columns;
 
 use crate::backend::PooledConn;
 use crate::error::SqlError;

@@ -292,6 +292,19 @@ impl Session {
             Ok(p) => p,
             Err(e) => return self.send_err(&e, seq).await,
         };
+        let paged = self.execute_paged(
+            route,
+            &params,
+            req,
+            types,
+            long_data,
+            meta.global_id,
+            &targets,
+            seq,
+        );
+        if let Some(r) = paged.await {
+            return r;
+        }
         if matches!(route.targets, Targets::Rows { .. }) && targets.len() > 1 {
             // A multi-row INSERT split over shards: each shard gets its rows as text.
             return self

@@ -208,10 +208,14 @@ impl Session {
             let e = SqlError::new(1210, b"HY000", "Incorrect arguments to EXECUTE");
             return self.send_err(&e, seq).await;
         }
-        let literals = match self.argument_literals(args).await {
+        let mut literals = match self.argument_literals(args).await {
             Ok(l) => l,
             Err(e) => return self.send_err(&e, seq).await,
         };
+        // LIMIT / OFFSET values as the row counts MariaDB makes of them.
+        if let Err(e) = super::paging::paging_literals(&stmt.text, &mut literals) {
+            return self.send_err(&e, seq).await;
+        }
         let Some(bound) = bind(&stmt.text, &literals) else {
             let e = SqlError::new(1210, b"HY000", "Incorrect arguments to EXECUTE");
             return self.send_err(&e, seq).await;

@@ -6,11 +6,12 @@
 
 use super::clauses::{self, Clauses};
 use super::having::{self, Having};
+use super::paging::Reading;
 use crate::shard::plan::RouteError;
 use crate::shard::template::SqlTemplate;
 use sqlparser::ast::{
     Distinct, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    GroupByExpr, Ident, LimitClause, OrderByKind, OrderBySort, Query, Select, SelectItem, Value,
+    GroupByExpr, Ident, OrderByKind, OrderBySort, Query, Select, SelectItem, Value,
     visit_expressions,
 };
 use std::ops::{ControlFlow, Range};
@@ -123,6 +124,9 @@ pub struct MergePlan {
     pub offset: u64,
     /// Rows returned at most.
     pub limit: Option<u64>,
+    /// Offset and count given as parameters (then `offset` and `limit` above are filled
+    /// at execute).
+    pub paging: Option<super::paging::ParamPaging>,
     /// Grouping (GROUP BY, aggregates, DISTINCT).
     pub grouping: Option<Grouping>,
     /// HAVING, applied to the merged groups.
@@ -505,53 +509,6 @@ fn same_expr(a: &Expr, b: &Expr) -> bool {
     a.to_string().eq_ignore_ascii_case(&b.to_string())
 }
 
-fn number(e: &Expr, what: &str) -> Result<u64, RouteError> {
-    match e {
-        Expr::Value(v) => match &v.value {
-            Value::Number(n, _) => n
-                .parse()
-                .map_err(|_| RouteError::unsupported(format!("{what} {n} over several shards"))),
-            Value::Placeholder(_) => Err(RouteError::unsupported(format!(
-                "{what} given as a parameter over several shards"
-            ))),
-            other => Err(RouteError::unsupported(format!(
-                "{what} {other} over several shards"
-            ))),
-        },
-        other => Err(RouteError::unsupported(format!(
-            "{what} {other} over several shards"
-        ))),
-    }
-}
-
-/// `(offset, limit)` of the query.
-fn limits(q: &Query) -> Result<(u64, Option<u64>), RouteError> {
-    match &q.limit_clause {
-        None => Ok((0, None)),
-        Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
-            Ok((number(offset, "OFFSET")?, Some(number(limit, "LIMIT")?)))
-        }
-        Some(LimitClause::LimitOffset {
-            limit,
-            offset,
-            limit_by,
-        }) => {
-            if !limit_by.is_empty() {
-                return Err(RouteError::unsupported("LIMIT BY over several shards"));
-            }
-            let offset = match offset {
-                Some(o) => number(&o.value, "OFFSET")?,
-                None => 0,
-            };
-            let limit = match limit {
-                Some(l) => Some(number(l, "LIMIT")?),
-                None => None,
-            };
-            Ok((offset, limit))
-        }
-    }
-}
-
 /// Plans the merge of a SELECT that reaches several shards.
 pub fn plan(input: &MergeInput<'_>) -> Result<MergePlan, RouteError> {
     let (q, s) = (input.query, input.select);
@@ -687,12 +644,24 @@ pub fn plan(input: &MergeInput<'_>) -> Result<MergePlan, RouteError> {
             });
         }
     }
-    let (offset, limit) = limits(q)?;
+    let (offset, limit, paging, shard_clause) =
+        match super::paging::read(input.sql, &q.limit_clause, clauses.limit.as_ref())? {
+            Reading::Literal(offset, limit) => (offset, limit, None, None),
+            Reading::Params {
+                paging,
+                shard_clause,
+            } => (0, None, Some(paging), Some(shard_clause)),
+        };
     b.settle();
     if let Some(g) = &mut grouping {
         g.combine = std::mem::take(&mut b.combine);
     }
-    let mut edits = shard_edits(&clauses, &b.hidden, grouping.is_some(), offset, limit);
+    let shard_limit = ShardLimit {
+        offset,
+        limit,
+        params: shard_clause,
+    };
+    let mut edits = shard_edits(&clauses, &b.hidden, grouping.is_some(), shard_limit);
     if !b.extra_group.is_empty() {
         let list = b.extra_group.join(", ");
         match &clauses.group {
@@ -709,9 +678,18 @@ pub fn plan(input: &MergeInput<'_>) -> Result<MergePlan, RouteError> {
         order,
         offset,
         limit,
+        paging,
         grouping,
         having,
     })
+}
+
+/// The paging the shards get.
+struct ShardLimit {
+    offset: u64,
+    limit: Option<u64>,
+    /// The LIMIT clause keeping the client's paging placeholders, if any.
+    params: Option<String>,
 }
 
 /// The text edits turning the client's statement into each shard's.
@@ -719,8 +697,7 @@ fn shard_edits(
     c: &Clauses,
     hidden: &[String],
     grouped: bool,
-    offset: u64,
-    limit: Option<u64>,
+    paging: ShardLimit,
 ) -> Vec<(Range<usize>, String)> {
     let mut edits = Vec::new();
     if !hidden.is_empty() {
@@ -740,12 +717,19 @@ fn shard_edits(
         if let Some(r) = &c.order {
             edits.push((r.clone(), String::new()));
         }
+        // Placeholders stay (every parameter keeps its place); they get "all rows".
         if let Some(r) = &c.limit {
-            edits.push((r.clone(), String::new()));
+            edits.push((r.clone(), paging.params.unwrap_or_default()));
         }
-    } else if let (Some(r), Some(n)) = (&c.limit, limit) {
+    } else if let (Some(r), Some(text)) = (&c.limit, paging.params) {
+        // Offset and count are bound at execute: the shards' values are set then.
+        edits.push((r.clone(), text));
+    } else if let (Some(r), Some(n)) = (&c.limit, paging.limit) {
         // Each shard returns the rows that could be among the first offset + count.
-        edits.push((r.clone(), format!("LIMIT {} ", offset.saturating_add(n))));
+        edits.push((
+            r.clone(),
+            format!("LIMIT {} ", paging.offset.saturating_add(n)),
+        ));
     }
     edits
 }

@@ -21,3 +21,4 @@ pub mod tables;
 pub mod template;
 #[cfg(test)]
 mod tests;
+pub mod union;

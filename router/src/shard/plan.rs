@@ -75,6 +75,8 @@ pub enum Targets {
     Shards(Vec<u32>),
     /// Chosen by the shard key values, possibly bound at execute time.
     ByKey(Vec<KeyGroup>),
+    /// The branches of a UNION, each planned as a SELECT (see [`super::union`]).
+    Union(Box<super::union::UnionPlan>),
     /// One row group per shard (INSERT): row i goes where its key value hashes.
     Rows {
         /// The sharded table.
@@ -518,6 +520,11 @@ fn plan_parsed(sql: &str, stmt: &Statement, ctx: RouteContext<'_>) -> Result<Rou
             "a statement combining sharded table '{}' with unsharded table '{}'",
             sharded_tables[0].table.name, l.table.name
         )));
+    }
+    if let Statement::Query(q) = stmt
+        && matches!(q.body.as_ref(), SetExpr::SetOperation { .. })
+    {
+        return super::union::plan_union(sql, q, ctx, route);
     }
     if super::subquery::applies(stmt, sharded_tables.iter().map(|r| r.table)) {
         // Subqueries, derived tables, WITH, INSERT … SELECT: see super::subquery.

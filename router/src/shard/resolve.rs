@@ -81,6 +81,13 @@ impl ShardRoute {
         }
         let shards_list: Vec<u32> = match &self.targets {
             Targets::Shards(s) => s.clone(),
+            Targets::Union(u) => {
+                let whole = |t: Target| Target {
+                    sql: self.template.render(&t.database),
+                    ..t
+                };
+                return u.resolve(topology, params, hasher, literal, &whole);
+            }
             Targets::ByKey(groups) => {
                 let mut chosen: Option<Vec<u32>> = None;
                 for g in groups {
