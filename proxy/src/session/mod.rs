@@ -28,6 +28,7 @@ mod shard_path;
 mod sql_prepare;
 mod statement_timeout;
 mod stmt;
+mod switch_wait;
 mod tx;
 
 use crate::backend::PooledConn;
