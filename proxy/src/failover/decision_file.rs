@@ -33,6 +33,9 @@ pub struct Decision {
     pub at_unix_ms: u64,
     /// Why: `failover` or `switchover`.
     pub reason: String,
+    /// Former write hosts of the group, fenced: they stay fenced after a restart.
+    #[serde(default)]
+    pub fenced: Vec<String>,
 }
 
 /// The whole file.
@@ -208,6 +211,7 @@ schemas: []
             epoch: 1,
             at_unix_ms: 5,
             reason: "failover".into(),
+            fenced: vec!["10.0.0.1:3306".into()],
         }
     }
 

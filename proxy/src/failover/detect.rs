@@ -107,9 +107,8 @@ async fn decide(
         && since < min
     {
         return Err(format!(
-            "the write host {write} is down, but the group switched {} ms ago, less than \
-             min_interval_ms ({} ms): no automatic switch until then",
-            since.as_millis(),
+            "the write host {write} is down, but the group switched less than \
+             min_interval_ms ({} ms) ago: no automatic switch until then",
             min.as_millis()
         ));
     }

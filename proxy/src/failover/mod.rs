@@ -80,9 +80,13 @@ impl FailoverState {
     }
 
     fn with(file: Option<DecisionFile>, decided: HashMap<String, Decision>) -> FailoverState {
+        let fenced = decided
+            .iter()
+            .map(|(g, d)| (g.clone(), d.fenced.iter().cloned().collect()))
+            .collect();
         FailoverState {
             decided: Mutex::new(decided),
-            fenced: Mutex::default(),
+            fenced: Mutex::new(fenced),
             file,
             locks: Mutex::default(),
             switching: Mutex::default(),
@@ -204,7 +208,12 @@ impl FailoverState {
 
     /// Records `decision` for `group` and persists every decision (before the new write
     /// host is used). On a write failure nothing changes.
-    fn decide(&self, group: &str, decision: Decision) -> std::io::Result<()> {
+    fn decide(&self, group: &str, mut decision: Decision) -> std::io::Result<()> {
+        decision.fenced = self
+            .fenced_hosts(group)
+            .into_iter()
+            .filter(|h| *h != decision.write_host)
+            .collect();
         let mut decided = self.decided.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = decided.clone();
         next.insert(group.to_owned(), decision);

@@ -234,6 +234,7 @@ impl Shared {
                         epoch,
                         at_unix_ms: now_unix_ms(),
                         reason: reason_name.to_owned(),
+                        fenced: Vec::new(),
                     },
                 )
                 .map_err(|e| {

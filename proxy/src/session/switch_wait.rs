@@ -6,6 +6,9 @@
 //! (participants), and never continues elsewhere.
 
 use super::Session;
+use super::query::CachedRoute;
+use crate::backend::PooledConn;
+use crate::error::{Side, SqlError};
 use crate::routing::{Intent, Route};
 use myshard_config::FailoverMode;
 use myshard_failover::HostState;
@@ -68,6 +71,89 @@ impl Session {
                 _ = tokio::time::timeout_at(poll, changes.changed()) => {}
                 _ = interrupter.wait() => return None,
             }
+        }
+    }
+
+    /// A connection for a write whose checkout on `route` failed with `failed` before
+    /// anything was sent, because its host was fenced meanwhile: one on the group's new
+    /// write host once the switch is done; otherwise `failed`.
+    pub(super) async fn acquire_after_switch(
+        &mut self,
+        route: &Route,
+        failed: SqlError,
+    ) -> Result<PooledConn, SqlError> {
+        if failed.side != Side::NotSent {
+            return Err(failed);
+        }
+        match self.route_after_switch(route).await {
+            Some(new) => self.acquire_at(&new).await,
+            None => Err(failed),
+        }
+    }
+
+    /// After a route could not be made because `failed` (nothing sent): if a group's write
+    /// host in the session's table does not serve and that group is being switched (or
+    /// fails over on its own), waits for the switch and takes the table in force; `failed`
+    /// when no switch came.
+    async fn hold_for_switch(&mut self, failed: SqlError) -> Result<(), SqlError> {
+        if failed.side != Side::NotSent {
+            return Err(failed);
+        }
+        let table = self.table.clone();
+        for g in table.groups() {
+            let Some(write) = g.write.clone() else {
+                continue;
+            };
+            if write.state().serves() {
+                continue;
+            }
+            let Ok(pool) = write.pool(self.flags).or_else(|_| {
+                // The route is only a key for the wait: any pool of the host will do.
+                write.pools().into_iter().next().ok_or(())
+            }) else {
+                continue;
+            };
+            let stale = Route {
+                group: g.name.clone(),
+                host: write.clone(),
+                epoch: write.epoch(),
+                pool,
+                database: None,
+                intent: Intent::Write,
+            };
+            if self.route_after_switch(&stale).await.is_some() {
+                return Ok(());
+            }
+        }
+        Err(failed)
+    }
+
+    /// [`Session::take_route`], waiting for a switch of the write host it leads to.
+    pub(super) async fn take_route_after_switch(
+        &mut self,
+        other: Option<String>,
+    ) -> Result<CachedRoute, SqlError> {
+        match self.take_route(other.clone()) {
+            Err(e) => {
+                self.hold_for_switch(e).await?;
+                self.take_route(other)
+            }
+            ok => ok,
+        }
+    }
+
+    /// [`Session::target_route`], waiting for a switch of the write host it leads to.
+    pub(super) async fn target_route_after_switch(
+        &mut self,
+        route: &myshard_router::shard::plan::ShardRoute,
+        t: &myshard_router::shard::resolve::Target,
+    ) -> Result<Route, SqlError> {
+        match self.target_route(route, t) {
+            Err(e) => {
+                self.hold_for_switch(e).await?;
+                self.target_route(route, t)
+            }
+            ok => ok,
         }
     }
 }
