@@ -104,7 +104,8 @@ impl Session {
             let Some(write) = g.write.clone() else {
                 continue;
             };
-            if write.state().serves() {
+            // Only the group whose write host the failure names (errors carry the address).
+            if write.state().serves() || !failed.message.contains(&format!("'{}'", write.addr())) {
                 continue;
             }
             let Ok(pool) = write.pool(self.flags).or_else(|_| {
