@@ -565,5 +565,38 @@ async fn planned_switchover_under_load_costs_clients_nothing() -> Result<()> {
         rejoin.status == 409 && rejoin.body.contains("not available"),
         "{rejoin:?}"
     );
+
+    // `myshard switch` back to the fenced host, named explicitly, once it is writable.
+    a.exec("SET GLOBAL read_only = OFF").await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("myshard.yaml");
+    let cli = config(&[a.addr(), b.addr()], &b.addr(), failover, "")?;
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nadmin_http: {{listen: '{admin}', token: {TOKEN}}}\nusers: []\n\
+         groups:\n  - {{name: g0, user: u, write_hosts: ['{}', '{}'], failover: {{mode: manual}}}}\n\
+         schemas: []\n",
+        cli.groups[0].write_hosts[0], cli.groups[0].write_hosts[1],
+    );
+    std::fs::write(&file, yaml)?;
+    let to = a.addr();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_myshard"))
+            .args(["switch", "--group", "g0", "--to", &to, "--config"])
+            .arg(&file)
+            .output()
+    })
+    .await??;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(
+        text.contains(&format!("{} -> {}", b.addr(), a.addr())),
+        "{text}"
+    );
+    ensure!(write_host(&proxy, "g0") == Some(a.addr()));
+    ensure!(proxy.shared().failover.history.of_group("g0").len() == 2);
     Ok(())
 }
