@@ -570,12 +570,12 @@ async fn planned_switchover_under_load_costs_clients_nothing() -> Result<()> {
     a.exec("SET GLOBAL read_only = OFF").await?;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("myshard.yaml");
-    let cli = config(&[a.addr(), b.addr()], &b.addr(), failover, "")?;
     let yaml = format!(
         "listen: 127.0.0.1:0\nadmin_http: {{listen: '{admin}', token: {TOKEN}}}\nusers: []\n\
          groups:\n  - {{name: g0, user: u, write_hosts: ['{}', '{}'], failover: {{mode: manual}}}}\n\
          schemas: []\n",
-        cli.groups[0].write_hosts[0], cli.groups[0].write_hosts[1],
+        a.addr(),
+        b.addr(),
     );
     std::fs::write(&file, yaml)?;
     let to = a.addr();
