@@ -4,8 +4,9 @@
 //! have been applied; the old host stays fenced when it returns; a second death within
 //! `min_interval_ms` does not switch again; a restarted proxy keeps the decided write host
 //! and refuses a corrupt decision file; a proxy cut off from a healthy primary whose
-//! replica still sees it does not fail over; a planned switchover under load costs clients
-//! nothing.
+//! replica still sees it does not fail over; `require_semi_sync` refuses a switch to a
+//! candidate without semi-synchronous replication; a planned switchover under load costs
+//! clients nothing, and `myshard switch` switches back.
 //!
 //! Groups use `promotion: false` with independent servers as write candidates where
 //! replication is not the point (the switch goes to the next writable candidate).
@@ -598,5 +599,46 @@ async fn planned_switchover_under_load_costs_clients_nothing() -> Result<()> {
     );
     ensure!(write_host(&proxy, "g0") == Some(a.addr()));
     ensure!(proxy.shared().failover.history.of_group("g0").len() == 2);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn require_semi_sync_refuses_an_automatic_switch_without_it() -> Result<()> {
+    let mut servers = MariaDb::start_many(2).await?;
+    let b = servers.remove(1);
+    let mut a = servers.remove(0);
+    tables(&[&a, &b], "s0_db").await?;
+    tables(&[&b], "s1_db").await?;
+    let failover = "{mode: automatic, promotion: false, require_semi_sync: true, max_hold_ms: 2000, min_interval_ms: 1000}";
+    let cfg = config(&[a.addr(), b.addr()], &b.addr(), failover, "")?;
+    let proxy = myshard_proxy::start(cfg).await?;
+    within(Duration::from_secs(5), "write host checked", || async {
+        let r = proxy.shared().host_records();
+        Ok(r.iter()
+            .any(|r| r.addr == a.addr() && r.last_check_unix_ms.is_some())
+            .then_some(()))
+    })
+    .await?;
+    a.kill()?;
+    let why = within(Duration::from_secs(5), "the detector's refusal", || async {
+        Ok(proxy.shared().failover.history.refusal("g0"))
+    })
+    .await?;
+    ensure!(
+        why.contains("require_semi_sync") && why.contains(&format!("{}: off", b.addr())),
+        "{why}"
+    );
+    ensure!(write_host(&proxy, "g0") == Some(a.addr()));
+    ensure!(proxy.shared().failover.history.of_group("g0").is_empty());
+
+    // With semi-sync on at the candidate, the same death is switched.
+    b.exec("SET GLOBAL rpl_semi_sync_slave_enabled = ON")
+        .await?;
+    within(
+        Duration::from_secs(5),
+        "switch once semi-sync is on",
+        || async { Ok((write_host(&proxy, "g0") == Some(b.addr())).then_some(())) },
+    )
+    .await?;
     Ok(())
 }
