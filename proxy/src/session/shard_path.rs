@@ -92,7 +92,7 @@ impl Session {
         seq: u8,
     ) -> Result<(), Closed> {
         // A write whose host was switched away goes to the new write host.
-        let switched = self.route_after_switch(route).await;
+        let switched = self.route_after_switch(route, false).await;
         let route = switched.as_ref().unwrap_or(route);
         if route.intent == Intent::Read {
             let read = super::read_intent::ReadRequest::of(request);

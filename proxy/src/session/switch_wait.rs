@@ -1,7 +1,7 @@
 //! Writes that meet a write host being switched: a write whose route leads to a host that
-//! no longer serves — fenced by a switch, or down in a group that fails over on its own —
-//! waits for the group's new write host (up to `failover.max_hold_ms`) and goes there
-//! instead of failing. Nothing was sent to the old host, so nothing can apply twice; a
+//! no longer serves — fenced by a switch, or down in a group that fails over on its own,
+//! or refusing connections there before its heartbeats have judged it — waits for the
+//! group's new write host (up to `failover.max_hold_ms`) and goes there instead of failing. Nothing was sent to the old host, so nothing can apply twice; a
 //! transaction open on the old host still fails when it joins the new route
 //! (participants), and never continues elsewhere.
 
@@ -20,9 +20,15 @@ const POLL: Duration = Duration::from_millis(50);
 impl Session {
     /// The route to use instead of `route` when its write host was switched away (after
     /// waiting for the switch); `None`: use `route` (serving, or no switch came in time:
-    /// its checkout then reports why).
-    pub(super) async fn route_after_switch(&mut self, route: &Route) -> Option<Route> {
-        if route.intent != Intent::Write || route.host.state().serves() {
+    /// its checkout then reports why). With `refused` (connecting to the host just failed),
+    /// a write host still marked serving in an automatic group is given the time its
+    /// heartbeats need to find it dead, and the switch that follows.
+    pub(super) async fn route_after_switch(
+        &mut self,
+        route: &Route,
+        refused: bool,
+    ) -> Option<Route> {
+        if route.intent != Intent::Write || (route.host.state().serves() && !refused) {
             return None;
         }
         let group = self.table.config.group(&route.group)?;
@@ -30,8 +36,13 @@ impl Session {
             return None;
         }
         let automatic = group.failover.mode == FailoverMode::Automatic;
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_millis(group.failover.max_hold_ms);
+        let now = tokio::time::Instant::now();
+        let deadline = now + Duration::from_millis(group.failover.max_hold_ms);
+        let beat = &group.heartbeat;
+        let judged = now
+            + Duration::from_millis(
+                (beat.interval_ms + beat.timeout_ms).saturating_mul(u64::from(beat.fall) + 1),
+            );
         let shared = self.shared.clone();
         let mut changes = shared.failover.watch();
         let mut interrupter = self.interrupter();
@@ -56,8 +67,12 @@ impl Session {
             }
             let state = route.host.state();
             let switching = shared.failover.is_switching(&route.group);
-            let may_switch = switching || (automatic && state == HostState::Down);
-            if !may_switch || state.serves() {
+            let judging = refused
+                && automatic
+                && state == HostState::Up
+                && tokio::time::Instant::now() < judged;
+            let may_switch = switching || (automatic && state == HostState::Down) || judging;
+            if !may_switch {
                 return None;
             }
             held = true;
@@ -85,7 +100,10 @@ impl Session {
         if failed.side != Side::NotSent {
             return Err(failed);
         }
-        match self.route_after_switch(route).await {
+        // A connection that could not be made: the host may be dying (a write to a host
+        // that serves but refuses waits at most until its heartbeats have judged it).
+        let refused = failed.code == 2003;
+        match self.route_after_switch(route, refused).await {
             Some(new) => self.acquire_at(&new).await,
             None => Err(failed),
         }
@@ -122,7 +140,7 @@ impl Session {
                 database: None,
                 intent: Intent::Write,
             };
-            if self.route_after_switch(&stale).await.is_some() {
+            if self.route_after_switch(&stale, false).await.is_some() {
                 return Ok(());
             }
         }
