@@ -41,11 +41,15 @@ pub struct DatabaseReport {
 struct GroupWork {
     group: Group,
     databases: Vec<String>,
+    /// Its active write host (the decided one after a switch), or why it is not known.
+    write_host: Result<Option<String>, String>,
 }
 
 /// Creates every physical database of `config`; one report per database, groups in
 /// configuration order, databases in schema and shard order within each group.
 pub async fn init(config: &Config) -> Vec<DatabaseReport> {
+    // A switch may have moved a group's writes: the decision file says where.
+    let decisions = myshard_proxy::failover::FailoverState::load(config).map_err(|e| e.to_string());
     let topology = config.topology();
     let mut work: Vec<GroupWork> = Vec::new();
     for db in topology.physical_databases() {
@@ -58,6 +62,10 @@ pub async fn init(config: &Config) -> Vec<DatabaseReport> {
                 work.push(GroupWork {
                     group: group.clone(),
                     databases: vec![db.database.to_owned()],
+                    write_host: decisions
+                        .as_ref()
+                        .map(|d| d.active_for(group))
+                        .map_err(Clone::clone),
                 });
             }
         }
@@ -97,7 +105,17 @@ async fn init_group(work: GroupWork) -> Vec<DatabaseReport> {
         database: database.to_owned(),
         outcome,
     };
-    let Some(host) = myshard_failover::active_write_host(group) else {
+    let host = match &work.write_host {
+        Ok(host) => host.clone(),
+        Err(e) => {
+            return work
+                .databases
+                .iter()
+                .map(|db| report("unknown", db, Outcome::Failed(e.clone())))
+                .collect();
+        }
+    };
+    let Some(host) = host else {
         return work
             .databases
             .iter()
@@ -110,6 +128,7 @@ async fn init_group(work: GroupWork) -> Vec<DatabaseReport> {
             })
             .collect();
     };
+    let host = host.as_str();
     let mut conn = match connect(group, host).await {
         Ok(conn) => conn,
         Err(err) => {

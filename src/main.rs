@@ -1,7 +1,9 @@
 //! The `myshard` binary: `myshard --config FILE` runs the proxy;
 //! `myshard check --config FILE` validates a configuration and lists every error;
 //! `myshard init --config FILE` creates every schema's physical databases on the backends;
-//! `myshard status --config FILE` prints the running proxy's hosts, states and pools.
+//! `myshard status --config FILE` prints the running proxy's hosts, states and pools;
+//! `myshard switch --group G [--to HOST]` switches a group's write host (planned);
+//! `myshard rejoin --group G --host HOST` rejoins a fenced former write host.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -10,6 +12,7 @@ use std::process::ExitCode;
 
 mod init;
 mod status;
+mod switch;
 
 #[derive(Parser, Debug)]
 #[command(name = "myshard", version, about = "A MySQL-compatible sharding proxy")]
@@ -31,6 +34,25 @@ enum Command {
     /// Print the running proxy's groups, hosts (role, state, pool use), client sessions and
     /// routing table epoch, read from its status endpoint (`admin_http`).
     Status,
+    /// Switch a group's write host now (planned switchover through the status endpoint):
+    /// writes are held, running statements finish, the new host takes over.
+    Switch {
+        /// The group.
+        #[arg(long)]
+        group: String,
+        /// The host to switch to (default: the group's promoter chooses).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Rejoin a fenced former write host as a replica of the group's write host.
+    Rejoin {
+        /// The group.
+        #[arg(long)]
+        group: String,
+        /// The fenced host.
+        #[arg(long)]
+        host: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +82,10 @@ fn main() -> ExitCode {
         }
         Some(Command::Init) => return init::run(&config),
         Some(Command::Status) => return status::run(&config),
+        Some(Command::Switch { group, to }) => {
+            return switch::switch(&config, &group, to.as_deref());
+        }
+        Some(Command::Rejoin { group, host }) => return switch::rejoin(&config, &group, &host),
         None => {}
     }
     match run(config, path) {

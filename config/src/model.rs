@@ -43,6 +43,16 @@ pub struct Config {
     /// absent.
     #[serde(default)]
     pub admin_http: Option<AdminHttp>,
+    /// Directory where the proxy keeps what it decided at run time (each group's active
+    /// write host after a switch, in `write_hosts.json`), so that a restarted proxy keeps
+    /// it; none: decisions are not kept across restarts. A reload cannot change it.
+    #[serde(default)]
+    pub state_dir: Option<String>,
+    /// Names this cluster in the state directory's files, so that a file of another cluster
+    /// is refused; none: the cluster is identified by its groups and their hosts. A reload
+    /// cannot change it.
+    #[serde(default)]
+    pub cluster_name: Option<String>,
     /// Accounts clients log in with.
     pub users: Vec<User>,
     /// Replication groups of backend hosts.

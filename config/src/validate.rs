@@ -9,7 +9,7 @@ use std::net::{Ipv6Addr, SocketAddr};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::lines::{index_path, key_path};
-use crate::model::{Config, Group, Placement, ReadPolicy, Schema, Table};
+use crate::model::{Config, FailoverMode, Group, Placement, ReadPolicy, Schema, Table};
 use crate::sharding::{
     DEFAULT_DATABASE_PATTERN, DatabasePattern, KeyType, MAX_DATABASE_NAME_CHARS, MAX_SHARDS,
     SUPPORTED_COLLATIONS, format_shards, shard_count, supported_collation,
@@ -109,6 +109,24 @@ impl Checker<'_> {
         }
         if let Some(admin) = &config.admin_http {
             self.admin_http(admin);
+        }
+        if config
+            .state_dir
+            .as_deref()
+            .is_some_and(|d| d.trim().is_empty())
+        {
+            self.fail(
+                "state_dir".into(),
+                "must not be empty; remove it to keep no decisions across restarts".into(),
+            );
+        }
+        if let Some(name) = &config.cluster_name
+            && (name.trim().is_empty() || name.chars().any(char::is_control))
+        {
+            self.fail(
+                "cluster_name".into(),
+                "must not be empty or contain control characters".into(),
+            );
         }
         if config.max_client_connections < 1 {
             self.fail("max_client_connections".into(), "must be at least 1".into());
@@ -223,6 +241,7 @@ impl Checker<'_> {
             }
         }
         self.replication(path, group);
+        self.failover(path, group);
         let pool = key_path(path, "pool");
         if group.pool.max < 1 {
             self.fail(key_path(&pool, "max"), "must be at least 1".into());
@@ -233,6 +252,53 @@ impl Checker<'_> {
                 format!(
                     "min ({}) must not exceed max ({})",
                     group.pool.min, group.pool.max
+                ),
+            );
+        }
+    }
+
+    /// The failover settings: automatic switching needs heartbeats to detect a dead write
+    /// host and another host to switch to; bounds must be positive.
+    fn failover(&mut self, path: &str, group: &Group) {
+        let failover = key_path(path, "failover");
+        let f = &group.failover;
+        for (key, value) in [
+            ("max_hold_ms", f.max_hold_ms),
+            ("min_interval_ms", f.min_interval_ms),
+        ] {
+            if value < 1 {
+                self.fail(key_path(&failover, key), "must be at least 1".into());
+            }
+        }
+        if f.mode != FailoverMode::Automatic {
+            return;
+        }
+        let mode = key_path(&failover, "mode");
+        if !group.heartbeat.enabled {
+            self.fail(
+                mode.clone(),
+                "mode `automatic` needs `heartbeat.enabled: true`: without heartbeats a \
+                 dead write host is never detected"
+                    .into(),
+            );
+        }
+        let hosts = group.write_hosts.len()
+            + if f.promotion {
+                group.read_hosts.len()
+            } else {
+                0
+            };
+        if hosts < 2 {
+            self.fail(
+                mode,
+                format!(
+                    "mode `automatic` needs at least 2 hosts to switch between ({}); the group \
+                     has {hosts}",
+                    if f.promotion {
+                        "write hosts and read hosts"
+                    } else {
+                        "write hosts, since `promotion: false`"
+                    }
                 ),
             );
         }

@@ -201,9 +201,24 @@ impl SqlError {
         Self::new(
             2013,
             b"HY000",
-            format!("Lost connection to backend MySQL server '{host}' during query"),
+            format!(
+                "Lost connection to backend MySQL server '{host}' during query (the statement may have been applied; it is not resent)"
+            ),
         )
         .on(Side::SentNoAnswer)
+    }
+
+    /// 2013: a backend connection found lost before any byte of the request left
+    /// ([`Side::NotSent`]): the statement was not applied.
+    pub fn backend_lost_unsent(host: &str) -> Self {
+        Self::new(
+            2013,
+            b"HY000",
+            format!(
+                "Lost connection to backend MySQL server '{host}' before the statement was sent (it was not applied; a retry is safe)"
+            ),
+        )
+        .on(Side::NotSent)
     }
 
     /// 2003: a backend host that does not serve now (down, draining, fenced); nothing was

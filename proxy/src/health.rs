@@ -61,7 +61,7 @@ impl Shared {
             m.stop();
             m.snapshot()
         });
-        let targets = MonitorTarget::of_config(&self.table().config);
+        let targets = crate::failover::monitor_targets(&self.table());
         let states = Arc::new(TableStates {
             shared: Arc::downgrade(self),
         });
@@ -84,7 +84,7 @@ impl Shared {
             return;
         };
         old.stop();
-        let targets = MonitorTarget::of_config(&self.table().config);
+        let targets = crate::failover::monitor_targets(&self.table());
         *slot = Some(Monitor::start(targets, old.states(), &old.snapshot()));
     }
 

@@ -13,6 +13,7 @@ pub mod backend;
 pub mod caps;
 pub mod column_orders;
 pub mod error;
+pub mod failover;
 pub mod health;
 pub mod login_brake;
 pub mod net;

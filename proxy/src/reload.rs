@@ -65,11 +65,20 @@ impl Shared {
 
     fn put_in_force(&self, old: &RoutingTable, config: Config, plan: ReloadPlan) -> ReloadReport {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        let table = RoutingTable::build(Arc::new(config), old.epoch + 1, Some(old), &mut |a, g| {
-            let h = host_for(&mut hosts, a, g);
-            h.update_settings(pool_settings(g));
-            h
-        });
+        // Decided write hosts stay unless the new file removed them.
+        self.failover.forget_removed(&config);
+        let table = RoutingTable::build(
+            Arc::new(config),
+            old.epoch + 1,
+            Some(old),
+            &|g| self.failover.active_for(g),
+            &mut |a, g| {
+                let h = host_for(&mut hosts, a, g);
+                h.update_settings(pool_settings(g));
+                h
+            },
+        );
+        self.failover.apply_fences(&table);
         for h in table.hosts() {
             // A host drained by an earlier reload and routed to again.
             if h.state() == HostState::Draining {
@@ -77,7 +86,8 @@ impl Shared {
             }
         }
         for h in hosts.iter() {
-            if !table.hosts().any(|t| Arc::ptr_eq(t, h)) {
+            // A fenced former write host stays fenced.
+            if !table.hosts().any(|t| Arc::ptr_eq(t, h)) && h.state() != HostState::Fenced {
                 h.set_state(HostState::Draining);
             }
         }

@@ -87,11 +87,18 @@ pub struct Shared {
     pub board: crate::admin_http::StatusBoard,
     /// The health monitor of the hosts, while the proxy runs (see `health`).
     pub(crate) monitor: Mutex<Option<myshard_failover::Monitor>>,
+    /// Each group's active write host, fenced hosts, switches (see `failover`).
+    pub failover: crate::failover::FailoverState,
 }
 
 impl Shared {
-    /// Shared state for `config`.
+    /// Shared state for `config`, each group writing to its first write host candidate.
     pub fn new(config: Config) -> Arc<Shared> {
+        Shared::with_failover(config, crate::failover::FailoverState::new())
+    }
+
+    /// Shared state for `config`, with the write host decisions of `failover`.
+    pub fn with_failover(config: Config, failover: crate::failover::FailoverState) -> Arc<Shared> {
         let version = config
             .server_version
             .clone()
@@ -103,9 +110,13 @@ impl Shared {
             Duration::from_millis(limits.connect_errors_block_ms),
         );
         let mut hosts = Vec::new();
-        let table = RoutingTable::build(Arc::new(config), 1, None, &mut |addr, group| {
-            host_for(&mut hosts, addr, group)
-        });
+        let table = RoutingTable::build(
+            Arc::new(config),
+            1,
+            None,
+            &|g| failover.active_for(g),
+            &mut |addr, group| host_for(&mut hosts, addr, group),
+        );
         Arc::new(Shared {
             table: ArcSwap::from_pointee(table),
             hosts: Mutex::new(hosts),
@@ -122,6 +133,7 @@ impl Shared {
             login_brake,
             board: Default::default(),
             monitor: Mutex::new(None),
+            failover,
         })
     }
 
@@ -257,7 +269,9 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
         None => None,
     };
     let admin_listen = config.admin_http.as_ref().map(|a| a.listen.clone());
-    let shared = Shared::new(config);
+    // A corrupt or foreign decision file stops the start here, naming the file.
+    let failover = crate::failover::FailoverState::load(&config)?;
+    let shared = Shared::with_failover(config, failover);
     let (stop, stop_rx) = watch::channel(false);
     let admin_addr = match admin_listen {
         Some(listen) => Some(
@@ -280,8 +294,9 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
         ));
         path
     });
-    tokio::spawn(maintenance(shared.clone(), stop_rx));
+    tokio::spawn(maintenance(shared.clone(), stop_rx.clone()));
     shared.start_monitor();
+    crate::failover::start_detector(&shared, stop_rx);
     learn_server_version(&shared).await;
     Ok(ProxyHandle {
         addr,

@@ -48,6 +48,8 @@ pub fn config_for(servers: &[&MariaDb]) -> Config {
         limits: Default::default(),
         server_version: None,
         admin_http: None,
+        state_dir: None,
+        cluster_name: None,
         users: vec![User {
             admin: true,
             ..User::new(APP_USER, APP_PASSWORD, &["*"])

@@ -67,6 +67,24 @@ impl Refusals {
                 ),
             );
         }
+        for (key, before, after) in [
+            ("state_dir", &running.state_dir, &new.state_dir),
+            ("cluster_name", &running.cluster_name, &new.cluster_name),
+        ] {
+            if before != after {
+                let show =
+                    |v: &Option<String>| v.as_deref().map_or("none".into(), |v| format!("`{v}`"));
+                self.restart(
+                    key.into(),
+                    format!(
+                        "`{key}` changes ({} → {}) but the running proxy keeps its decisions \
+                         where it started; restart myshard to change it",
+                        show(before),
+                        show(after)
+                    ),
+                );
+            }
+        }
         if running.listen_socket != new.listen_socket {
             let show = |socket: &Option<String>| match socket {
                 Some(path) => format!("`{path}`"),

@@ -309,6 +309,7 @@ pub fn render(shared: &Shared) -> String {
     let table = shared.table();
     let _ = writeln!(out, "myshard_routing_table_epoch {}", table.epoch);
     render_hosts(&mut out, &table);
+    super::switch_routes::render_failover(&mut out, shared);
     out
 }
 

@@ -1,6 +1,6 @@
 //! The HTTP status endpoint (`admin_http` in the configuration): `GET /status` (JSON),
-//! `GET /metrics` (Prometheus text), `GET /health` (200 ready / 503 not ready) and
-//! `POST /reload` (bearer token required). It only reads the routing table and the counters;
+//! `GET /metrics` (Prometheus text), `GET /health` (200 ready / 503 not ready),
+//! `POST /reload`, `POST /switch` and `POST /rejoin` (bearer token required). It only reads the routing table and the counters;
 //! the one thing it changes, the configuration, goes through [`Shared::reload_from`].
 //!
 //! It binds loopback by default and is off unless configured. Requests that change state are
@@ -10,6 +10,7 @@ pub mod board;
 pub mod client;
 pub mod metrics;
 pub mod status;
+pub mod switch_routes;
 
 pub use board::{HostReport, ReloadEntry, StatusBoard};
 pub use metrics::{Metrics, RouteKind, reads_by_keyword};
@@ -39,6 +40,8 @@ pub async fn start(
         .route("/metrics", get(get_metrics))
         .route("/health", get(get_health))
         .route("/reload", post(post_reload))
+        .route("/switch", post(switch_routes::post_switch))
+        .route("/rejoin", post(switch_routes::post_rejoin))
         .with_state(shared);
     tokio::spawn(async move {
         let shutdown = async move {

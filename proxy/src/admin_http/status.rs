@@ -36,6 +36,8 @@ pub struct GroupStatus {
     pub write_host: Option<String>,
     /// The write host first, then the read hosts.
     pub hosts: Vec<HostStatusDoc>,
+    /// Failover: the decided write host, fenced hosts, switch history.
+    pub failover: super::switch_routes::FailoverStatus,
 }
 
 /// One host of a group.
@@ -144,6 +146,7 @@ pub fn status(shared: &Shared) -> Status {
                 .map(|h| host(h, "write"))
                 .chain(g.reads.iter().map(|h| host(h, "read")))
                 .collect(),
+            failover: super::switch_routes::failover_status(shared, &g.name),
         })
         .collect();
     Status {

@@ -284,7 +284,7 @@ impl BackendConn {
     pub async fn send_framed(&mut self, bytes: &[u8]) -> Result<(), SqlError> {
         if self.closed_by_peer() {
             self.broken = true;
-            return Err(SqlError::backend_lost(&self.host).on(Side::NotSent));
+            return Err(SqlError::backend_lost_unsent(&self.host));
         }
         let mut sent = 0;
         let written = match &mut self.interrupter {
@@ -300,7 +300,10 @@ impl BackendConn {
         };
         if written.is_err() {
             self.broken = true;
-            return Err(SqlError::backend_lost(&self.host).on(sent_side(sent)));
+            return Err(match sent_side(sent) {
+                Side::NotSent => SqlError::backend_lost_unsent(&self.host),
+                side => SqlError::backend_lost(&self.host).on(side),
+            });
         }
         Ok(())
     }

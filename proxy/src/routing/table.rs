@@ -47,13 +47,15 @@ pub struct RoutingTable {
 }
 
 impl RoutingTable {
-    /// The table for `config`, at `epoch`: `host` gives the host object for an address of
-    /// a group (reusing the running one where nothing changed); gates are carried over from
-    /// `previous` for databases it has, so that a closed gate stays closed.
+    /// The table for `config`, at `epoch`: `active` names each group's active write host
+    /// (state the proxy owns: see `crate::failover`), `host` gives the host object for an
+    /// address of a group (reusing the running one where nothing changed); gates are
+    /// carried over from `previous` for databases it has, so that a closed gate stays closed.
     pub fn build(
         config: Arc<Config>,
         epoch: u64,
         previous: Option<&RoutingTable>,
+        active: &dyn Fn(&myshard_config::Group) -> Option<String>,
         host: &mut dyn FnMut(&str, &myshard_config::Group) -> Arc<Host>,
     ) -> RoutingTable {
         let topology = Topology::new(&config);
@@ -61,7 +63,7 @@ impl RoutingTable {
         let mut by_group = HashMap::with_capacity(config.groups.len());
         for g in &config.groups {
             let name: Arc<str> = Arc::from(g.name.as_str());
-            let write = myshard_failover::active_write_host(g).map(|a| host(a, g));
+            let write = active(g).map(|a| host(&a, g));
             let reads: Vec<_> = g.read_hosts.iter().map(|r| host(&r.host, g)).collect();
             let rotation = ReadRotation::of(g, &reads, write.as_ref());
             by_group.entry(name.clone()).or_insert(groups.len());

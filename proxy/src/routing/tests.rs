@@ -29,7 +29,8 @@ fn build(
     previous: Option<&RoutingTable>,
     hosts: &mut Vec<Arc<Host>>,
 ) -> RoutingTable {
-    RoutingTable::build(Arc::new(config), epoch, previous, &mut |a, g| {
+    let first = |g: &myshard_config::Group| g.write_hosts.first().cloned();
+    RoutingTable::build(Arc::new(config), epoch, previous, &first, &mut |a, g| {
         host_for(hosts, a, g)
     })
 }

@@ -34,6 +34,7 @@ mod sql_prepare;
 mod statement_timeout;
 mod stmt;
 mod subquery_values;
+mod switch_wait;
 mod tx;
 mod union_columns;
 

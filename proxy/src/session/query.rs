@@ -363,7 +363,7 @@ impl Session {
         kind: ResponseKind,
         classified: Option<Classified>,
     ) -> Result<(), Closed> {
-        match self.take_route(None) {
+        match self.take_route_after_switch(None).await {
             Ok(c) => {
                 // Statements naming no sharded table run in the schema's database (the home
                 // shard's for a sharded schema): they pass its gate.

@@ -106,7 +106,7 @@ impl Session {
             Err(e) => return self.send_err(&e, seq).await,
         };
         if let [t] = targets.as_slice() {
-            let dest = match self.target_route(route, t) {
+            let dest = match self.target_route_after_switch(route, t).await {
                 Ok(d) => d,
                 Err(e) => return self.send_err(&e, seq).await,
             };
@@ -316,7 +316,7 @@ impl Session {
             global_id: meta.global_id,
         };
         if let [t] = targets.as_slice() {
-            let dest = match self.target_route(route, t) {
+            let dest = match self.target_route_after_switch(route, t).await {
                 Ok(d) => d,
                 Err(e) => return self.send_err(&e, seq).await,
             };

@@ -91,6 +91,9 @@ impl Session {
         classified: Option<Classified>,
         seq: u8,
     ) -> Result<(), Closed> {
+        // A write whose host was switched away goes to the new write host.
+        let switched = self.route_after_switch(route, false).await;
+        let route = switched.as_ref().unwrap_or(route);
         if route.intent == Intent::Read {
             let read = super::read_intent::ReadRequest::of(request);
             return self
@@ -117,7 +120,11 @@ impl Session {
     ) -> Result<Option<SqlError>, Closed> {
         let mut conn = match self.acquire_at(route).await {
             Ok(c) => c,
-            Err(e) => return self.attempt_failed(e, seq, retry).await,
+            // A write host fenced under the statement's feet: the new one, once switched.
+            Err(e) => match self.acquire_after_switch(route, e).await {
+                Ok(c) => c,
+                Err(e) => return self.attempt_failed(e, seq, retry).await,
+            },
         };
         if classified.as_ref().is_some_and(|c| c.reads_last_insert_id)
             && let Err(e) = conn.sync_last_insert_id(self.last_insert_id).await

@@ -392,7 +392,7 @@ impl Session {
             return self.send_err(&malformed(), seq).await;
         }
         packet::finish_packet(&mut framed, at, 0);
-        let route = match self.take_route(other_schema) {
+        let route = match self.take_route_after_switch(other_schema).await {
             Ok(r) => r,
             Err(e) => {
                 self.restore_out(framed);
