@@ -16,6 +16,7 @@ mod merge_buffer;
 mod names;
 mod participants;
 mod planner;
+pub mod point_execute;
 pub mod point_read;
 mod privilege;
 mod processlist;

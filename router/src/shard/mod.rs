@@ -8,6 +8,7 @@ pub mod insert;
 pub mod keys;
 pub mod plan;
 pub mod point;
+pub mod point_param;
 pub mod resolve;
 pub mod span;
 pub mod tables;
