@@ -25,6 +25,18 @@
 #                      INSERTs split per shard), against direct MariaDB holding the whole table
 #                      in one server; tests default to "oltp_point_select"; --record writes
 #                      section "sysbench (sharding)"
+#   --baseline-two-servers
+#                      the unsharded benchmark on the same two servers the sharded one uses, so
+#                      that `--sharded` and this load the machine alike: schema `sbtest` on g0
+#                      (server 0) and a second unsharded schema `sbtest_g1` on g1 (server 1),
+#                      each with the whole table in its database `sbtest`; every run is two
+#                      sysbench processes at once with half the threads each, one per server
+#                      (direct: server 0 and server 1; myshard: schema sbtest and sbtest_g1).
+#                      QPS is their sum, p95 their mean. Why: the sharded case spreads its point
+#                      selects evenly over two mariadbd processes on the same CPUs, where the
+#                      plain unsharded case runs one; comparing those measures the second
+#                      server's cost as much as myshard's. Thread counts must be even; not with
+#                      --sharded or --socat
 #   --socat            also run every case through socat (a process per connection relaying
 #                      bytes to MariaDB, no protocol work: the cost of the extra hop alone),
 #                      alternating direct, socat, myshard; the table gains socat columns
@@ -76,6 +88,7 @@ TABLE_SIZE=100000
 TRANSPORTS="tcp socket"
 BACKEND=unix
 SHARDED=0
+TWO_SERVERS=0
 TESTS_SET=0
 PROXY_WORKERS=""
 SOCAT=0
@@ -96,6 +109,7 @@ while (($#)); do
 	--transports) [[ -n "${2-}" ]] || die "--transports needs a list" && TRANSPORTS=$2 && shift ;;
 	--backend) [[ "${2-}" == unix || "${2-}" == tcp ]] || die "--backend needs unix or tcp" && BACKEND=$2 && shift ;;
 	--sharded) SHARDED=1 ;;
+	--baseline-two-servers) TWO_SERVERS=1 ;;
 	--socat) SOCAT=1 ;;
 	--proxy-workers) positive_int "$1" "${2-}" 1 && PROXY_WORKERS=$2 && shift ;;
 	--no-build) BUILD=0 ;;
@@ -115,9 +129,17 @@ for t in $TRANSPORTS; do
 	[[ "$t" == tcp || "$t" == socket ]] || die "--transports: '$t' is not tcp or socket"
 done
 ((SHARDED && !TESTS_SET)) && TESTS="oltp_point_select"
+if ((TWO_SERVERS)); then
+	((!SHARDED)) || die "--baseline-two-servers is the unsharded comparison; not with --sharded"
+	((!SOCAT)) || die "--baseline-two-servers and --socat together are not supported"
+	for t in $THREADS; do
+		((t >= 2 && t % 2 == 0)) || die "--baseline-two-servers splits the threads over two servers: '$t' is not even"
+	done
+fi
 SHARDS=16
 SECTION="sysbench (foundation)"
 ((SHARDED)) && SECTION="sysbench (sharding)"
+((TWO_SERVERS)) && SECTION="sysbench (foundation, two servers)"
 
 MARIADBD=$(find_bin mariadbd)
 INSTALL_DB=$(find_bin mariadb-install-db)
@@ -164,10 +186,12 @@ DB_SOCKETS=()
 sql() { sql_on 0 "$@"; }
 
 NSERVERS=1
-((SHARDED)) && NSERVERS=2
+((SHARDED || TWO_SERVERS)) && NSERVERS=2
 for ((n = 0; n < NSERVERS; n++)); do start_mariadb "$n"; done
-# Direct runs use server 0, which holds the whole table in database sbtest.
+# Direct runs use server 0, which holds the whole table in database sbtest (with
+# --baseline-two-servers server 1 holds another copy, and half the threads go there).
 sql -e 'CREATE DATABASE sbtest'
+((TWO_SERVERS)) && sql_on 1 -e 'CREATE DATABASE sbtest'
 DB_PORT=${DB_PORTS[0]}
 DB_SOCKET=${DB_SOCKETS[0]}
 MARIADB_VERSION=$(sql -e 'SELECT VERSION()')
@@ -189,7 +213,11 @@ backend_host() {
 	echo "listen: 127.0.0.1:$PROXY_PORT"
 	echo "listen_socket: $PROXY_SOCKET"
 	echo "users:"
-	echo "  - {name: $DB_USER, password: $DB_PASSWORD, schemas: [sbtest]}"
+	if ((TWO_SERVERS)); then
+		echo "  - {name: $DB_USER, password: $DB_PASSWORD, schemas: [sbtest, sbtest_g1]}"
+	else
+		echo "  - {name: $DB_USER, password: $DB_PASSWORD, schemas: [sbtest]}"
+	fi
 	echo "groups:"
 	for ((n = 0; n < NSERVERS; n++)); do
 		echo "  - {name: g$n, user: $DB_USER, password: $DB_PASSWORD, write_hosts: ['$(backend_host "$n")'], pool: {max: 64}}"
@@ -202,6 +230,7 @@ backend_host() {
 		echo "    tables: [{name: sbtest1, shard_key: id}]"
 	else
 		echo "  - {name: sbtest, group: g0, database: sbtest}"
+		((TWO_SERVERS)) && echo "  - {name: sbtest_g1, group: g1, database: sbtest}"
 	fi
 } >"$WORK/myshard.yaml"
 "$MYSHARD" check --config "$WORK/myshard.yaml" >/dev/null || die "generated configuration is invalid"
@@ -241,20 +270,23 @@ fi
 # sysbench
 
 # sb TARGET TRANSPORT TEST ARGS… — sysbench against direct MariaDB or myshard, over TCP or the
-# Unix socket.
+# Unix socket. SB_SERVER=1 (with --baseline-two-servers): server 1 directly, or through myshard
+# its schema sbtest_g1.
+SB_SERVER=0
 sb() {
-	local target=$1 transport=$2 test=$3 conn
+	local target=$1 transport=$2 test=$3 conn db=sbtest
 	shift 3
+	((SB_SERVER == 1)) && [[ "$target" == proxy ]] && db=sbtest_g1
 	case "$target/$transport" in
-	direct/tcp) conn=(--mysql-host=127.0.0.1 --mysql-port="$DB_PORT") ;;
+	direct/tcp) conn=(--mysql-host=127.0.0.1 --mysql-port="${DB_PORTS[$SB_SERVER]}") ;;
 	proxy/tcp) conn=(--mysql-host=127.0.0.1 --mysql-port="$PROXY_PORT") ;;
-	direct/socket) conn=(--mysql-socket="$DB_SOCKET") ;;
+	direct/socket) conn=(--mysql-socket="${DB_SOCKETS[$SB_SERVER]}") ;;
 	socat/tcp) conn=(--mysql-host=127.0.0.1 --mysql-port="$SOCAT_PORT") ;;
 	socat/socket) conn=(--mysql-socket="$SOCAT_SOCKET") ;;
 	proxy/socket) conn=(--mysql-socket="$PROXY_SOCKET") ;;
 	esac
 	"$SYSBENCH" "$test" --db-driver=mysql "${conn[@]}" \
-		--mysql-user="$DB_USER" --mysql-password="$DB_PASSWORD" --mysql-db=sbtest \
+		--mysql-user="$DB_USER" --mysql-password="$DB_PASSWORD" --mysql-db="$db" \
 		--tables=1 --table-size="$TABLE_SIZE" "$@"
 }
 
@@ -294,20 +326,30 @@ if ((SHARDED)); then
 	[[ "$got" == "$probe" ]] || die "through myshard row $probe reads as '$got'"
 	WARM_TEST=oltp_point_select
 else
-	sb direct tcp oltp_point_select prepare >"$WORK/prepare.log" 2>&1 || {
-		cat "$WORK/prepare.log" >&2
-		die "sysbench prepare failed"
-	}
-	sql -e 'ANALYZE TABLE sbtest.sbtest1' >/dev/null
+	for ((n = 0; n < NSERVERS; n++)); do
+		SB_SERVER=$n sb direct tcp oltp_point_select prepare >"$WORK/prepare-$n.log" 2>&1 || {
+			cat "$WORK/prepare-$n.log" >&2
+			die "sysbench prepare (server $n) failed"
+		}
+		sql_on "$n" -e 'ANALYZE TABLE sbtest.sbtest1' >/dev/null
+	done
 	rows=$(proxy_sql -e 'SELECT COUNT(*) FROM sbtest1') ||
 		die "a query through myshard failed (log: $WORK/myshard.log)"
 	[[ "$rows" == "$TABLE_SIZE" ]] || die "through myshard the table has $rows rows, not $TABLE_SIZE"
+	if ((TWO_SERVERS)); then
+		rows=$(proxy_sql -e 'SELECT COUNT(*) FROM sbtest_g1.sbtest1') ||
+			die "a query through myshard to sbtest_g1 failed (log: $WORK/myshard.log)"
+		[[ "$rows" == "$TABLE_SIZE" ]] || die "through myshard sbtest_g1 has $rows rows, not $TABLE_SIZE"
+	fi
 	WARM_TEST=oltp_read_only
 fi
 # Warm the buffer pools and every path once.
 for transport in $TRANSPORTS; do
 	for target in $TARGETS; do
-		sb "$target" "$transport" "$WARM_TEST" --threads=2 --time=5 run >/dev/null 2>&1 || true
+		for ((n = 0; n < NSERVERS; n++)); do
+			((n == 0 || TWO_SERVERS)) || continue
+			SB_SERVER=$n sb "$target" "$transport" "$WARM_TEST" --threads=2 --time=5 run >/dev/null 2>&1 || true
+		done
 	done
 done
 
@@ -326,17 +368,51 @@ FAILED=0
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 
+# sb_split TARGET TRANSPORT TEST LOG THREADS ARGS… — one sysbench run with THREADS threads
+# (output in LOG), or with --baseline-two-servers two at once with half the threads each, one
+# per server, and LOG a summary in sysbench's words: queries and errors summed, the time and
+# the p95 their means; exits with the first non-zero status.
+sb_split() {
+	local target=$1 transport=$2 test=$3 log=$4 threads=$5 status=0 s0=0 s1=0
+	shift 5
+	if ((!TWO_SERVERS)); then
+		sb "$target" "$transport" "$test" --threads="$threads" "$@" >"$log" 2>&1
+		return
+	fi
+	SB_SERVER=0 sb "$target" "$transport" "$test" --threads=$((threads / 2)) "$@" >"$log.server0" 2>&1 &
+	local pid0=$!
+	SB_SERVER=1 sb "$target" "$transport" "$test" --threads=$((threads / 2)) "$@" >"$log.server1" 2>&1 &
+	local pid1=$!
+	wait "$pid0" || s0=$?
+	wait "$pid1" || s1=$?
+	{
+		grep -h -E 'FATAL|ALERT' "$log.server0" "$log.server1" || true
+		local label
+		for label in queries "ignored errors" reconnects; do
+			awk -v l="$label" -v a="$(field "$log.server0" "$label")" -v b="$(field "$log.server1" "$label")" \
+				'BEGIN { if (a != "" && b != "") printf "    %s: %d\n", l, a + b }'
+		done
+		awk -v a="$(sed -n 's/^ *total time: *\([0-9.]*\)s.*/\1/p' "$log.server0" | head -1)" \
+			-v b="$(sed -n 's/^ *total time: *\([0-9.]*\)s.*/\1/p' "$log.server1" | head -1)" \
+			'BEGIN { if (a != "" && b != "") printf "    total time: %.4fs\n", (a + b) / 2 }'
+		awk -v a="$(field "$log.server0" "95th percentile")" -v b="$(field "$log.server1" "95th percentile")" \
+			'BEGIN { if (a != "" && b != "") printf "         95th percentile: %.2f\n", (a + b) / 2 }'
+	} >"$log"
+	((s0 == 0)) || return "$s0"
+	return "$s1"
+}
+
 run_one() {
 	local test=$1 mode=$2 threads=$3 transport=$4 target=$5 round=$6 key="$1|$2|$3|$4|$5"
 	local log="$WORK/run-$test-$mode-$threads-$transport-$target-$round.log"
-	local args=(--threads="$threads" --db-ps-mode="$mode" --percentile=95 --histogram=off)
+	local args=(--db-ps-mode="$mode" --percentile=95 --histogram=off)
 	if ((WARMUP > 0)); then
-		sb "$target" "$transport" "$test" "${args[@]}" --time="$WARMUP" run >"$log.warmup" 2>&1 || true
+		sb_split "$target" "$transport" "$test" "$log.warmup" "$threads" "${args[@]}" --time="$WARMUP" run || true
 	fi
 	local pu0 py0 pu1 py1 p0 p1 s0 s1 status=0
 	read -r pu0 py0 < <(cpu_ticks "$PROXY_PID")
 	s0=$(server_ticks)
-	sb "$target" "$transport" "$test" "${args[@]}" --time="$TIME" run >"$log" 2>&1 || status=$?
+	sb_split "$target" "$transport" "$test" "$log" "$threads" "${args[@]}" --time="$TIME" run || status=$?
 	read -r pu1 py1 < <(cpu_ticks "$PROXY_PID")
 	s1=$(server_ticks)
 	p0=$((pu0 + py0))
@@ -491,6 +567,9 @@ if ((RECORD)); then
 		if ((SHARDED)); then
 			echo "- MariaDB $MARIADB_VERSION (two servers, --no-defaults, innodb_buffer_pool_size ${BUFFER_POOL_MB}M each, max_connections 500); $sysbench_version"
 			echo "- Direct: 1 table × $TABLE_SIZE rows in one server. myshard: the same rows in \`sbtest1\` sharded on \`id\` over $SHARDS shards (0-$((SHARDS / 2 - 1)) on g0 = the direct server, $((SHARDS / 2))-$((SHARDS - 1)) on g1 = the second server), created and loaded by \`sysbench prepare --auto_inc=off\` through myshard (the direct table was loaded the same way, directly). Every point select goes to one shard, chosen by the bound or literal \`id\`."
+		elif ((TWO_SERVERS)); then
+			echo "- MariaDB $MARIADB_VERSION (two servers, --no-defaults, innodb_buffer_pool_size ${BUFFER_POOL_MB}M each, max_connections 500); $sysbench_version"
+			echo "- 1 table × $TABLE_SIZE rows in each server; myshard: unsharded schemas \`sbtest\` (g0) and \`sbtest_g1\` (g1). Each run is two sysbench processes with half the threads each, one per server (direct) or per schema (myshard); QPS is their sum, p95 their mean."
 		else
 			echo "- MariaDB $MARIADB_VERSION (one server, --no-defaults, innodb_buffer_pool_size ${BUFFER_POOL_MB}M, max_connections 500); $sysbench_version"
 			echo "- 1 table × $TABLE_SIZE rows"

@@ -19,6 +19,7 @@ mod names;
 mod paging;
 mod participants;
 mod planner;
+pub mod point_execute;
 pub mod point_read;
 mod privilege;
 mod processlist;

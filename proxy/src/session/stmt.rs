@@ -45,6 +45,8 @@ pub(super) struct ClientStmt {
     long_data_error: Option<SqlError>,
     /// Counts this statement against `limits.max_prepared_statements` while it is open.
     _slot: Slot,
+    /// Routed by one integer key parameter: executes skip the general resolver.
+    point: Option<super::point_execute::PointExecute>,
 }
 
 impl ClientStmt {
@@ -173,13 +175,17 @@ impl Session {
         self.stmts.insert(
             id,
             ClientStmt {
-                meta,
                 schema: self.schema.clone(),
                 types: None,
                 long_data: Vec::new(),
                 long_data_bytes: 0,
                 long_data_error: None,
                 _slot: slot,
+                point: meta
+                    .route
+                    .as_deref()
+                    .and_then(super::point_execute::PointExecute::of),
+                meta,
             },
         );
         self.write_out().await
@@ -343,6 +349,10 @@ impl Session {
         let long_data = std::mem::take(&mut stmt.long_data);
         stmt.long_data_bytes = 0;
         let meta = stmt.meta.clone();
+        let point = match (&meta.route, &mut stmt.point) {
+            (Some(r), Some(p)) => p.target(&self.table.topology, r, &req, types, n, &long_data),
+            _ => None,
+        };
         match meta.control {
             Kind::Begin => {
                 let text = String::from_utf8_lossy(&meta.sql)
@@ -371,6 +381,11 @@ impl Session {
         };
         let malformed = || SqlError::malformed_packet("COM_STMT_EXECUTE parameters");
         self.intent = self.prepared_intent(&meta.sql);
+        if let (Some(point), Some(route)) = (point, &meta.route) {
+            return self
+                .execute_point(route, &meta, &point, &req, types, seq)
+                .await;
+        }
         if let Some(shard_route) = meta.route.clone() {
             let mut packet = Vec::new();
             let at = packet::begin_packet(&mut packet);

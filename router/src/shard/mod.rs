@@ -9,6 +9,7 @@ pub mod key_update;
 pub mod keys;
 pub mod plan;
 pub mod point;
+pub mod point_param;
 pub mod prefetch;
 pub mod resolve;
 pub mod scopes;
