@@ -15,7 +15,7 @@ mod record;
 
 pub use hysteresis::{Hysteresis, Outcome};
 pub use positions::{GtidLag, PrimaryPositions};
-pub(crate) use probe::opts;
+pub use probe::opts;
 pub use probe::{Login, Probe, Prober, SourceStatus};
 pub use record::{HostRecord, ROLE_CHANGES_KEPT, Role, RoleChange, now_unix_ms};
 

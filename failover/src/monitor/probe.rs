@@ -122,7 +122,7 @@ impl Prober {
 }
 
 /// Connection options for `login`: TCP (no switch to a socket) or a Unix socket.
-pub(crate) fn opts(login: &Login) -> Opts {
+pub fn opts(login: &Login) -> Opts {
     let builder = OptsBuilder::default()
         .user(Some(login.user.clone()))
         .pass(Some(login.password.clone()))

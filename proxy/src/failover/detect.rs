@@ -8,10 +8,10 @@
 //! At most one automatic switch per `min_interval_ms` (no flapping), and with
 //! `require_semi_sync` none unless a candidate runs semi-synchronous replication.
 
-use super::promoter::opts;
 use crate::server::Shared;
 use hashbrown::HashMap;
 use myshard_config::{FailoverMode, Group};
+use myshard_failover::monitor::opts;
 use myshard_failover::monitor::{HostRecord, Login, Role};
 use myshard_failover::{HostState, SwitchReason};
 use mysql_async::Conn;

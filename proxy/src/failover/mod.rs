@@ -10,13 +10,11 @@ mod decision_file;
 mod detect;
 mod history;
 mod hold;
-mod promoter;
 mod switch;
 
 pub use decision_file::{Decision, DecisionFile, cluster_identity};
 pub use detect::{replicas_confirm, start_detector};
 pub use history::{SwitchCounts, SwitchRecord};
-pub use promoter::WritableCandidate;
 pub use switch::{SwitchError, rejoin};
 
 use crate::routing::RoutingTable;
@@ -24,15 +22,19 @@ use hashbrown::{HashMap, HashSet};
 use myshard_config::{Config, Group};
 use myshard_failover::Promoter;
 use myshard_failover::monitor::{MonitorTarget, Role};
+use myshard_failover::promotion::{GtidPromoter, WritableCandidate};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::watch;
 
-/// The promoter of `group`: the one place that chooses it. Today every group gets
-/// [`WritableCandidate`] (the `promotion: false` behaviour); GTID promotion plugs in here.
+/// The promoter of `group`: the one place that chooses it. `promotion: true` promotes the
+/// most advanced replica (GTID); `false` moves to the next candidate already writable.
 pub fn promoter_for(group: &Group) -> Arc<dyn Promoter> {
-    let _ = group;
-    Arc::new(WritableCandidate)
+    if group.failover.promotion {
+        Arc::new(GtidPromoter::default())
+    } else {
+        Arc::new(WritableCandidate::default())
+    }
 }
 
 /// What the proxy decided about its groups' write hosts, shared by its sessions, the
