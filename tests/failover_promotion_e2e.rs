@@ -507,3 +507,109 @@ async fn a_returned_primary_stays_fenced_until_rejoined_then_replicates_and_serv
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_primary_whose_replicas_receive_nothing_is_switched_within_seconds() -> Result<()> {
+    let (group, g1) = tokio::try_join!(ReplicatedGroup::start(2, 44), MariaDb::start())?;
+    table(&group.primary, "s0_db").await?;
+    table(&g1, "s1_db").await?;
+    group.wait_caught_up().await?;
+    // In-flight statements on the hung host end with the statement timeout.
+    let extra = "limits: {statement_timeout_ms: 3000}";
+    let proxy = myshard_proxy::start(config(&group, &g1, extra)?).await?;
+    monitored(&proxy, &group).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicI64::new(1));
+    let g0 = writers(&proxy, "s0", 2, &next, &stop);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let old = group.primary.addr();
+    let paused = Instant::now();
+    group.primary.pause()?;
+    // The replicas' IO threads keep running (slave_net_timeout is 60 s): only their
+    // silence beyond twice the heartbeat period confirms the hang.
+    let switched = within(
+        Duration::from_secs(10),
+        "switch away from the hung primary",
+        || async { Ok(write_host(&proxy, "g0").filter(|h| *h != old)) },
+    )
+    .await;
+    group.primary.resume()?;
+    let new = switched?;
+    eprintln!("SIGSTOP → switched: {:?}", paused.elapsed());
+    let (promoted, _) = split(&group, &new)?;
+    let before = rows(promoted, "s0_db").await?;
+    within(
+        Duration::from_secs(10),
+        "writes on the new primary",
+        || async { Ok((rows(promoted, "s0_db").await? > before).then_some(())) },
+    )
+    .await?;
+    stop.store(true, Ordering::Relaxed);
+    finish(g0).await?;
+    let history = proxy.shared().failover.history.of_group("g0");
+    ensure!(history.len() == 1, "{history:?}");
+    ensure!(
+        history[0].detail.contains("nothing received"),
+        "{}",
+        history[0].detail
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn groups_sharing_a_gtid_domain_are_not_failed_over_until_a_reload_fixes_it() -> Result<()> {
+    let (group, g1) = tokio::try_join!(
+        ReplicatedGroup::start(1, 45),
+        MariaDb::start_with_args(&["--gtid-domain-id=45"])
+    )?;
+    let mut group = group;
+    table(&group.primary, "s0_db").await?;
+    table(&g1, "s1_db").await?;
+    group.wait_caught_up().await?;
+    let mut cfg = config(&group, &g1, "")?;
+    cfg.groups[1].failover.mode = myshard_config::FailoverMode::Manual;
+    let proxy = myshard_proxy::start(cfg.clone()).await?;
+    let why = within(Duration::from_secs(10), "the domain check", || async {
+        Ok(proxy.shared().failover.domain_refusal("g0"))
+    })
+    .await?;
+    ensure!(why.contains("share gtid_domain_id 45"), "{why}");
+    ensure!(proxy.shared().failover.domain_refusal("g1").is_some());
+    let status = myshard_proxy::admin_http::switch_routes::failover_status(proxy.shared(), "g0");
+    ensure!(status.domain_check.as_deref() == Some(why.as_str()));
+
+    monitored(&proxy, &group).await?;
+    let old = group.primary.addr();
+    group.primary.kill()?;
+    let refused = within(
+        Duration::from_secs(10),
+        "the detector's refusal",
+        || async {
+            Ok(proxy
+                .shared()
+                .failover
+                .history
+                .refusal("g0")
+                .filter(|r| r.contains("share gtid_domain_id")))
+        },
+    )
+    .await?;
+    ensure!(
+        refused.contains("automatic failover is refused"),
+        "{refused}"
+    );
+    ensure!(write_host(&proxy, "g0") == Some(old.clone()));
+
+    // g1 without failover: the rule holds over the groups that fail over, checked again
+    // after the reload, and the dead primary is switched.
+    cfg.groups[1].failover.mode = myshard_config::FailoverMode::Off;
+    proxy.shared().reload(cfg).context("reload")?;
+    within(
+        Duration::from_secs(15),
+        "switch after the reload",
+        || async { Ok(write_host(&proxy, "g0").filter(|h| *h != old)) },
+    )
+    .await?;
+    ensure!(proxy.shared().failover.domain_refusal("g0").is_none());
+    Ok(())
+}
