@@ -535,7 +535,6 @@ async fn a_hung_primary_whose_replicas_receive_nothing_is_switched_within_second
     .await;
     group.primary.resume()?;
     let new = switched?;
-    eprintln!("SIGSTOP → switched: {:?}", paused.elapsed());
     let (promoted, _) = split(&group, &new)?;
     let before = rows(promoted, "s0_db").await?;
     within(
@@ -545,7 +544,17 @@ async fn a_hung_primary_whose_replicas_receive_nothing_is_switched_within_second
     )
     .await?;
     stop.store(true, Ordering::Relaxed);
-    finish(g0).await?;
+    let g0 = finish(g0).await?;
+    let first = g0
+        .acked
+        .iter()
+        .map(|(t, _)| *t)
+        .find(|t| *t > paused + Duration::from_millis(100))
+        .context("no acknowledged write after the SIGSTOP")?;
+    eprintln!(
+        "SIGSTOP → first acknowledged write on the promoted replica: {:?};",
+        first.duration_since(paused)
+    );
     let history = proxy.shared().failover.history.of_group("g0");
     ensure!(history.len() == 1, "{history:?}");
     ensure!(
@@ -611,5 +620,135 @@ async fn groups_sharing_a_gtid_domain_are_not_failed_over_until_a_reload_fixes_i
     )
     .await?;
     ensure!(proxy.shared().failover.domain_refusal("g0").is_none());
+    Ok(())
+}
+
+/// A TCP relay to a server; once cut it forwards nothing more in either direction but
+/// keeps every connection open and accepts new ones (a network that drops packets).
+struct Relay {
+    addr: String,
+    cut: Arc<AtomicBool>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Result<Relay> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?.to_string();
+        let cut = Arc::new(AtomicBool::new(false));
+        let cut2 = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let cut = cut2.clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if cut.load(Ordering::Relaxed) {
+                        // Held open, silent, until the test ends.
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        drop(client);
+                        return;
+                    }
+                    let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::select! {
+                        () = pump(cr, sw, &cut) => {}
+                        () = pump(sr, cw, &cut) => {}
+                    }
+                });
+            }
+        });
+        Ok(Relay { addr, cut })
+    }
+}
+
+/// Copies `from` to `to` until either ends; once `cut`, holds both open and silent.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    cut: &AtomicBool,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = tokio::select! {
+            n = from.read(&mut buf) => n.unwrap_or(0),
+            () = async { while !cut.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            } } => break,
+        };
+        if n == 0 || cut.load(Ordering::Relaxed) || to.write_all(&buf[..n]).await.is_err() {
+            if !cut.load(Ordering::Relaxed) {
+                return;
+            }
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_primary_cut_off_from_everyone_is_replaced_by_a_promoted_replica() -> Result<()> {
+    let (group, g1) = tokio::try_join!(ReplicatedGroup::start(2, 46), MariaDb::start())?;
+    table(&group.primary, "s0_db").await?;
+    table(&g1, "s1_db").await?;
+    group.wait_caught_up().await?;
+    // Proxy and replicas reach the primary only through the relay.
+    let relay = Relay::start(group.primary.addr()).await?;
+    let port = relay.addr.rsplit(':').next().unwrap_or_default().to_owned();
+    for r in &group.replicas {
+        r.exec(&format!(
+            "STOP SLAVE; CHANGE MASTER TO MASTER_PORT={port}, MASTER_HEARTBEAT_PERIOD=0.5; START SLAVE"
+        ))
+        .await?;
+    }
+    let mut cfg = config(&group, &g1, "limits: {statement_timeout_ms: 3000}")?;
+    cfg.groups[0].write_hosts = vec![relay.addr.clone()];
+    let proxy = myshard_proxy::start(cfg).await?;
+    monitored(&proxy, &group).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicI64::new(1));
+    let g0 = writers(&proxy, "s0", 2, &next, &stop);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let cut_at = Instant::now();
+    relay.cut.store(true, Ordering::Relaxed);
+    let new = within(Duration::from_secs(15), "a replica promoted", || async {
+        Ok(write_host(&proxy, "g0").filter(|h| *h != relay.addr))
+    })
+    .await
+    .with_context(|| {
+        let f = &proxy.shared().failover;
+        format!(
+            "{:?} {:?}",
+            f.history.refusal("g0"),
+            f.history.of_group("g0")
+        )
+    })?;
+    let (promoted, _) = split(&group, &new)?;
+    let before = rows(promoted, "s0_db").await?;
+    within(
+        Duration::from_secs(10),
+        "writes on the new primary",
+        || async { Ok((rows(promoted, "s0_db").await? > before).then_some(())) },
+    )
+    .await?;
+    stop.store(true, Ordering::Relaxed);
+    let g0 = finish(g0).await?;
+    let first = g0
+        .acked
+        .iter()
+        .map(|(t, _)| *t)
+        .find(|t| *t > cut_at + Duration::from_millis(100))
+        .context("no acknowledged write after the cut")?;
+    eprintln!(
+        "network cut → first acknowledged write on the promoted replica: {:?};",
+        first.duration_since(cut_at)
+    );
+    let history = proxy.shared().failover.history.of_group("g0");
+    ensure!(
+        history.len() == 1 && history[0].error.is_none(),
+        "{history:?}"
+    );
     Ok(())
 }
