@@ -21,6 +21,11 @@ use super::{MYSHARD_PASSWORD, MYSHARD_USER, MariaDb};
 /// How long [`ReplicatedGroup::wait_caught_up`] waits for each replica.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The replicas' `MASTER_HEARTBEAT_PERIOD` (seconds): an idle primary sends a heartbeat
+/// this often, so that a replica that receives nothing for longer shows a hung primary
+/// long before `slave_net_timeout`.
+const HEARTBEAT_PERIOD: &str = "0.5";
+
 /// How a [`ReplicatedGroup`]'s servers run.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GroupOptions {
@@ -104,14 +109,15 @@ impl ReplicatedGroup {
         Ok(group)
     }
 
-    /// Points `replica` at the primary (GTID, `slave_pos`), makes it `read_only` and starts
-    /// replication.
+    /// Points `replica` at the primary (GTID, `slave_pos`, heartbeats every
+    /// [`HEARTBEAT_PERIOD`]), makes it `read_only` and starts replication.
     pub async fn follow(&self, replica: &MariaDb) -> Result<()> {
         replica
             .exec(&format!(
                 "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, \
                  MASTER_USER='{MYSHARD_USER}', MASTER_PASSWORD='{MYSHARD_PASSWORD}', \
-                 MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos; \
+                 MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD={HEARTBEAT_PERIOD}, \
+                 MASTER_USE_GTID=slave_pos; \
                  SET GLOBAL read_only=1; START SLAVE",
                 self.primary.port()
             ))

@@ -86,7 +86,7 @@ pub(super) async fn post_rejoin(
         Ok(b) => b,
         Err(e) => return bad_body(e, r#"{"group": "g0", "host": "host:port"}"#),
     };
-    match crate::failover::rejoin(&shared, &body.group, &body.host) {
+    match crate::failover::rejoin(&shared, &body.group, &body.host).await {
         Ok(done) => axum::Json(serde_json::json!({ "ok": true, "done": done })).into_response(),
         Err(e) => refused(&e),
     }
@@ -107,6 +107,9 @@ pub struct FailoverStatus {
     pub switching: bool,
     /// Why the write host, down, was not switched automatically (until it serves again).
     pub not_switched_because: Option<String>,
+    /// Why the GTID domain rule refuses automatic failover of the group (checked at start
+    /// and after a reload), if it does.
+    pub domain_check: Option<String>,
     /// The last switches, oldest first.
     pub switches: Vec<SwitchRecord>,
 }
@@ -128,6 +131,7 @@ pub fn failover_status(shared: &Shared, group: &str) -> FailoverStatus {
         fenced_hosts: f.fenced_hosts(group),
         switching: f.is_switching(group),
         not_switched_because: f.history.refusal(group),
+        domain_check: f.domain_refusal(group),
         switches: f.history.of_group(group),
     }
 }

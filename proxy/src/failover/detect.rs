@@ -5,17 +5,16 @@
 //! receive from it, does not depose it. A group without read hosts has nobody to ask: the
 //! proxy's heartbeats decide alone.
 //!
-//! At most one automatic switch per `min_interval_ms` (no flapping), and with
-//! `require_semi_sync` none unless a candidate runs semi-synchronous replication.
+//! At most one automatic switch per `min_interval_ms` (no flapping), none while the GTID
+//! domain rule is broken (`domains.rs`), and with `require_semi_sync` none unless the group
+//! ran lossless semi-synchronous replication when last sampled (`semi_sync.rs`).
 
+use super::silence::Silence;
 use crate::server::Shared;
 use hashbrown::HashMap;
-use myshard_config::{FailoverMode, Group};
-use myshard_failover::monitor::opts;
-use myshard_failover::monitor::{HostRecord, Login, Role};
+use myshard_config::{Config, FailoverMode, Group};
+use myshard_failover::monitor::{HostRecord, Role};
 use myshard_failover::{HostState, SwitchReason};
-use mysql_async::Conn;
-use mysql_async::prelude::Queryable;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -24,13 +23,25 @@ use tokio::task::JoinHandle;
 /// Starts the detector of `shared`'s automatic groups; it ends when `stop` turns true or
 /// the proxy is gone.
 pub fn start_detector(shared: &Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    super::semi_sync::start_sampler(shared, stop.clone());
     let weak = Arc::downgrade(shared);
     tokio::spawn(async move {
         let mut running: HashMap<String, JoinHandle<()>> = HashMap::new();
+        let mut silence = Silence::default();
+        let mut checked: Option<Arc<Config>> = None;
         loop {
-            let Some(tick) = weak.upgrade().map(|s| tick_of(&s.config().groups)) else {
+            let Some(shared) = weak.upgrade() else {
                 return;
             };
+            let config = shared.config();
+            if !checked.as_ref().is_some_and(|c| Arc::ptr_eq(c, &config)) {
+                // At start and after a reload: the GTID domain rule.
+                checked = Some(config.clone());
+                let shared = shared.clone();
+                tokio::spawn(async move { super::domains::check(&shared, &config).await });
+            }
+            let tick = tick_of(&shared.config().groups);
+            drop(shared);
             tokio::select! {
                 () = tokio::time::sleep(tick) => {}
                 _ = stop.changed() => {}
@@ -39,7 +50,7 @@ pub fn start_detector(shared: &Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 return;
             }
             running.retain(|_, task| !task.is_finished());
-            check_groups(&weak, &mut running).await;
+            check_groups(&weak, &mut running, &mut silence).await;
         }
     });
 }
@@ -57,7 +68,11 @@ fn tick_of(groups: &[Group]) -> Duration {
     Duration::from_millis(ms)
 }
 
-async fn check_groups(weak: &Weak<Shared>, running: &mut HashMap<String, JoinHandle<()>>) {
+async fn check_groups(
+    weak: &Weak<Shared>,
+    running: &mut HashMap<String, JoinHandle<()>>,
+    silence: &mut Silence,
+) {
     let Some(shared) = weak.upgrade() else {
         return;
     };
@@ -72,10 +87,11 @@ async fn check_groups(weak: &Weak<Shared>, running: &mut HashMap<String, JoinHan
         };
         if write.state() != HostState::Down {
             shared.failover.history.clear_refusal(&group.name);
+            silence.forget(&group.name);
             continue;
         }
         let records = records.get_or_insert_with(|| shared.host_records());
-        let decision = decide(&shared, group, write.addr(), records).await;
+        let decision = decide(&shared, group, write.addr(), records, silence).await;
         match decision {
             Ok(detail) => {
                 let shared = shared.clone();
@@ -100,8 +116,22 @@ async fn decide(
     group: &Group,
     write: &str,
     records: &[HostRecord],
+    silence: &mut Silence,
 ) -> Result<String, String> {
-    let seen = replicas_confirm(group, write, records)?;
+    if let Some(why) = shared.failover.domain_refusal(&group.name) {
+        return Err(format!(
+            "the write host {write} is down, but automatic failover is refused: {why}"
+        ));
+    }
+    // Replicas still claiming to receive are asked whether anything arrives (a hung
+    // write host keeps their connections open).
+    let receiving = receiving(group, write, records);
+    let silent = if receiving.is_empty() {
+        Vec::new()
+    } else {
+        silence.silent(group, &receiving).await
+    };
+    let seen = replicas_confirm(group, write, records, &silent)?;
     let min = Duration::from_millis(group.failover.min_interval_ms);
     if let Some(since) = shared.failover.since_last_switch(&group.name)
         && since < min
@@ -113,7 +143,7 @@ async fn decide(
         ));
     }
     if group.failover.require_semi_sync {
-        semi_sync(group, write).await?;
+        super::semi_sync::check(shared, group, write)?;
     }
     Ok(format!(
         "{write} failed {} heartbeats in a row; {seen}",
@@ -123,10 +153,13 @@ async fn decide(
 
 /// Whether the replicas of `group` (its read hosts other than `write`) confirm the write
 /// host is gone: what they report, or why the proxy must not act on its own view.
+/// `silent` are replicas whose IO thread runs but which received nothing for more than
+/// twice their heartbeat period (with what they showed): they lost it too.
 pub fn replicas_confirm(
     group: &Group,
     write: &str,
     records: &[HostRecord],
+    silent: &[(String, String)],
 ) -> Result<String, String> {
     let replicas: Vec<&HostRecord> = records
         .iter()
@@ -147,11 +180,7 @@ pub fn replicas_confirm(
     }
     let still: Vec<&str> = answering
         .iter()
-        .filter(|r| {
-            r.io_thread
-                .as_deref()
-                .is_some_and(|io| !io.is_empty() && io.split(',').all(|t| t == "Yes"))
-        })
+        .filter(|r| io_running(r) && !silent.iter().any(|(a, _)| *a == r.addr))
         .map(|r| r.addr.as_str())
         .collect();
     if !still.is_empty() {
@@ -164,6 +193,9 @@ pub fn replicas_confirm(
     let lost: Vec<String> = answering
         .iter()
         .map(|r| {
+            if let Some((_, what)) = silent.iter().find(|(a, _)| *a == r.addr) {
+                return what.clone();
+            }
             format!(
                 "{} (IO thread {})",
                 r.addr,
@@ -174,45 +206,22 @@ pub fn replicas_confirm(
     Ok(format!("replicas lost it too: {}", lost.join(", ")))
 }
 
-/// Refuses when no candidate of `group` (other than `write`) runs semi-synchronous
-/// replication (`rpl_semi_sync_master_enabled` or `rpl_semi_sync_slave_enabled`).
-async fn semi_sync(group: &Group, write: &str) -> Result<(), String> {
-    let hosts = group
-        .write_hosts
+/// Whether `record`'s IO thread(s) run.
+fn io_running(record: &HostRecord) -> bool {
+    record
+        .io_thread
+        .as_deref()
+        .is_some_and(|io| !io.is_empty() && io.split(',').all(|t| t == "Yes"))
+}
+
+/// The replicas of `group` (other than `write`) that answer and whose IO thread runs.
+fn receiving(group: &Group, write: &str, records: &[HostRecord]) -> Vec<String> {
+    records
         .iter()
-        .chain(group.read_hosts.iter().map(|r| &r.host))
-        .filter(|h| *h != write);
-    let mut seen = Vec::new();
-    for h in hosts {
-        let login = Login {
-            addr: h.clone(),
-            user: group.user.clone(),
-            password: group.password.clone(),
-            gtid: group.gtid,
-        };
-        let answer = tokio::time::timeout(Duration::from_secs(2), async {
-            let mut conn = Conn::new(opts(&login)).await.map_err(|e| e.to_string())?;
-            let row: Option<(u8, u8)> = conn
-                .query_first("SELECT @@rpl_semi_sync_master_enabled, @@rpl_semi_sync_slave_enabled")
-                .await
-                .map_err(|e| e.to_string())?;
-            let _ = conn.disconnect().await;
-            Ok::<_, String>(row.is_some_and(|(m, s)| m == 1 || s == 1))
-        })
-        .await;
-        match answer {
-            Ok(Ok(true)) => return Ok(()),
-            Ok(Ok(false)) => seen.push(format!("{h}: off")),
-            Ok(Err(e)) => seen.push(format!("{h}: {e}")),
-            Err(_) => seen.push(format!("{h}: no answer")),
-        }
-    }
-    Err(format!(
-        "the write host {write} is down, but failover.require_semi_sync is set and no \
-         candidate runs semi-synchronous replication ({}): an automatic promotion could \
-         lose acknowledged writes; no automatic switch",
-        seen.join("; ")
-    ))
+        .filter(|r| r.group == group.name && r.role == Role::Read && r.addr != write)
+        .filter(|r| r.state != HostState::Down.name() && io_running(r))
+        .map(|r| r.addr.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -231,7 +240,7 @@ mod tests {
     fn replicas_must_agree_the_write_host_is_gone() {
         let mut g = Group::new("g0", "u", "", &["p:1"]);
         assert!(
-            replicas_confirm(&g, "p:1", &[]).is_ok(),
+            replicas_confirm(&g, "p:1", &[], &[]).is_ok(),
             "no replica to ask"
         );
         g.read_hosts = vec!["r1:1".into(), "r2:1".into()];
@@ -239,7 +248,7 @@ mod tests {
             record("r1:1", HostState::CatchingUp, Some("Connecting")),
             record("r2:1", HostState::Up, Some("Yes")),
         ];
-        let e = replicas_confirm(&g, "p:1", &seeing)
+        let e = replicas_confirm(&g, "p:1", &seeing, &[])
             .err()
             .unwrap_or_default();
         assert!(e.contains("r2:1 still receive"), "{e}");
@@ -247,13 +256,18 @@ mod tests {
             record("r1:1", HostState::CatchingUp, Some("Connecting")),
             record("r2:1", HostState::Down, Some("Yes")),
         ];
-        let ok = replicas_confirm(&g, "p:1", &lost).unwrap_or_default();
+        let ok = replicas_confirm(&g, "p:1", &lost, &[]).unwrap_or_default();
         assert!(ok.contains("r1:1 (IO thread Connecting)"), "{ok}");
+        let quiet = [("r2:1".to_owned(), "r2:1 (nothing received)".to_owned())];
+        let ok = replicas_confirm(&g, "p:1", &seeing, &quiet).unwrap_or_default();
+        assert!(ok.contains("r2:1 (nothing received)"), "{ok}");
         let none = [
             record("r1:1", HostState::Down, None),
             record("r2:1", HostState::Down, None),
         ];
-        let e = replicas_confirm(&g, "p:1", &none).err().unwrap_or_default();
+        let e = replicas_confirm(&g, "p:1", &none, &[])
+            .err()
+            .unwrap_or_default();
         assert!(e.contains("no replica answers"), "{e}");
     }
 }

@@ -8,14 +8,19 @@
 
 mod decision_file;
 mod detect;
+mod domains;
 mod history;
 mod hold;
+mod rejoin;
+mod semi_sync;
+mod silence;
 mod switch;
 
 pub use decision_file::{Decision, DecisionFile, cluster_identity};
 pub use detect::{replicas_confirm, start_detector};
 pub use history::{SwitchCounts, SwitchRecord};
-pub use switch::{SwitchError, rejoin};
+pub use rejoin::rejoin;
+pub use switch::SwitchError;
 
 use crate::routing::RoutingTable;
 use hashbrown::{HashMap, HashSet};
@@ -37,6 +42,10 @@ pub fn promoter_for(group: &Group) -> Arc<dyn Promoter> {
     }
 }
 
+/// A semi-sync sample: the write host it was taken of, and whether the group ran lossless
+/// semi-synchronous replication then (or why not).
+pub type SemiSyncSample = (String, Result<(), String>);
+
 /// What the proxy decided about its groups' write hosts, shared by its sessions, the
 /// detector and the status endpoint.
 #[derive(Debug)]
@@ -56,6 +65,10 @@ pub struct FailoverState {
     changed: watch::Sender<u64>,
     /// When each group last switched (for `min_interval_ms`).
     last_switch: Mutex<HashMap<String, Instant>>,
+    /// Groups the GTID domain rule refuses automatic failover, with why.
+    domain_refusals: Mutex<HashMap<String, String>>,
+    /// The last semi-sync verdict per group, with the write host it was taken of.
+    semi_sync_seen: Mutex<HashMap<String, SemiSyncSample>>,
     /// Switches done and refused, for `/status` and `/metrics`.
     pub history: history::History,
 }
@@ -94,6 +107,8 @@ impl FailoverState {
             switching: Mutex::default(),
             changed: watch::Sender::new(0),
             last_switch: Mutex::default(),
+            domain_refusals: Mutex::default(),
+            semi_sync_seen: Mutex::default(),
             history: history::History::default(),
         }
     }
@@ -159,6 +174,52 @@ impl FailoverState {
         hosts
     }
 
+    /// Why the GTID domain rule refuses automatic failover of `group`, if it does.
+    pub fn domain_refusal(&self, group: &str) -> Option<String> {
+        let refusals = self
+            .domain_refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        refusals.get(group).cloned()
+    }
+
+    fn set_domain_refusals(&self, refusals: HashMap<String, String>) {
+        let mut slot = self
+            .domain_refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *slot = refusals;
+    }
+
+    /// The last semi-sync verdict of `group` taken while `write` was its write host.
+    fn semi_sync_seen(&self, group: &str, write: &str) -> Option<Result<(), String>> {
+        let seen = self
+            .semi_sync_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        seen.get(group)
+            .filter(|(w, _)| w == write)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The last semi-sync sample of `group`: the write host it was taken of, and whether
+    /// the group ran lossless semi-synchronous replication then (or why not).
+    pub fn last_semi_sync(&self, group: &str) -> Option<SemiSyncSample> {
+        let seen = self
+            .semi_sync_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        seen.get(group).cloned()
+    }
+
+    fn set_semi_sync_seen(&self, group: &str, write: &str, verdict: Result<(), String>) {
+        let mut seen = self
+            .semi_sync_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        seen.insert(group.to_owned(), (write.to_owned(), verdict));
+    }
+
     /// Whether `group` is being switched now.
     pub fn is_switching(&self, group: &str) -> bool {
         let switching = self.switching.lock().unwrap_or_else(|e| e.into_inner());
@@ -200,6 +261,26 @@ impl FailoverState {
         if let Some(hosts) = fenced.get_mut(group) {
             hosts.remove(addr);
         }
+    }
+
+    /// Persists every decision with each group's fenced hosts as they are now (a rejoin
+    /// lifted a fence).
+    fn persist(&self) -> std::io::Result<()> {
+        let mut decided = self.decided.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = decided.clone();
+        for (group, d) in next.iter_mut() {
+            let write = d.write_host.clone();
+            d.fenced = self
+                .fenced_hosts(group)
+                .into_iter()
+                .filter(|h| *h != write)
+                .collect();
+        }
+        if let Some(file) = &self.file {
+            file.save(&next)?;
+        }
+        *decided = next;
+        Ok(())
     }
 
     /// Time since `group` last switched, if it did.

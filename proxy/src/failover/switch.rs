@@ -54,21 +54,8 @@ impl SwitchError {
     }
 }
 
-/// Rejoining a fenced former write host as a replica of the new one: the control plane's
-/// rejoin is not wired yet, so this says so.
-pub fn rejoin(shared: &Shared, group: &str, host: &str) -> Result<String, SwitchError> {
-    let table = shared.table();
-    if table.group(group).is_none() {
-        return Err(SwitchError::UnknownGroup(group.to_owned()));
-    }
-    Err(SwitchError::NotAllowed(format!(
-        "rejoin of {host} to group '{group}' is not available in this build (the control \
-         plane's rejoin is not wired in); {host} stays fenced"
-    )))
-}
-
 /// The login of `addr` for the control plane.
-fn login(group: &Group, addr: &str) -> Login {
+pub(super) fn login(group: &Group, addr: &str) -> Login {
     Login {
         addr: addr.to_owned(),
         user: group.user.clone(),
