@@ -85,6 +85,8 @@ pub struct Shared {
     pub board: crate::admin_http::StatusBoard,
     /// The health monitor of the hosts, while the proxy runs (see `health`).
     pub(crate) monitor: Mutex<Option<myshard_failover::Monitor>>,
+    /// The coordinator of transactions across groups (`xa` mode).
+    pub xa: crate::xa::Coordinator,
 }
 
 impl Shared {
@@ -100,6 +102,7 @@ impl Shared {
             limits.max_connect_errors,
             Duration::from_millis(limits.connect_errors_block_ms),
         );
+        let xa = crate::xa::Coordinator::new(config.proxy_identity());
         let mut hosts = Vec::new();
         let table = RoutingTable::build(Arc::new(config), 1, None, &mut |addr, group| {
             host_for(&mut hosts, addr, group)
@@ -119,6 +122,7 @@ impl Shared {
             login_brake,
             board: Default::default(),
             monitor: Mutex::new(None),
+            xa,
         })
     }
 
@@ -254,7 +258,13 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
         None => None,
     };
     let admin_listen = config.admin_http.as_ref().map(|a| a.listen.clone());
+    let state_dir = config.state_dir.clone();
     let shared = Shared::new(config);
+    if let Some(dir) = state_dir {
+        // A decision log that cannot be read (another proxy's, corrupt) stops the start:
+        // committing without it could contradict decisions it holds.
+        shared.xa.open_log(Path::new(&dir))?;
+    }
     let (stop, stop_rx) = watch::channel(false);
     let admin_addr = match admin_listen {
         Some(listen) => Some(

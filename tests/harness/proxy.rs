@@ -54,6 +54,8 @@ pub fn config_for(servers: &[&MariaDb]) -> Config {
         }],
         groups,
         schemas,
+        state_dir: None,
+        proxy_id: None,
     }
 }
 

@@ -31,6 +31,7 @@ mod sql_prepare;
 mod statement_timeout;
 mod stmt;
 mod tx;
+mod xa;
 
 use crate::backend::PooledConn;
 use crate::error::SqlError;
@@ -102,6 +103,8 @@ pub struct Session {
     read_retry: read_intent::ReadRetry,
     /// The consistency mode and the GTIDs of the session's last writes per group.
     consistency: consistency::SessionConsistency,
+    /// The transaction mode and what the open transaction reached (XA branches).
+    tx: xa::TxState,
 }
 
 /// Ends the command loop: the client connection is closed.
@@ -283,6 +286,7 @@ impl Session {
         self.pin_reason = None;
         self.tx_begin = None;
         self.participants.clear();
+        self.tx.reset();
     }
 
     fn close(&mut self) {
