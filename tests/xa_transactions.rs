@@ -259,3 +259,206 @@ async fn a_decision_log_of_another_proxy_stops_the_start() -> Result<()> {
     ensure!(err.contains("someone-else"), "{err}");
     Ok(())
 }
+
+/// Accounts per group in the bank workload, and each one's opening balance.
+const ACCOUNTS: i64 = 4;
+const OPENING: i64 = 1000;
+
+/// Two groups with accounts and a ledger of transfer ids in each.
+async fn bank(dir: &Path) -> Result<Env> {
+    let env = env_with_state(Some(dir)).await?;
+    for (i, db) in env.dbs.iter().enumerate() {
+        db.exec(&format!(
+            "CREATE TABLE s{i}_db.acct (id INT PRIMARY KEY, bal INT NOT NULL) ENGINE=InnoDB"
+        ))
+        .await?;
+        db.exec(&format!(
+            "CREATE TABLE s{i}_db.ledger (id BIGINT PRIMARY KEY) ENGINE=InnoDB"
+        ))
+        .await?;
+        for a in 1..=ACCOUNTS {
+            db.exec(&format!("INSERT INTO s{i}_db.acct VALUES ({a}, {OPENING})"))
+                .await?;
+        }
+    }
+    Ok(env)
+}
+
+/// Transfer `n`: one unit between an account on g0 and one on g1 (direction by parity),
+/// recorded in both ledgers, in one transaction.
+async fn transfer(c: &mut Conn, n: i64) -> Result<(), mysql_async::Error> {
+    let (from, to) = if n % 2 == 0 { (0, 1) } else { (1, 0) };
+    let a = n % ACCOUNTS + 1;
+    c.query_drop("BEGIN").await?;
+    c.query_drop(format!(
+        "UPDATE s{from}.acct SET bal = bal - 1 WHERE id = {a}"
+    ))
+    .await?;
+    c.query_drop(format!("INSERT INTO s{from}.ledger VALUES ({n})"))
+        .await?;
+    c.query_drop(format!(
+        "UPDATE s{to}.acct SET bal = bal + 1 WHERE id = {a}"
+    ))
+    .await?;
+    c.query_drop(format!("INSERT INTO s{to}.ledger VALUES ({n})"))
+        .await?;
+    c.query_drop("COMMIT").await
+}
+
+/// Several clients transfer until the proxy "crashes" at `fault` (armed once some transfers
+/// were acknowledged); returns the acknowledged transfer ids.
+async fn transfers_until_crash(
+    env: &Env,
+    mode: &str,
+    fault: myshard_proxy::xa::Fault,
+) -> Result<Vec<i64>> {
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut clients = Vec::new();
+    for k in 0..4i64 {
+        let mut c = app_conn(&env.proxy, Some("s0")).await?;
+        c.query_drop(format!("SET myshard_transaction_mode = {mode}"))
+            .await?;
+        let acknowledged = acknowledged.clone();
+        clients.push(tokio::spawn(async move {
+            for i in 0..10_000 {
+                let n = k * 100_000 + i;
+                if transfer(&mut c, n).await.is_err() {
+                    return;
+                }
+                if let Ok(mut a) = acknowledged.lock() {
+                    a.push(n);
+                }
+            }
+        }));
+    }
+    harness::e2e::wait_for("some transfers", std::time::Duration::from_secs(30), || {
+        let count = acknowledged.lock().map_or(0, |a| a.len());
+        async move { Ok((count >= 12).then_some(())) }
+    })
+    .await?;
+    env.proxy.shared().xa.arm_fault(fault);
+    let shared = env.proxy.shared().clone();
+    harness::e2e::wait_for(
+        "the fault to fire",
+        std::time::Duration::from_secs(30),
+        || {
+            let crashed = shared.xa.crashed();
+            async move { Ok(crashed.then_some(())) }
+        },
+    )
+    .await?;
+    // A dead proxy's clients lose their connections: those still waiting (for a lock a
+    // prepared branch holds, say) are cut off.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for c in &clients {
+        c.abort();
+    }
+    for c in clients {
+        let _ = c.await;
+    }
+    let ids = acknowledged
+        .lock()
+        .map_or_else(|_| Vec::new(), |a| a.clone());
+    Ok(ids)
+}
+
+/// Stops the crashed proxy and starts another on the same configuration and state dir.
+async fn restart(env: Env) -> Result<Env> {
+    let Env { proxy, dbs } = env;
+    let config = (*proxy.shared().config()).clone();
+    proxy.stop();
+    drop(proxy);
+    let proxy = harness::proxy::start_proxy(config).await?;
+    Ok(Env { proxy, dbs })
+}
+
+/// Both ledgers and the total balance after recovery; fails if a branch stays prepared.
+async fn settled(env: &Env) -> Result<(Vec<i64>, Vec<i64>, i64)> {
+    harness::e2e::wait_for(
+        "recovery to finish every prepared branch",
+        std::time::Duration::from_secs(20),
+        || async {
+            let left =
+                prepared_on(&env.dbs[0]).await?.len() + prepared_on(&env.dbs[1]).await?.len();
+            Ok((left == 0).then_some(()))
+        },
+    )
+    .await?;
+    let l0 = ids_on(&env.dbs[0], "s0_db.ledger").await?;
+    let l1 = ids_on(&env.dbs[1], "s1_db.ledger").await?;
+    let mut total = 0;
+    for (i, db) in env.dbs.iter().enumerate() {
+        let s: Vec<i64> = db
+            .query(&format!(
+                "SELECT CAST(SUM(bal) AS SIGNED) FROM s{i}_db.acct"
+            ))
+            .await?;
+        total += s.first().copied().unwrap_or_default();
+    }
+    Ok((l0, l1, total))
+}
+
+async fn crash_and_recover(fault: myshard_proxy::xa::Fault) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let env = bank(dir.path()).await?;
+    let acknowledged = transfers_until_crash(&env, "xa", fault).await?;
+    let env = restart(env).await?;
+    let (l0, l1, total) = settled(&env).await?;
+    ensure!(total == 2 * ACCOUNTS * OPENING, "total balance {total}");
+    ensure!(
+        l0 == l1,
+        "a transfer applied on one group only: {l0:?} vs {l1:?}"
+    );
+    for n in &acknowledged {
+        ensure!(
+            l0.binary_search(n).is_ok(),
+            "acknowledged transfer {n} lost"
+        );
+    }
+    // At most the transfers in flight at the crash (one per client) are unacknowledged.
+    ensure!(
+        l0.len() <= acknowledged.len() + 4,
+        "{} vs {}",
+        l0.len(),
+        acknowledged.len()
+    );
+    // Every decision is done in the log.
+    let log = std::fs::read_to_string(log_path(dir.path()))?;
+    for line in log.lines() {
+        if let Some(rest) = line.strip_prefix("commit ") {
+            let gtrid = rest.split(' ').next().unwrap_or_default();
+            ensure!(
+                log.contains(&format!("done {gtrid}\n")),
+                "{gtrid} pending:\n{log}"
+            );
+        }
+    }
+    // The new proxy commits across groups.
+    let mut c = app_conn(&env.proxy, Some("s0")).await?;
+    transfer(&mut c, 999_999).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_decision_commits_everywhere_after_restart() -> Result<()> {
+    crash_and_recover(myshard_proxy::xa::Fault::AfterDecision).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_prepare_rolls_back_everywhere_after_restart() -> Result<()> {
+    crash_and_recover(myshard_proxy::xa::Fault::AfterPrepare).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn best_effort_shows_the_partial_commit_the_same_crash_leaves() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let env = bank(dir.path()).await?;
+    transfers_until_crash(&env, "best_effort", myshard_proxy::xa::Fault::AfterDecision).await?;
+    let env = restart(env).await?;
+    let (l0, l1, total) = settled(&env).await?;
+    ensure!(
+        l0 != l1 && total != 2 * ACCOUNTS * OPENING,
+        "best_effort was expected to leave a transfer on one group only"
+    );
+    Ok(())
+}

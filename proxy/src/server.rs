@@ -287,6 +287,10 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
         ));
         path
     });
+    if shared.xa.has_log() {
+        // Branches a previous run left prepared are finished before long.
+        tokio::spawn(crate::xa::recovery::run(shared.clone(), stop_rx.clone()));
+    }
     tokio::spawn(maintenance(shared.clone(), stop_rx));
     shared.start_monitor();
     learn_server_version(&shared).await;

@@ -241,7 +241,11 @@ impl Session {
         if branches.len() == 1 {
             return self.commit_one_phase(&gtrid, branches).await;
         }
-        self.commit_two_phase(&gtrid, branches).await
+        // Recovery leaves the transaction alone while this session drives it.
+        self.shared.xa.set_active(&gtrid, true);
+        let r = self.commit_two_phase(&gtrid, branches).await;
+        self.shared.xa.set_active(&gtrid, false);
+        r
     }
 
     /// One branch: no prepare, no decision to log.

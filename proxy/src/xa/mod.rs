@@ -8,8 +8,10 @@
 //! `session/xa.rs`); this module owns only what is shared between them.
 
 pub mod decision_log;
+pub mod recovery;
 
 use decision_log::DecisionLog;
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -41,6 +43,8 @@ pub struct Coordinator {
     log: Mutex<Option<DecisionLog>>,
     fault: AtomicU8,
     crashed: AtomicBool,
+    /// Transactions a session of this process is committing (recovery leaves them alone).
+    active: Mutex<HashSet<String>>,
 }
 
 impl Coordinator {
@@ -56,6 +60,7 @@ impl Coordinator {
             log: Mutex::new(None),
             fault: AtomicU8::new(0),
             crashed: AtomicBool::new(false),
+            active: Mutex::new(HashSet::new()),
         }
     }
 
@@ -118,6 +123,33 @@ impl Coordinator {
         self.log
             .lock()
             .is_ok_and(|l| l.as_ref().is_some_and(|l| l.is_pending(gtrid)))
+    }
+
+    /// The transactions decided to commit and not done.
+    pub fn pending(&self) -> Vec<String> {
+        self.log.lock().map_or_else(
+            |_| Vec::new(),
+            |l| {
+                l.as_ref()
+                    .map_or_else(Vec::new, |l| l.pending().keys().cloned().collect())
+            },
+        )
+    }
+
+    /// Marks `gtrid` as driven by a session of this process (`true`) or no longer.
+    pub(crate) fn set_active(&self, gtrid: &str, active: bool) {
+        if let Ok(mut a) = self.active.lock() {
+            if active {
+                a.insert(gtrid.to_string());
+            } else {
+                a.remove(gtrid);
+            }
+        }
+    }
+
+    /// Whether a session of this process is committing `gtrid`.
+    pub fn is_active(&self, gtrid: &str) -> bool {
+        self.active.lock().is_ok_and(|a| a.contains(gtrid))
     }
 
     /// Arms `fault`: the next commit reaching it crashes the proxy (for tests).
