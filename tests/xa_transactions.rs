@@ -462,3 +462,41 @@ async fn best_effort_shows_the_partial_commit_the_same_crash_leaves() -> Result<
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_schema_scatter_in_a_transaction_and_client_xa_refused() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let g0 = MariaDb::start().await?;
+    let g1 = MariaDb::start().await?;
+    let mut config = harness::proxy::sharded_config(&g0, &g1, 4, &["{name: acct, shard_key: id}"]);
+    config.state_dir = Some(dir.path().display().to_string());
+    harness::proxy::create_shard_databases(&config, &[&g0, &g1]).await?;
+    let proxy = harness::proxy::start_proxy(config).await?;
+    let mut c = app_conn(&proxy, Some("shop")).await?;
+    c.query_drop("CREATE TABLE acct (id INT PRIMARY KEY, bal INT NOT NULL)")
+        .await?;
+    c.query_drop("INSERT INTO acct VALUES (1, 10), (2, 10), (3, 10), (4, 10), (5, 10)")
+        .await?;
+    // Client XA statements are refused in a sharded schema.
+    let (code, _, msg) = server_err(c.query_drop("XA START 'mine'").await)?;
+    ensure!(
+        code == 1235 && msg.contains("sharded schema 'shop'"),
+        "{code} {msg}"
+    );
+    // A scatter UPDATE inside a transaction becomes branches on both groups, committed in
+    // two phases.
+    c.query_drop("BEGIN").await?;
+    c.query_drop("UPDATE acct SET bal = bal + 1 WHERE id IN (1, 2, 3, 4, 5)")
+        .await?;
+    c.query_drop("COMMIT").await?;
+    let total: Option<i64> = c
+        .query_first("SELECT SUM(bal) FROM acct")
+        .await?;
+    ensure!(total == Some(55), "{total:?}");
+    let log = std::fs::read_to_string(log_path(dir.path()))?;
+    ensure!(
+        log.contains("commit myshard.myshard.") && log.contains(" g0,g1\n"),
+        "{log}"
+    );
+    Ok(())
+}

@@ -71,6 +71,9 @@ impl Session {
         if let Some(r) = self.transaction_mode_statement(&admitted, seq).await {
             return r;
         }
+        if let Some(r) = self.client_xa_statement(&admitted, seq).await {
+            return r;
+        }
         let c = super::planner::off_worker(long, || classify(&admitted));
         self.intent = self.intent_of(&admitted, &c);
         match &c.kind {

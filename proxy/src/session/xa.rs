@@ -137,6 +137,32 @@ impl Session {
         })
     }
 
+    /// Refuses a client's own `XA …` statement in a sharded schema (where the proxy runs
+    /// XA itself across groups); `None` for any other statement.
+    pub(super) async fn client_xa_statement(
+        &mut self,
+        sql: &str,
+        seq: u8,
+    ) -> Option<Result<(), Closed>> {
+        let b = sql.trim_start().as_bytes();
+        let is_xa = b.len() > 2 && b[..2].eq_ignore_ascii_case(b"XA") && b[2].is_ascii_whitespace();
+        if !is_xa {
+            return None;
+        }
+        let schema = self.schema.as_deref()?;
+        if !self.table.config.schema(schema)?.is_sharded() {
+            return None;
+        }
+        let e = SqlError::new(
+            1235,
+            b"42000",
+            format!(
+                "XA statements from clients are not supported in sharded schema '{schema}':                  the proxy runs XA itself across groups (SET myshard_transaction_mode = xa,                  then BEGIN … COMMIT)"
+            ),
+        );
+        Some(self.send_err(&e, seq).await)
+    }
+
     /// Records that the open transaction (if `transaction`) reaches `route`'s group; in
     /// `single` mode a second group is refused, and nothing of the statement is sent.
     pub(super) fn join_group(&mut self, route: &Route, transaction: bool) -> Result<(), SqlError> {
