@@ -489,14 +489,40 @@ async fn sharded_schema_scatter_in_a_transaction_and_client_xa_refused() -> Resu
     c.query_drop("UPDATE acct SET bal = bal + 1 WHERE id IN (1, 2, 3, 4, 5)")
         .await?;
     c.query_drop("COMMIT").await?;
-    let total: Option<i64> = c
-        .query_first("SELECT SUM(bal) FROM acct")
-        .await?;
+    let total: Option<i64> = c.query_first("SELECT SUM(bal) FROM acct").await?;
     ensure!(total == Some(55), "{total:?}");
     let log = std::fs::read_to_string(log_path(dir.path()))?;
     ensure!(
         log.contains("commit myshard.myshard.") && log.contains(" g0,g1\n"),
         "{log}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xa_with_autocommit_off() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let env = env_with_state(Some(dir.path())).await?;
+    let mut c = app_conn(&env.proxy, Some("s0")).await?;
+    c.query_drop("SET autocommit = 0").await?;
+    c.query_drop("INSERT INTO s0.t VALUES (1, 1)").await?;
+    c.query_drop("INSERT INTO s1.t VALUES (1, 1)").await?;
+    c.query_drop("COMMIT").await?;
+    ensure!(ids_on(&env.dbs[1], "s1_db.t").await? == vec![1]);
+    let log = std::fs::read_to_string(log_path(dir.path()))?;
+    ensure!(
+        log.contains("\ncommit myshard.xa-test."),
+        "two-phase: {log}"
+    );
+    // The next transaction starts by itself, and rolls back on both groups.
+    c.query_drop("INSERT INTO s0.t VALUES (2, 2)").await?;
+    c.query_drop("INSERT INTO s1.t VALUES (2, 2)").await?;
+    c.query_drop("ROLLBACK").await?;
+    ensure!(ids_on(&env.dbs[0], "s0_db.t").await? == vec![1]);
+    ensure!(ids_on(&env.dbs[1], "s1_db.t").await? == vec![1]);
+    c.query_drop("SET autocommit = 1").await?;
+    c.query_drop("INSERT INTO s1.t VALUES (3, 3)").await?;
+    ensure!(ids_on(&env.dbs[1], "s1_db.t").await? == vec![1, 3]);
+    ensure!(prepared_on(&env.dbs[0]).await?.is_empty());
     Ok(())
 }

@@ -14,6 +14,7 @@
 //!   then `XA COMMIT` on every branch and `done` in the log. A failure before the decision
 //!   rolls every branch back and the client learns nothing was committed.
 //!   `START TRANSACTION READ ONLY` stays a plain transaction (nothing to commit atomically).
+//!   With `autocommit=0` each group's first statement starts its branch the same way.
 
 use super::consistency::{ModeStatement, mode_statement_of};
 use super::{Closed, Session};
@@ -195,9 +196,14 @@ impl Session {
     /// before its first statement there: the client's `BEGIN`, or in `xa` mode the
     /// `XA START` of the group's branch.
     pub(super) fn branch_begin(&mut self, route: &Route) -> Option<String> {
-        let begin = self.tx_begin.as_deref()?;
-        if self.tx.mode != TransactionMode::Xa || read_only(begin) || !self.shared.xa.has_log() {
-            return Some(begin.to_string());
+        let xa = self.tx.mode == TransactionMode::Xa && self.shared.xa.has_log();
+        match self.tx_begin.as_deref() {
+            Some(begin) if !xa || read_only(begin) => return Some(begin.to_string()),
+            Some(_) => {}
+            // With autocommit off every statement is in a transaction: in xa mode it
+            // starts as a branch too.
+            None if xa && self.vars.autocommit_off() => {}
+            None => return None,
         }
         let gtrid = self
             .tx
