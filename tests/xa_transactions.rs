@@ -526,3 +526,46 @@ async fn xa_with_autocommit_off() -> Result<()> {
     ensure!(prepared_on(&env.dbs[0]).await?.is_empty());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savepoints_across_groups_in_every_mode() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let env = env_with_state(Some(dir.path())).await?;
+    let mut c = app_conn(&env.proxy, Some("s0")).await?;
+    for (k, mode) in ["xa", "best_effort"].iter().enumerate() {
+        let k = k as i64 * 10;
+        c.query_drop(format!("SET myshard_transaction_mode = {mode}"))
+            .await?;
+        c.query_drop("BEGIN").await?;
+        c.query_drop(format!("INSERT INTO s0.t VALUES ({}, 0)", k + 1))
+            .await?;
+        c.query_drop("SAVEPOINT a").await?;
+        // g1 joins after the savepoint: rolling back to it undoes g1's whole part.
+        c.query_drop(format!("INSERT INTO s1.t VALUES ({}, 0)", k + 1))
+            .await?;
+        c.query_drop(format!("INSERT INTO s0.t VALUES ({}, 0)", k + 2))
+            .await?;
+        c.query_drop("SAVEPOINT b").await?;
+        c.query_drop("ROLLBACK TO SAVEPOINT a").await?;
+        // `b` was set after `a`: gone.
+        let (code, _, msg) = server_err(c.query_drop("ROLLBACK TO b").await)?;
+        ensure!(
+            code == 1305 && msg.contains("b does not exist"),
+            "{code} {msg}"
+        );
+        c.query_drop(format!("INSERT INTO s1.t VALUES ({}, 0)", k + 3))
+            .await?;
+        c.query_drop("RELEASE SAVEPOINT a").await?;
+        let (code, _, _) = server_err(c.query_drop("ROLLBACK TO a").await)?;
+        ensure!(code == 1305);
+        c.query_drop("COMMIT").await?;
+        let s0 = ids_on(&env.dbs[0], "s0_db.t").await?;
+        let s1 = ids_on(&env.dbs[1], "s1_db.t").await?;
+        ensure!(s0.last() == Some(&(k + 1)), "{mode}: {s0:?}");
+        ensure!(
+            s1.last() == Some(&(k + 3)) && !s1.contains(&(k + 1)),
+            "{mode}: {s1:?}"
+        );
+    }
+    Ok(())
+}

@@ -22,6 +22,7 @@ mod privilege;
 mod processlist;
 mod query;
 mod read_intent;
+mod savepoints;
 mod scatter;
 mod scatter_retry;
 mod schema_filter;

@@ -74,6 +74,9 @@ impl Session {
         if let Some(r) = self.client_xa_statement(&admitted, seq).await {
             return r;
         }
+        if let Some(r) = self.savepoint_statement(&admitted, seq).await {
+            return r;
+        }
         let c = super::planner::off_worker(long, || classify(&admitted));
         self.intent = self.intent_of(&admitted, &c);
         match &c.kind {
@@ -316,6 +319,7 @@ impl Session {
         {
             conn.execute(&begin).await?;
             conn.in_transaction = true;
+            self.replay_savepoints(&mut conn).await?;
         }
         conn.last_client = self.id;
         Ok(conn)

@@ -39,6 +39,8 @@ pub(super) struct TxState {
     gtrid: Option<String>,
     /// The XA branches started: the pool of the branch's connection and its group.
     branches: Vec<(Arc<HostPool>, Arc<str>)>,
+    /// The open transaction's savepoints, oldest first (see `savepoints.rs`).
+    pub(super) savepoints: Vec<String>,
 }
 
 impl TxState {
@@ -49,6 +51,7 @@ impl TxState {
             groups: Vec::new(),
             gtrid: None,
             branches: Vec::new(),
+            savepoints: Vec::new(),
         }
     }
 
@@ -57,6 +60,7 @@ impl TxState {
         self.groups.clear();
         self.gtrid = None;
         self.branches.clear();
+        self.savepoints.clear();
     }
 
     fn group_of(&self, conn: &PooledConn) -> Option<Arc<str>> {
