@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Repeats the XA crash tests (proxy crashed after prepare / after the decision and restarted
 # on the same state dir; best_effort's partial commit) RUNS times (default 20) and reports
-# how many runs passed and how long each took. Usage: bench/xa.sh [RUNS]
+# how many runs passed and how long each took, then measures transactions per second and
+# latency in the three modes, one group versus two. Usage: bench/xa.sh [RUNS]
 # The machine may be shared: durations are indicative only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,4 +25,6 @@ for i in $(seq 1 "$runs"); do
 done
 rm -f /tmp/xa-bench-$$.log
 echo "crash runs: $pass passed, $fail failed (failure logs in /tmp/xa-bench-failure-*.log)"
+# Throughput and latency: 4 clients per mode, one group versus two (XA_BENCH_SECS each).
+cargo test -q --test xa_transactions throughput_per_mode -- --ignored --nocapture 2>&1 | grep '^mode='
 [ "$fail" -eq 0 ]

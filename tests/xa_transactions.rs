@@ -569,3 +569,86 @@ async fn savepoints_across_groups_in_every_mode() -> Result<()> {
     }
     Ok(())
 }
+
+/// Throughput and latency of transfers per mode, one group versus two (run by bench/xa.sh:
+/// `cargo test --test xa_transactions throughput -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by bench/xa.sh"]
+async fn throughput_per_mode() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let env = bank(dir.path()).await?;
+    let secs: u64 = std::env::var("XA_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    for (run, (mode, groups)) in [
+        ("single", 1),
+        ("best_effort", 1),
+        ("best_effort", 2),
+        ("xa", 1),
+        ("xa", 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut clients = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        for k in 0..4i64 {
+            let mut c = app_conn(&env.proxy, Some("s0")).await?;
+            c.query_drop(format!("SET myshard_transaction_mode = {mode}"))
+                .await?;
+            clients.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut i = 0i64;
+                while std::time::Instant::now() < deadline {
+                    let n = 10_000_000 * run as i64 + k * 1_000_000 + i;
+                    i += 1;
+                    let t = std::time::Instant::now();
+                    let r = if groups == 2 {
+                        transfer(&mut c, n).await
+                    } else {
+                        async {
+                            c.query_drop("BEGIN").await?;
+                            c.query_drop(format!(
+                                "UPDATE s0.acct SET bal = bal - 1 WHERE id = {}",
+                                n % ACCOUNTS + 1
+                            ))
+                            .await?;
+                            c.query_drop(format!(
+                                "UPDATE s0.acct SET bal = bal + 1 WHERE id = {}",
+                                (n + 1) % ACCOUNTS + 1
+                            ))
+                            .await?;
+                            c.query_drop("COMMIT").await
+                        }
+                        .await
+                    };
+                    match r {
+                        Ok(()) => lat.push(t.elapsed().as_micros() as u64),
+                        // Never leave a half transfer for the next BEGIN to commit.
+                        Err(_) => {
+                            let _ = c.query_drop("ROLLBACK").await;
+                        }
+                    }
+                }
+                lat
+            }));
+        }
+        let mut lat = Vec::new();
+        for c in clients {
+            lat.extend(c.await?);
+        }
+        lat.sort_unstable();
+        ensure!(!lat.is_empty(), "{mode}: no transaction committed");
+        let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)] as f64 / 1000.0;
+        println!(
+            "mode={mode:<11} groups={groups} tx/s={:>7.1} p50={:.2}ms p99={:.2}ms",
+            lat.len() as f64 / secs as f64,
+            p(0.5),
+            p(0.99)
+        );
+    }
+    let (l0, l1, total) = settled(&env).await?;
+    ensure!(total == 2 * ACCOUNTS * OPENING && l0 == l1);
+    Ok(())
+}
