@@ -652,3 +652,55 @@ async fn throughput_per_mode() -> Result<()> {
     ensure!(total == 2 * ACCOUNTS * OPENING && l0 == l1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_killed_in_the_commit_phase_completes_after_its_restart() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let env = env_with_state(Some(dir.path())).await?;
+    let Env { proxy, mut dbs } = env;
+    let g1 = std::sync::Arc::new(std::sync::Mutex::new(dbs.remove(1)));
+    let mut c = app_conn(&proxy, Some("s0")).await?;
+    c.query_drop("BEGIN").await?;
+    c.query_drop("INSERT INTO s0.t VALUES (1, 1)").await?;
+    c.query_drop("INSERT INTO s1.t VALUES (1, 1)").await?;
+    // g1 is SIGKILLed once both branches are prepared and the decision is logged.
+    let victim = g1.clone();
+    proxy.shared().xa.on_next_decision(move || {
+        if let Ok(mut db) = victim.lock() {
+            let _ = db.kill();
+        }
+    });
+    let (code, _, msg) = server_err(c.query_drop("COMMIT").await)?;
+    ensure!(
+        code == 1180 && msg.contains("in doubt") && msg.contains("g1"),
+        "{code} {msg}"
+    );
+    ensure!(ids_on(&dbs[0], "s0_db.t").await? == vec![1], "g0 committed");
+    // The prepared branch survives the crash; recovery commits it once g1 is back.
+    let mut db = std::sync::Arc::try_unwrap(g1)
+        .map_err(|_| anyhow::anyhow!("hook still holds g1"))?
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
+    db.restart().await?;
+    harness::e2e::wait_for(
+        "recovery to commit g1's branch",
+        std::time::Duration::from_secs(20),
+        || async {
+            let ids = ids_on(&db, "s1_db.t").await.unwrap_or_default();
+            Ok((ids == vec![1]).then_some(()))
+        },
+    )
+    .await?;
+    ensure!(prepared_on(&db).await?.is_empty());
+    harness::e2e::wait_for(
+        "the decision to be done",
+        std::time::Duration::from_secs(10),
+        || async {
+            let log = std::fs::read_to_string(log_path(dir.path()))?;
+            Ok(log.contains("\ndone ").then_some(()))
+        },
+    )
+    .await?;
+    drop(proxy);
+    Ok(())
+}

@@ -372,6 +372,7 @@ impl Session {
         if self.shared.xa.crashes_at(Fault::AfterDecision) {
             return Err(self.crash(prepared));
         }
+        self.shared.xa.decided();
         // Phase two.
         let mut unfinished = Vec::new();
         for (group, mut conn) in prepared {

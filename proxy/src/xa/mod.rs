@@ -45,6 +45,17 @@ pub struct Coordinator {
     crashed: AtomicBool,
     /// Transactions a session of this process is committing (recovery leaves them alone).
     active: Mutex<HashSet<String>>,
+    /// Run once after the next logged decision, before any branch commits (for tests).
+    decision_hook: Mutex<Option<DecisionHook>>,
+}
+
+/// A test's action at the moment between the decision and the commits.
+pub struct DecisionHook(Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for DecisionHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecisionHook")
+    }
 }
 
 impl Coordinator {
@@ -61,6 +72,7 @@ impl Coordinator {
             fault: AtomicU8::new(0),
             crashed: AtomicBool::new(false),
             active: Mutex::new(HashSet::new()),
+            decision_hook: Mutex::new(None),
         }
     }
 
@@ -150,6 +162,22 @@ impl Coordinator {
     /// Whether a session of this process is committing `gtrid`.
     pub fn is_active(&self, gtrid: &str) -> bool {
         self.active.lock().is_ok_and(|a| a.contains(gtrid))
+    }
+
+    /// Runs `hook` once, after the next decision is logged and before its branches commit
+    /// (a test kills a backend there).
+    pub fn on_next_decision(&self, hook: impl FnOnce() + Send + 'static) {
+        if let Ok(mut h) = self.decision_hook.lock() {
+            *h = Some(DecisionHook(Box::new(hook)));
+        }
+    }
+
+    /// Runs the hook set by [`Coordinator::on_next_decision`], if any.
+    pub(crate) fn decided(&self) {
+        let hook = self.decision_hook.lock().ok().and_then(|mut h| h.take());
+        if let Some(DecisionHook(hook)) = hook {
+            hook();
+        }
     }
 
     /// Arms `fault`: the next commit reaching it crashes the proxy (for tests).
