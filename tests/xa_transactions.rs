@@ -99,9 +99,11 @@ async fn modes_per_user_default_and_session() -> Result<()> {
             .await,
     )?;
     ensure!(code == 1228, "{code}");
-    // Another session starts with the user's mode.
+    // Another session starts with the user's mode; COM_RESET_CONNECTION goes back to it.
     let mut other = app_conn(&env.proxy, Some("s0")).await?;
     ensure!(mode(&mut other).await? == "xa");
+    c.reset().await?;
+    ensure!(mode(&mut c).await? == "xa");
     Ok(())
 }
 
