@@ -22,8 +22,9 @@ pub use load::{load, parse};
 pub use model::{
     AdminHttp, Config, Consistency, DEFAULT_ADMIN_HTTP_LISTEN, Failover, FailoverMode, Group,
     Heartbeat, Limits, Placement, Pool, ReadHost, ReadPolicy, Schema, Sequence, SequenceKind,
-    Table, User,
+    Table, TransactionMode, User,
 };
+pub use model::{DEFAULT_PROXY_ID, MAX_PROXY_ID_CHARS};
 pub use reload::{
     HostChange, HostRef, HostRole, HostSetting, PoolChange, RefusalReason, ReloadError, ReloadPlan,
     ReloadRefusal, TableRef, WriteHostSwitch, compare, load_for_reload, parse_for_reload,

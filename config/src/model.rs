@@ -44,8 +44,9 @@ pub struct Config {
     #[serde(default)]
     pub admin_http: Option<AdminHttp>,
     /// Directory where the proxy keeps what it decided at run time (each group's active
-    /// write host after a switch, in `write_hosts.json`), so that a restarted proxy keeps
-    /// it; none: decisions are not kept across restarts. A reload cannot change it.
+    /// write host after a switch, in `write_hosts.json`; the XA decision log), so that a
+    /// restarted proxy keeps it; none: decisions are not kept across restarts. A reload
+    /// cannot change it.
     #[serde(default)]
     pub state_dir: Option<String>,
     /// Names this cluster in the state directory's files, so that a file of another cluster
@@ -59,6 +60,34 @@ pub struct Config {
     pub groups: Vec<Group>,
     /// Logical schemas clients can `USE`.
     pub schemas: Vec<Schema>,
+    /// This proxy's identity in the XA transaction ids it creates (letters, digits, `_`,
+    /// `-`, at most 20 characters); default `myshard`. Two proxies sharing backends need
+    /// different identities.
+    #[serde(default)]
+    pub proxy_id: Option<String>,
+}
+
+/// The identity of a proxy without `proxy_id`.
+pub const DEFAULT_PROXY_ID: &str = "myshard";
+
+/// Longest accepted `proxy_id` (an XA gtrid holds it with a transaction number, 64 bytes
+/// at most).
+pub const MAX_PROXY_ID_CHARS: usize = 20;
+
+impl Config {
+    /// This proxy's identity in XA transaction ids.
+    pub fn proxy_identity(&self) -> &str {
+        self.proxy_id.as_deref().unwrap_or(DEFAULT_PROXY_ID)
+    }
+
+    /// The transaction mode `user`'s sessions start in.
+    pub fn transaction_mode_of(&self, user: &User) -> TransactionMode {
+        match user.transaction_mode {
+            Some(m) => m,
+            None if self.state_dir.is_some() => TransactionMode::Xa,
+            None => TransactionMode::BestEffort,
+        }
+    }
 }
 
 /// Limits of cross-shard merging.
@@ -220,6 +249,48 @@ pub struct User {
     /// changes it per session).
     #[serde(default)]
     pub consistency: Consistency,
+    /// How this user's transactions that reach several groups commit at first (`SET
+    /// myshard_transaction_mode` changes it per session). Absent: `xa` when `state_dir` is
+    /// set (the decision log lives there), `best_effort` otherwise.
+    #[serde(default)]
+    pub transaction_mode: Option<TransactionMode>,
+}
+
+/// How a transaction that reaches several groups commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionMode {
+    /// A transaction stays on one group: a statement that would bring a second group into
+    /// it fails (and is not sent).
+    Single,
+    /// Each group commits on its own, one after another: a failure between two groups'
+    /// commits leaves the transaction committed on some groups only.
+    BestEffort,
+    /// Two-phase commit with XA branches and the proxy's decision log: all groups commit
+    /// or none does.
+    Xa,
+}
+
+impl TransactionMode {
+    /// The name used in configuration and in `SET myshard_transaction_mode`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransactionMode::Single => "single",
+            TransactionMode::BestEffort => "best_effort",
+            TransactionMode::Xa => "xa",
+        }
+    }
+
+    /// The mode named `name` (case-insensitive).
+    pub fn parse(name: &str) -> Option<TransactionMode> {
+        [
+            TransactionMode::Single,
+            TransactionMode::BestEffort,
+            TransactionMode::Xa,
+        ]
+        .into_iter()
+        .find(|m| m.name().eq_ignore_ascii_case(name))
+    }
 }
 
 /// What a session's autocommit reads may see when they go to a read host.
@@ -677,6 +748,7 @@ impl User {
             shard_hint_writes: false,
             statement_timeout_ms: None,
             consistency: Consistency::Eventual,
+            transaction_mode: None,
         }
     }
 

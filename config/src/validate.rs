@@ -54,6 +54,7 @@ pub(crate) fn validate_with(
     for (path, message) in crate::sequence_rules::problems(config) {
         check.fail(path, message);
     }
+    check.transactions(config);
     check.errors.sort_by_key(|error| error.line);
     check.errors
 }
@@ -784,6 +785,46 @@ impl Checker<'_> {
                         format!("unknown schema `{schema}`"),
                     );
                 }
+            }
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// `state_dir`, `proxy_id` and the users' transaction modes (the `xa` mode needs the
+    /// decision log in `state_dir`).
+    fn transactions(&mut self, config: &Config) {
+        if config
+            .state_dir
+            .as_deref()
+            .is_some_and(|d| d.trim().is_empty())
+        {
+            self.fail("state_dir".into(), "must not be empty".into());
+        }
+        if let Some(id) = &config.proxy_id {
+            let valid = id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if id.is_empty() || !valid || id.len() > crate::MAX_PROXY_ID_CHARS {
+                self.fail(
+                    "proxy_id".into(),
+                    format!(
+                        "`{id}` is not a proxy identity: 1 to {} letters, digits, `_` or `-`",
+                        crate::MAX_PROXY_ID_CHARS
+                    ),
+                );
+            }
+        }
+        if config.state_dir.is_some() {
+            return;
+        }
+        for (i, user) in config.users.iter().enumerate() {
+            if user.transaction_mode == Some(crate::TransactionMode::Xa) {
+                self.fail(
+                    key_path(&index_path("users", i), "transaction_mode"),
+                    "`xa` needs `state_dir` (the decision log of two-phase commits lives there)"
+                        .into(),
+                );
             }
         }
     }

@@ -105,6 +105,7 @@ fn valid_file_round_trips() {
             ..Group::new("g1", "proxy", "s3cret-backend", &["db1:3306", "db2:3306"])
         }],
         schemas: vec![Schema::unsharded("shop", "g1", Some("shop_prod"))],
+        proxy_id: None,
     };
     assert_eq!(config, expected);
     assert_eq!(myshard_config::validate(&config), Ok(()));
@@ -453,4 +454,55 @@ fn load_reads_a_file_and_names_it_in_errors() {
         path.display()
     );
     assert_eq!(errors.to_string(), expected);
+}
+
+#[test]
+fn transaction_modes_are_validated_with_path_and_line() {
+    // A mode that does not exist: the YAML shape names the path and line.
+    let error = only_error(&with_line(
+        8,
+        "    schemas: [shop]\n    transaction_mode: two_phase",
+    ));
+    assert_error(
+        &error,
+        "users[0].transaction_mode",
+        9,
+        "unknown variant `two_phase`",
+    );
+    // `xa` without a state directory for the decision log.
+    let error = only_error(&with_line(
+        8,
+        "    schemas: [shop]\n    transaction_mode: xa",
+    ));
+    assert_error(&error, "users[0].transaction_mode", 9, "needs `state_dir`");
+    // With one it is accepted, and it is the default.
+    let text = with_line(1, "listen: 127.0.0.1:3307\nstate_dir: /var/lib/myshard");
+    let config = match parse(&text, "test.yaml") {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let mode = config.transaction_mode_of(&config.users[0]);
+    assert_eq!(mode, myshard_config::TransactionMode::Xa);
+    // Without one the default is best_effort; single is accepted.
+    let text = with_line(8, "    schemas: [shop]\n    transaction_mode: single");
+    let config = match parse(&text, "test.yaml") {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let modes: Vec<_> = config
+        .users
+        .iter()
+        .map(|u| config.transaction_mode_of(u).name())
+        .collect();
+    assert_eq!(modes, ["single", "best_effort"]);
+    assert_eq!(config.proxy_identity(), "myshard");
+}
+
+#[test]
+fn proxy_identity_is_validated() {
+    let error = only_error(&with_line(1, "listen: 127.0.0.1:3307\nproxy_id: \"a b\""));
+    assert_error(&error, "proxy_id", 2, "not a proxy identity");
+    let long = format!("listen: 127.0.0.1:3307\nproxy_id: {}", "p".repeat(40));
+    let error = only_error(&with_line(1, &long));
+    assert_error(&error, "proxy_id", 2, "not a proxy identity");
 }

@@ -28,6 +28,7 @@ pub mod sharding;
 pub mod state;
 pub mod stmt_cache;
 pub mod wire;
+pub mod xa;
 
 pub use error::{Side, SqlError};
 pub use server::{ProxyHandle, Shared, start};

@@ -89,6 +89,8 @@ pub struct Shared {
     pub(crate) monitor: Mutex<Option<myshard_failover::Monitor>>,
     /// Each group's active write host, fenced hosts, switches (see `failover`).
     pub failover: crate::failover::FailoverState,
+    /// The coordinator of transactions across groups (`xa` mode).
+    pub xa: crate::xa::Coordinator,
 }
 
 impl Shared {
@@ -109,6 +111,7 @@ impl Shared {
             limits.max_connect_errors,
             Duration::from_millis(limits.connect_errors_block_ms),
         );
+        let xa = crate::xa::Coordinator::new(config.proxy_identity());
         let mut hosts = Vec::new();
         let table = RoutingTable::build(
             Arc::new(config),
@@ -134,6 +137,7 @@ impl Shared {
             board: Default::default(),
             monitor: Mutex::new(None),
             failover,
+            xa,
         })
     }
 
@@ -272,6 +276,11 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
     // A corrupt or foreign decision file stops the start here, naming the file.
     let failover = crate::failover::FailoverState::load(&config)?;
     let shared = Shared::with_failover(config, failover);
+    if let Some(dir) = shared.table().config.state_dir.clone() {
+        // A decision log that cannot be read (another proxy's, corrupt) stops the start:
+        // committing without it could contradict decisions it holds.
+        shared.xa.open_log(Path::new(&dir))?;
+    }
     let (stop, stop_rx) = watch::channel(false);
     let admin_addr = match admin_listen {
         Some(listen) => Some(
@@ -294,6 +303,10 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
         ));
         path
     });
+    if shared.xa.has_log() {
+        // Branches a previous run left prepared are finished before long.
+        tokio::spawn(crate::xa::recovery::run(shared.clone(), stop_rx.clone()));
+    }
     tokio::spawn(maintenance(shared.clone(), stop_rx.clone()));
     shared.start_monitor();
     crate::failover::start_detector(&shared, stop_rx);

@@ -56,6 +56,7 @@ pub fn config_for(servers: &[&MariaDb]) -> Config {
         }],
         groups,
         schemas,
+        proxy_id: None,
     }
 }
 

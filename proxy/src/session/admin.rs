@@ -86,6 +86,7 @@ impl Session {
         self.sql_prepared.clear();
         self.last_insert_id = 0;
         self.consistency.mode = self.account.consistency;
+        self.tx.mode = self.table.config.transaction_mode_of(&self.account);
         let multi = self.vars.multi_statements;
         self.vars = SessionVars::new(
             self.vars.database.clone(),

@@ -188,9 +188,10 @@ enum MonitorView {
     Unknown,
 }
 
-/// A statement about the mode, answered by the proxy.
+/// A statement about a proxy session variable (this mode, the transaction mode),
+/// answered by the proxy.
 #[derive(Debug, PartialEq, Eq)]
-enum ModeStatement {
+pub(super) enum ModeStatement {
     /// `SET [SESSION] myshard_consistency = value` (the value as written, unquoted).
     Set(String),
     /// `SET GLOBAL myshard_consistency …`: the global default is the users' configuration.
@@ -203,7 +204,12 @@ enum ModeStatement {
 
 /// The statement about the mode `sql` is, if it names the variable at all.
 fn mode_statement(sql: &str) -> Option<ModeStatement> {
-    if !contains_ignore_case(sql, VARIABLE) {
+    mode_statement_of(sql, VARIABLE)
+}
+
+/// The statement about proxy session variable `variable` that `sql` is, if it names it.
+pub(super) fn mode_statement_of(sql: &str, variable: &str) -> Option<ModeStatement> {
+    if !contains_ignore_case(sql, variable) {
         return None;
     }
     let tokens: Vec<Token<'_>> = Lexer::new(sql).collect();
@@ -212,8 +218,8 @@ fn mode_statement(sql: &str) -> Option<ModeStatement> {
         t = rest;
     }
     let is_var = |tok: &Token<'_>| match tok {
-        Token::Word(w) | Token::QuotedIdent(w) => w.eq_ignore_ascii_case(VARIABLE),
-        Token::SysVar(v) => session_var(v),
+        Token::Word(w) | Token::QuotedIdent(w) => w.eq_ignore_ascii_case(variable),
+        Token::SysVar(v) => session_var(v, variable),
         _ => false,
     };
     let word =
@@ -247,9 +253,11 @@ fn mode_statement(sql: &str) -> Option<ModeStatement> {
     }
     if t.first().is_some_and(|f| word(f, "SELECT")) {
         let column = match &t[1..] {
-            [Token::SysVar(v)] if session_var(v) => Some(format!("@@{v}")),
-            [Token::SysVar(v), alias] if session_var(v) => alias_name(alias),
-            [Token::SysVar(v), a, alias] if session_var(v) && word(a, "AS") => alias_name(alias),
+            [Token::SysVar(v)] if session_var(v, variable) => Some(format!("@@{v}")),
+            [Token::SysVar(v), alias] if session_var(v, variable) => alias_name(alias),
+            [Token::SysVar(v), a, alias] if session_var(v, variable) && word(a, "AS") => {
+                alias_name(alias)
+            }
             _ => None,
         };
         return Some(column.map_or(ModeStatement::Other, ModeStatement::Select));
@@ -257,14 +265,14 @@ fn mode_statement(sql: &str) -> Option<ModeStatement> {
     Some(ModeStatement::Other)
 }
 
-/// Whether `@@`-variable text `v` (after the `@@`) is the session's mode.
-fn session_var(v: &str) -> bool {
+/// Whether `@@`-variable text `v` (after the `@@`) is session variable `variable`.
+fn session_var(v: &str, variable: &str) -> bool {
     let v = v.to_ascii_lowercase();
     let v = v
         .strip_prefix("session.")
         .or_else(|| v.strip_prefix("local."))
         .unwrap_or(&v);
-    v == VARIABLE
+    v == variable
 }
 
 /// A column alias token's name.
@@ -342,9 +350,20 @@ impl Session {
 
     /// A one-row result set holding the mode, in column `column`.
     async fn send_mode(&mut self, column: &str, seq: u8) -> Result<(), Closed> {
+        self.send_mode_value(column, self.consistency.mode.name(), seq)
+            .await
+    }
+
+    /// A one-row result set holding `value`, in column `column`.
+    pub(super) async fn send_mode_value(
+        &mut self,
+        column: &str,
+        value: &str,
+        seq: u8,
+    ) -> Result<(), Closed> {
         let def = self.current_database_def(column);
         let mut row = Vec::with_capacity(24);
-        put_lenenc_str(&mut row, self.consistency.mode.name().as_bytes());
+        put_lenenc_str(&mut row, value.as_bytes());
         let eof = packet::eof_payload(self.status(), 0);
         let mut seq = packet::frame(&mut self.out, seq, &[1]);
         for p in [&def, &eof, &row, &eof] {

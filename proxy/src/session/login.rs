@@ -213,6 +213,7 @@ pub(super) async fn login(
             intent: crate::routing::Intent::Write,
             read_retry: Default::default(),
             consistency: super::consistency::SessionConsistency::new(user.consistency),
+            tx: super::xa::TxState::new(table.config.transaction_mode_of(user)),
         };
         Some((session, client_slot))
     })

@@ -25,6 +25,7 @@ mod privilege;
 mod processlist;
 mod query;
 mod read_intent;
+mod savepoints;
 mod scatter;
 mod scatter_retry;
 mod schema_filter;
@@ -38,6 +39,7 @@ mod subquery_values;
 mod switch_wait;
 mod tx;
 mod union_columns;
+mod xa;
 
 use crate::backend::PooledConn;
 use crate::error::SqlError;
@@ -109,6 +111,8 @@ pub struct Session {
     read_retry: read_intent::ReadRetry,
     /// The consistency mode and the GTIDs of the session's last writes per group.
     consistency: consistency::SessionConsistency,
+    /// The transaction mode and what the open transaction reached (XA branches).
+    tx: xa::TxState,
 }
 
 /// Ends the command loop: the client connection is closed.
@@ -290,6 +294,7 @@ impl Session {
         self.pin_reason = None;
         self.tx_begin = None;
         self.participants.clear();
+        self.tx.reset();
     }
 
     fn close(&mut self) {

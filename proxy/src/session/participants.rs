@@ -66,6 +66,8 @@ impl Session {
         if !transaction && self.pin_reason.is_none() {
             self.participants.clear();
         }
+        // The transaction mode decides whether another group may join.
+        self.join_group(route, transaction)?;
         match self.participants.iter().find(|p| p.group == route.group) {
             Some(p) => match p.moved(Some(&route.host)) {
                 Some(cause) if transaction => Err(self.abort_transaction(cause)),

@@ -68,6 +68,15 @@ impl Session {
         if let Some(r) = self.consistency_statement(&admitted, seq).await {
             return r;
         }
+        if let Some(r) = self.transaction_mode_statement(&admitted, seq).await {
+            return r;
+        }
+        if let Some(r) = self.client_xa_statement(&admitted, seq).await {
+            return r;
+        }
+        if let Some(r) = self.savepoint_statement(&admitted, seq).await {
+            return r;
+        }
         let c = super::planner::off_worker(long, || classify(&admitted));
         self.intent = self.intent_of(&admitted, &c);
         match &c.kind {
@@ -318,10 +327,11 @@ impl Session {
         // A connection not yet in the client's transaction (fresh from the pool, or pinned
         // for other state) joins it first.
         if !conn.in_transaction
-            && let Some(begin) = self.tx_begin.clone()
+            && let Some(begin) = self.branch_begin(route)
         {
             conn.execute(&begin).await?;
             conn.in_transaction = true;
+            self.replay_savepoints(&mut conn).await?;
         }
         conn.last_client = self.id;
         Ok(conn)

@@ -1,8 +1,9 @@
 //! Transaction boundaries. `BEGIN` is answered by the proxy and replayed lazily on each
 //! backend connection the transaction touches (a transaction may span several groups);
 //! `COMMIT` / `ROLLBACK` go to every connection the transaction holds. Across groups this
-//! is not atomic: each group commits on its own, in order, and a failure is reported with
-//! the groups that did commit.
+//! is not atomic in `best_effort` mode: each group commits on its own, in order, and a
+//! failure is reported with the groups that did commit. In `xa` mode the groups' parts are
+//! XA branches committed in two phases (see `xa.rs`).
 
 use super::{Closed, Session};
 use crate::error::SqlError;
@@ -11,10 +12,18 @@ impl Session {
     /// `BEGIN` / `START TRANSACTION`: an open transaction is committed first, as MySQL
     /// does; the new one starts on each backend at its first statement there.
     pub(super) async fn begin(&mut self, text: String, seq: u8) -> Result<(), Closed> {
-        if self.in_transaction()
-            && let Err(e) = self.finish_transaction("COMMIT").await
-        {
-            return self.send_err(&e, seq).await;
+        if self.in_transaction() {
+            match self.finish_transaction("COMMIT").await {
+                Ok(()) => {}
+                Err(Some(e)) => return self.send_err(&e, seq).await,
+                Err(None) => return Err(Closed),
+            }
+        }
+        self.tx.reset();
+        if !self.begins_eagerly(&text) {
+            // XA branches start at each group's first statement.
+            self.tx_begin = Some(text);
+            return self.send_ok(seq).await;
         }
         // Connections the session is already bound to (user variables, temporary tables)
         // start the transaction now: later statements reuse them without a fresh BEGIN.
@@ -37,22 +46,31 @@ impl Session {
     pub(super) async fn end_transaction(&mut self, verb: &str, seq: u8) -> Result<(), Closed> {
         match self.finish_transaction(verb).await {
             Ok(()) => self.send_ok(seq).await,
-            Err(e) => self.send_err(&e, seq).await,
+            Err(Some(e)) => self.send_err(&e, seq).await,
+            // An injected crash: no answer.
+            Err(None) => Err(Closed),
         }
     }
 
     /// Sends `verb` to every pinned connection in a transaction; connections pinned only
     /// for the transaction go back to the pool.
-    async fn finish_transaction(&mut self, verb: &str) -> Result<(), SqlError> {
+    async fn finish_transaction(&mut self, verb: &str) -> Result<(), Option<SqlError>> {
+        if self.in_xa() {
+            return self.finish_xa(verb).await;
+        }
         if verb == "COMMIT" {
             // Never commit a transaction whose hosts changed under it.
             self.check_participants()?;
         }
         self.tx_begin = None;
         self.participants.clear();
+        self.tx.reset();
         let mut done: Vec<String> = Vec::new();
         let mut failure: Option<SqlError> = None;
-        for mut conn in std::mem::take(&mut self.pinned) {
+        let conns = std::mem::take(&mut self.pinned);
+        let groups = conns.iter().filter(|c| c.in_transaction).count();
+        let mut conns = conns.into_iter();
+        while let Some(mut conn) = conns.next() {
             if conn.in_transaction {
                 if failure.is_some() && verb == "COMMIT" {
                     // After a failed commit the remaining groups roll back (they close).
@@ -64,6 +82,15 @@ impl Session {
                         done.push(conn.host.to_string());
                         if verb == "COMMIT" {
                             self.after_commit(&mut conn).await;
+                            // The test fault "crash between two groups' commits".
+                            if done.len() < groups
+                                && self.shared.xa.crashes_at(crate::xa::Fault::AfterDecision)
+                            {
+                                conn.discard();
+                                conns.for_each(|c| c.discard());
+                                self.unpin();
+                                return Err(None);
+                            }
                         }
                     }
                     Err(e) => {
@@ -85,9 +112,9 @@ impl Session {
                     e.message,
                     done.join(", ")
                 );
-                Err(e)
+                Err(Some(e))
             }
-            Some(e) => Err(e),
+            Some(e) => Err(Some(e)),
         }
     }
 }
