@@ -186,7 +186,7 @@ async fn a_replica_with_its_sql_thread_stopped_catches_up_before_serving_again()
         "{record:?}"
     );
     ensure!(
-        record.gtid_lag_ms.is_some_and(|l| l > MAX_LAG_MS)
+        record.gtid_lag_ms.is_some_and(|l| l >= MAX_LAG_MS)
             && record.behind_gtid.is_some()
             && record.lag_seconds.is_some_and(|l| l >= 1),
         "the lag is published: {record:?}"
