@@ -43,6 +43,10 @@ pub struct Config {
     /// absent.
     #[serde(default)]
     pub admin_http: Option<AdminHttp>,
+    /// Directory where the proxy keeps state that outlives a restart (the placement of
+    /// migrated shards, migrations in progress); none: migrations are refused.
+    #[serde(default)]
+    pub state_dir: Option<String>,
     /// Accounts clients log in with.
     pub users: Vec<User>,
     /// Replication groups of backend hosts.

@@ -88,6 +88,7 @@ fn valid_file_round_trips() {
         limits: Default::default(),
         server_version: Some("8.0.36-myshard".into()),
         admin_http: None,
+        state_dir: None,
         users: vec![
             User::new("app", "s3cret-app", &["shop"]),
             User::new("admin", "s3cret-admin", &["*"]),

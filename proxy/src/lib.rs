@@ -15,6 +15,7 @@ pub mod column_orders;
 pub mod error;
 pub mod health;
 pub mod login_brake;
+pub mod migration;
 pub mod net;
 pub mod packet;
 pub mod params;

@@ -255,6 +255,9 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
     };
     let admin_listen = config.admin_http.as_ref().map(|a| a.listen.clone());
     let shared = Shared::new(config);
+    shared
+        .restore_placement()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     let (stop, stop_rx) = watch::channel(false);
     let admin_addr = match admin_listen {
         Some(listen) => Some(

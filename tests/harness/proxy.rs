@@ -48,6 +48,7 @@ pub fn config_for(servers: &[&MariaDb]) -> Config {
         limits: Default::default(),
         server_version: None,
         admin_http: None,
+        state_dir: None,
         users: vec![User {
             admin: true,
             ..User::new(APP_USER, APP_PASSWORD, &["*"])

@@ -1,0 +1,12 @@
+//! Online shard migration: moving a shard's physical database to another group through
+//! replication, and the placement that records where migrated shards live.
+//!
+//! This module owns the placement state (persisted, restored at start, published as a new
+//! routing table) and the migration phases; it never routes statements itself: sessions
+//! see the move only through the routing table and the shard's gate.
+
+pub mod durable;
+pub mod placement;
+mod publish;
+
+pub use placement::{PlacedShard, Placement, PlacementError};

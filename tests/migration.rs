@@ -1,0 +1,152 @@
+//! Shard migration: the placement of migrated shards as persisted state (a statement held
+//! at the gate while the placement changes runs on the new group; a restarted proxy routes
+//! by the persisted placement; a corrupt placement file or one of another cluster stops the
+//! start).
+
+mod harness;
+
+use anyhow::{Context, Result};
+use harness::proxy::{ShardedCluster, app_conn, start_proxy};
+use myshard_proxy::migration::Placement;
+use mysql_async::prelude::Queryable;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const TABLES: &[&str] = &["{name: t, shard_key: id}"];
+const ROWS: i64 = 40;
+/// The shard the tests move (on g0 in the configuration).
+const MOVED: u32 = 1;
+
+fn state_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("myshard-migration-{name}-{}", std::process::id()))
+}
+
+/// Four shards (0, 1 on g0; 2, 3 on g1), `ROWS` rows with v = id, and a copy of shard
+/// `MOVED` on g1 where v = -id: an answer tells which group served it.
+async fn cluster_with_copy(state: &std::path::Path) -> Result<(ShardedCluster, Vec<i64>)> {
+    let _ = std::fs::remove_dir_all(state);
+    let dir = state.display().to_string();
+    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
+        .await?;
+    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, {i})")).collect();
+    conn.query_drop(format!(
+        "INSERT INTO t (id, v) VALUES {}",
+        values.join(", ")
+    ))
+    .await?;
+    let db = format!("shop_{MOVED:04}");
+    let ids: Vec<i64> =
+        c.g0.query(&format!("SELECT id FROM {db}.t ORDER BY id"))
+            .await?;
+    anyhow::ensure!(!ids.is_empty(), "shard {MOVED} holds rows");
+    c.g1.exec(&format!("CREATE DATABASE {db}")).await?;
+    c.g1.exec(&format!(
+        "CREATE TABLE {db}.t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)"
+    ))
+    .await?;
+    let copy: Vec<String> = ids.iter().map(|i| format!("({i}, {})", -i)).collect();
+    c.g1.exec(&format!("INSERT INTO {db}.t VALUES {}", copy.join(", ")))
+        .await?;
+    Ok((c, ids))
+}
+
+fn moved(c: &ShardedCluster) -> Placement {
+    let config = c.proxy.shared().config();
+    let mut p = Placement::default();
+    p.place(&config, "shop", MOVED, "g1");
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_statement_held_at_the_gate_runs_on_the_new_group() -> Result<()> {
+    let state = state_dir("held");
+    let (c, ids) = cluster_with_copy(&state).await?;
+    let id = ids[0];
+    let shared = c.proxy.shared().clone();
+    let epoch = shared.table().epoch;
+    let mut text = app_conn(&c.proxy, Some("shop")).await?;
+    let mut prepared = app_conn(&c.proxy, Some("shop")).await?;
+    let before: Option<i64> = text
+        .query_first(format!("SELECT v FROM t WHERE id = {id}"))
+        .await?;
+    assert_eq!(before, Some(id), "served by g0 before the move");
+
+    let gate = shared
+        .table()
+        .gate(&format!("shop_{MOVED:04}"))
+        .context("gate")?
+        .clone();
+    let closure = gate.close().await;
+    let held = tokio::spawn(async move {
+        let t: Option<i64> = text
+            .query_first(format!("SELECT v FROM t WHERE id = {id}"))
+            .await?;
+        let p: Option<i64> = prepared
+            .exec_first("SELECT v FROM t WHERE id = ?", (id,))
+            .await?;
+        let n: Option<i64> = text.query_first("SELECT SUM(v) FROM t").await?;
+        Ok::<_, mysql_async::Error>((t, p, n))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!held.is_finished(), "statements wait at the closed gate");
+    let new_epoch = shared.persist_placement(moved(&c))?;
+    assert!(new_epoch > epoch, "a placement change is a new table epoch");
+    drop(closure);
+    let (t, p, n) = tokio::time::timeout(Duration::from_secs(10), held).await???;
+    assert_eq!(t, Some(-id), "held text statement ran on g1");
+    assert_eq!(p, Some(-id), "held prepared statement ran on g1");
+    let moved_sum: i64 = ids.iter().sum();
+    let all: i64 = (1..=ROWS).sum();
+    assert_eq!(
+        n,
+        Some(all - 2 * moved_sum),
+        "the scatter reads shard {MOVED} on g1"
+    );
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_proxy_routes_by_the_persisted_placement() -> Result<()> {
+    let state = state_dir("restart");
+    let (c, ids) = cluster_with_copy(&state).await?;
+    let id = ids[0];
+    c.proxy.shared().persist_placement(moved(&c))?;
+    let config = (*c.proxy.shared().config()).clone();
+    c.proxy.stop();
+
+    let again = start_proxy(config.clone()).await?;
+    let mut conn = app_conn(&again, Some("shop")).await?;
+    let v: Option<i64> = conn
+        .query_first(format!("SELECT v FROM t WHERE id = {id}"))
+        .await?;
+    assert_eq!(
+        v,
+        Some(-id),
+        "the restarted proxy routes shard {MOVED} to g1"
+    );
+    again.stop();
+
+    // A corrupt file and a file of another cluster stop the start.
+    let file = state.join("placement.json");
+    let good = std::fs::read_to_string(&file)?;
+    std::fs::write(&file, &good[..good.len() / 2])?;
+    let err = start_proxy(config.clone())
+        .await
+        .err()
+        .context("corrupt file refused")?;
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    let other: serde_json::Value = serde_json::from_str(&good)?;
+    let mut other = other;
+    other["cluster"] = serde_json::Value::String("00000000deadbeef".into());
+    std::fs::write(&file, serde_json::to_vec(&other)?)?;
+    let err = start_proxy(config)
+        .await
+        .err()
+        .context("other cluster refused")?;
+    assert!(err.to_string().contains("another cluster"), "{err}");
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}
