@@ -1,15 +1,18 @@
 //! Shard migration: the placement of migrated shards as persisted state (a statement held
 //! at the gate while the placement changes runs on the new group; a restarted proxy routes
 //! by the persisted placement; a corrupt placement file or one of another cluster stops the
-//! start).
+//! start), and the cut-over (all or nothing: a target that does not catch up leaves the
+//! shard where it was; one replicating the shard takes it with no acknowledged write lost).
 
 mod harness;
 
 use anyhow::{Context, Result};
 use harness::proxy::{ShardedCluster, app_conn, start_proxy};
-use myshard_proxy::migration::Placement;
+use myshard_proxy::migration::{CutOver, CutOverError, Placement};
 use mysql_async::prelude::Queryable;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const TABLES: &[&str] = &["{name: t, shard_key: id}"];
@@ -147,6 +150,141 @@ async fn a_restarted_proxy_routes_by_the_persisted_placement() -> Result<()> {
         .err()
         .context("other cluster refused")?;
     assert!(err.to_string().contains("another cluster"), "{err}");
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}
+
+fn cut_over(catch_up_ms: u64) -> CutOver {
+    CutOver {
+        schema: "shop".into(),
+        shard: MOVED,
+        to: "g1".into(),
+        drain: Duration::from_secs(5),
+        catch_up: Duration::from_millis(catch_up_ms),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_over_whose_target_does_not_catch_up_changes_nothing() -> Result<()> {
+    let state = state_dir("lagging");
+    // g1 holds a copy but replicates nothing: it never reaches g0's position.
+    let (c, ids) = cluster_with_copy(&state).await?;
+    let id = ids[0];
+    let shared = c.proxy.shared().clone();
+    let epoch = shared.table().epoch;
+    let err = shared
+        .cut_over(&cut_over(300))
+        .await
+        .err()
+        .context("a lagging target refuses the cut-over")?;
+    assert!(matches!(err, CutOverError::NotCaughtUp { .. }), "{err}");
+    assert!(err.to_string().contains("stays on 'g0'"), "{err}");
+    assert_eq!(shared.table().epoch, epoch, "nothing published");
+    assert!(!state.join("placement.json").exists(), "nothing persisted");
+    // The gate is open again and the shard still served by g0.
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    let v: Option<i64> = tokio::time::timeout(
+        Duration::from_secs(5),
+        conn.query_first(format!("SELECT v FROM t WHERE id = {id}")),
+    )
+    .await??;
+    assert_eq!(v, Some(id));
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cut_over_under_writes_loses_no_acknowledged_write() -> Result<()> {
+    let state = state_dir("cutover");
+    let _ = std::fs::remove_dir_all(&state);
+    let dir = state.display().to_string();
+    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
+    // Distinct GTID domains per group, as migration requires.
+    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
+        .await?;
+    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, 0)")).collect();
+    conn.query_drop(format!(
+        "INSERT INTO t (id, v) VALUES {}",
+        values.join(", ")
+    ))
+    .await?;
+    let db = format!("shop_{MOVED:04}");
+    let ids: Vec<i64> =
+        c.g0.query(&format!("SELECT id FROM {db}.t ORDER BY id"))
+            .await?;
+    let id = *ids.first().context("shard holds rows")?;
+    // The copy (no writes yet) and replication from g0's position, limited to the shard.
+    let pos: Vec<String> = c.g0.query("SELECT @@gtid_binlog_pos").await?;
+    let copy: Vec<String> = ids.iter().map(|i| format!("({i}, 0)")).collect();
+    c.g1.exec(&format!(
+        "CREATE DATABASE {db}; CREATE TABLE {db}.t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
+         INSERT INTO {db}.t VALUES {}",
+        copy.join(", ")
+    ))
+    .await?;
+    c.g1.exec(&format!(
+        "SET GLOBAL gtid_slave_pos = '{}'; \
+         CHANGE MASTER 'myshard_{db}' TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, \
+         MASTER_USER='{}', MASTER_PASSWORD='{}', MASTER_CONNECT_RETRY=1, \
+         MASTER_USE_GTID=slave_pos; \
+         SET GLOBAL `myshard_{db}`.replicate_do_db = '{db}'; START SLAVE 'myshard_{db}'",
+        pos.first().cloned().unwrap_or_default(),
+        c.g0.port(),
+        harness::MYSHARD_USER,
+        harness::MYSHARD_PASSWORD,
+    ))
+    .await?;
+
+    // A writer increments the row and counts acknowledgements, across the cut-over.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writer = app_conn(&c.proxy, Some("shop")).await?;
+    let flag = stop.clone();
+    let load = tokio::spawn(async move {
+        let (mut acked, mut errors) = (0i64, Vec::new());
+        while !flag.load(Ordering::Relaxed) {
+            match writer
+                .exec_drop("UPDATE t SET v = v + 1 WHERE id = ?", (id,))
+                .await
+            {
+                Ok(()) => acked += 1,
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        (acked, errors)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let report = c.proxy.shared().cut_over(&cut_over(10_000)).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (acked, errors) = load.await?;
+    assert!(errors.is_empty(), "clients saw errors: {errors:?}");
+    assert_eq!(report.from, "g0");
+    assert!(
+        report.hold < Duration::from_secs(10),
+        "hold {:?}",
+        report.hold
+    );
+    c.g1.exec(&format!(
+        "STOP SLAVE 'myshard_{db}'; RESET SLAVE 'myshard_{db}' ALL"
+    ))
+    .await?;
+    let on_g1: Vec<i64> =
+        c.g1.query(&format!("SELECT v FROM {db}.t WHERE id = {id}"))
+            .await?;
+    assert_eq!(
+        on_g1,
+        vec![acked],
+        "every acknowledged increment exactly once on g1"
+    );
+    let on_g0: Vec<i64> =
+        c.g0.query(&format!("SELECT v FROM {db}.t WHERE id = {id}"))
+            .await?;
+    assert!(
+        on_g0[0] < acked,
+        "writes after the cut-over went to g1 only"
+    );
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }

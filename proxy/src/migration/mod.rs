@@ -5,8 +5,10 @@
 //! routing table) and the migration phases; it never routes statements itself: sessions
 //! see the move only through the routing table and the shard's gate.
 
+pub mod cutover;
 pub mod durable;
 pub mod placement;
 mod publish;
 
+pub use cutover::{CutOver, CutOverError, CutOverReport};
 pub use placement::{PlacedShard, Placement, PlacementError};
