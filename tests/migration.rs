@@ -309,3 +309,51 @@ async fn a_cut_over_under_writes_loses_no_acknowledged_write() -> Result<()> {
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_refuses_a_shared_domain_and_an_existing_database() -> Result<()> {
+    let state = state_dir("preflight");
+    let _ = std::fs::remove_dir_all(&state);
+    let dir = state.display().to_string();
+    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
+    let shared = c.proxy.shared().clone();
+    // Both servers start in domain 0.
+    let err = shared
+        .preflight("shop", MOVED, "g1")
+        .await
+        .err()
+        .context("same domain")?;
+    assert!(err.contains("share gtid_domain_id 0"), "{err}");
+    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
+    let ok = shared
+        .preflight("shop", MOVED, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(
+        (ok.from.as_str(), ok.source_domain, ok.target_domain),
+        ("g0", 0, 1)
+    );
+    c.g1.exec(&format!("CREATE DATABASE shop_{MOVED:04}"))
+        .await?;
+    let err = shared
+        .preflight("shop", MOVED, "g1")
+        .await
+        .err()
+        .context("db exists")?;
+    assert!(err.contains("already has database shop_0001"), "{err}");
+    c.g0.exec("SET GLOBAL binlog_format = 'STATEMENT'").await?;
+    let err = shared
+        .preflight("shop", MOVED, "g1")
+        .await
+        .err()
+        .context("format")?;
+    assert!(err.contains("binlog_format=STATEMENT, not ROW"), "{err}");
+    let err = shared
+        .preflight("shop", 0, "g0")
+        .await
+        .err()
+        .context("same group")?;
+    assert!(err.contains("already on group 'g0'"), "{err}");
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}

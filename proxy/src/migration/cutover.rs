@@ -175,7 +175,7 @@ impl Shared {
 }
 
 /// The login to group `group`'s write host in the table in force.
-fn write_login(shared: &Shared, group: &str) -> Result<Login, String> {
+pub(super) fn write_login(shared: &Shared, group: &str) -> Result<Login, String> {
     let table = shared.table();
     let route = table
         .group(group)

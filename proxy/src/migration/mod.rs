@@ -8,7 +8,9 @@
 pub mod cutover;
 pub mod durable;
 pub mod placement;
+pub mod preflight;
 mod publish;
 
 pub use cutover::{CutOver, CutOverError, CutOverReport};
 pub use placement::{PlacedShard, Placement, PlacementError};
+pub use preflight::Preflight;
