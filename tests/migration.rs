@@ -215,7 +215,13 @@ async fn a_cut_over_under_writes_loses_no_acknowledged_write() -> Result<()> {
         c.g0.query(&format!("SELECT id FROM {db}.t ORDER BY id"))
             .await?;
     let id = *ids.first().context("shard holds rows")?;
-    // The copy (no writes yet) and replication from g0's position, limited to the shard.
+    // Preflight, the copy (no writes yet: g0's position is its snapshot), and replication
+    // from that position, limited to the shard.
+    let shared = c.proxy.shared().clone();
+    let pre = shared
+        .preflight("shop", MOVED, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
     let pos: Vec<String> = c.g0.query("SELECT @@gtid_binlog_pos").await?;
     let copy: Vec<String> = ids.iter().map(|i| format!("({i}, 0)")).collect();
     c.g1.exec(&format!(
@@ -224,18 +230,10 @@ async fn a_cut_over_under_writes_loses_no_acknowledged_write() -> Result<()> {
         copy.join(", ")
     ))
     .await?;
-    c.g1.exec(&format!(
-        "SET GLOBAL gtid_slave_pos = '{}'; \
-         CHANGE MASTER 'myshard_{db}' TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, \
-         MASTER_USER='{}', MASTER_PASSWORD='{}', MASTER_CONNECT_RETRY=1, \
-         MASTER_USE_GTID=slave_pos; \
-         SET GLOBAL `myshard_{db}`.replicate_do_db = '{db}'; START SLAVE 'myshard_{db}'",
-        pos.first().cloned().unwrap_or_default(),
-        c.g0.port(),
-        harness::MYSHARD_USER,
-        harness::MYSHARD_PASSWORD,
-    ))
-    .await?;
+    shared
+        .start_replication(&pre, "g1", &pos.first().cloned().unwrap_or_default())
+        .await
+        .map_err(anyhow::Error::msg)?;
 
     // A writer sets the row to 1, 2, 3, … across the cut-over and notes the last value
     // acknowledged: an older value applied on g1 after a newer one would show.
@@ -291,10 +289,12 @@ async fn a_cut_over_under_writes_loses_no_acknowledged_write() -> Result<()> {
         "hold {:?}",
         report.hold
     );
-    c.g1.exec(&format!(
-        "STOP SLAVE 'myshard_{db}'; RESET SLAVE 'myshard_{db}' ALL"
-    ))
-    .await?;
+    shared
+        .remove_replication(&db, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let left: Vec<mysql_async::Row> = c.g1.query("SHOW ALL SLAVES STATUS").await?;
+    assert!(left.is_empty(), "the replication connection is removed");
     let on_g1: Vec<i64> =
         c.g1.query(&format!("SELECT v FROM {db}.t WHERE id = {id}"))
             .await?;

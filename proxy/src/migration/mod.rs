@@ -10,6 +10,7 @@ pub mod durable;
 pub mod placement;
 pub mod preflight;
 mod publish;
+pub mod replicate;
 
 pub use cutover::{CutOver, CutOverError, CutOverReport};
 pub use placement::{PlacedShard, Placement, PlacementError};
