@@ -194,7 +194,7 @@ async fn a_cut_over_whose_target_does_not_catch_up_changes_nothing() -> Result<(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_cut_over_under_writes_loses_no_acknowledged_write() -> Result<()> {
+async fn a_shard_migrates_under_writes_without_losing_an_acknowledged_write() -> Result<()> {
     let state = state_dir("cutover");
     let _ = std::fs::remove_dir_all(&state);
     let dir = state.display().to_string();
@@ -215,26 +215,6 @@ async fn a_cut_over_under_writes_loses_no_acknowledged_write() -> Result<()> {
         c.g0.query(&format!("SELECT id FROM {db}.t ORDER BY id"))
             .await?;
     let id = *ids.first().context("shard holds rows")?;
-    // Preflight, the copy (no writes yet: g0's position is its snapshot), and replication
-    // from that position, limited to the shard.
-    let shared = c.proxy.shared().clone();
-    let pre = shared
-        .preflight("shop", MOVED, "g1")
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let pos: Vec<String> = c.g0.query("SELECT @@gtid_binlog_pos").await?;
-    let copy: Vec<String> = ids.iter().map(|i| format!("({i}, 0)")).collect();
-    c.g1.exec(&format!(
-        "CREATE DATABASE {db}; CREATE TABLE {db}.t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL); \
-         INSERT INTO {db}.t VALUES {}",
-        copy.join(", ")
-    ))
-    .await?;
-    shared
-        .start_replication(&pre, "g1", &pos.first().cloned().unwrap_or_default())
-        .await
-        .map_err(anyhow::Error::msg)?;
-
     // A writer sets the row to 1, 2, 3, … across the cut-over and notes the last value
     // acknowledged: an older value applied on g1 after a newer one would show.
     let stop = Arc::new(AtomicBool::new(false));
@@ -253,6 +233,27 @@ async fn a_cut_over_under_writes_loses_no_acknowledged_write() -> Result<()> {
         }
         (acked, errors)
     });
+    // Under the writes: preflight, the snapshot copy, and replication from the snapshot's
+    // position, limited to the shard.
+    let shared = c.proxy.shared().clone();
+    let pre = shared
+        .preflight("shop", MOVED, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let copied = shared
+        .copy_snapshot(&pre, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!((copied.tables, copied.rows), (1, ids.len() as u64));
+    assert!(
+        !copied.snapshot.is_empty(),
+        "the snapshot has a GTID position"
+    );
+    shared
+        .start_replication(&pre, "g1", &copied.snapshot)
+        .await
+        .map_err(anyhow::Error::msg)?;
+
     tokio::time::sleep(Duration::from_millis(300)).await;
     // g1 lags: its applier stops while writes go on, and resumes during the cut-over,
     // which must wait for it.
@@ -295,6 +296,12 @@ async fn a_cut_over_under_writes_loses_no_acknowledged_write() -> Result<()> {
         .map_err(anyhow::Error::msg)?;
     let left: Vec<mysql_async::Row> = c.g1.query("SHOW ALL SLAVES STATUS").await?;
     assert!(left.is_empty(), "the replication connection is removed");
+    let n: Vec<i64> = c.g1.query(&format!("SELECT COUNT(*) FROM {db}.t")).await?;
+    assert_eq!(
+        n,
+        vec![ids.len() as i64],
+        "every row of the shard once on g1"
+    );
     let on_g1: Vec<i64> =
         c.g1.query(&format!("SELECT v FROM {db}.t WHERE id = {id}"))
             .await?;
