@@ -313,6 +313,35 @@ async fn a_shard_migrates_under_writes_without_losing_an_acknowledged_write() ->
         on_g0[0] < acked,
         "writes after the cut-over went to g1 only"
     );
+    // Verify: the write held at the gate ran on g1 only, so the copies differ in one
+    // chunk; with g0's row set to g1's value they are equal; a row changed on g1 behind
+    // the proxy's back is found again.
+    let after_cut = shared
+        .verify(&db, "g0", "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(after_cut.differences.len(), 1, "{after_cut:?}");
+    c.g0.exec(&format!("UPDATE {db}.t SET v = {acked} WHERE id = {id}"))
+        .await?;
+    let same = shared
+        .verify(&db, "g0", "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(
+        (same.rows, same.differences.len()),
+        (ids.len() as u64, 0),
+        "{same:?}"
+    );
+    c.g1.exec(&format!(
+        "UPDATE {db}.t SET v = v + 1 WHERE id = {}",
+        ids[ids.len() - 1]
+    ))
+    .await?;
+    let differ = shared
+        .verify(&db, "g0", "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(differ.differences.len(), 1, "{differ:?}");
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }

@@ -30,16 +30,16 @@ pub struct CopyReport {
     pub bytes: u64,
 }
 
-fn ident(name: &str) -> String {
+pub(super) fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-fn literal(text: &str) -> String {
+pub(super) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// The values of `row` as SQL literals.
-fn values(row: &Row) -> Vec<String> {
+pub(super) fn values(row: &Row) -> Vec<String> {
     (0..row.len())
         .map(|i| {
             row.as_ref(i)

@@ -12,6 +12,7 @@ pub mod placement;
 pub mod preflight;
 mod publish;
 pub mod replicate;
+pub mod verify;
 
 pub use cutover::{CutOver, CutOverError, CutOverReport};
 pub use placement::{PlacedShard, Placement, PlacementError};
