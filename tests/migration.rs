@@ -393,3 +393,56 @@ async fn preflight_refuses_a_shared_domain_and_an_existing_database() -> Result<
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_before_the_cut_over_leaves_everything_as_it_was() -> Result<()> {
+    let state = state_dir("abort");
+    let _ = std::fs::remove_dir_all(&state);
+    let dir = state.display().to_string();
+    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
+    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
+        .await?;
+    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, {i})")).collect();
+    conn.query_drop(format!(
+        "INSERT INTO t (id, v) VALUES {}",
+        values.join(", ")
+    ))
+    .await?;
+    let shared = c.proxy.shared().clone();
+    let epoch = shared.table().epoch;
+    let pre = shared
+        .preflight("shop", MOVED, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let copied = shared
+        .copy_snapshot(&pre, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    shared
+        .start_replication(&pre, "g1", &copied.snapshot)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    shared
+        .abort_migration("shop", MOVED, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let dbs: Vec<String> = c.g1.query("SHOW DATABASES LIKE 'shop_0001'").await?;
+    assert!(dbs.is_empty(), "the target's copy is dropped");
+    let slaves: Vec<mysql_async::Row> = c.g1.query("SHOW ALL SLAVES STATUS").await?;
+    assert!(slaves.is_empty(), "the replication connection is removed");
+    assert_eq!(shared.table().epoch, epoch, "the placement did not change");
+    let n: Option<i64> = conn.query_first("SELECT SUM(v) FROM t").await?;
+    assert_eq!(
+        n,
+        Some((1..=ROWS).sum::<i64>()),
+        "the proxy serves every row as before"
+    );
+    shared
+        .preflight("shop", MOVED, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}

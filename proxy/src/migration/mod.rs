@@ -5,6 +5,7 @@
 //! routing table) and the migration phases; it never routes statements itself: sessions
 //! see the move only through the routing table and the shard's gate.
 
+pub mod abort;
 pub mod copy;
 pub mod cutover;
 pub mod durable;
