@@ -8,7 +8,8 @@ mod harness;
 
 use anyhow::{Context, Result};
 use harness::proxy::{ShardedCluster, app_conn, start_proxy};
-use myshard_proxy::migration::{CutOver, CutOverError, Placement};
+use myshard_proxy::migration::journal;
+use myshard_proxy::migration::{Bounds, CutOver, CutOverError, MigrationRecord, Phase, Placement};
 use mysql_async::prelude::Queryable;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -443,6 +444,140 @@ async fn abort_before_the_cut_over_leaves_everything_as_it_was() -> Result<()> {
         .preflight("shop", MOVED, "g1")
         .await
         .map_err(anyhow::Error::msg)?;
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}
+
+/// A cluster whose groups write distinct GTID domains, with `ROWS` rows (v = id).
+async fn cluster_with_rows(state: &std::path::Path) -> Result<ShardedCluster> {
+    let _ = std::fs::remove_dir_all(state);
+    let dir = state.display().to_string();
+    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
+    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
+        .await?;
+    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, {i})")).collect();
+    conn.query_drop(format!(
+        "INSERT INTO t (id, v) VALUES {}",
+        values.join(", ")
+    ))
+    .await?;
+    Ok(c)
+}
+
+fn journal_of(c: &ShardedCluster) -> Result<Vec<MigrationRecord>> {
+    journal::migrations(&c.proxy.shared().config()).map_err(anyhow::Error::msg)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_migrations_of_one_shard_at_once_one_is_refused_and_the_journal_keeps_the_phase()
+-> Result<()> {
+    let state = state_dir("journal");
+    let c = cluster_with_rows(&state).await?;
+    let shared = c.proxy.shared().clone();
+    let (a, b) = tokio::join!(
+        shared.migrate("shop", MOVED, "g1", Bounds::default()),
+        shared.migrate("shop", MOVED, "g1", Bounds::default())
+    );
+    let (done, refused) = match (a, b) {
+        (Ok(m), Err(e)) | (Err(e), Ok(m)) => (m, e),
+        other => anyhow::bail!("exactly one migration runs: {other:?}"),
+    };
+    assert!(refused.contains("already migrating"), "{refused}");
+    assert_eq!(done.phase, Phase::CutOver, "{done:?}");
+    let journal = journal_of(&c)?;
+    assert_eq!(journal, vec![done.clone()], "one migration journaled");
+    // Until it is cleaned up, the shard cannot migrate again (not even back).
+    let again = shared
+        .migrate("shop", MOVED, "g0", Bounds::default())
+        .await
+        .err()
+        .context("second migration refused")?;
+    assert!(again.contains("already migrating"), "{again}");
+    // It cut over: the shard is served by g1, every row there.
+    let db = format!("shop_{MOVED:04}");
+    let on_g0: Vec<i64> = c.g0.query(&format!("SELECT COUNT(*) FROM {db}.t")).await?;
+    let on_g1: Vec<i64> = c.g1.query(&format!("SELECT COUNT(*) FROM {db}.t")).await?;
+    assert_eq!(on_g0, on_g1, "the target holds every row");
+    c.g1.exec(&format!("UPDATE {db}.t SET v = -v")).await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    let n: Option<i64> = conn
+        .query_first("SELECT COUNT(*) FROM t WHERE v < 0")
+        .await?;
+    assert_eq!(n, on_g1.first().copied(), "shard {MOVED} is read from g1");
+    let left: Vec<mysql_async::Row> = c.g1.query("SHOW ALL SLAVES STATUS").await?;
+    assert!(left.is_empty(), "the replication connection is removed");
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_restarted_mid_migration_aborts_it_and_one_restarted_after_the_placement_keeps_it()
+-> Result<()> {
+    let state = state_dir("resume");
+    let c = cluster_with_rows(&state).await?;
+    let shared = c.proxy.shared().clone();
+    let config = (*shared.config()).clone();
+    // The phases the engine runs, stopped while replicating.
+    let m = journal::begin(&config, "shop", MOVED, "g0", "g1").map_err(anyhow::Error::msg)?;
+    let pre = shared
+        .preflight("shop", MOVED, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    journal::record(&config, m.id, Phase::Copy, None).map_err(anyhow::Error::msg)?;
+    let copied = shared
+        .copy_snapshot(&pre, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    journal::record(&config, m.id, Phase::Replicate, None).map_err(anyhow::Error::msg)?;
+    shared
+        .start_replication(&pre, "g1", &copied.snapshot)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    drop(shared);
+    c.proxy.stop();
+
+    let again = start_proxy(config.clone()).await?;
+    let dbs: Vec<String> = c.g1.query("SHOW DATABASES LIKE 'shop_0001'").await?;
+    assert!(dbs.is_empty(), "the target's copy is dropped");
+    let slaves: Vec<mysql_async::Row> = c.g1.query("SHOW ALL SLAVES STATUS").await?;
+    assert!(slaves.is_empty(), "the replication connection is removed");
+    let journal = journal::migrations(&config).map_err(anyhow::Error::msg)?;
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].phase, Phase::Aborted, "{:?}", journal[0]);
+    let mut conn = app_conn(&again, Some("shop")).await?;
+    let n: Option<i64> = conn.query_first("SELECT SUM(v) FROM t").await?;
+    assert_eq!(n, Some((1..=ROWS).sum::<i64>()), "served as before");
+
+    // A crash after the placement was persisted but before the journal said so: the
+    // restarted proxy keeps the shard on the target and records the cut-over.
+    let m = journal::begin(&config, "shop", MOVED, "g0", "g1").map_err(anyhow::Error::msg)?;
+    journal::record(&config, m.id, Phase::CuttingOver, None).map_err(anyhow::Error::msg)?;
+    let db = format!("shop_{MOVED:04}");
+    c.g1.exec(&format!("CREATE DATABASE {db}")).await?;
+    c.g1.exec(&format!(
+        "CREATE TABLE {db}.t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)"
+    ))
+    .await?;
+    c.g1.exec(&format!("INSERT INTO {db}.t VALUES (1000, -1)"))
+        .await?;
+    let mut placement = Placement::default();
+    placement.place(&config, "shop", MOVED, "g1");
+    again.shared().persist_placement(placement)?;
+    drop(conn);
+    again.stop();
+    let third = start_proxy(config.clone()).await?;
+    let journal = journal::migrations(&config).map_err(anyhow::Error::msg)?;
+    assert_eq!(journal[1].phase, Phase::CutOver, "{:?}", journal[1]);
+    let dbs: Vec<String> = c.g1.query(&format!("SHOW DATABASES LIKE '{db}'")).await?;
+    assert_eq!(dbs.len(), 1, "the target's database is kept");
+    let mut conn = app_conn(&third, Some("shop")).await?;
+    let on_target: Option<i64> = conn
+        .query_first("SELECT COUNT(*) FROM t WHERE v = -1")
+        .await?;
+    assert_eq!(on_target, Some(1), "shard {MOVED} is served by g1");
+    third.stop();
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }

@@ -9,12 +9,16 @@ pub mod abort;
 pub mod copy;
 pub mod cutover;
 pub mod durable;
+pub mod journal;
 pub mod placement;
 pub mod preflight;
 mod publish;
 pub mod replicate;
+pub mod run;
 pub mod verify;
 
 pub use cutover::{CutOver, CutOverError, CutOverReport};
+pub use journal::{MigrationRecord, Phase};
 pub use placement::{PlacedShard, Placement, PlacementError};
 pub use preflight::Preflight;
+pub use run::Bounds;
