@@ -581,3 +581,52 @@ async fn a_proxy_restarted_mid_migration_aborts_it_and_one_restarted_after_the_p
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_outlasting_the_drain_fails_retryably_and_the_cut_over_happens() -> Result<()> {
+    let state = state_dir("drain");
+    let c = cluster_with_rows(&state).await?;
+    let db = format!("shop_{MOVED:04}");
+    let ids: Vec<i64> =
+        c.g0.query(&format!("SELECT id FROM {db}.t ORDER BY id LIMIT 1"))
+            .await?;
+    let id = *ids.first().context("shard has rows")?;
+    let mut slow = app_conn(&c.proxy, Some("shop")).await?;
+    let started = std::time::Instant::now();
+    let sleeper = tokio::spawn(async move {
+        let r: Result<Option<(i64, i64)>, _> = slow
+            .query_first(format!("SELECT SLEEP(30), v FROM t WHERE id = {id}"))
+            .await;
+        (r, slow)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bounds = Bounds {
+        drain: Duration::from_millis(500),
+        catch_up: Duration::from_secs(10),
+    };
+    let m = c
+        .proxy
+        .shared()
+        .migrate("shop", MOVED, "g1", bounds)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(m.phase, Phase::CutOver, "{m:?}");
+    let (r, mut slow) = tokio::time::timeout(Duration::from_secs(10), sleeper).await??;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the slow statement was interrupted"
+    );
+    match r {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1317, "{e:?}"),
+        other => anyhow::bail!("the slow statement fails with 1317: {other:?}"),
+    }
+    // Retried, it runs on the target.
+    c.g1.exec(&format!("UPDATE {db}.t SET v = -v WHERE id = {id}"))
+        .await?;
+    let v: Option<i64> = slow
+        .query_first(format!("SELECT v FROM t WHERE id = {id}"))
+        .await?;
+    assert_eq!(v, Some(-id), "the retry is served by g1");
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}

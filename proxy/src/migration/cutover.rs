@@ -1,6 +1,6 @@
 //! The cut-over of a migration: the moment a shard's writes switch from the source group to
 //! the target group, all or nothing. The shard's gate closes (new statements wait, running
-//! ones finish, bounded), the source write host's GTID position is read, the target write
+//! ones finish, bounded; late ones are interrupted, see [`super::drain`]), the source write host's GTID position is read, the target write
 //! host must apply it within a bound (`MASTER_GTID_WAIT`); only then is the new placement
 //! persisted and published, and the gate reopens so the held statements run on the target.
 //! If the target does not catch up in time, the gate reopens with the placement unchanged.
@@ -52,7 +52,8 @@ pub enum CutOverError {
         /// Why.
         reason: String,
     },
-    /// Statements on the shard did not finish within the drain bound.
+    /// Statements on the shard did not finish within the drain bound, nor shortly after
+    /// being interrupted.
     #[error("cut-over: statements on {database} still running after {ms} ms; nothing changed")]
     Busy {
         /// Physical database.
@@ -126,12 +127,7 @@ impl Shared {
             .gate(&database)
             .ok_or_else(|| refused(format!("database {database} has no gate")))?
             .clone();
-        let closure = tokio::time::timeout(c.drain, gate.close())
-            .await
-            .map_err(|_| CutOverError::Busy {
-                database: database.clone(),
-                ms: c.drain.as_millis(),
-            })?;
+        let closure = super::drain::close_draining(&gate, &mut source, &database, c.drain).await?;
         let closed = Instant::now();
         let position = source
             .var("gtid_binlog_pos")

@@ -8,6 +8,7 @@
 pub mod abort;
 pub mod copy;
 pub mod cutover;
+mod drain;
 pub mod durable;
 pub mod journal;
 pub mod placement;
