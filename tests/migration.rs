@@ -630,3 +630,72 @@ async fn a_statement_outlasting_the_drain_fails_retryably_and_the_cut_over_happe
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_are_started_listed_and_refused_over_http() -> Result<()> {
+    use myshard_proxy::admin_http::client::{request, request_with_body};
+    const TOKEN: &str = "migrate-token";
+    let state = state_dir("http");
+    let _ = std::fs::remove_dir_all(&state);
+    let dir = state.display().to_string();
+    let c = ShardedCluster::start(4, TABLES, |cfg| {
+        cfg.state_dir = Some(dir);
+        cfg.admin_http = Some(myshard_config::AdminHttp {
+            listen: "127.0.0.1:0".into(),
+            token: Some(TOKEN.into()),
+        });
+    })
+    .await?;
+    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
+        .await?;
+    conn.query_drop("INSERT INTO t VALUES (1, 1), (2, 2), (3, 3), (4, 4)")
+        .await?;
+    let admin = c.proxy.admin_addr().context("admin endpoint")?.to_string();
+    let t = Duration::from_secs(10);
+    let body = format!(r#"{{"schema": "shop", "shard": {MOVED}, "to": "g1"}}"#);
+    let no_token = request_with_body(&admin, "POST", "/migrations", None, &body, t).await?;
+    assert_eq!(no_token.status, 401, "{no_token:?}");
+    let bad = request_with_body(&admin, "POST", "/migrations", Some(TOKEN), "{}", t).await?;
+    assert_eq!(bad.status, 400, "{bad:?}");
+    let unknown = r#"{"schema": "shop", "shard": 1, "to": "g9"}"#;
+    let unknown = request_with_body(&admin, "POST", "/migrations", Some(TOKEN), unknown, t).await?;
+    assert_eq!(unknown.status, 409, "{unknown:?}");
+    assert!(unknown.body.contains("'g9'"), "{unknown:?}");
+
+    let started = request_with_body(&admin, "POST", "/migrations", Some(TOKEN), &body, t).await?;
+    assert_eq!(started.status, 202, "{started:?}");
+    let m: serde_json::Value = serde_json::from_str(&started.body)?;
+    let id = m["id"].as_u64().context("id")?;
+    let twice = request_with_body(&admin, "POST", "/migrations", Some(TOKEN), &body, t).await?;
+    assert_eq!(twice.status, 409, "{twice:?}");
+    assert!(twice.body.contains("already migrating"), "{twice:?}");
+    // It runs in the background to its cut-over.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let phase = loop {
+        let list = request(&admin, "GET", "/migrations", None, t).await?;
+        assert_eq!(list.status, 200, "{list:?}");
+        let list: Vec<MigrationRecord> = serde_json::from_str(&list.body)?;
+        let phase = list.iter().find(|m| m.id == id).map(|m| m.phase);
+        if phase == Some(Phase::CutOver) || std::time::Instant::now() > deadline {
+            break phase;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(phase, Some(Phase::CutOver));
+    let late = request(
+        &admin,
+        "POST",
+        &format!("/migrations/{id}/abort"),
+        Some(TOKEN),
+        t,
+    )
+    .await?;
+    assert_eq!(late.status, 409, "{late:?}");
+    assert!(late.body.contains("before its cut-over"), "{late:?}");
+    let n: Option<i64> = conn.query_first("SELECT SUM(v) FROM t").await?;
+    assert_eq!(n, Some(10), "every row served after the move");
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}

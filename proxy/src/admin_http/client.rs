@@ -27,20 +27,43 @@ pub async fn request(
     token: Option<&str>,
     timeout: Duration,
 ) -> io::Result<Answer> {
-    tokio::time::timeout(timeout, exchange(addr, method, path, token))
+    request_with_body(addr, method, path, token, "", timeout).await
+}
+
+/// [`request`] with a JSON body.
+pub async fn request_with_body(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+    timeout: Duration,
+) -> io::Result<Answer> {
+    tokio::time::timeout(timeout, exchange(addr, method, path, token, body))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("no answer from {addr}")))?
 }
 
-async fn exchange(addr: &str, method: &str, path: &str, token: Option<&str>) -> io::Result<Answer> {
+async fn exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> io::Result<Answer> {
     let mut stream = TcpStream::connect(addr).await?;
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
     );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
     if let Some(t) = token {
         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
     req.push_str("\r\n");
+    req.push_str(body);
     stream.write_all(req.as_bytes()).await?;
     let mut raw = Vec::new();
     (&mut stream).take(MAX_ANSWER).read_to_end(&mut raw).await?;

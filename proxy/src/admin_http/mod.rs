@@ -9,6 +9,7 @@
 pub mod board;
 pub mod client;
 pub mod metrics;
+pub mod migrations;
 pub mod status;
 
 pub use board::{HostReport, ReloadEntry, StatusBoard};
@@ -39,6 +40,7 @@ pub async fn start(
         .route("/metrics", get(get_metrics))
         .route("/health", get(get_health))
         .route("/reload", post(post_reload))
+        .merge(migrations::routes())
         .with_state(shared);
     tokio::spawn(async move {
         let shutdown = async move {

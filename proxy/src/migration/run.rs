@@ -38,15 +38,39 @@ impl Shared {
         to: &str,
         bounds: Bounds,
     ) -> Result<MigrationRecord, String> {
-        let config = self.config();
+        let m = self.begin_migration(schema, shard, to)?;
+        self.run_migration(&m, bounds).await
+    }
+
+    /// Journals a new migration of `shard` of `schema` to `to` (phase `Preflight`) without
+    /// running it; refused while another migration of the shard is unfinished.
+    pub fn begin_migration(
+        &self,
+        schema: &str,
+        shard: u32,
+        to: &str,
+    ) -> Result<MigrationRecord, String> {
         let from = self
             .table()
             .topology
             .group_of(schema, shard)
             .ok_or_else(|| format!("schema '{schema}' has no shard {shard}"))?
             .to_string();
-        let m = journal::begin(&config, schema, shard, &from, to)?;
-        match self.run_phases(&m, bounds).await {
+        if !self.config().groups.iter().any(|g| g.name == to) {
+            return Err(format!("group '{to}' is not configured"));
+        }
+        journal::begin(&self.config(), schema, shard, &from, to)
+    }
+
+    /// Runs journaled migration `m` (see [`Shared::migrate`]).
+    pub async fn run_migration(
+        &self,
+        m: &MigrationRecord,
+        bounds: Bounds,
+    ) -> Result<MigrationRecord, String> {
+        let config = self.config();
+        let (schema, shard, to) = (m.schema.as_str(), m.shard, m.to.as_str());
+        match self.run_phases(m, bounds).await {
             Ok(()) => {
                 let database = self
                     .table()
