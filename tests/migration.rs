@@ -696,6 +696,38 @@ async fn migrations_are_started_listed_and_refused_over_http() -> Result<()> {
     assert!(late.body.contains("before its cut-over"), "{late:?}");
     let n: Option<i64> = conn.query_first("SELECT SUM(v) FROM t").await?;
     assert_eq!(n, Some(10), "every row served after the move");
+
+    // Cleanup only after a successful verify; then the shard can move back.
+    let post = |what: &str| {
+        let (admin, path) = (admin.clone(), format!("/migrations/{id}/{what}"));
+        async move { request(&admin, "POST", &path, Some(TOKEN), t).await }
+    };
+    let early = post("cleanup").await?;
+    assert_eq!(early.status, 409, "{early:?}");
+    assert!(early.body.contains("successful verify"), "{early:?}");
+    let db = format!("shop_{MOVED:04}");
+    let kept: Vec<String> = c.g0.query(&format!("SHOW DATABASES LIKE '{db}'")).await?;
+    assert_eq!(kept.len(), 1, "the source copy is kept until verified");
+    let verified = post("verify").await?;
+    assert_eq!(verified.status, 200, "{verified:?}");
+    let cleaned = post("cleanup").await?;
+    assert_eq!(cleaned.status, 200, "{cleaned:?}");
+    let gone: Vec<String> = c.g0.query(&format!("SHOW DATABASES LIKE '{db}'")).await?;
+    assert!(gone.is_empty(), "cleanup dropped the source copy");
+    let back = c
+        .proxy
+        .shared()
+        .migrate("shop", MOVED, "g0", Bounds::default())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!((back.from.as_str(), back.phase), ("g1", Phase::CutOver));
+    let n: Option<i64> = conn.query_first("SELECT SUM(v) FROM t").await?;
+    assert_eq!(n, Some(10), "every row served after moving back");
+    let placement = std::fs::read_to_string(state.join("placement.json"))?;
+    assert!(
+        !placement.contains("\"g1\""),
+        "back on its configured group: {placement}"
+    );
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The migration commands of the status endpoint: `GET /migrations` (the journal),
 //! `POST /migrations` with `{"schema", "shard", "to"}` (starts a migration in the
 //! background, answers its record at once), `POST /migrations/{id}/abort` (before the
-//! cut-over). Requests that change state need the bearer token.
+//! cut-over), `POST /migrations/{id}/verify` and `/cleanup` (only after a successful verify). Requests that change state need the bearer token.
 
 use super::refuse_unauthorized;
 use crate::migration::Bounds;
@@ -30,6 +30,8 @@ pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/migrations", get(list).post(start))
         .route("/migrations/{id}/abort", post(abort))
+        .route("/migrations/{id}/verify", post(verify))
+        .route("/migrations/{id}/cleanup", post(cleanup))
 }
 
 fn refused(status: StatusCode, error: String) -> Response {
@@ -83,6 +85,34 @@ async fn abort(
         return refusal;
     }
     match shared.abort_journaled(id).await {
+        Ok(m) => axum::Json(m).into_response(),
+        Err(e) => refused(StatusCode::CONFLICT, e),
+    }
+}
+
+async fn verify(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
+    if let Some(refusal) = refuse_unauthorized(&shared, &headers) {
+        return refusal;
+    }
+    match shared.verify_journaled(id).await {
+        Ok(m) => axum::Json(m).into_response(),
+        Err(e) => refused(StatusCode::CONFLICT, e),
+    }
+}
+
+async fn cleanup(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
+    if let Some(refusal) = refuse_unauthorized(&shared, &headers) {
+        return refusal;
+    }
+    match shared.cleanup_journaled(id).await {
         Ok(m) => axum::Json(m).into_response(),
         Err(e) => refused(StatusCode::CONFLICT, e),
     }

@@ -10,6 +10,7 @@ pub mod copy;
 pub mod cutover;
 mod drain;
 pub mod durable;
+mod finish;
 pub mod journal;
 pub mod placement;
 pub mod preflight;
