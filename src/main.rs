@@ -1,7 +1,8 @@
 //! The `myshard` binary: `myshard --config FILE` runs the proxy;
 //! `myshard check --config FILE` validates a configuration and lists every error;
 //! `myshard init --config FILE` creates every schema's physical databases on the backends;
-//! `myshard status --config FILE` prints the running proxy's hosts, states and pools.
+//! `myshard status --config FILE` prints the running proxy's hosts, states and pools;
+//! `myshard migrate …` starts, lists, aborts, verifies and cleans up shard migrations.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod init;
+mod migrate;
 mod status;
 
 #[derive(Parser, Debug)]
@@ -31,6 +33,24 @@ enum Command {
     /// Print the running proxy's groups, hosts (role, state, pool use), client sessions and
     /// routing table epoch, read from its status endpoint (`admin_http`).
     Status,
+    /// Shard migrations through the status endpoint: `--schema S --shard N --to G` starts
+    /// one; `status` lists them; `abort|verify|cleanup --id ID` acts on one.
+    Migrate {
+        /// `status`, `abort`, `verify` or `cleanup` (none: start a migration).
+        verb: Option<String>,
+        /// Logical schema of the shard to move.
+        #[arg(long)]
+        schema: Option<String>,
+        /// Shard number.
+        #[arg(long)]
+        shard: Option<u32>,
+        /// Target group.
+        #[arg(long)]
+        to: Option<String>,
+        /// Migration id (see `myshard migrate status`).
+        #[arg(long)]
+        id: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +80,21 @@ fn main() -> ExitCode {
         }
         Some(Command::Init) => return init::run(&config),
         Some(Command::Status) => return status::run(&config),
+        Some(Command::Migrate {
+            verb,
+            schema,
+            shard,
+            to,
+            id,
+        }) => {
+            return match migrate::action(verb.as_deref(), schema, shard, to, id) {
+                Ok(action) => migrate::run(&config, &action),
+                Err(e) => {
+                    eprintln!("myshard migrate: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         None => {}
     }
     match run(config, path) {

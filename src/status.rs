@@ -60,7 +60,7 @@ pub fn run(config: &Config) -> ExitCode {
 }
 
 /// The address to connect to for a listen address: a wildcard bind is reached on loopback.
-fn connect_address(listen: &str) -> String {
+pub fn connect_address(listen: &str) -> String {
     match listen.parse::<std::net::SocketAddr>() {
         Ok(a) if a.ip().is_unspecified() && a.is_ipv4() => format!("127.0.0.1:{}", a.port()),
         Ok(a) if a.ip().is_unspecified() => format!("[::1]:{}", a.port()),
