@@ -684,6 +684,29 @@ async fn migrations_are_started_listed_and_refused_over_http() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(phase, Some(Phase::CutOver));
+    // Phase and copy progress in /status and /metrics.
+    let on_shard: Vec<u64> =
+        c.g0.query(&format!("SELECT COUNT(*) FROM shop_{MOVED:04}.t"))
+            .await?;
+    let on_shard = on_shard.first().copied().context("count")?;
+    let status = request(&admin, "GET", "/status", None, t).await?;
+    let status: serde_json::Value = serde_json::from_str(&status.body)?;
+    let shown = &status["migrations"][0];
+    assert_eq!(shown["phase"], "cut_over", "{status}");
+    assert_eq!(shown["progress"]["rows_copied"], on_shard, "{status}");
+    assert!(
+        shown["progress"]["bytes_copied"].as_u64() > Some(0),
+        "{status}"
+    );
+    let metrics = request(&admin, "GET", "/metrics", None, t).await?.body;
+    let series = format!(
+        "myshard_migration_phase{{id=\"{id}\",schema=\"shop\",shard=\"{MOVED}\",to=\"g1\",phase=\"cut_over\"}} 1"
+    );
+    assert!(metrics.contains(&series), "{metrics}");
+    let rows = format!(
+        "myshard_migration_rows_copied{{id=\"{id}\",schema=\"shop\",shard=\"{MOVED}\"}} {on_shard}"
+    );
+    assert!(metrics.contains(&rows), "{metrics}");
     let late = request(
         &admin,
         "POST",

@@ -247,6 +247,7 @@ pub fn render(shared: &Shared) -> String {
     let table = shared.table();
     let _ = writeln!(out, "myshard_routing_table_epoch {}", table.epoch);
     render_hosts(&mut out, &table);
+    crate::migration::progress::write_metrics(shared, &mut out);
     out
 }
 

@@ -94,6 +94,18 @@ impl Shared {
                 literal(db)
             ))
             .await?;
+        let estimate: Option<u64> = source
+            .first(&format!(
+                "SELECT CAST(COALESCE(SUM(TABLE_ROWS), 0) AS UNSIGNED) FROM \
+                 information_schema.TABLES WHERE TABLE_SCHEMA = {}",
+                literal(db)
+            ))
+            .await?;
+        let progress = super::progress::Progress {
+            rows_total: estimate.unwrap_or(0),
+            ..Default::default()
+        };
+        super::progress::set(db, progress);
         target
             .exec(&format!("CREATE DATABASE {}", ident(db)))
             .await?;
@@ -190,6 +202,15 @@ impl Shared {
             report.bytes += sql.len() as u64;
             report.rows += rows.len() as u64;
             target.exec(&sql).await?;
+            let total = super::progress::of(db).map_or(0, |p| p.rows_total);
+            super::progress::set(
+                db,
+                super::progress::Progress {
+                    rows_copied: report.rows,
+                    rows_total: total.max(report.rows),
+                    bytes_copied: report.bytes,
+                },
+            );
             if rows.len() < CHUNK_ROWS {
                 break;
             }

@@ -14,6 +14,7 @@ mod finish;
 pub mod journal;
 pub mod placement;
 pub mod preflight;
+pub mod progress;
 mod publish;
 pub mod replicate;
 pub mod run;
