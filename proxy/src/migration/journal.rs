@@ -74,6 +74,9 @@ pub struct MigrationRecord {
     /// The last failure, if the migration stopped on one.
     #[serde(default)]
     pub error: Option<String>,
+    /// Write hold of the cut-over (gate closed to reopened), in milliseconds.
+    #[serde(default)]
+    pub hold_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -163,6 +166,7 @@ pub fn begin(
         to: to.to_string(),
         phase: Phase::Preflight,
         error: None,
+        hold_ms: None,
     };
     body.next_id += 1;
     body.migrations.push(record.clone());
@@ -177,6 +181,17 @@ pub fn record(
     phase: Phase,
     error: Option<String>,
 ) -> Result<MigrationRecord, String> {
+    record_with_hold(config, id, phase, error, None)
+}
+
+/// [`record`], also noting the cut-over's write hold.
+pub fn record_with_hold(
+    config: &Config,
+    id: u64,
+    phase: Phase,
+    error: Option<String>,
+    hold_ms: Option<u64>,
+) -> Result<MigrationRecord, String> {
     let path = path_of(config)?;
     let _one = JOURNAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut body = load(config, &path)?;
@@ -187,6 +202,9 @@ pub fn record(
         .ok_or_else(|| format!("no migration {id}"))?;
     m.phase = phase;
     m.error = error;
+    if let Some(ms) = hold_ms {
+        m.hold_ms = Some(ms);
+    }
     let out = m.clone();
     store(&path, &body)?;
     Ok(out)

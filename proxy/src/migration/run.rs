@@ -71,7 +71,7 @@ impl Shared {
         let config = self.config();
         let (schema, shard, to) = (m.schema.as_str(), m.shard, m.to.as_str());
         match self.run_phases(m, bounds).await {
-            Ok(()) => {
+            Ok(hold) => {
                 let database = self
                     .table()
                     .topology
@@ -79,7 +79,8 @@ impl Shared {
                     .unwrap_or_default()
                     .to_string();
                 let removed = self.remove_replication(&database, to).await.err();
-                journal::record(&config, m.id, Phase::CutOver, removed)
+                let hold_ms = u64::try_from(hold.as_millis()).ok();
+                journal::record_with_hold(&config, m.id, Phase::CutOver, removed, hold_ms)
             }
             Err(reason) => {
                 let undone = self.abort_migration(schema, shard, to).await;
@@ -104,7 +105,8 @@ impl Shared {
             .map(|m| m.phase)
     }
 
-    async fn run_phases(&self, m: &MigrationRecord, bounds: Bounds) -> Result<(), String> {
+    /// Runs the phases through the cut-over; returns the cut-over's write hold.
+    async fn run_phases(&self, m: &MigrationRecord, bounds: Bounds) -> Result<Duration, String> {
         let config = self.config();
         let pre = self.preflight(&m.schema, m.shard, &m.to).await?;
         journal::record(&config, m.id, Phase::Copy, None)?;
@@ -121,7 +123,7 @@ impl Shared {
             catch_up: bounds.catch_up,
         })
         .await
-        .map(|_| ())
+        .map(|r| r.hold)
         .map_err(|e| e.to_string())
     }
 
