@@ -4,6 +4,7 @@
 //! `myshard status --config FILE` prints the running proxy's hosts, states and pools;
 //! `myshard switch --group G [--to HOST]` switches a group's write host (planned);
 //! `myshard rejoin --group G --host HOST` rejoins a fenced former write host.
+//! `myshard migrate …` starts, lists, aborts, verifies and cleans up shard migrations.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod init;
+mod migrate;
 mod status;
 mod switch;
 
@@ -53,6 +55,24 @@ enum Command {
         #[arg(long)]
         host: String,
     },
+    /// Shard migrations through the status endpoint: `--schema S --shard N --to G` starts
+    /// one; `status` lists them; `abort|verify|cleanup --id ID` acts on one.
+    Migrate {
+        /// `status`, `abort`, `verify` or `cleanup` (none: start a migration).
+        verb: Option<String>,
+        /// Logical schema of the shard to move.
+        #[arg(long)]
+        schema: Option<String>,
+        /// Shard number.
+        #[arg(long)]
+        shard: Option<u32>,
+        /// Target group.
+        #[arg(long)]
+        to: Option<String>,
+        /// Migration id (see `myshard migrate status`).
+        #[arg(long)]
+        id: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -86,6 +106,21 @@ fn main() -> ExitCode {
             return switch::switch(&config, &group, to.as_deref());
         }
         Some(Command::Rejoin { group, host }) => return switch::rejoin(&config, &group, &host),
+        Some(Command::Migrate {
+            verb,
+            schema,
+            shard,
+            to,
+            id,
+        }) => {
+            return match migrate::action(verb.as_deref(), schema, shard, to, id) {
+                Ok(action) => migrate::run(&config, &action),
+                Err(e) => {
+                    eprintln!("myshard migrate: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         None => {}
     }
     match run(config, path) {

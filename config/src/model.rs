@@ -44,8 +44,9 @@ pub struct Config {
     #[serde(default)]
     pub admin_http: Option<AdminHttp>,
     /// Directory where the proxy keeps what it decided at run time (each group's active
-    /// write host after a switch, in `write_hosts.json`; the XA decision log), so that a
-    /// restarted proxy keeps it; none: decisions are not kept across restarts. A reload
+    /// write host after a switch, in `write_hosts.json`; the XA decision log; the placement of
+    /// migrated shards and migrations in progress), so that a
+    /// restarted proxy keeps it; none: decisions are not kept across restarts and migrations are refused. A reload
     /// cannot change it.
     #[serde(default)]
     pub state_dir: Option<String>,

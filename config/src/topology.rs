@@ -164,6 +164,24 @@ impl Topology {
         self.schema(schema)?.group_of(shard)
     }
 
+    /// Moves `shard` of logical schema `schema` to group `group` (a migration's placement
+    /// overriding the configuration's); `false` when the schema or shard does not exist.
+    pub fn place(&mut self, schema: &str, shard: u32, group: &str) -> bool {
+        let Some(&i) = self.by_name.get(schema) else {
+            return false;
+        };
+        let slot = match &mut self.schemas[i].1 {
+            SchemaTopology::Unsharded { group, .. } if shard == 0 => group,
+            SchemaTopology::Unsharded { .. } => return false,
+            SchemaTopology::Sharded(sh) => match sh.groups.get_mut(shard as usize) {
+                Some(slot) => slot,
+                None => return false,
+            },
+        };
+        *slot = Arc::from(group);
+        true
+    }
+
     /// Every physical database, schema by schema in configuration order, shards in order.
     pub fn physical_databases(&self) -> impl Iterator<Item = PhysicalDatabase<'_>> {
         self.schemas.iter().flat_map(|(name, schema)| {

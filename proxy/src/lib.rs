@@ -16,6 +16,7 @@ pub mod error;
 pub mod failover;
 pub mod health;
 pub mod login_brake;
+pub mod migration;
 pub mod net;
 pub mod packet;
 pub mod params;

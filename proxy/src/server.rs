@@ -281,6 +281,12 @@ pub async fn start(config: Config) -> io::Result<ProxyHandle> {
         // committing without it could contradict decisions it holds.
         shared.xa.open_log(Path::new(&dir))?;
     }
+    shared
+        .restore_placement()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    for problem in shared.recover_migrations().await {
+        tracing::error!("{problem}");
+    }
     let (stop, stop_rx) = watch::channel(false);
     let admin_addr = match admin_listen {
         Some(listen) => Some(

@@ -310,6 +310,7 @@ pub fn render(shared: &Shared) -> String {
     let _ = writeln!(out, "myshard_routing_table_epoch {}", table.epoch);
     render_hosts(&mut out, &table);
     super::switch_routes::render_failover(&mut out, shared);
+    crate::migration::progress::write_metrics(shared, &mut out);
     out
 }
 

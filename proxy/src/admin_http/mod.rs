@@ -9,6 +9,7 @@
 pub mod board;
 pub mod client;
 pub mod metrics;
+pub mod migrations;
 pub mod status;
 pub mod switch_routes;
 
@@ -42,6 +43,7 @@ pub async fn start(
         .route("/reload", post(post_reload))
         .route("/switch", post(switch_routes::post_switch))
         .route("/rejoin", post(switch_routes::post_rejoin))
+        .merge(migrations::routes())
         .with_state(shared);
     tokio::spawn(async move {
         let shutdown = async move {

@@ -25,6 +25,8 @@ pub struct Status {
     pub groups: Vec<GroupStatus>,
     /// The last reloads, oldest first.
     pub reloads: Vec<ReloadEntry>,
+    /// Shard migrations (the journal, with copy progress), oldest first.
+    pub migrations: Vec<crate::migration::progress::MigrationStatus>,
 }
 
 /// One group.
@@ -157,6 +159,7 @@ pub fn status(shared: &Shared) -> Status {
         config_path: shared.board.config_path().map(|p| p.display().to_string()),
         groups,
         reloads: shared.board.reloads(),
+        migrations: crate::migration::progress::statuses(shared),
     }
 }
 

@@ -10,6 +10,7 @@ use super::reads::ReadRotation;
 use super::{Intent, Route};
 use crate::backend::conn::ConnFlags;
 use crate::error::SqlError;
+use crate::migration::Placement;
 use hashbrown::HashMap;
 use myshard_config::{Config, SchemaTopology, Topology};
 use std::sync::Arc;
@@ -34,8 +35,11 @@ pub struct RoutingTable {
     pub epoch: u64,
     /// The configuration in force.
     pub config: Arc<Config>,
-    /// Where every logical schema's physical databases live.
+    /// Where every logical schema's physical databases live: the configuration's
+    /// placement with `placement` applied.
     pub topology: Topology,
+    /// Shards migrations moved off the group the configuration names.
+    pub placement: Arc<Placement>,
     /// In configuration order.
     groups: Vec<GroupRoute>,
     by_group: HashMap<Arc<str>, usize>,
@@ -58,7 +62,31 @@ impl RoutingTable {
         active: &dyn Fn(&myshard_config::Group) -> Option<String>,
         host: &mut dyn FnMut(&str, &myshard_config::Group) -> Arc<Host>,
     ) -> RoutingTable {
-        let topology = Topology::new(&config);
+        let placement = previous.map(|p| p.placement.clone()).unwrap_or_default();
+        RoutingTable::build_placed(config, epoch, previous, placement, active, host)
+    }
+
+    /// [`RoutingTable::build`] with shards placed by `placement` over the configuration.
+    pub fn build_placed(
+        config: Arc<Config>,
+        epoch: u64,
+        previous: Option<&RoutingTable>,
+        placement: Arc<Placement>,
+        active: &dyn Fn(&myshard_config::Group) -> Option<String>,
+        host: &mut dyn FnMut(&str, &myshard_config::Group) -> Arc<Host>,
+    ) -> RoutingTable {
+        let mut topology = Topology::new(&config);
+        for s in placement.shards() {
+            // Restoring checked the file against the configuration, and reloads refuse
+            // changes of shards, so every moved shard exists.
+            if !topology.place(&s.schema, s.shard, &s.group) {
+                tracing::error!(
+                    "moved shard {} of '{}' is not configured",
+                    s.shard,
+                    s.schema
+                );
+            }
+        }
         let mut groups = Vec::with_capacity(config.groups.len());
         let mut by_group = HashMap::with_capacity(config.groups.len());
         for g in &config.groups {
@@ -89,6 +117,7 @@ impl RoutingTable {
             epoch,
             config,
             topology,
+            placement,
             groups,
             by_group,
             gates,

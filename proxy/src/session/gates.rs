@@ -1,6 +1,11 @@
 //! Passing the gates of the shards a statement runs on (see [`crate::routing::ShardGate`]):
 //! a statement waits at a closed gate (a cut-over in progress) and holds its passages until
 //! it has answered, so that a cut-over sees no statement running on the shard.
+//!
+//! A statement that waited takes the routing table in force when the gate reopens: a
+//! cut-over publishes the shard's new placement before reopening, so the held statement
+//! re-routes to the shard's new group (its callers re-resolve their targets when
+//! [`Session::rerouted`] says the table changed).
 
 use super::Session;
 use crate::error::SqlError;
@@ -34,9 +39,17 @@ impl Session {
             return Ok(Some(p));
         }
         let mut interrupter = self.interrupter();
-        tokio::select! {
-            p = gate.pass() => Ok(Some(p)),
-            why = interrupter.wait() => Err(why.error()),
-        }
+        let passage = tokio::select! {
+            p = gate.pass() => p,
+            why = interrupter.wait() => return Err(why.error()),
+        };
+        self.table = self.shared.table();
+        Ok(Some(passage))
+    }
+
+    /// Whether the routing table changed since `epoch` (a statement waited at a gate while
+    /// a cut-over published a new placement): its routes must be worked out again.
+    pub(super) fn rerouted(&self, epoch: u64) -> bool {
+        self.table.epoch != epoch
     }
 }

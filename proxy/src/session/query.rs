@@ -378,12 +378,21 @@ impl Session {
                 // Statements naming no sharded table run in the schema's database (the home
                 // shard's for a sharded schema): they pass its gate.
                 let database = c.route.database.as_deref().unwrap_or_default();
+                let epoch = self.table.epoch;
                 let _passage = match self.pass_gate(database).await {
                     Ok(p) => p,
                     Err(e) => {
                         self.keep_route(c);
                         return self.send_err(&e, seq).await;
                     }
+                };
+                // Held at the gate during a cut-over: the schema may live elsewhere now.
+                let c = match self.rerouted(epoch) {
+                    true => match self.take_route(None) {
+                        Ok(c) => c,
+                        Err(e) => return self.send_err(&e, seq).await,
+                    },
+                    false => c,
                 };
                 let r = self
                     .forward_at(&c.route, payload, seq, kind, classified)

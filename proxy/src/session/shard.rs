@@ -101,9 +101,18 @@ impl Session {
             Ok(t) => t,
             Err(e) => return self.send_err(&e, seq).await,
         };
+        let epoch = self.table.epoch;
         let _passages = match self.pass_gates(&targets).await {
             Ok(p) => p,
             Err(e) => return self.send_err(&e, seq).await,
+        };
+        // Held at a gate during a cut-over: the same shards, maybe on other groups now.
+        let targets = match self.rerouted(epoch) {
+            true => match self.targets(route, &[]) {
+                Ok(t) => t,
+                Err(e) => return self.send_err(&e, seq).await,
+            },
+            false => targets,
         };
         if let [t] = targets.as_slice() {
             let dest = match self.target_route_after_switch(route, t).await {
@@ -288,9 +297,18 @@ impl Session {
             Ok(t) => t,
             Err(e) => return self.send_err(&e, seq).await,
         };
+        let epoch = self.table.epoch;
         let _passages = match self.pass_gates(&targets).await {
             Ok(p) => p,
             Err(e) => return self.send_err(&e, seq).await,
+        };
+        // Held at a gate during a cut-over: the same shards, maybe on other groups now.
+        let targets = match self.rerouted(epoch) {
+            true => match self.targets(route, &params) {
+                Ok(t) => t,
+                Err(e) => return self.send_err(&e, seq).await,
+            },
+            false => targets,
         };
         let paged = self.execute_paged(
             route,

@@ -1,0 +1,195 @@
+//! The cut-over of a migration: the moment a shard's writes switch from the source group to
+//! the target group, all or nothing. The shard's gate closes (new statements wait, running
+//! ones finish, bounded; late ones are interrupted, see [`super::drain`]), the source write host's GTID position is read, the target write
+//! host must apply it within a bound (`MASTER_GTID_WAIT`); only then is the new placement
+//! persisted and published, and the gate reopens so the held statements run on the target.
+//! If the target does not catch up in time, the gate reopens with the placement unchanged.
+
+use super::placement::PlacementError;
+use crate::server::Shared;
+use myshard_failover::monitor::Login;
+use myshard_failover::promotion::Server;
+use std::time::{Duration, Instant};
+
+/// What to switch, and the bounds of the write hold.
+#[derive(Debug, Clone)]
+pub struct CutOver {
+    /// Logical schema.
+    pub schema: String,
+    /// Shard number (0 for an unsharded schema).
+    pub shard: u32,
+    /// Target group.
+    pub to: String,
+    /// How long running statements on the shard may take to finish once the gate closes.
+    pub drain: Duration,
+    /// How long the target write host may take to apply the source's position.
+    pub catch_up: Duration,
+}
+
+/// A cut-over that happened.
+#[derive(Debug, Clone)]
+pub struct CutOverReport {
+    /// The source group.
+    pub from: String,
+    /// The source write host's GTID position the target applied.
+    pub position: String,
+    /// From gate closed to gate reopened.
+    pub hold: Duration,
+    /// Epoch of the routing table with the new placement.
+    pub epoch: u64,
+}
+
+/// Why a cut-over did not happen (the shard stayed on its source group, its gate open).
+#[derive(Debug, thiserror::Error)]
+pub enum CutOverError {
+    /// The shard, a group or a write host is not what the cut-over needs.
+    #[error("cut-over of shard {shard} of '{schema}': {reason}")]
+    Refused {
+        /// Logical schema.
+        schema: String,
+        /// Shard.
+        shard: u32,
+        /// Why.
+        reason: String,
+    },
+    /// Statements on the shard did not finish within the drain bound, nor shortly after
+    /// being interrupted.
+    #[error("cut-over: statements on {database} still running after {ms} ms; nothing changed")]
+    Busy {
+        /// Physical database.
+        database: String,
+        /// The bound.
+        ms: u128,
+    },
+    /// A write host could not be reached or answered with an error.
+    #[error("cut-over: {0}; nothing changed")]
+    Backend(String),
+    /// The target did not apply the source's position within the bound.
+    #[error(
+        "cut-over: target group '{to}' did not reach source position {position} within {ms} ms; the shard stays on '{from}'"
+    )]
+    NotCaughtUp {
+        /// Source group.
+        from: String,
+        /// Target group.
+        to: String,
+        /// Position waited for.
+        position: String,
+        /// The bound.
+        ms: u128,
+    },
+    /// The new placement could not be persisted (nothing published).
+    #[error("cut-over: {0}; nothing changed")]
+    Placement(#[from] PlacementError),
+}
+
+/// Bound of connecting and of the statements other than the catch-up wait.
+const STEP: Duration = Duration::from_secs(5);
+
+impl Shared {
+    /// Switches `c.shard` of `c.schema` to group `c.to`, all or nothing (see the module).
+    pub async fn cut_over(&self, c: &CutOver) -> Result<CutOverReport, CutOverError> {
+        let refused = |reason: String| CutOverError::Refused {
+            schema: c.schema.clone(),
+            shard: c.shard,
+            reason,
+        };
+        let table = self.table();
+        let config = table.config.clone();
+        let database = table
+            .topology
+            .physical_database(&c.schema, c.shard)
+            .ok_or_else(|| refused("no such schema or shard".into()))?
+            .to_string();
+        let from = table
+            .topology
+            .group_of(&c.schema, c.shard)
+            .ok_or_else(|| refused("the shard is not placed".into()))?
+            .to_string();
+        if from == c.to {
+            return Err(refused(format!("it is already on group '{from}'")));
+        }
+        let source = write_login(self, &from).map_err(&refused)?;
+        let target = write_login(self, &c.to).map_err(&refused)?;
+        if config.state_dir.is_none() {
+            return Err(refused(
+                "no state_dir configured to persist the placement".into(),
+            ));
+        }
+        // Connections first: the write hold should not include connecting.
+        let mut source = Server::connect(&source, STEP)
+            .await
+            .map_err(CutOverError::Backend)?;
+        let mut target = Server::connect(&target, STEP)
+            .await
+            .map_err(CutOverError::Backend)?;
+        let gate = table
+            .gate(&database)
+            .ok_or_else(|| refused(format!("database {database} has no gate")))?
+            .clone();
+        let closure = super::drain::close_draining(&gate, &mut source, &database, c.drain).await?;
+        let closed = Instant::now();
+        let position = source
+            .var("gtid_binlog_pos")
+            .await
+            .map_err(CutOverError::Backend)?;
+        target.set_timeout(c.catch_up + STEP);
+        let wait = format!(
+            "SELECT MASTER_GTID_WAIT('{}', {:.3})",
+            position.replace('\'', ""),
+            c.catch_up.as_secs_f64()
+        );
+        let reached: Option<i64> = target.first(&wait).await.map_err(CutOverError::Backend)?;
+        if reached != Some(0) {
+            drop(closure);
+            return Err(CutOverError::NotCaughtUp {
+                from,
+                to: c.to.clone(),
+                position,
+                ms: c.catch_up.as_millis(),
+            });
+        }
+        let mut placement = (*table.placement).clone();
+        placement.place(&config, &c.schema, c.shard, &c.to);
+        let epoch = self.persist_placement(placement)?;
+        drop(closure);
+        let hold = closed.elapsed();
+        tracing::info!(
+            "cut-over: shard {} of '{}' moved from '{from}' to '{}' (write hold {} ms)",
+            c.shard,
+            c.schema,
+            c.to,
+            hold.as_millis()
+        );
+        Ok(CutOverReport {
+            from,
+            position,
+            hold,
+            epoch,
+        })
+    }
+}
+
+/// The login to group `group`'s write host in the table in force.
+pub(super) fn write_login(shared: &Shared, group: &str) -> Result<Login, String> {
+    let table = shared.table();
+    let route = table
+        .group(group)
+        .ok_or_else(|| format!("group '{group}' is not configured"))?;
+    let host = route
+        .write
+        .as_ref()
+        .ok_or_else(|| format!("group '{group}' has no write host"))?;
+    let g = table
+        .config
+        .groups
+        .iter()
+        .find(|g| g.name == group)
+        .ok_or_else(|| format!("group '{group}' is not configured"))?;
+    Ok(Login {
+        addr: host.addr().to_string(),
+        user: g.user.clone(),
+        password: g.password.clone(),
+        gtid: true,
+    })
+}

@@ -1,0 +1,27 @@
+//! Online shard migration: moving a shard's physical database to another group through
+//! replication, and the placement that records where migrated shards live.
+//!
+//! This module owns the placement state (persisted, restored at start, published as a new
+//! routing table) and the migration phases; it never routes statements itself: sessions
+//! see the move only through the routing table and the shard's gate.
+
+pub mod abort;
+pub mod copy;
+pub mod cutover;
+mod drain;
+pub mod durable;
+mod finish;
+pub mod journal;
+pub mod placement;
+pub mod preflight;
+pub mod progress;
+mod publish;
+pub mod replicate;
+pub mod run;
+pub mod verify;
+
+pub use cutover::{CutOver, CutOverError, CutOverReport};
+pub use journal::{MigrationRecord, Phase};
+pub use placement::{PlacedShard, Placement, PlacementError};
+pub use preflight::Preflight;
+pub use run::Bounds;

@@ -1,0 +1,89 @@
+//! The replication phase of a migration: a named MariaDB replication connection
+//! `myshard_<database>` on the target group's write host, from the source group's write
+//! host, limited to the moving database (`replicate_do_db` of that connection only), and
+//! starting at the copy's snapshot position in the source's GTID domain. Removed again
+//! after the cut-over (or on abort).
+
+use super::cutover::write_login;
+use super::preflight::Preflight;
+use crate::server::Shared;
+use myshard_failover::promotion::Server;
+use myshard_failover::promotion::gtid::{GtidPos, parse_list};
+use std::time::Duration;
+
+/// Bound of each statement.
+const STEP: Duration = Duration::from_secs(5);
+
+/// Name of the replication connection moving `database`.
+pub fn connection_name(database: &str) -> String {
+    format!("myshard_{database}")
+}
+
+impl Shared {
+    /// Starts replicating `pre.database` from the source write host to `to`'s write host,
+    /// from `snapshot` (the source's GTID position of the copy; only its entry for the
+    /// source's domain is used, the target's own domains keep their replication positions).
+    pub async fn start_replication(
+        &self,
+        pre: &Preflight,
+        to: &str,
+        snapshot: &str,
+    ) -> Result<(), String> {
+        let source = write_login(self, &pre.from)?;
+        let mut target = Server::connect(&write_login(self, to)?, STEP).await?;
+        let snapshot = GtidPos::parse(snapshot)?;
+        let mut slave_pos = GtidPos::default();
+        for gtid in parse_list(&target.var("gtid_slave_pos").await?)? {
+            if gtid.domain != pre.source_domain {
+                slave_pos.raise(gtid);
+            }
+        }
+        if let Some(gtid) = snapshot.get(pre.source_domain) {
+            slave_pos.raise(gtid);
+        }
+        let (host, port) = source
+            .addr
+            .rsplit_once(':')
+            .ok_or_else(|| format!("source address {} has no port", source.addr))?;
+        let name = connection_name(&pre.database);
+        let quote = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
+        target
+            .exec(&format!("SET GLOBAL gtid_slave_pos = '{slave_pos}'"))
+            .await?;
+        target
+            .exec(&format!(
+                "CHANGE MASTER '{name}' TO MASTER_HOST='{}', MASTER_PORT={}, MASTER_USER='{}', \
+                 MASTER_PASSWORD='{}', MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos",
+                quote(host),
+                port.parse::<u16>()
+                    .map_err(|_| format!("source address {} has no port", source.addr))?,
+                quote(&source.user),
+                quote(&source.password),
+            ))
+            .await?;
+        target
+            .exec(&format!(
+                "SET GLOBAL `{name}`.replicate_do_db = '{}'",
+                quote(&pre.database)
+            ))
+            .await?;
+        target.exec(&format!("START SLAVE '{name}'")).await
+    }
+
+    /// Stops and removes the replication connection moving `database` on `to`'s write
+    /// host (nothing to do when there is none).
+    pub async fn remove_replication(&self, database: &str, to: &str) -> Result<(), String> {
+        let mut target = Server::connect(&write_login(self, to)?, STEP).await?;
+        let name = connection_name(database);
+        let rows = target
+            .rows(&format!("SHOW SLAVE '{name}' STATUS"))
+            .await
+            .unwrap_or_default();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        target
+            .exec(&format!("STOP SLAVE '{name}'; RESET SLAVE '{name}' ALL"))
+            .await
+    }
+}
