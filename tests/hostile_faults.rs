@@ -802,9 +802,9 @@ async fn released(proxy: &ProxyHandle, dbs: &[&MariaDb], other: &mut Conn) -> Re
     Ok(())
 }
 
-/// Ends session `id` with `kill` and checks it is gone within a second of the answer
-/// (`KILL QUERY` waits its half-second grace first).
-async fn kill_within_a_second(
+/// Ends session `id` with `kill` and checks it is gone soon after the answer
+/// (`KILL QUERY` waits its half-second grace first; see the bounds below).
+async fn kill_and_see_it_end(
     proxy: &ProxyHandle,
     killer: &mut Conn,
     kill: &str,
@@ -813,15 +813,17 @@ async fn kill_within_a_second(
     killer.query_drop(format!("{kill} {id}")).await?;
     // Timed from the answer: on a loaded machine the killer's own round trip varies.
     let started = Instant::now();
-    wait_for("the session to end", Duration::from_secs(2), || async {
+    wait_for("the session to end", Duration::from_secs(5), || async {
         Ok((!has_session(proxy, id)).then_some(()))
     })
     .await
     .with_context(|| kill.to_string())?;
-    // Within a second (after `KILL QUERY`'s grace), with some room for a loaded machine.
+    // About a second on a quiet machine (after `KILL QUERY`'s grace); the bound leaves
+    // room for a machine whose two CPUs run several test servers (a session stuck for
+    // good, the bug this guards against, never ends).
     let within = match kill {
-        "KILL QUERY" => Duration::from_millis(1500),
-        _ => Duration::from_millis(1200),
+        "KILL QUERY" => Duration::from_millis(3500),
+        _ => Duration::from_millis(3000),
     };
     ensure!(
         started.elapsed() < within,
@@ -845,7 +847,7 @@ async fn kill_kill_query_and_timeout_free_a_session_whose_client_stopped_reading
     for kill in ["KILL", "KILL QUERY"] {
         let raw = unread_big_select(&env.proxy, APP_USER, "s0", BIG_SELECT).await?;
         let id = raw.greeting.conn_id;
-        kill_within_a_second(&env.proxy, &mut killer, kill, id).await?;
+        kill_and_see_it_end(&env.proxy, &mut killer, kill, id).await?;
         released(&env.proxy, &dbs, &mut killer)
             .await
             .context(kill)?;
@@ -874,7 +876,7 @@ async fn kill_frees_a_merge_whose_client_stopped_reading() -> Result<()> {
     for kill in ["KILL", "KILL QUERY"] {
         let raw = unread_big_select(&cl.proxy, APP_USER, "shop", sql).await?;
         let id = raw.greeting.conn_id;
-        kill_within_a_second(&cl.proxy, &mut killer, kill, id).await?;
+        kill_and_see_it_end(&cl.proxy, &mut killer, kill, id).await?;
         released(&cl.proxy, &dbs, &mut killer).await.context(kill)?;
         drop(raw);
     }
