@@ -263,8 +263,20 @@ async fn a_shard_migrates_under_writes_without_losing_an_acknowledged_write() ->
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The writer stops before g1 resumes: were the cut-over not to wait for g1, writes
     // acknowledged on g1 would be overwritten by older ones replicated afterwards.
+    let gate = c
+        .proxy
+        .shared()
+        .table()
+        .gate(&db)
+        .cloned()
+        .context("the shard has a gate")?;
     let resume = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Once the gate is closed (by time, a loaded machine could start the cut-over
+        // after the writer stopped), the writer's next write waits there and runs on g1.
+        while gate.try_pass().is_some() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
         stop.store(true, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(100)).await;
         c.g1.exec(&format!("START SLAVE 'myshard_{db}' SQL_THREAD"))

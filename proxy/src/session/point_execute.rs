@@ -181,16 +181,30 @@ impl Session {
         types: &[u8],
         seq: u8,
     ) -> Result<(), Closed> {
-        let t = &point.target;
+        let mut t = &point.target;
         self.shared
             .board
             .metrics
             .statement(route.read_only, crate::admin_http::RouteKind::SingleShard);
+        let epoch = self.table.epoch;
         let _passage = match self.pass_gate(&t.database).await {
             Ok(p) => p,
             Err(e) => return self.send_err(&e, seq).await,
         };
-        let dest = match self.target_route(route, t) {
+        // Held at the gate while a cut-over moved the shard: the same database, on the
+        // group the new table places it on.
+        let moved;
+        if self.rerouted(epoch)
+            && let Some(group) = self.table.topology.group_of(&route.schema, t.shard)
+            && group != t.group
+        {
+            moved = Target {
+                group: group.to_string(),
+                ..t.clone()
+            };
+            t = &moved;
+        }
+        let dest = match self.target_route_after_switch(route, t).await {
             Ok(d) => d,
             Err(e) => return self.send_err(&e, seq).await,
         };
