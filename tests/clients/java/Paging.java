@@ -1,0 +1,180 @@
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.function.LongFunction;
+
+/**
+ * Paging scenario of tests/clients/PAGING.md with MariaDB Connector/J and
+ * useServerPrepStmts=true: one PreparedStatement per form (COM_STMT_PREPARE once), executed page
+ * by page, on the proxy (MYSHARD_*) and on a plain MariaDB (MYSHARD_REF_*).
+ */
+public final class Paging {
+  static final String TABLE = "cm_paging_java";
+
+  static final class Mismatch extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    Mismatch(String message) {
+      super(message);
+    }
+  }
+
+  /** A page's rows ("id:v" each) and 0, or no rows and the MySQL error code. */
+  record Outcome(List<String> rows, int code) {}
+
+  static void expect(String what, Object want, Object got) {
+    if (!Objects.equals(want, got)) {
+      throw new Mismatch(what + ": expected " + want + ", got " + got);
+    }
+  }
+
+  static long grp(long id) {
+    return Math.floorMod(id, 3);
+  }
+
+  static String value(long id) {
+    return "row " + id + " é";
+  }
+
+  static List<String> expected() {
+    List<String> out = new ArrayList<>();
+    for (long id = -20; id <= 300; id++) if (grp(id) != 1) out.add(id + ":" + value(id));
+    return out;
+  }
+
+  static void load(Connection conn) throws SQLException {
+    try (Statement st = conn.createStatement()) {
+      st.execute("DROP TABLE IF EXISTS " + TABLE);
+      st.execute("CREATE TABLE " + TABLE + " (id BIGINT NOT NULL PRIMARY KEY, grp INT NOT NULL,"
+          + " v VARCHAR(32) NOT NULL) DEFAULT CHARSET=utf8mb4");
+    }
+    // Multi-row INSERTs of up to 40 rows (the proxy splits each by shard).
+    for (long first = -20; first <= 300; first += 40) {
+      long last = Math.min(first + 39, 300);
+      String marks = String.join(", ", java.util.Collections.nCopies((int) (last - first + 1), "(?, ?, ?)"));
+      try (PreparedStatement ps =
+          conn.prepareStatement("INSERT INTO " + TABLE + " (id, grp, v) VALUES " + marks)) {
+        int i = 1;
+        for (long id = first; id <= last; id++) {
+          ps.setLong(i++, id);
+          ps.setLong(i++, grp(id));
+          ps.setString(i++, value(id));
+        }
+        ps.executeUpdate();
+      }
+    }
+  }
+
+  static Outcome page(PreparedStatement ps, Object... args) throws SQLException {
+    for (int i = 0; i < args.length; i++) ps.setObject(i + 1, args[i]);
+    List<String> rows = new ArrayList<>();
+    try (ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) rows.add(rs.getLong(1) + ":" + rs.getString(2));
+    } catch (SQLException e) {
+      if (e.getErrorCode() < 1000) throw e;
+      return new Outcome(List.of(), e.getErrorCode());
+    }
+    return new Outcome(rows, 0);
+  }
+
+  /** Executes one statement page by page on both connections until a short page. */
+  static int pageThrough(Connection proxy, Connection ref, String form, int size,
+      LongFunction<Object[]> args) throws SQLException {
+    String sql = "SELECT id, v FROM " + TABLE + " WHERE grp <> ? ORDER BY id " + form;
+    List<String> all = new ArrayList<>();
+    int pages = 0;
+    try (PreparedStatement p = proxy.prepareStatement(sql);
+        PreparedStatement r = ref.prepareStatement(sql)) {
+      // Connector/J falls back to a client-side statement when the server refuses to prepare.
+      expect(form + ": prepared on the server", true,
+          p.getClass().getSimpleName().startsWith("ServerSide"));
+      for (long offset = 0; ; offset += size) {
+        String what = form + ", page at offset " + offset;
+        Outcome got = page(p, args.apply(offset));
+        Outcome want = page(r, args.apply(offset));
+        expect(what + ": error code (0: none)", want.code(), got.code());
+        if (want.code() != 0) throw new Mismatch(what + ": plain MariaDB answered error " + want.code());
+        expect(what + ": rows", want.rows(), got.rows());
+        pages++;
+        all.addAll(got.rows());
+        if (got.rows().size() < size || pages > 100) break;
+      }
+    }
+    expect(form + ": every page together", expected(), all);
+    return pages;
+  }
+
+  static String run(Connection proxy, Connection ref) throws SQLException {
+    load(proxy);
+    load(ref);
+    int offsetPages = pageThrough(proxy, ref, "LIMIT ? OFFSET ?", 7, o -> new Object[] {1, 7, o});
+    int commaPages = pageThrough(proxy, ref, "LIMIT ?, ?", 5, o -> new Object[] {1, o, 5});
+    // A wrong type: the count and offset bound as strings, on a statement that was executed
+    // with integers first (Connector/J sends the new parameter types only when they change).
+    String sql = "SELECT id, v FROM " + TABLE + " WHERE grp <> ? ORDER BY id LIMIT ? OFFSET ?";
+    Outcome got;
+    Outcome want;
+    try (PreparedStatement p = proxy.prepareStatement(sql);
+        PreparedStatement r = ref.prepareStatement(sql)) {
+      expect("LIMIT 5 OFFSET 120 (integers)", page(r, 1, 5, 3), page(p, 1, 5, 3));
+      got = page(p, 1, "5", "120");
+      want = page(r, 1, "5", "120");
+    }
+    expect("LIMIT '5' OFFSET '120': error code (0: none)", want.code(), got.code());
+    expect("LIMIT '5' OFFSET '120': rows", want.rows(), got.rows());
+    String wrong = "error " + got.code() + " as MariaDB";
+    if (got.code() == 0) {
+      expect("LIMIT '5' OFFSET '120': rows against the inserted set", expected().subList(120, 125),
+          got.rows());
+      wrong = got.rows().size() + " rows as MariaDB";
+    }
+    long n;
+    try (Statement st = proxy.createStatement();
+        ResultSet rs = st.executeQuery("SELECT COUNT(*) FROM " + TABLE)) {
+      rs.next();
+      n = rs.getLong(1);
+    }
+    return n + " rows in " + TABLE + "; LIMIT ? OFFSET ?: " + offsetPages + " pages; LIMIT ?, ?: "
+        + commaPages + " pages; LIMIT '5' OFFSET '120': " + wrong;
+  }
+
+  static String env(String name) {
+    String value = System.getenv(name);
+    if (value == null || value.isEmpty()) throw new Mismatch("missing environment variable " + name);
+    return value;
+  }
+
+  static Connection connect(String port, String user, String db, String password)
+      throws SQLException {
+    String url = String.format("jdbc:mariadb://%s:%s/%s?useServerPrepStmts=true",
+        env("MYSHARD_HOST"), port, db);
+    return DriverManager.getConnection(url, user, password == null ? "" : password);
+  }
+
+  public static void main(String[] args) {
+    String detail = null;
+    try (Connection proxy = connect(env("MYSHARD_PORT"), env("MYSHARD_USER"), env("MYSHARD_DB"),
+            System.getenv("MYSHARD_PASSWORD"));
+        Connection ref = connect(env("MYSHARD_REF_PORT"), env("MYSHARD_REF_USER"),
+            env("MYSHARD_REF_DB"), System.getenv("MYSHARD_REF_PASSWORD"))) {
+      detail = run(proxy, ref);
+    } catch (Mismatch e) {
+      fail(e.getMessage());
+    } catch (Exception e) {
+      e.printStackTrace();
+      fail("unexpected exception (above): " + e);
+    }
+    System.out.println("OK connector-j server-prep (" + detail + ")");
+  }
+
+  static void fail(String message) {
+    System.err.println("FAIL connector-j paging: " + message);
+    System.exit(1);
+  }
+}
