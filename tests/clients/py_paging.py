@@ -9,6 +9,7 @@ proxy (MYSHARD_*) and on a plain MariaDB (MYSHARD_REF_*).
 import os
 import sys
 import traceback
+from decimal import Decimal
 
 import mysql.connector
 
@@ -58,20 +59,23 @@ def page(cur, sql, args):
 
 
 def page_through(proxy, ref, sql, size, args):
-    """Executes `sql` page by page on both connections until a short page; returns pages."""
+    """Executes `sql` page by page on both connections until a short page; `args(offset,
+    last)` gives the values of the page at offset, after the row with id last. Returns pages."""
     pcur, rcur = proxy.cursor(prepared=True), ref.cursor(prepared=True)
-    form = sql[sql.index("LIMIT"):]
-    got_all, pages, offset = [], 0, 0
+    form = sql[sql.index("<> %s") + 6:]
+    got_all, pages, offset, last = [], 0, 0, -(2**63)
     while True:
         what = f"{form}, page at offset {offset}"
-        got = page(pcur, sql, args(offset))
-        want = page(rcur, sql, args(offset))
+        got = page(pcur, sql, args(offset, last))
+        want = page(rcur, sql, args(offset, last))
         expect(f"{what}: error code (0: none)", want[1], got[1])
         if want[1]:
             raise Mismatch(f"{what}: plain MariaDB answered error {want[1]}")
         expect(f"{what}: rows", want[0], got[0])
         pages += 1
         got_all += got[0]
+        if got[0]:
+            last = got[0][-1][0]
         if len(got[0]) < size or pages > 100:
             break
         offset += size
@@ -102,14 +106,23 @@ def run(mode, table):
         load(c, table)
     select = f"SELECT id, v FROM {table} WHERE grp <> %s ORDER BY id"
     offset_pages = page_through(proxy, ref, select + " LIMIT %s OFFSET %s", 7,
-                                lambda o: (1, 7, o))
-    comma_pages = page_through(proxy, ref, select + " LIMIT %s, %s", 5, lambda o: (1, o, 5))
+                                lambda o, _: (1, 7, o))
+    comma_pages = page_through(proxy, ref, select + " LIMIT %s, %s", 5, lambda o, _: (1, o, 5))
+    keyset_pages = page_through(
+        proxy, ref, f"SELECT id, v FROM {table} WHERE grp <> %s AND id > %s ORDER BY id LIMIT %s",
+        9, lambda _, last: (1, last, 9))
     # A wrong type: the count and offset bound as strings, on a statement that was executed
     # with integers first.
     sql = select + " LIMIT %s OFFSET %s"
     cursors = [c.cursor(prepared=True) for c in conns]
     got, want = (page(cur, sql, (1, 5, 120)) for cur in cursors)
     expect("LIMIT 5 OFFSET 120 (integers)", want, got)
+    # Other types for the amounts, compared with MariaDB: a fraction, a Decimal, NULL, a
+    # negative count; then strings (also checked against the inserted set).
+    others = [(2.5, 120), (Decimal("3.5"), 120), (None, 120), (-1, 200), (3, 7.5)]
+    for amounts in others:
+        got, want = (page(cur, sql, (1, *amounts)) for cur in cursors)
+        expect(f"LIMIT {amounts[0]} OFFSET {amounts[1]}", want, got)
     got, want = (page(cur, sql, (1, "5", "120")) for cur in cursors)
     expect("LIMIT '5' OFFSET '120': error code (0: none)", want[1], got[1])
     expect("LIMIT '5' OFFSET '120': rows", want[0], got[0])
@@ -123,7 +136,8 @@ def run(mode, table):
     for c in conns:
         c.close()
     return (f"{n} rows in {table}; LIMIT ? OFFSET ?: {offset_pages} pages;"
-            f" LIMIT ?, ?: {comma_pages} pages; LIMIT '5' OFFSET '120': {wrong}")
+            f" LIMIT ?, ?: {comma_pages} pages; id > ? LIMIT ?: {keyset_pages} pages;"
+            f" {len(others)} other amount types as MariaDB; LIMIT '5' OFFSET '120': {wrong}")
 
 
 def main():

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 
@@ -92,11 +93,12 @@ func readPage(ctx context.Context, what string, stmt *sql.Stmt, args ...any) pag
 }
 
 // pageThrough executes one prepared statement per connection page by page (args gives the
-// bound values of a page) until a short page; each page must equal the plain MariaDB's page,
-// and the pages together the expected rows. Returns the number of pages.
+// bound values of the page at offset, after the row with id last) until a short page; each
+// page must equal the plain MariaDB's page, and the pages together the expected rows.
+// Returns the number of pages.
 func pageThrough(ctx context.Context, form string, proxy, ref *sql.Conn, size int64,
-	args func(offset int64) []any) int {
-	query := "SELECT id, v FROM " + pagingTable + " WHERE grp <> ? ORDER BY id " + form
+	args func(offset, last int64) []any) int {
+	query := "SELECT id, v FROM " + pagingTable + " WHERE grp <> ? " + form
 	pstmt, err := proxy.PrepareContext(ctx, query)
 	check("proxy: prepare "+form, err)
 	defer pstmt.Close()
@@ -105,10 +107,11 @@ func pageThrough(ctx context.Context, form string, proxy, ref *sql.Conn, size in
 	defer rstmt.Close()
 	var all []pagingRow
 	pages := 0
+	last := int64(math.MinInt64)
 	for offset := int64(0); ; offset += size {
 		what := fmt.Sprintf("%s, page at offset %d", form, offset)
-		got := readPage(ctx, "proxy: "+what, pstmt, args(offset)...)
-		want := readPage(ctx, "MariaDB: "+what, rstmt, args(offset)...)
+		got := readPage(ctx, "proxy: "+what, pstmt, args(offset, last)...)
+		want := readPage(ctx, "MariaDB: "+what, rstmt, args(offset, last)...)
 		expect(what+": error code (0: none)", want.code, got.code)
 		if want.code != 0 {
 			fail("%s: plain MariaDB answered error %d", what, want.code)
@@ -116,6 +119,9 @@ func pageThrough(ctx context.Context, form string, proxy, ref *sql.Conn, size in
 		expect(what+": rows", want.rows, got.rows)
 		pages++
 		all = append(all, got.rows...)
+		if len(got.rows) > 0 {
+			last = got.rows[len(got.rows)-1].id
+		}
 		if int64(len(got.rows)) < size || pages > 100 {
 			break
 		}
@@ -129,19 +135,35 @@ func runPagingMode(ctx context.Context, proxy *sql.Conn) string {
 	defer ref.Close()
 	pagingLoad(ctx, "proxy", proxy)
 	pagingLoad(ctx, "MariaDB", ref)
-	offsetPages := pageThrough(ctx, "LIMIT ? OFFSET ?", proxy, ref, 7,
-		func(offset int64) []any { return []any{1, int64(7), offset} })
-	commaPages := pageThrough(ctx, "LIMIT ?, ?", proxy, ref, 5,
-		func(offset int64) []any { return []any{1, offset, int64(5)} })
+	offsetPages := pageThrough(ctx, "ORDER BY id LIMIT ? OFFSET ?", proxy, ref, 7,
+		func(offset, _ int64) []any { return []any{1, int64(7), offset} })
+	commaPages := pageThrough(ctx, "ORDER BY id LIMIT ?, ?", proxy, ref, 5,
+		func(offset, _ int64) []any { return []any{1, offset, int64(5)} })
+	keysetPages := pageThrough(ctx, "AND id > ? ORDER BY id LIMIT ?", proxy, ref, 9,
+		func(_, last int64) []any { return []any{1, last, int64(9)} })
 
-	// A wrong type: the count and offset bound as strings.
+	// Other types for the amounts, compared with MariaDB: a double, NULL, a negative count
+	// (2^64 - 1 in the binary protocol) and strings (checked against the inserted set below).
 	query := "SELECT id, v FROM " + pagingTable + " WHERE grp <> ? ORDER BY id LIMIT ? OFFSET ?"
-	var outcomes []pageOutcome
+	stmts := map[*sql.Conn]*sql.Stmt{}
 	for _, c := range []*sql.Conn{proxy, ref} {
 		stmt, err := c.PrepareContext(ctx, query)
-		check("prepare wrong-type page", err)
-		outcomes = append(outcomes, readPage(ctx, "LIMIT '5' OFFSET '120'", stmt, 1, "5", "120"))
-		stmt.Close()
+		check("prepare page of other types", err)
+		defer stmt.Close()
+		stmts[c] = stmt
+	}
+	others := [][]any{{2.5, int64(120)}, {nil, int64(120)}, {int64(-1), int64(200)}, {int64(3), 7.5}}
+	for _, amounts := range others {
+		what := fmt.Sprintf("LIMIT %v OFFSET %v", amounts[0], amounts[1])
+		args := append([]any{1}, amounts...)
+		want := readPage(ctx, "MariaDB: "+what, stmts[ref], args...)
+		got := readPage(ctx, "proxy: "+what, stmts[proxy], args...)
+		expect(what+": error code (0: none)", want.code, got.code)
+		expect(what+": rows", want.rows, got.rows)
+	}
+	var outcomes []pageOutcome
+	for _, c := range []*sql.Conn{proxy, ref} {
+		outcomes = append(outcomes, readPage(ctx, "LIMIT '5' OFFSET '120'", stmts[c], 1, "5", "120"))
 	}
 	expect("LIMIT '5' OFFSET '120': error code (0: none)", outcomes[1].code, outcomes[0].code)
 	expect("LIMIT '5' OFFSET '120': rows", outcomes[1].rows, outcomes[0].rows)
@@ -154,7 +176,8 @@ func runPagingMode(ctx context.Context, proxy *sql.Conn) string {
 	var n int64
 	check("count", proxy.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+pagingTable).Scan(&n))
 	return fmt.Sprintf("%d rows in %s; LIMIT ? OFFSET ?: %d pages; LIMIT ?, ?: %d pages;"+
-		" LIMIT '5' OFFSET '120': %s", n, pagingTable, offsetPages, commaPages, wrong)
+		" id > ? LIMIT ?: %d pages; %d other amount types as MariaDB; LIMIT '5' OFFSET '120': %s",
+		n, pagingTable, offsetPages, commaPages, keysetPages, len(others), wrong)
 }
 
 // refConn opens the plain MariaDB of MYSHARD_REF_* (same host as the proxy).

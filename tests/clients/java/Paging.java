@@ -7,7 +7,7 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.function.LongFunction;
+import java.util.function.BiFunction;
 
 /**
  * Paging scenario of tests/clients/PAGING.md with MariaDB Connector/J and
@@ -72,7 +72,13 @@ public final class Paging {
   }
 
   static Outcome page(PreparedStatement ps, Object... args) throws SQLException {
-    for (int i = 0; i < args.length; i++) ps.setObject(i + 1, args[i]);
+    for (int i = 0; i < args.length; i++) {
+      if (args[i] == null) {
+        ps.setNull(i + 1, java.sql.Types.BIGINT);
+      } else {
+        ps.setObject(i + 1, args[i]);
+      }
+    }
     List<String> rows = new ArrayList<>();
     try (ResultSet rs = ps.executeQuery()) {
       while (rs.next()) rows.add(rs.getLong(1) + ":" + rs.getString(2));
@@ -83,10 +89,14 @@ public final class Paging {
     return new Outcome(rows, 0);
   }
 
-  /** Executes one statement page by page on both connections until a short page. */
+  /**
+   * Executes one statement page by page on both connections until a short page; args gives the
+   * bound values of the page at an offset, after the row with id last.
+   */
   static int pageThrough(Connection proxy, Connection ref, String form, int size,
-      LongFunction<Object[]> args) throws SQLException {
-    String sql = "SELECT id, v FROM " + TABLE + " WHERE grp <> ? ORDER BY id " + form;
+      BiFunction<Long, Long, Object[]> args) throws SQLException {
+    String sql = "SELECT id, v FROM " + TABLE + " WHERE grp <> ? " + form;
+    long last = Long.MIN_VALUE;
     List<String> all = new ArrayList<>();
     int pages = 0;
     try (PreparedStatement p = proxy.prepareStatement(sql);
@@ -96,13 +106,17 @@ public final class Paging {
           p.getClass().getSimpleName().startsWith("ServerSide"));
       for (long offset = 0; ; offset += size) {
         String what = form + ", page at offset " + offset;
-        Outcome got = page(p, args.apply(offset));
-        Outcome want = page(r, args.apply(offset));
+        Outcome got = page(p, args.apply(offset, last));
+        Outcome want = page(r, args.apply(offset, last));
         expect(what + ": error code (0: none)", want.code(), got.code());
         if (want.code() != 0) throw new Mismatch(what + ": plain MariaDB answered error " + want.code());
         expect(what + ": rows", want.rows(), got.rows());
         pages++;
         all.addAll(got.rows());
+        if (!got.rows().isEmpty()) {
+          String end = got.rows().get(got.rows().size() - 1);
+          last = Long.parseLong(end.substring(0, end.indexOf(':')));
+        }
         if (got.rows().size() < size || pages > 100) break;
       }
     }
@@ -113,8 +127,17 @@ public final class Paging {
   static String run(Connection proxy, Connection ref) throws SQLException {
     load(proxy);
     load(ref);
-    int offsetPages = pageThrough(proxy, ref, "LIMIT ? OFFSET ?", 7, o -> new Object[] {1, 7, o});
-    int commaPages = pageThrough(proxy, ref, "LIMIT ?, ?", 5, o -> new Object[] {1, o, 5});
+    int offsetPages =
+        pageThrough(proxy, ref, "ORDER BY id LIMIT ? OFFSET ?", 7, (o, l) -> new Object[] {1, 7, o});
+    int commaPages =
+        pageThrough(proxy, ref, "ORDER BY id LIMIT ?, ?", 5, (o, l) -> new Object[] {1, o, 5});
+    int keysetPages = pageThrough(
+        proxy, ref, "AND id > ? ORDER BY id LIMIT ?", 9, (o, l) -> new Object[] {1, l, 9});
+    // Other types for the amounts, compared with MariaDB: a double, a BigDecimal, NULL, a
+    // negative count; then strings (also checked against the inserted set).
+    List<Object[]> others = List.of(new Object[] {2.5, 120},
+        new Object[] {new java.math.BigDecimal("3.5"), 120}, new Object[] {null, 120},
+        new Object[] {-1, 200}, new Object[] {3, 7.5});
     // A wrong type: the count and offset bound as strings, on a statement that was executed
     // with integers first (Connector/J sends the new parameter types only when they change).
     String sql = "SELECT id, v FROM " + TABLE + " WHERE grp <> ? ORDER BY id LIMIT ? OFFSET ?";
@@ -122,7 +145,11 @@ public final class Paging {
     Outcome want;
     try (PreparedStatement p = proxy.prepareStatement(sql);
         PreparedStatement r = ref.prepareStatement(sql)) {
-      expect("LIMIT 5 OFFSET 120 (integers)", page(r, 1, 5, 3), page(p, 1, 5, 3));
+      expect("LIMIT 5 OFFSET 120 (integers)", page(r, 1, 5, 120), page(p, 1, 5, 120));
+      for (Object[] amounts : others) {
+        expect("LIMIT " + amounts[0] + " OFFSET " + amounts[1],
+            page(r, 1, amounts[0], amounts[1]), page(p, 1, amounts[0], amounts[1]));
+      }
       got = page(p, 1, "5", "120");
       want = page(r, 1, "5", "120");
     }
@@ -141,7 +168,8 @@ public final class Paging {
       n = rs.getLong(1);
     }
     return n + " rows in " + TABLE + "; LIMIT ? OFFSET ?: " + offsetPages + " pages; LIMIT ?, ?: "
-        + commaPages + " pages; LIMIT '5' OFFSET '120': " + wrong;
+        + commaPages + " pages; id > ? LIMIT ?: " + keysetPages + " pages; " + others.size()
+        + " other amount types as MariaDB; LIMIT '5' OFFSET '120': " + wrong;
   }
 
   static String env(String name) {

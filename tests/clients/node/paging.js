@@ -42,20 +42,23 @@ async function page(conn, sql, args) {
   }
 }
 
-// Executes one statement page by page on both connections until a short page.
+// Executes one statement page by page on both connections until a short page; args(offset,
+// last) gives the bound values of the page at offset, after the row with id last.
 async function pageThrough(proxy, ref, form, size, args) {
-  const sql = `SELECT id, v FROM ${TABLE} WHERE grp <> ? ORDER BY id ${form}`;
+  const sql = `SELECT id, v FROM ${TABLE} WHERE grp <> ? ${form}`;
   const all = [];
   let pages = 0;
+  let last = -1000000;
   for (let offset = 0; ; offset += size) {
     const what = `${form}, page at offset ${offset}`;
-    const got = await page(proxy, sql, args(offset));
-    const want = await page(ref, sql, args(offset));
+    const got = await page(proxy, sql, args(offset, last));
+    const want = await page(ref, sql, args(offset, last));
     expect(`${what}: error code (0: none)`, want.code, got.code);
     if (want.code !== 0) throw new Mismatch(`${what}: plain MariaDB answered error ${want.code}`);
     expect(`${what}: rows`, want.rows, got.rows);
     pages += 1;
     all.push(...got.rows);
+    if (got.rows.length) last = got.rows[got.rows.length - 1].id;
     if (got.rows.length < size || pages > 100) break;
   }
   expect(`${form}: every page together`, EXPECTED, all);
@@ -65,10 +68,21 @@ async function pageThrough(proxy, ref, form, size, args) {
 async function run(proxy, ref) {
   await load(proxy);
   await load(ref);
-  const offsetPages = await pageThrough(proxy, ref, 'LIMIT ? OFFSET ?', 7, (o) => [1, 7, o]);
-  const commaPages = await pageThrough(proxy, ref, 'LIMIT ?, ?', 5, (o) => [1, o, 5]);
-  // A wrong type: the count and offset bound as strings.
+  const offsetPages = await pageThrough(proxy, ref, 'ORDER BY id LIMIT ? OFFSET ?', 7, (o) => [1, 7, o]);
+  const commaPages = await pageThrough(proxy, ref, 'ORDER BY id LIMIT ?, ?', 5, (o) => [1, o, 5]);
+  const keysetPages = await pageThrough(proxy, ref, 'AND id > ? ORDER BY id LIMIT ?', 9,
+    (o, last) => [1, last, 9]);
+  // Other types for the amounts, compared with MariaDB: a fraction (mysql2 binds every number
+  // as a DOUBLE), NULL, a negative count, and strings (also checked against the inserted set).
   const sql = `SELECT id, v FROM ${TABLE} WHERE grp <> ? ORDER BY id LIMIT ? OFFSET ?`;
+  const others = [[2.5, 120], [null, 120], [-1, 200], [3, 7.5]];
+  for (const amounts of others) {
+    const what = `LIMIT ${amounts[0]} OFFSET ${amounts[1]}`;
+    const want = await page(ref, sql, [1, ...amounts]);
+    const got = await page(proxy, sql, [1, ...amounts]);
+    expect(`${what}: error code (0: none)`, want.code, got.code);
+    expect(`${what}: rows`, want.rows, got.rows);
+  }
   const got = await page(proxy, sql, [1, '5', '120']);
   const want = await page(ref, sql, [1, '5', '120']);
   expect("LIMIT '5' OFFSET '120': error code (0: none)", want.code, got.code);
@@ -80,7 +94,8 @@ async function run(proxy, ref) {
   }
   const [[{ n }]] = await proxy.query(`SELECT COUNT(*) AS n FROM ${TABLE}`);
   return `${n} rows in ${TABLE}; LIMIT ? OFFSET ?: ${offsetPages} pages;`
-    + ` LIMIT ?, ?: ${commaPages} pages; LIMIT '5' OFFSET '120': ${wrong}`;
+    + ` LIMIT ?, ?: ${commaPages} pages; id > ? LIMIT ?: ${keysetPages} pages;`
+    + ` ${others.length} other amount types as MariaDB; LIMIT '5' OFFSET '120': ${wrong}`;
 }
 
 async function main() {
