@@ -161,6 +161,41 @@ public final class Paging {
           got.rows());
       wrong = got.rows().size() + " rows as MariaDB";
     }
+    // setMaxRows: Connector/J sets the session's SQL_SELECT_LIMIT instead of writing a
+    // LIMIT; over several shards the proxy must still give at most that many rows.
+    int maxRowsChecks = 0;
+    String ordered = "SELECT id, v FROM " + TABLE + " WHERE grp <> ? ORDER BY id DESC";
+    try (PreparedStatement p = proxy.prepareStatement(ordered);
+        PreparedStatement r = ref.prepareStatement(ordered)) {
+      p.setMaxRows(10);
+      r.setMaxRows(10);
+      Outcome capped = page(r, 1);
+      expect("setMaxRows(10), prepared: rows", capped, page(p, 1));
+      expect("setMaxRows(10), prepared: row count", 10, capped.rows().size());
+      maxRowsChecks++;
+    }
+    try (Statement p = proxy.createStatement();
+        Statement r = ref.createStatement()) {
+      p.setMaxRows(7);
+      r.setMaxRows(7);
+      for (String q : List.of("SELECT id FROM " + TABLE + " ORDER BY id",
+          "SELECT COUNT(*) FROM " + TABLE, "SELECT id FROM " + TABLE + " ORDER BY id LIMIT 9")) {
+        List<Long> fromProxy = new ArrayList<>();
+        List<Long> fromMariaDb = new ArrayList<>();
+        try (ResultSet rs = p.executeQuery(q)) {
+          while (rs.next()) fromProxy.add(rs.getLong(1));
+        }
+        try (ResultSet rs = r.executeQuery(q)) {
+          while (rs.next()) fromMariaDb.add(rs.getLong(1));
+        }
+        expect("setMaxRows(7), " + q, fromMariaDb, fromProxy);
+        maxRowsChecks++;
+      }
+    }
+    // Unlimited again, on the same connection: every row.
+    try (PreparedStatement p = proxy.prepareStatement(ordered)) {
+      expect("after setMaxRows: rows of a new statement", expected().size(), page(p, 1).rows().size());
+    }
     long n;
     try (Statement st = proxy.createStatement();
         ResultSet rs = st.executeQuery("SELECT COUNT(*) FROM " + TABLE)) {
@@ -169,7 +204,8 @@ public final class Paging {
     }
     return n + " rows in " + TABLE + "; LIMIT ? OFFSET ?: " + offsetPages + " pages; LIMIT ?, ?: "
         + commaPages + " pages; id > ? LIMIT ?: " + keysetPages + " pages; " + others.size()
-        + " other amount types as MariaDB; LIMIT '5' OFFSET '120': " + wrong;
+        + " other amount types as MariaDB; LIMIT '5' OFFSET '120': " + wrong + "; setMaxRows: "
+        + maxRowsChecks + " statements as MariaDB";
   }
 
   static String env(String name) {
