@@ -8,7 +8,9 @@
 //!
 //! The `*_sharded` tests run the Go driver (server-side prepared statements, routed by bound
 //! values) and sysbench against a schema sharded over 16 shards on two groups, then check on
-//! the backends where every row landed.
+//! the backends where every row landed. `paging_sharded` runs the paging scenario of
+//! tests/clients/PAGING.md with every driver that prepares server-side, each page compared
+//! with a plain MariaDB's.
 
 mod harness;
 
@@ -126,6 +128,20 @@ const SHARDED_TABLES: &[&str] = &[
     "{name: sbtest1, shard_key: id}",
     "{name: cm_go_sharded, shard_key: k}",
     "{name: cm_go_sharded_s, shard_key: name, key_type: string, collation: utf8mb4_general_ci}",
+    "{name: cm_paging_go, shard_key: id}",
+    "{name: cm_paging_java, shard_key: id}",
+    "{name: cm_paging_mysql2, shard_key: id}",
+    "{name: cm_paging_connector, shard_key: id}",
+    "{name: cm_paging_connector_cext, shard_key: id}",
+];
+
+/// The paging runs of tests/clients/run.sh (mode of `paging-sharded`) and the table each fills.
+const PAGING_RUNS: &[(&str, &str)] = &[
+    ("go-prepared", "cm_paging_go"),
+    ("java-server-prep", "cm_paging_java"),
+    ("node-execute", "cm_paging_mysql2"),
+    ("connector-prepared", "cm_paging_connector"),
+    ("connector-cext-prepared", "cm_paging_connector_cext"),
 ];
 
 /// Two servers (groups g0 and g1) and the proxy with `shop` sharded over them.
@@ -320,6 +336,55 @@ async fn sysbench_oltp_read_write_sharded() -> Result<()> {
     run_script("sysbench.sh", &["sharded", "cleanup"], port, "shop", &[]).await?;
     if c.table_everywhere("sbtest1").await? {
         bail!("sbtest1 is still on the shards after sysbench cleanup");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_sharded() -> Result<()> {
+    setup_clients()?;
+    let c = ShardedCluster::start().await?;
+    // The plain MariaDB every page is compared with.
+    let reference = MariaDb::start().await?;
+    reference.exec("CREATE DATABASE shop_ref").await?;
+    let ref_port = reference.port().to_string();
+    let out = run_script(
+        "run.sh",
+        &["paging-sharded"],
+        c.proxy.addr().port(),
+        "shop",
+        &[
+            ("MYSHARD_REF_PORT", &ref_port),
+            ("MYSHARD_REF_USER", harness::MYSHARD_USER),
+            ("MYSHARD_REF_PASSWORD", harness::MYSHARD_PASSWORD),
+            ("MYSHARD_REF_DB", "shop_ref"),
+        ],
+    )
+    .await?;
+    let inserted: Vec<i64> = (-20..=300).collect();
+    for (mode, table) in PAGING_RUNS {
+        // Each driver ran (a missing one fails run.sh, and so this test), and says how many
+        // rows its table holds through the proxy.
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("PASS") && l.split_whitespace().nth(2) == Some(mode))
+            .with_context(|| format!("no PASS line for paging {mode}: {out}"))?;
+        let reported = count_before(line, &format!("rows in {table};"))
+            .with_context(|| format!("no row count for {table} in: {line}"))?;
+        let mut keys = c.check_integer_placement(table, "id").await?;
+        keys.sort_unstable();
+        if keys != inserted || reported != keys.len() {
+            bail!(
+                "{table}: the shards hold {} rows (the program saw {reported}), expected ids -20..=300 once each",
+                keys.len()
+            );
+        }
+        let on_reference: Vec<i64> = reference
+            .query(&format!("SELECT COUNT(*) FROM shop_ref.{table}"))
+            .await?;
+        if on_reference != [keys.len() as i64] {
+            bail!("{table}: the plain MariaDB holds {on_reference:?} rows");
+        }
     }
     Ok(())
 }

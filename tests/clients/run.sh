@@ -3,10 +3,12 @@
 # MYSHARD_PASSWORD (may be empty) and MYSHARD_DB.
 #
 #   tests/clients/run.sh CLIENT|all      CLIENT: cli pymysql connector go java node sysbench
-#                                                go-sharded sysbench-sharded
+#                                                go-sharded sysbench-sharded paging-sharded
 #
 # The *-sharded clients need MYSHARD_DB to be a sharded schema with their tables' rules (see
-# tests/client_matrix.rs); `all` leaves them out.
+# tests/client_matrix.rs); `all` leaves them out. paging-sharded runs the paging scenario of
+# PAGING.md once per driver that prepares server-side (the mode names the driver); it also
+# needs a plain MariaDB: MYSHARD_REF_PORT, MYSHARD_REF_USER, MYSHARD_REF_PASSWORD, MYSHARD_REF_DB.
 #
 # Every mode of a client is its own run (own process, own connection, own table cm_*).
 # Prints one line per run and a summary; exits non-zero if any run failed. Run setup.sh first.
@@ -36,6 +38,11 @@ node|execute|node $here/node/matrix.js execute
 sysbench|oltp_read_write|bash $here/sysbench.sh
 go-sharded|prepared|$here/build/go-client sharded
 sysbench-sharded|oltp_read_write|bash $here/sysbench.sh sharded
+paging-sharded|go-prepared|$here/build/go-client paging
+paging-sharded|java-server-prep|java -cp $jcp Paging
+paging-sharded|node-execute|node $here/node/paging.js
+paging-sharded|connector-prepared|$connector $here/py_paging.py prepared
+paging-sharded|connector-cext-prepared|$connector $here/py_paging.py cext-prepared
 "
 clients=$(cut -d'|' -f1 <<<"$RUNS" | sort -u | xargs)
 
@@ -62,10 +69,10 @@ while IFS='|' read -r client mode command; do
   # Success is exit status 0 and the program's own closing line "OK <client> <mode>".
   if (( status == 0 )) && grep -q "^OK " "$out"; then
     passed=$((passed + 1))
-    printf 'PASS %-10s %-16s %3ss  %s\n' "$client" "$mode" "$secs" "$(grep '^OK ' "$out" | tail -1)"
+    printf 'PASS %-16s %-24s %3ss  %s\n' "$client" "$mode" "$secs" "$(grep '^OK ' "$out" | tail -1)"
   else
     failed=$((failed + 1)) failures+=("$client $mode")
-    printf 'FAIL %-10s %-16s %3ss  exit status %s\n' "$client" "$mode" "$secs" "$status"
+    printf 'FAIL %-16s %-24s %3ss  exit status %s\n' "$client" "$mode" "$secs" "$status"
     sed 's/^/    /' "$out" | tail -40
   fi
 done <<<"$RUNS"

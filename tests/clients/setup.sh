@@ -7,7 +7,7 @@
 #            Node + npm, python3-venv: each only if missing
 #   .venv    PyMySQL, mysql-connector-python, cryptography (requirements.txt)
 #   node/    npm ci from the committed package-lock.json
-#   build/   go-client (Go, built offline) and java/ (ClientMatrix.class)
+#   build/   go-client (Go, built offline) and java/ (ClientMatrix.class, Paging.class)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -62,6 +62,11 @@ done
 if [[ ! -x "$here/build/go-client" ]] || $go_stale; then
   (cd "$here/go" && GOPROXY=off GOFLAGS=-mod=mod quiet go build -o "$here/build/go-client" .)
 fi
-if [[ "$here/java/ClientMatrix.java" -nt "$here/build/java/ClientMatrix.class" ]]; then
-  quiet javac -cp "$JDBC_JAR" -d "$here/build/java" "$here/java/ClientMatrix.java"
+java_stale=false
+for f in "$here"/java/*.java; do
+  class="$here/build/java/$(basename "$f" .java).class"
+  if [[ "$f" -nt "$class" ]]; then java_stale=true; fi
+done
+if $java_stale; then
+  quiet javac -cp "$JDBC_JAR" -d "$here/build/java" "$here"/java/*.java
 fi

@@ -82,6 +82,11 @@ impl Session {
             let e = SqlError::not_supported("LIMIT given as a parameter in a text statement");
             return self.send_err(&e, seq).await;
         }
+        // JDBC setMaxRows: the session's sql_select_limit caps the merged rows too.
+        let limit = match self.merge_row_limit(plan) {
+            Ok(l) => l,
+            Err(e) => return self.send_err(&e, seq).await,
+        };
         let ordered = plan.is_some_and(|p| !p.order.is_empty() && p.grouping.is_none());
         let mut scatter = match self.scatter(route, targets, exec, ordered).await {
             Ok(s) => s,
@@ -92,7 +97,7 @@ impl Session {
             header_sent: false,
             warnings: 0,
             skip: plan.map_or(0, |p| p.offset),
-            left: plan.and_then(|p| p.limit),
+            left: limit,
             rename: (
                 route.schema.clone(),
                 targets.iter().map(|t| t.database.clone()).collect(),

@@ -29,6 +29,7 @@ mod savepoints;
 mod scatter;
 mod scatter_retry;
 mod schema_filter;
+mod select_limit;
 mod sequence_fill;
 mod shard;
 mod shard_path;

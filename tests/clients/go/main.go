@@ -6,6 +6,7 @@
 //	             and closed (COM_STMT_*); the 5 MiB argument goes out as COM_STMT_SEND_LONG_DATA
 //	interpolate  interpolateParams=true: arguments are escaped into COM_QUERY text
 //	sharded      prepared statements against a sharded schema (sharded.go)
+//	paging       prepared paging through a sharded schema, against a plain MariaDB (paging.go)
 //
 // The driver does not set CLIENT_FOUND_ROWS (clientFoundRows=false), so UPDATE reports
 // changed rows. Everything runs on one *sql.Conn so errors are seen on the same connection.
@@ -309,14 +310,14 @@ func run(mode string) (err error) {
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	switch mode {
-	case "prepared", "sharded":
+	case "prepared", "sharded", "paging":
 	case "interpolate":
 		cfg.InterpolateParams = true
 		// Learn the server's max_allowed_packet: with the 4 MiB default the driver would
 		// quietly fall back to a prepared statement for the 5 MiB argument.
 		cfg.MaxAllowedPacket = 0
 	default:
-		return fmt.Errorf("unknown mode %q (prepared|interpolate|sharded)", mode)
+		return fmt.Errorf("unknown mode %q (prepared|interpolate|sharded|paging)", mode)
 	}
 	connector, err := mysql.NewConnector(cfg)
 	check("connector", err)
@@ -328,6 +329,10 @@ func run(mode string) (err error) {
 	defer conn.Close()
 	if mode == "sharded" {
 		okDetail = " (" + runShardedMode(ctx, conn) + ")"
+		return nil
+	}
+	if mode == "paging" {
+		okDetail = " (" + runPagingMode(ctx, conn) + ")"
 		return nil
 	}
 	m := &matrix{ctx: ctx, conn: conn, table: "cm_go_" + mode}
