@@ -108,6 +108,19 @@ async fn source_of(server: &MariaDb) -> Result<Option<(u16, bool)>> {
     }))
 }
 
+/// `server`'s `Slave_heartbeat_period` in seconds (the harness sets 0.5 s on every
+/// replica; a `CHANGE MASTER` that does not pass it on resets it to 30 s).
+async fn heartbeat_period(server: &MariaDb) -> Result<f64> {
+    // Only SHOW ALL SLAVES STATUS has the column.
+    let rows: Vec<Row> = server.query("SHOW ALL SLAVES STATUS").await?;
+    let row = rows.into_iter().next().context("replicates")?;
+    let period: Option<String> = row.get("Slave_heartbeat_period");
+    period
+        .unwrap_or_default()
+        .parse()
+        .context("Slave_heartbeat_period is a number")
+}
+
 /// Polls `check` every 20 ms until it holds, for at most `limit`.
 async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F) -> Result<()>
 where
@@ -200,6 +213,9 @@ async fn failover_promotes_the_replica_that_received_most_and_repoints_the_other
     );
     let (port, running) = source_of(behind).await?.context("repointed replicates")?;
     ensure!(port == ahead.port() && running, "repointed to {port}");
+    // It kept its heartbeat period: its silence proves the next hang as fast.
+    let period = heartbeat_period(behind).await?;
+    ensure!((period - 0.5).abs() < 1e-6, "heartbeat period {period} s");
     Ok(())
 }
 
@@ -262,6 +278,13 @@ async fn switchover_waits_for_its_target_and_makes_the_old_primary_a_replica() -
         ensure!(
             port == target.port() && running,
             "{} follows {port}",
+            replica.addr()
+        );
+        // The demoted primary gets the group's heartbeat period, the other keeps its own.
+        let period = heartbeat_period(replica).await?;
+        ensure!(
+            (period - 0.5).abs() < 1e-6,
+            "{} heartbeat period {period} s",
             replica.addr()
         );
     }
@@ -421,7 +444,7 @@ async fn split(domain: u32) -> Result<ReplicatedGroup> {
 async fn rejoin_makes_a_clean_old_primary_a_replica_of_the_new() -> Result<()> {
     let group = split(34).await?;
     let (old, new) = (&group.primary, group.replica(0)?);
-    let from = rejoin(&login(old), &login(new), &replication(), STEP)
+    let from = rejoin(&login(old), &login(new), &replication(), 0.5, STEP)
         .await
         .map_err(|e| anyhow!("{e}"))?;
     ensure!(
@@ -437,6 +460,8 @@ async fn rejoin_makes_a_clean_old_primary_a_replica_of_the_new() -> Result<()> {
     ensure!(count(old).await? == 20, "rejoined host misses writes");
     let (port, running) = source_of(old).await?.context("rejoined replicates")?;
     ensure!(port == new.port() && running, "follows {port}");
+    let period = heartbeat_period(old).await?;
+    ensure!((period - 0.5).abs() < 1e-6, "heartbeat period {period} s");
     Ok(())
 }
 
@@ -446,7 +471,7 @@ async fn rejoin_reports_a_write_made_on_the_old_primary_after_the_split() -> Res
     let (old, new) = (&group.primary, group.replica(0)?);
     insert(old, 100..101).await?;
     let stray = var(old, "gtid_binlog_pos").await?;
-    let err = rejoin(&login(old), &login(new), &replication(), STEP)
+    let err = rejoin(&login(old), &login(new), &replication(), 0.5, STEP)
         .await
         .err()
         .context("the old primary diverged")?;

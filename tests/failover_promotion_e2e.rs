@@ -14,7 +14,7 @@ use harness::proxy::{APP_PASSWORD, APP_USER, app_conn};
 use harness::replication::{GroupOptions, ReplicatedGroup};
 use harness::{MYSHARD_PASSWORD, MYSHARD_USER};
 use myshard_config::Config;
-use myshard_failover::HostState;
+use myshard_failover::{HostState, SwitchReason};
 use myshard_proxy::ProxyHandle;
 use myshard_proxy::admin_http::client::request_with_body;
 use mysql_async::prelude::Queryable;
@@ -57,7 +57,7 @@ groups:
     read_hosts: [{reads}]
     max_replica_lag_ms: 0
     heartbeat: {{interval_ms: 100, timeout_ms: 300, fall: 2, rise: 2}}
-    failover: {{mode: automatic, promotion: true, max_hold_ms: 8000, min_interval_ms: 60000{failover}}}
+    failover: {{mode: automatic, promotion: true, max_hold_ms: 8000{min_interval}{failover}}}
     pool: {{connect_timeout_ms: 1000}}
   - name: g1
     user: {MYSHARD_USER}
@@ -71,6 +71,11 @@ schemas:
         primary = group.primary.addr(),
         reads = reads.join(", "),
         g1 = g1.addr(),
+        min_interval = if failover.contains("min_interval_ms") {
+            ""
+        } else {
+            ", min_interval_ms: 60000"
+        },
     );
     myshard_config::parse(&yaml, "promotion e2e test").map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -385,6 +390,11 @@ async fn with_semi_sync_every_acknowledged_write_survives_the_promotion() -> Res
         counts.len(),
         g0.errors.len()
     );
+    eprintln!(
+        "lost {} of {} acknowledged writes (semi-sync);",
+        lost.len(),
+        g0.acked.len()
+    );
     ensure!(
         lost.is_empty(),
         "acknowledged numbers not exactly once on the new primary: {lost:?}"
@@ -392,6 +402,110 @@ async fn with_semi_sync_every_acknowledged_write_survives_the_promotion() -> Res
     ensure!(
         counts.values().all(|c| *c == 1),
         "a number was written twice"
+    );
+    Ok(())
+}
+
+/// What a failover cost a numbered write load: the acknowledged numbers missing on the
+/// new primary.
+#[derive(Debug)]
+struct Loss {
+    /// Acknowledged numbers not on the new primary.
+    lost: Vec<i64>,
+    /// Numbers on the new primary the clients got an error for (applied, not acknowledged).
+    unacknowledged: usize,
+}
+
+/// Counts `acked` (numbers the clients were told were written) against `counts` (number →
+/// rows on the new primary); `tried` numbers were handed out (1..tried). Fails when the
+/// books do not balance: a number never tried, or one written twice.
+fn count_loss(
+    acked: &[i64],
+    counts: &std::collections::HashMap<i64, i64>,
+    tried: i64,
+) -> Result<Loss> {
+    let acked: std::collections::HashSet<i64> = acked.iter().copied().collect();
+    if let Some((n, c)) = counts.iter().find(|(_, c)| **c != 1) {
+        bail!("number {n} is on the new primary {c} times");
+    }
+    if let Some(n) = counts.keys().find(|n| **n < 1 || **n >= tried) {
+        bail!("number {n} on the new primary was never handed out");
+    }
+    let mut lost: Vec<i64> = acked
+        .iter()
+        .copied()
+        .filter(|n| !counts.contains_key(n))
+        .collect();
+    lost.sort_unstable();
+    let unacknowledged = counts.keys().filter(|n| !acked.contains(n)).count();
+    ensure!(
+        acked.len() - lost.len() + unacknowledged == counts.len(),
+        "the books do not balance"
+    );
+    Ok(Loss {
+        lost,
+        unacknowledged,
+    })
+}
+
+#[test]
+fn the_loss_count_balances_its_books() -> Result<()> {
+    let counts: std::collections::HashMap<i64, i64> = [(1, 1), (2, 1), (4, 1)].into();
+    let loss = count_loss(&[1, 2, 3], &counts, 5)?;
+    ensure!(loss.lost == vec![3] && loss.unacknowledged == 1, "{loss:?}");
+    let twice: std::collections::HashMap<i64, i64> = [(1, 2)].into();
+    ensure!(count_loss(&[1], &twice, 5).is_err());
+    let unknown: std::collections::HashMap<i64, i64> = [(9, 1)].into();
+    ensure!(count_loss(&[1], &unknown, 5).is_err());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_semi_sync_the_acknowledged_writes_a_failover_loses_are_counted() -> Result<()> {
+    let (group, g1) = tokio::try_join!(ReplicatedGroup::start(2, 50), MariaDb::start())?;
+    let mut group = group;
+    table(&group.primary, "s0_db").await?;
+    table(&g1, "s1_db").await?;
+    group.wait_caught_up().await?;
+    let proxy = myshard_proxy::start(config(&group, &g1, "")?).await?;
+    monitored(&proxy, &group).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicI64::new(1));
+    let g0 = writers(&proxy, "s0", 4, &next, &stop);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let old = group.primary.addr();
+    group.primary.kill()?;
+    let new = within(Duration::from_secs(20), "a replica promoted", || async {
+        Ok(write_host(&proxy, "g0").filter(|h| *h != old))
+    })
+    .await?;
+    let (promoted, _) = split(&group, &new)?;
+    let before = rows(promoted, "s0_db").await?;
+    within(
+        Duration::from_secs(10),
+        "writes on the new primary",
+        || async { Ok((rows(promoted, "s0_db").await? > before).then_some(())) },
+    )
+    .await?;
+    stop.store(true, Ordering::Relaxed);
+    let g0 = finish(g0).await?;
+    ensure!(g0.acked.len() > 10, "too few writes: {}", g0.acked.len());
+    let counts: Vec<(i64, i64)> = promoted
+        .query("SELECT n, COUNT(*) FROM s0_db.t GROUP BY n")
+        .await?;
+    let counts: std::collections::HashMap<i64, i64> = counts.into_iter().collect();
+    let acked: Vec<i64> = g0.acked.iter().map(|(_, n)| *n).collect();
+    let loss = count_loss(&acked, &counts, next.load(Ordering::Relaxed))?;
+    // Asynchronous replication may or may not lose the last acknowledged writes in a
+    // given run: the count is measured (bench/failover.sh --no-semi-sync --count-lost),
+    // not asserted.
+    eprintln!(
+        "lost {} of {} acknowledged writes (no semi-sync): {:?}; on the new primary but \
+         not acknowledged: {};",
+        loss.lost.len(),
+        acked.len(),
+        loss.lost,
+        loss.unacknowledged
     );
     Ok(())
 }
@@ -563,6 +677,249 @@ async fn a_hung_primary_whose_replicas_receive_nothing_is_switched_within_second
         history[0].detail
     );
     Ok(())
+}
+
+/// `n` clients running short transactions (two inserts, then `COMMIT`) on `schema`.t
+/// until `stop`; each number comes from `next`.
+fn transactions(
+    proxy: &ProxyHandle,
+    schema: &'static str,
+    n: i32,
+    next: &Arc<AtomicI64>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<JoinHandle<Result<Outcome>>> {
+    (0..n)
+        .map(|w| {
+            let opts = harness::proxy::proxy_opts(proxy, APP_USER, APP_PASSWORD, Some(schema));
+            let stop = stop.clone();
+            let next = next.clone();
+            tokio::spawn(async move {
+                let mut out = Outcome::default();
+                let mut conn = mysql_async::Conn::new(opts).await?;
+                while !stop.load(Ordering::Relaxed) {
+                    let (x, y) = (
+                        next.fetch_add(1, Ordering::Relaxed),
+                        next.fetch_add(1, Ordering::Relaxed),
+                    );
+                    let done = async {
+                        conn.query_drop("BEGIN").await?;
+                        conn.exec_drop("INSERT INTO t (w, n) VALUES (?, ?)", (100 + w, x))
+                            .await?;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        conn.exec_drop("INSERT INTO t (w, n) VALUES (?, ?)", (100 + w, y))
+                            .await?;
+                        conn.query_drop("COMMIT").await
+                    }
+                    .await;
+                    match done {
+                        Ok(()) => {
+                            out.acked.push((Instant::now(), x));
+                            out.acked.push((Instant::now(), y));
+                        }
+                        Err(e) => {
+                            out.errors.push(e.to_string());
+                            let _ = conn.query_drop("ROLLBACK").await;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Ok(out)
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_switchover_lets_open_transactions_commit_and_costs_clients_nothing() -> Result<()> {
+    let (group, g1) = tokio::try_join!(ReplicatedGroup::start(2, 49), MariaDb::start())?;
+    table(&group.primary, "s0_db").await?;
+    table(&g1, "s1_db").await?;
+    group.wait_caught_up().await?;
+    let proxy = myshard_proxy::start(config(&group, &g1, "")?).await?;
+    monitored(&proxy, &group).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicI64::new(1));
+    let mut load = writers(&proxy, "s0", 2, &next, &stop);
+    load.extend(transactions(&proxy, "s0", 2, &next, &stop));
+    // A transaction open on the primary when the switchover starts.
+    let mut open = app_conn(&proxy, Some("s0")).await?;
+    open.query_drop("BEGIN").await?;
+    open.query_drop("INSERT INTO t (w, n) VALUES (-1, -1)")
+        .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let target = group.replicas[0].addr();
+    let shared = proxy.shared().clone();
+    let started = Instant::now();
+    let switch = {
+        let target = target.clone();
+        tokio::spawn(async move {
+            shared
+                .switch_write_host("g0", SwitchReason::Switchover, Some(target))
+                .await
+        })
+    };
+    // It goes on and commits 300 ms into the switchover.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    open.query_drop("INSERT INTO t (w, n) VALUES (-1, -2)")
+        .await?;
+    open.query_drop("COMMIT").await?;
+    let committed = started.elapsed();
+    let record = switch.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!(
+        "switchover write hold: {} ms; the open transaction committed after {committed:?}",
+        record.write_hold_ms
+    );
+    ensure!(write_host(&proxy, "g0") == Some(target.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let load = finish(load).await?;
+    ensure!(
+        load.errors.is_empty(),
+        "clients saw errors: {:?}",
+        load.errors
+    );
+    // Its rows are on the new primary, and so is every acknowledged write.
+    let promoted = &group.replicas[0];
+    let mine: Vec<i64> = promoted
+        .query("SELECT COUNT(*) FROM s0_db.t WHERE w = -1")
+        .await?;
+    ensure!(
+        mine == vec![2],
+        "the committed transaction is not on the new primary"
+    );
+    let on_new = rows(promoted, "s0_db").await?;
+    ensure!(
+        on_new == load.acked.len() as i64 + 2,
+        "acknowledged {} writes (+2), the new primary has {on_new}",
+        load.acked.len()
+    );
+    ensure!(
+        record.detail.contains("requested") && !record.detail.contains("still open"),
+        "{}",
+        record.detail
+    );
+    Ok(())
+}
+
+/// SIGSTOPs the write host of g0 under `writers`' load and waits for the switch away from
+/// it; returns the new write host and the time from the stop to the first write
+/// acknowledged after it. The stopped server is continued before returning.
+async fn hang_and_switch(
+    proxy: &ProxyHandle,
+    hung: &MariaDb,
+    acked: &Arc<std::sync::Mutex<Vec<Instant>>>,
+) -> Result<(String, Duration)> {
+    let old = hung.addr();
+    let paused = Instant::now();
+    hung.pause()?;
+    let switched = within(
+        Duration::from_secs(20),
+        "switch away from the hung host",
+        || async { Ok(write_host(proxy, "g0").filter(|h| *h != old)) },
+    )
+    .await;
+    hung.resume()?;
+    let new = switched?;
+    let first = within(
+        Duration::from_secs(10),
+        "a write acknowledged after the switch",
+        || async {
+            let acked = acked.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            Ok(acked
+                .iter()
+                .copied()
+                .find(|t| *t > paused + Duration::from_millis(100)))
+        },
+    )
+    .await?;
+    Ok((new, first.duration_since(paused)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_hang_after_a_promotion_is_detected_as_fast_as_the_first() -> Result<()> {
+    let (group, g1) = tokio::try_join!(ReplicatedGroup::start(2, 48), MariaDb::start())?;
+    table(&group.primary, "s0_db").await?;
+    table(&g1, "s1_db").await?;
+    group.wait_caught_up().await?;
+    let extra = "limits: {statement_timeout_ms: 3000}";
+    let cfg = config_with(&group, &g1, extra, false, ", min_interval_ms: 1")?;
+    let proxy = myshard_proxy::start(cfg).await?;
+    monitored(&proxy, &group).await?;
+    // One writer recording when each write was acknowledged.
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let opts = harness::proxy::proxy_opts(&proxy, APP_USER, APP_PASSWORD, Some("s0"));
+        let (acked, stop) = (acked.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut conn = mysql_async::Conn::new(opts.clone()).await?;
+            let mut n = 0i64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                match conn
+                    .exec_drop("INSERT INTO t (w, n) VALUES (0, ?)", (n,))
+                    .await
+                {
+                    Ok(()) => acked
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("poisoned"))?
+                        .push(Instant::now()),
+                    Err(mysql_async::Error::Server(_)) => {}
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        conn = mysql_async::Conn::new(opts.clone()).await?;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let (first_host, first) = hang_and_switch(&proxy, &group.primary, &acked).await?;
+    let (promoted, other) = split(&group, &first_host)?;
+    // The other replica follows the promoted one with the heartbeat period it had.
+    within(
+        Duration::from_secs(10),
+        "the other replica follows",
+        || async { Ok((source_port(other).await? == Some(promoted.port())).then_some(())) },
+    )
+    .await?;
+    monitored_one(&proxy, other).await?;
+
+    let (second_host, second) = hang_and_switch(&proxy, promoted, &acked).await?;
+    stop.store(true, Ordering::Relaxed);
+    writer.await??;
+    eprintln!("first hang → write acknowledged in {first:?}; second hang: {second:?};");
+    ensure!(second_host == other.addr(), "switched to {second_host}");
+    // Before the repoint kept the period, the second hang took a minute (the repointed
+    // replica got slave_net_timeout / 2 = 30 s between heartbeats).
+    ensure!(
+        second < first + Duration::from_secs(8),
+        "the second hang took {second:?}, the first {first:?}"
+    );
+    let history = proxy.shared().failover.history.of_group("g0");
+    ensure!(history.len() == 2, "{history:?}");
+    ensure!(
+        history[1].detail.contains("nothing received"),
+        "{}",
+        history[1].detail
+    );
+    Ok(())
+}
+
+/// Waits until the proxy's monitor sees `replica` receiving.
+async fn monitored_one(proxy: &ProxyHandle, replica: &MariaDb) -> Result<()> {
+    let addr = replica.addr();
+    within(Duration::from_secs(10), "replica checked", || async {
+        let r = proxy.shared().host_records();
+        Ok(r.iter()
+            .any(|r| r.addr == addr && r.io_thread.as_deref() == Some("Yes"))
+            .then_some(()))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -375,6 +375,141 @@ async fn a_hung_write_host_is_detected_and_switched() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_statement_stuck_on_a_hung_write_host_fails_at_the_switch_saying_it_may_have_been_applied()
+-> Result<()> {
+    let mut servers = MariaDb::start_many(2).await?;
+    let b = servers.remove(1);
+    let a = servers.remove(0);
+    tables(&[&a, &b], "s0_db").await?;
+    tables(&[&b], "s1_db").await?;
+    let failover = "{mode: automatic, promotion: false, max_hold_ms: 4000, min_interval_ms: 1000}";
+    // No statement timeout: only the switch can end the stuck statement.
+    let cfg = config(&[a.addr(), b.addr()], &b.addr(), failover, "")?;
+    let proxy = myshard_proxy::start(cfg).await?;
+    let mut stuck = app_conn(&proxy, Some("s0")).await?;
+    stuck.query_drop("SELECT 1").await?;
+    // A write that runs for 2 s on the write host, which hangs 300 ms into it.
+    let statement = tokio::spawn(async move {
+        let r = stuck
+            .query_drop("INSERT INTO t (w, n) SELECT 9, SLEEP(2)")
+            .await;
+        (Instant::now(), r.map_err(|e| e.to_string()))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.pause()?;
+    let switched = within(
+        Duration::from_secs(10),
+        "switch away from the hung host",
+        || async { Ok((write_host(&proxy, "g0") == Some(b.addr())).then(Instant::now)) },
+    )
+    .await;
+    // Without the cut the statement would wait for the hung host as long as it hangs:
+    // give it 5 s after the switch, then let the host go on.
+    let answered = tokio::time::timeout(Duration::from_secs(5), statement).await;
+    a.resume()?;
+    let switched = switched?;
+    let (at, result) = answered.context("the stuck statement did not end after the switch")??;
+    let e = match result {
+        Ok(()) => bail!("the statement on the hung host succeeded"),
+        Err(e) => e,
+    };
+    eprintln!(
+        "stuck statement ended {:?} after the switch: {e}",
+        at.saturating_duration_since(switched)
+    );
+    ensure!(e.contains("may have been applied"), "{e}");
+    ensure!(e.contains("failover"), "{e}");
+    // It was not resent on the new write host.
+    let there: Vec<i64> = b.query("SELECT COUNT(*) FROM s0_db.t WHERE w = 9").await?;
+    ensure!(there == vec![0], "resent on the new write host");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statements_over_several_shards_held_by_a_switch_run_on_the_new_write_host() -> Result<()> {
+    let mut servers = MariaDb::start_many(2).await?;
+    let b = servers.remove(1);
+    let mut a = servers.remove(0);
+    // Schema shop: 4 shards, all on g0; every shard holds row (shard + 1) on both servers.
+    for s in [&a, &b] {
+        for shard in 0..4 {
+            s.exec(&format!(
+                "CREATE DATABASE IF NOT EXISTS shop_{shard:04}; CREATE TABLE IF NOT EXISTS \
+                 shop_{shard:04}.t (id BIGINT PRIMARY KEY, v INT NOT NULL)"
+            ))
+            .await?;
+        }
+    }
+    let yaml = format!(
+        "listen: 127.0.0.1:0
+users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*']}}]
+groups:
+  - name: g0
+    user: {MYSHARD_USER}
+    password: {MYSHARD_PASSWORD}
+    write_hosts: ['{a}', '{b}']
+    heartbeat: {{interval_ms: 100, timeout_ms: 300, fall: 2, rise: 2}}
+    failover: {{mode: automatic, promotion: false, max_hold_ms: 5000, min_interval_ms: 1000}}
+    pool: {{connect_timeout_ms: 1000}}
+schemas:
+  - name: shop
+    shards: 4
+    placement: [{{group: g0, shards: '0-3'}}]
+    tables: [{{name: t, shard_key: id}}]
+",
+        a = a.addr(),
+        b = b.addr(),
+    );
+    let cfg =
+        myshard_config::parse(&yaml, "scatter switch test").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let proxy = myshard_proxy::start(cfg).await?;
+    let mut conn = app_conn(&proxy, Some("shop")).await?;
+    // Ids 1..=16 spread over the 4 shards, written through the proxy (on a), copied to b.
+    for id in 1..=16 {
+        conn.query_drop(format!("INSERT INTO t (id, v) VALUES ({id}, 0)"))
+            .await?;
+    }
+    for shard in 0..4 {
+        let ids: Vec<i64> = a
+            .query(&format!("SELECT id FROM shop_{shard:04}.t"))
+            .await?;
+        for id in ids {
+            b.exec(&format!("INSERT INTO shop_{shard:04}.t VALUES ({id}, 0)"))
+                .await?;
+        }
+    }
+    let all = "WHERE id IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)";
+    conn.query_drop(format!("UPDATE t SET v = v + 1 {all}"))
+        .await?;
+
+    // The write host dies; the next statements over every shard are held until the
+    // switch, then run on the new write host.
+    a.kill()?;
+    let killed = Instant::now();
+    conn.query_drop(format!("UPDATE t SET v = v + 10 {all}"))
+        .await?;
+    let held = killed.elapsed();
+    let deleted = conn
+        .query_iter("DELETE FROM t WHERE id IN (13, 14, 15, 16)")
+        .await?
+        .affected_rows();
+    eprintln!("scatter UPDATE held {held:?} by the switch");
+    ensure!(write_host(&proxy, "g0") == Some(b.addr()));
+    ensure!(deleted == 4, "deleted {deleted} rows");
+    let mut on_b = Vec::new();
+    for shard in 0..4 {
+        let v: Vec<(i64, i64)> = b
+            .query(&format!("SELECT id, v FROM shop_{shard:04}.t"))
+            .await?;
+        on_b.extend(v);
+    }
+    on_b.sort();
+    let expected: Vec<(i64, i64)> = (1..=12).map(|id| (id, 10)).collect();
+    ensure!(on_b == expected, "rows on the new write host: {on_b:?}");
+    Ok(())
+}
+
 /// Forwards connections to `target` until told to stop; from then on it accepts and
 /// holds connections without forwarding a byte (a network cut between the proxy and the
 /// primary), and drops the ones it was forwarding.

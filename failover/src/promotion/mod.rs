@@ -22,5 +22,5 @@ pub use domains::{Domains, check_domains, domain_per_group};
 pub use promote::GtidPromoter;
 pub use rejoin::{EXTRA_LISTED, RejoinError, rejoin};
 pub use semi_sync::{SemiSyncStatus, lossless, semi_sync_status};
-pub use server::Server;
+pub use server::{Server, heartbeat_period};
 pub use writable::WritableCandidate;

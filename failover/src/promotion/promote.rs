@@ -100,6 +100,14 @@ impl GtidPromoter {
             Err(why) => return Err(format!("group {}: {why}", request.group)),
         };
         let new_primary = chosen.login.addr.as_str();
+        // The heartbeat period the group's replicas ran with (the chosen one's, else the
+        // first other one's): hosts that had none of their own (the demoted old primary)
+        // get it too.
+        let group_period = std::iter::once(chosen)
+            .chain(survey.serving.iter())
+            .map(|c| c.status.heartbeat_period)
+            .find(|p| *p > 0.0)
+            .unwrap_or(0.0);
         let mut promotion = Promotion {
             new_write_host: new_primary.to_owned(),
             gtid_position: Some(gtid_position),
@@ -110,7 +118,12 @@ impl GtidPromoter {
         };
         if demote {
             match self
-                .demote(&request.old, new_primary, &request.replication)
+                .demote(
+                    &request.old,
+                    new_primary,
+                    &request.replication,
+                    group_period,
+                )
                 .await
             {
                 Ok(()) => promotion.repointed.push(request.old.addr.clone()),
@@ -124,8 +137,12 @@ impl GtidPromoter {
             .iter()
             .filter(|c| c.login.addr != new_primary)
         {
+            let period = match other.status.heartbeat_period {
+                p if p > 0.0 => p,
+                _ => group_period,
+            };
             match self
-                .repoint(&other.login, new_primary, &request.replication)
+                .repoint(&other.login, new_primary, &request.replication, period)
                 .await
             {
                 Ok(()) => promotion.repointed.push(other.login.addr.clone()),
@@ -252,14 +269,22 @@ impl GtidPromoter {
         server.var("gtid_current_pos").await
     }
 
-    /// Makes `login`'s host replicate from `source` from its own `gtid_slave_pos`.
+    /// Makes `login`'s host replicate from `source` from its own `gtid_slave_pos`, with
+    /// heartbeats every `heartbeat_period` seconds (the period it had: see
+    /// [`change_master`]).
     async fn repoint(
         &self,
         login: &Login,
         source: &str,
         replication: &ReplicationLogin,
+        heartbeat_period: f64,
     ) -> Result<(), String> {
-        let change = change_master(source, &replication.user, &replication.password)?;
+        let change = change_master(
+            source,
+            &replication.user,
+            &replication.password,
+            heartbeat_period,
+        )?;
         let mut server = Server::connect(login, self.step_timeout).await?;
         server
             .exec(&format!("STOP SLAVE; {change}; START SLAVE"))
@@ -274,8 +299,14 @@ impl GtidPromoter {
         old: &Login,
         source: &str,
         replication: &ReplicationLogin,
+        heartbeat_period: f64,
     ) -> Result<(), String> {
-        let change = change_master(source, &replication.user, &replication.password)?;
+        let change = change_master(
+            source,
+            &replication.user,
+            &replication.password,
+            heartbeat_period,
+        )?;
         let mut server = Server::connect(old, self.step_timeout).await?;
         server
             .exec(&format!(

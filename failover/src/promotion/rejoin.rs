@@ -69,11 +69,14 @@ impl From<String> for RejoinError {
 }
 
 /// Makes `old` a replica of `new_primary` when its history allows; returns the
-/// `gtid_slave_pos` it continues from. Every step is bounded by `timeout`.
+/// `gtid_slave_pos` it continues from. It gets heartbeats every `heartbeat_period` seconds
+/// (the period of the group's other replicas; 0: the server's default) unless it had a
+/// period of its own. Every step is bounded by `timeout`.
 pub async fn rejoin(
     old: &Login,
     new_primary: &Login,
     replication: &ReplicationLogin,
+    heartbeat_period: f64,
     timeout: Duration,
 ) -> Result<String, RejoinError> {
     let mut new = Server::connect(new_primary, timeout).await?;
@@ -105,7 +108,21 @@ pub async fn rejoin(
         });
     }
     let from = GtidPos::parse(&old_slave)?.max(&binlog).to_string();
-    let change = change_master(&new_primary.addr, &replication.user, &replication.password)?;
+    let own_period = match server.replica_status().await? {
+        Some(status) => status.heartbeat_period,
+        None => 0.0,
+    };
+    let period = if own_period > 0.0 {
+        own_period
+    } else {
+        heartbeat_period
+    };
+    let change = change_master(
+        &new_primary.addr,
+        &replication.user,
+        &replication.password,
+        period,
+    )?;
     server
         .exec(&format!(
             "SET GLOBAL read_only=ON; STOP SLAVE; SET GLOBAL gtid_slave_pos='{from}'; {change}; \

@@ -78,10 +78,19 @@ impl Server {
     }
 
     /// The default replication connection's status; none when the host replicates from
-    /// nothing.
+    /// nothing. (`SHOW ALL SLAVES STATUS`: only it has `Slave_heartbeat_period`.)
     pub async fn replica_status(&mut self) -> Result<Option<ReplicaStatus>, String> {
-        let rows = self.rows("SHOW SLAVE STATUS").await?;
-        Ok(rows.first().map(ReplicaStatus::from_row))
+        let rows = self.rows("SHOW ALL SLAVES STATUS").await?;
+        Ok(rows
+            .iter()
+            .find(|row| {
+                row.get_opt::<Option<String>, _>("Connection_name")
+                    .and_then(Result::ok)
+                    .flatten()
+                    .unwrap_or_default()
+                    .is_empty()
+            })
+            .map(ReplicaStatus::from_row))
     }
 }
 
@@ -107,6 +116,10 @@ pub struct ReplicaStatus {
     pub sql_thread: String,
     /// `Last_SQL_Error`.
     pub sql_error: String,
+    /// `Slave_heartbeat_period` in seconds (0: none). A `CHANGE MASTER` without
+    /// `MASTER_HEARTBEAT_PERIOD` resets it to `slave_net_timeout / 2`, so a repoint passes
+    /// it on (see [`change_master`]).
+    pub heartbeat_period: f64,
 }
 
 impl ReplicaStatus {
@@ -125,6 +138,11 @@ impl ReplicaStatus {
             io_thread: text("Slave_IO_Running"),
             sql_thread: text("Slave_SQL_Running"),
             sql_error: text("Last_SQL_Error"),
+            heartbeat_period: text("Slave_heartbeat_period")
+                .parse::<f64>()
+                .ok()
+                .filter(|p| p.is_finite() && *p > 0.0)
+                .unwrap_or(0.0),
         }
     }
 
@@ -185,16 +203,42 @@ pub fn quote(text: &str) -> String {
     out
 }
 
-/// `CHANGE MASTER TO` the host at `source` with GTID `slave_pos`, as `user`/`password`.
-pub fn change_master(source: &str, user: &str, password: &str) -> Result<String, String> {
+/// `CHANGE MASTER TO` the host at `source` with GTID `slave_pos`, as `user`/`password`,
+/// keeping `heartbeat_period` seconds between the source's heartbeats when it is positive:
+/// without it MariaDB resets the period to `slave_net_timeout / 2` (30 s by default), and
+/// the detector, which takes a replica's silence beyond twice that period as the proof of
+/// a hung primary, would need a minute to confirm the next failure.
+pub fn change_master(
+    source: &str,
+    user: &str,
+    password: &str,
+    heartbeat_period: f64,
+) -> Result<String, String> {
     let (host, port) = host_port(source)?;
+    let heartbeat = if heartbeat_period.is_finite() && heartbeat_period > 0.0 {
+        format!(", MASTER_HEARTBEAT_PERIOD={heartbeat_period:.3}")
+    } else {
+        String::new()
+    };
     Ok(format!(
         "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}, MASTER_USER={}, \
-         MASTER_PASSWORD={}, MASTER_USE_GTID=slave_pos",
+         MASTER_PASSWORD={}, MASTER_USE_GTID=slave_pos{heartbeat}",
         quote(&host),
         quote(user),
         quote(password)
     ))
+}
+
+/// The `Slave_heartbeat_period` (seconds) of `login`'s default replication connection; 0
+/// when it replicates from nothing or does not answer within `timeout`.
+pub async fn heartbeat_period(login: &Login, timeout: Duration) -> f64 {
+    let Ok(mut server) = Server::connect(login, timeout).await else {
+        return 0.0;
+    };
+    match server.replica_status().await {
+        Ok(Some(status)) => status.heartbeat_period,
+        _ => 0.0,
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +256,14 @@ mod tests {
         assert_eq!(host_port("[::1]:3307"), Ok(("::1".into(), 3307)));
         assert!(host_port("unix:/tmp/s.sock").is_err());
         assert!(host_port("db1").is_err());
+    }
+
+    #[test]
+    fn change_master_keeps_a_heartbeat_period() {
+        let with = change_master("127.0.0.1:3307", "r", "p", 0.5).unwrap_or_default();
+        assert!(with.ends_with("MASTER_HEARTBEAT_PERIOD=0.500"), "{with}");
+        let without = change_master("127.0.0.1:3307", "r", "p", 0.0).unwrap_or_default();
+        assert!(!without.contains("HEARTBEAT"), "{without}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use mysql_common::scramble::{scramble_native, scramble_sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
 
 /// Read buffer of a new backend connection.
 const INITIAL_READ_BUFFER: usize = 16 * 1024;
@@ -109,6 +110,11 @@ pub struct BackendConn {
     pub interrupter: Option<Interrupter>,
     /// Why the last wait on the backend was cut short (the connection is then broken).
     pub interrupted: Option<Why>,
+    /// While checked out: changes when a failover declares the host dead and cuts the
+    /// statements stuck on it ([`HostPool::sever`](super::HostPool::sever)).
+    pub severed: Option<watch::Receiver<u64>>,
+    /// A wait was cut by [`BackendConn::severed`] (the connection is then broken).
+    pub was_severed: bool,
 }
 
 /// The key of a backend statement: the proxy-wide statement id, and the shard for
@@ -263,6 +269,8 @@ impl BackendConn {
             in_transaction: false,
             interrupter: None,
             interrupted: None,
+            severed: None,
+            was_severed: false,
         })
     }
 
@@ -288,13 +296,25 @@ impl BackendConn {
         }
         let mut sent = 0;
         let written = match &mut self.interrupter {
-            None => write_counted(&mut self.stream, bytes, &mut sent).await,
+            None => tokio::select! {
+                r = write_counted(&mut self.stream, bytes, &mut sent) => r,
+                () = severed(&mut self.severed) => {
+                    self.broken = true;
+                    self.was_severed = true;
+                    return Err(self.severed_send(sent));
+                }
+            },
             Some(i) => tokio::select! {
                 r = write_counted(&mut self.stream, bytes, &mut sent) => r,
                 why = i.wait() => {
                     self.broken = true;
                     self.interrupted = Some(why);
                     return Err(why.error().on(sent_side(sent)));
+                }
+                () = severed(&mut self.severed) => {
+                    self.broken = true;
+                    self.was_severed = true;
+                    return Err(self.severed_send(sent));
                 }
             },
         };
@@ -308,12 +328,31 @@ impl BackendConn {
         Ok(())
     }
 
+    /// The error for a send cut by a failover after `sent` bytes of the request left.
+    fn severed_send(&self, sent: usize) -> SqlError {
+        match sent_side(sent) {
+            Side::NotSent => SqlError::backend_lost_unsent(&self.host),
+            side => self.read_failure().on(side),
+        }
+    }
+
     /// The error for a failed read: the interruption if one cut it short, else the lost
     /// connection. Either way the request was sent and no complete answer came
     /// ([`Side::SentNoAnswer`]).
     pub fn read_failure(&self) -> SqlError {
         match self.interrupted {
             Some(why) => why.error().on(Side::SentNoAnswer),
+            None if self.was_severed => SqlError::new(
+                2013,
+                b"HY000",
+                format!(
+                    "Lost connection to backend MySQL server '{}' during query: a failover \
+                     declared it dead and fenced it (the statement may have been applied; it \
+                     is not resent)",
+                    self.host
+                ),
+            )
+            .on(Side::SentNoAnswer),
             None => SqlError::backend_lost(&self.host),
         }
     }
@@ -512,11 +551,21 @@ impl BackendConn {
             self.rbuf.reserve(64 * 1024);
         }
         let n = match &mut self.interrupter {
-            None => self.stream.read_buf(&mut self.rbuf).await?,
+            None => tokio::select! {
+                r = self.stream.read_buf(&mut self.rbuf) => r?,
+                () = severed(&mut self.severed) => {
+                    self.was_severed = true;
+                    return Err(ReadError::Truncated);
+                }
+            },
             Some(i) => tokio::select! {
                 r = self.stream.read_buf(&mut self.rbuf) => r?,
                 why = i.wait() => {
                     self.interrupted = Some(why);
+                    return Err(ReadError::Truncated);
+                }
+                () = severed(&mut self.severed) => {
+                    self.was_severed = true;
                     return Err(ReadError::Truncated);
                 }
             },
@@ -526,6 +575,17 @@ impl BackendConn {
         }
         Ok(n)
     }
+}
+
+/// Resolves when `severed` changes (a failover cut the host's statements); never without
+/// one, or once its pool is gone.
+async fn severed(severed: &mut Option<watch::Receiver<u64>>) {
+    if let Some(rx) = severed
+        && rx.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 /// Writes `bytes`, counting in `sent` how many the kernel took, so that a failure can tell
@@ -710,6 +770,8 @@ mod tests {
             in_transaction: false,
             interrupter: None,
             interrupted: None,
+            severed: None,
+            was_severed: false,
         }
     }
 

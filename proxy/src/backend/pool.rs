@@ -71,6 +71,8 @@ pub struct HostPool {
     /// Checkouts that had to queue for a connection, and those that gave up waiting.
     waits: AtomicU64,
     wait_timeouts: AtomicU64,
+    /// Bumped by [`HostPool::sever`]: the checked-out connections watch it.
+    severed: tokio::sync::watch::Sender<u64>,
 }
 
 /// A checked-out connection; it goes back to its pool when dropped (or is closed if it
@@ -126,6 +128,7 @@ impl HostPool {
             retiring: Notify::new(),
             waits: AtomicU64::new(0),
             wait_timeouts: AtomicU64::new(0),
+            severed: tokio::sync::watch::Sender::new(0),
         });
         if let Ok(mut pools) = pool.budget.pools.lock() {
             pools.retain(|p| p.strong_count() > 0);
@@ -214,6 +217,14 @@ impl HostPool {
         self.retired.store(true, Ordering::Release);
         self.retiring.notify_waiters();
         while self.close_oldest_idle() {}
+    }
+
+    /// Cuts every statement waiting on a checked-out connection of the pool now (a
+    /// failover declared the host dead or hung): the waits end as if the connection was
+    /// lost, the statements' clients are told they may have been applied, and the
+    /// connections close instead of waiting for TCP timeouts.
+    pub fn sever(&self) {
+        self.severed.send_modify(|n| *n += 1);
     }
 
     /// Puts a retired pool back in service (its host came back); connections open on
@@ -397,6 +408,9 @@ impl HostPool {
         conn: Box<BackendConn>,
         permit: Option<OwnedSemaphorePermit>,
     ) -> PooledConn {
+        let mut conn = conn;
+        conn.severed = Some(self.severed.subscribe());
+        conn.was_severed = false;
         PooledConn {
             conn: Some(conn),
             pool: self.clone(),

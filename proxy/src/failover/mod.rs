@@ -9,6 +9,7 @@
 mod decision_file;
 mod detect;
 mod domains;
+mod drain;
 mod history;
 mod hold;
 mod rejoin;
@@ -18,6 +19,7 @@ mod switch;
 
 pub use decision_file::{Decision, DecisionFile, cluster_identity};
 pub use detect::{replicas_confirm, start_detector};
+pub use drain::{OpenTransaction, OpenTransactions};
 pub use history::{SwitchCounts, SwitchRecord};
 pub use rejoin::rejoin;
 pub use switch::SwitchError;
@@ -71,6 +73,10 @@ pub struct FailoverState {
     semi_sync_seen: Mutex<HashMap<String, SemiSyncSample>>,
     /// Switches done and refused, for `/status` and `/metrics`.
     pub history: history::History,
+    /// Transactions open per write host (a switchover lets them finish first).
+    pub open: Arc<OpenTransactions>,
+    /// Groups whose switchover waits for their open transactions.
+    draining: drain::Draining,
 }
 
 impl FailoverState {
@@ -110,6 +116,8 @@ impl FailoverState {
             domain_refusals: Mutex::default(),
             semi_sync_seen: Mutex::default(),
             history: history::History::default(),
+            open: Arc::default(),
+            draining: drain::Draining::default(),
         }
     }
 

@@ -5,7 +5,7 @@
 
 use super::switch::{SwitchError, login};
 use crate::server::Shared;
-use myshard_failover::promotion::{RejoinError, rejoin as rejoin_host};
+use myshard_failover::promotion::{RejoinError, heartbeat_period, rejoin as rejoin_host};
 use myshard_failover::{HostState, ReplicationLogin};
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,10 +52,25 @@ pub async fn rejoin(shared: &Arc<Shared>, group: &str, host: &str) -> Result<Str
             .clone()
             .unwrap_or_else(|| config.password.clone()),
     };
+    // The heartbeat period of the group's other replicas: the rejoined host's silence must
+    // prove a hung primary as fast as theirs.
+    let mut period = 0.0;
+    for other in config
+        .read_hosts
+        .iter()
+        .map(|r| &r.host)
+        .filter(|h| *h != host && **h != **write.addr())
+    {
+        period = heartbeat_period(&login(&config, other), STEP_TIMEOUT).await;
+        if period > 0.0 {
+            break;
+        }
+    }
     let from = rejoin_host(
         &login(&config, host),
         &login(&config, write.addr()),
         &replication,
+        period,
         STEP_TIMEOUT,
     )
     .await

@@ -1,10 +1,13 @@
 //! The switch: the one path by which a group's write host changes, for failovers and
 //! planned switchovers alike.
 //!
-//! 1. hold the group's statements (close its gates; a switchover first waits for the
-//!    statements running on it, bounded by `max_hold_ms`);
+//! 1. hold the group's statements (close its gates; a switchover first lets the
+//!    transactions open on the old write host finish — new statements wait meanwhile —
+//!    for at most half of `max_hold_ms`, then waits for the statements running on it);
 //! 2. fence the old write host in the routing table (it refuses checkouts from now on; a
 //!    transaction open on it fails at its next statement and never continues elsewhere);
+//!    after a failure, statements stuck on it fail at once, saying they may have been
+//!    applied (its pools are severed);
 //! 3. have the group's [`Promoter`](myshard_failover::Promoter) make the new one the
 //!    primary (and set `read_only=ON` on the old one, bounded);
 //! 4. persist the decision (before any write reaches the new host);
@@ -160,6 +163,22 @@ impl Shared {
             error: None,
         };
 
+        // A switchover first lets the transactions open on the old write host finish
+        // (new statements of the group wait meanwhile), for at most half the hold.
+        let drain = if reason == SwitchReason::Switchover {
+            let (drain, open) = self.failover.drain(group, old.addr(), max_hold / 2).await;
+            if open > 0 {
+                tracing::warn!(%group, open, "transactions still open after max_hold_ms / 2 fail");
+                record.detail.push_str(&format!(
+                    "; {open} transaction(s) still open on {} after {} ms were failed",
+                    old.addr(),
+                    (max_hold / 2).as_millis()
+                ));
+            }
+            Some(drain)
+        } else {
+            None
+        };
         let mut hold = Hold::start(&table, group);
         let outcome = async {
             if reason == SwitchReason::Switchover
@@ -173,8 +192,17 @@ impl Shared {
                     failover.max_hold_ms
                 ));
             }
+            // The gates are closed: statements that waited for the drain wait there now.
+            drop(drain);
             old.set_state(HostState::Fenced);
             self.failover.fence(group, old.addr());
+            if reason != SwitchReason::Switchover {
+                // Found dead or hung: statements stuck on it fail now (they may have been
+                // applied) instead of waiting for TCP timeouts.
+                for pool in old.pools() {
+                    pool.sever();
+                }
+            }
             let request = PromotionRequest {
                 group: group.to_owned(),
                 reason: reason.clone(),

@@ -31,6 +31,9 @@ impl Session {
 
     /// Passes the gate of physical database `name` (`None`: it has none).
     pub(super) async fn pass_gate(&mut self, name: &str) -> Result<Option<Passage>, SqlError> {
+        if self.shared.failover.any_draining() {
+            self.wait_drained(name).await?;
+        }
         let Some(gate) = self.table.gate(name).cloned() else {
             return Ok(None);
         };
@@ -45,6 +48,31 @@ impl Session {
         };
         self.table = self.shared.table();
         Ok(Some(passage))
+    }
+
+    /// While a switchover of a group of physical database `name` drains (waits for the
+    /// transactions open on its write host), waits unless this session has one of them
+    /// open: it may go on to `COMMIT` or `ROLLBACK`.
+    async fn wait_drained(&mut self, name: &str) -> Result<(), SqlError> {
+        let groups: Vec<String> = self
+            .table
+            .topology
+            .physical_databases()
+            .filter(|db| db.database == name)
+            .map(|db| db.group.to_owned())
+            .collect();
+        for group in groups {
+            if !self.shared.failover.is_draining(&group) || self.open_in(&group) {
+                continue;
+            }
+            let shared = self.shared.clone();
+            let mut interrupter = self.interrupter();
+            tokio::select! {
+                () = shared.failover.wait_drained(&group) => {}
+                why = interrupter.wait() => return Err(why.error()),
+            }
+        }
+        Ok(())
     }
 
     /// Whether the routing table changed since `epoch` (a statement waited at a gate while

@@ -13,6 +13,7 @@
 
 use super::Session;
 use crate::error::SqlError;
+use crate::failover::OpenTransaction;
 use crate::routing::{Host, Route};
 use std::sync::Arc;
 
@@ -25,6 +26,9 @@ pub(crate) struct Participant {
     pub host: Arc<Host>,
     /// The host's epoch when the transaction joined it.
     pub epoch: u64,
+    /// Counts the transaction as open on the host (a switchover lets it finish); none
+    /// while the session is only pinned.
+    pub open: Option<crate::failover::OpenTransaction>,
 }
 
 impl Participant {
@@ -68,17 +72,29 @@ impl Session {
         }
         // The transaction mode decides whether another group may join.
         self.join_group(route, transaction)?;
-        match self.participants.iter().find(|p| p.group == route.group) {
+        let open = &self.shared.failover.open;
+        match self
+            .participants
+            .iter_mut()
+            .find(|p| p.group == route.group)
+        {
             Some(p) => match p.moved(Some(&route.host)) {
                 Some(cause) if transaction => Err(self.abort_transaction(cause)),
                 Some(cause) => Err(self.abort_pinned_state(cause)),
-                None => Ok(()),
+                None => {
+                    if transaction && p.open.is_none() {
+                        p.open = Some(OpenTransaction::new(open, p.host.addr()));
+                    }
+                    Ok(())
+                }
             },
             None => {
+                let open = transaction.then(|| OpenTransaction::new(open, route.host.addr()));
                 self.participants.push(Participant {
                     group: route.group.clone(),
                     host: route.host.clone(),
                     epoch: route.epoch,
+                    open,
                 });
                 Ok(())
             }
@@ -106,6 +122,14 @@ impl Session {
                 "Got error during COMMIT: {cause}; the transaction was rolled back and committed nowhere"
             ),
         ))
+    }
+
+    /// Whether the session has a transaction open in `group` (it may finish while a
+    /// switchover of the group drains).
+    pub(super) fn open_in(&self, group: &str) -> bool {
+        self.participants
+            .iter()
+            .any(|p| p.open.is_some() && &*p.group == group)
     }
 
     /// Forgets the participants once no transaction is open and nothing pins the session.

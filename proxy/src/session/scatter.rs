@@ -156,7 +156,11 @@ impl Session {
         // Lanes per group, in order of first appearance.
         let mut lanes: Vec<(Arc<str>, Vec<Lane>, usize)> = Vec::new();
         for (i, t) in targets.iter().enumerate() {
-            let mut dest = self.target_route(route, t)?;
+            let mut dest = self.target_route_after_switch(route, t).await?;
+            // A write host switched away while the statement was held: the new one.
+            if let Some(new) = self.route_after_switch(&dest, false).await {
+                dest = new;
+            }
             let at = match lanes.iter().position(|(g, _, _)| **g == *dest.group) {
                 Some(at) => at,
                 None => {
@@ -182,6 +186,9 @@ impl Session {
                             }
                             Err(_) => Err(e),
                         }
+                    }
+                    Err(e) if dest.intent == Intent::Write => {
+                        self.acquire_after_switch(&dest, e).await.map(Some)
                     }
                     c => c.map(Some),
                 }

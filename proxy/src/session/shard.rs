@@ -159,8 +159,8 @@ impl Session {
         route: &ShardRoute,
         t: &Target,
     ) -> Result<PooledConn, SqlError> {
-        let dest = self.target_route(route, t)?;
-        self.acquire_at(&dest).await
+        let dest = self.target_route_after_switch(route, t).await?;
+        self.acquire_switched(dest).await.map(|(_, c)| c)
     }
 
     /// Sends a target's statement; `merge_form`: the text is the target's merge form (with

@@ -161,6 +161,25 @@ impl Session {
         }
     }
 
+    /// A connection on `dest`, or, when its write host was switched away (before or at
+    /// the checkout, nothing sent), on the group's new write host; with the route used.
+    pub(super) async fn acquire_switched(
+        &mut self,
+        dest: Route,
+    ) -> Result<(Route, PooledConn), SqlError> {
+        let dest = match self.route_after_switch(&dest, false).await {
+            Some(new) => new,
+            None => dest,
+        };
+        match self.acquire_at(&dest).await {
+            Ok(c) => Ok((dest, c)),
+            Err(e) => {
+                let c = self.acquire_after_switch(&dest, e).await?;
+                Ok((dest, c))
+            }
+        }
+    }
+
     /// [`Session::target_route`], waiting for a switch of the write host it leads to.
     pub(super) async fn target_route_after_switch(
         &mut self,

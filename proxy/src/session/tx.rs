@@ -63,7 +63,8 @@ impl Session {
             self.check_participants()?;
         }
         self.tx_begin = None;
-        self.participants.clear();
+        // Counted as open until the verb has run (a draining switchover waits for it).
+        let _ending = std::mem::take(&mut self.participants);
         self.tx.reset();
         let mut done: Vec<String> = Vec::new();
         let mut failure: Option<SqlError> = None;

@@ -113,6 +113,8 @@ fn backend(response: &[u8]) -> (BackendConn, tokio::net::UnixStream) {
         in_transaction: false,
         interrupter: None,
         interrupted: None,
+        severed: None,
+        was_severed: false,
     };
     (conn, peer)
 }
