@@ -8,7 +8,8 @@
 #                  XA PREPARE; the proxy promotes the replica, recovery commits there
 #   best_effort    the same real kills in best_effort mode: passes when a kill caught a
 #                  transfer half committed (the anomaly xa mode prevents)
-# then measures transactions per second and latency in the three modes, one group versus two
+# then the decision log's commit rate with and without group commit, and transactions per
+# second and latency in the three modes, one group versus two
 # (XA_BENCH_CLIENTS clients, default 8; XA_BENCH_SECS seconds each, default 3).
 # Usage: bench/xa.sh [RUNS]. The machine may be shared: durations are indicative only.
 set -euo pipefail
@@ -44,5 +45,7 @@ kind failover cargo test -q --test xa_failover -- --test-threads=1
 # best_effort: a pass is a run whose kills (up to 20) caught a transfer half committed.
 kind best_effort cargo test -q --test xa_process_kill best_effort_under -- --nocapture --test-threads=1
 rm -f "$log"
+# Group commit of the decision log in isolation: 8 threads, one fsync each vs shared.
+cargo test -q -p myshard-proxy --lib decision_log_commit_rate -- --ignored --nocapture 2>&1 | grep '^decision log'
 cargo test -q --test xa_transactions throughput_per_mode -- --ignored --nocapture 2>&1 | grep '^mode='
 [ "$failed" -eq 0 ]

@@ -295,3 +295,68 @@ mod tests {
         assert!(c.crashed());
     }
 }
+
+/// Decision-log commits per second from 8 threads, each record fsynced alone under the
+/// log's lock versus shared fsyncs (`cargo test -p myshard-proxy decision_log_commit_rate
+/// -- --ignored --nocapture`, run by bench/xa.sh).
+#[cfg(test)]
+mod group_commit_bench {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    const THREADS: usize = 8;
+    const SECS: u64 = 3;
+
+    fn rate(commit: impl Fn(&str) -> std::io::Result<()> + Send + Sync + 'static) -> f64 {
+        let commit = Arc::new(commit);
+        let deadline = Instant::now() + Duration::from_secs(SECS);
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let commit = commit.clone();
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        if commit(&format!("g.{t}.{n}")).is_err() {
+                            break;
+                        }
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let total: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+        total as f64 / SECS as f64
+    }
+
+    #[test]
+    #[ignore = "a measurement, run by bench/xa.sh"]
+    fn decision_log_commit_rate() -> std::io::Result<()> {
+        let dir = tempfile_dir("rate")?;
+        let serial = Arc::new(Mutex::new(DecisionLog::open(&dir.join("serial"), "p")?));
+        let one_by_one = rate(move |g| match serial.lock() {
+            Ok(mut log) => log.commit(g, &["g0", "g1"]),
+            Err(_) => Err(std::io::Error::other("poisoned")),
+        });
+        let coordinator = Arc::new(Coordinator::new("p"));
+        coordinator.open_log(&dir.join("group"))?;
+        let c = coordinator.clone();
+        let grouped = rate(move |g| c.log_commit(g, &["g0", "g1"]));
+        println!(
+            "decision log, {THREADS} threads: one fsync per commit {one_by_one:.0} commits/s; \
+             group commit {grouped:.0} commits/s ({} fsyncs for {:.0} commits)",
+            coordinator.decision_fsyncs(),
+            grouped * SECS as f64
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    fn tempfile_dir(name: &str) -> std::io::Result<std::path::PathBuf> {
+        let d = std::env::temp_dir().join(format!("myshard-xa-rate-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d)?;
+        Ok(d)
+    }
+}
