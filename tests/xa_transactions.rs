@@ -583,6 +583,10 @@ async fn throughput_per_mode() -> Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
+    let client_count: i64 = std::env::var("XA_BENCH_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
     for (run, (mode, groups)) in [
         ("single", 1),
         ("best_effort", 1),
@@ -593,9 +597,10 @@ async fn throughput_per_mode() -> Result<()> {
     .into_iter()
     .enumerate()
     {
+        let fsyncs = env.proxy.shared().xa.decision_fsyncs();
         let mut clients = Vec::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        for k in 0..4i64 {
+        for k in 0..client_count {
             let mut c = app_conn(&env.proxy, Some("s0")).await?;
             c.query_drop(format!("SET myshard_transaction_mode = {mode}"))
                 .await?;
@@ -644,10 +649,12 @@ async fn throughput_per_mode() -> Result<()> {
         ensure!(!lat.is_empty(), "{mode}: no transaction committed");
         let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)] as f64 / 1000.0;
         println!(
-            "mode={mode:<11} groups={groups} tx/s={:>7.1} p50={:.2}ms p99={:.2}ms",
+            "mode={mode:<11} groups={groups} clients={client_count} tx/s={:>7.1} p50={:.2}ms \
+             p99={:.2}ms decision_fsyncs={}",
             lat.len() as f64 / secs as f64,
             p(0.5),
-            p(0.99)
+            p(0.99),
+            env.proxy.shared().xa.decision_fsyncs() - fsyncs
         );
     }
     let (l0, l1, total) = settled(&env).await?;

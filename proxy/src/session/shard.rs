@@ -210,7 +210,12 @@ impl Session {
         let mut insert_id = 0u64;
         let mut warnings = 0u16;
         let mut failed: Vec<(u32, String, SqlError)> = Vec::new();
+        // In xa mode a write over several groups is one XA transaction (session/xa.rs).
+        let statement_xa = self.begin_statement_xa(route.verb, targets);
         for t in targets {
+            if statement_xa && !failed.is_empty() {
+                break;
+            }
             // Shards not yet started when the statement timed out are not started.
             if self.timed_out() {
                 failed.push((t.shard, t.group.clone(), Why::TimedOut.error()));
@@ -255,7 +260,19 @@ impl Session {
         if insert_id != 0 {
             self.last_insert_id = insert_id;
         }
-        if let Some(e) = self.shard_failures(&failed, targets.len()) {
+        let failure = match statement_xa {
+            // The first failure is the statement's (nothing else was applied).
+            true => match self
+                .end_statement_xa(self.shard_failures(&failed, failed.len()))
+                .await
+            {
+                Ok(()) => None,
+                Err(Some(e)) => Some(e),
+                Err(None) => return Err(Closed),
+            },
+            false => self.shard_failures(&failed, targets.len()),
+        };
+        if let Some(e) = failure {
             return self.send_err(&e, seq).await;
         }
         let affected = if route.merge == Merge::FirstResult {

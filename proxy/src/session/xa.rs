@@ -23,6 +23,7 @@ use crate::error::SqlError;
 use crate::routing::Route;
 use crate::xa::{Fault, branch_xid};
 use myshard_config::TransactionMode;
+use myshard_router::shard::resolve::Target;
 use std::sync::Arc;
 
 /// The session variable that holds the mode.
@@ -238,6 +239,62 @@ impl Session {
         self.tx.gtrid.is_some()
     }
 
+    /// Before an autocommit `verb` (INSERT, REPLACE, UPDATE, DELETE) planned to `targets`:
+    /// in `xa` mode, when they lie on two groups or more, the statement runs as one XA
+    /// transaction of its own (see [`Session::end_statement_xa`]); `true` when it does. A
+    /// write on one group, or in another mode, runs as before (each group commits its part
+    /// on its own); so does DDL, which commits implicitly and cannot run in a branch.
+    pub(super) fn begin_statement_xa(&mut self, verb: &str, targets: &[Target]) -> bool {
+        let xa = self.tx.mode == TransactionMode::Xa && self.shared.xa.has_log();
+        let dml = matches!(verb, "INSERT" | "REPLACE" | "UPDATE" | "DELETE");
+        if !xa || !dml || self.in_transaction() || self.vars.autocommit_off() {
+            return false;
+        }
+        let Some(first) = targets.first() else {
+            return false;
+        };
+        if targets.iter().all(|t| t.group == first.group) {
+            return false;
+        }
+        self.tx.reset();
+        self.tx_begin = Some("BEGIN".into());
+        true
+    }
+
+    /// After the statement of [`Session::begin_statement_xa`]: its branches commit in two
+    /// phases, or, when it failed on a shard (`failure`), roll back everywhere and the
+    /// client gets the shard's error. `Err(None)`: an injected crash, no answer.
+    pub(super) async fn end_statement_xa(
+        &mut self,
+        failure: Option<SqlError>,
+    ) -> Result<(), Option<SqlError>> {
+        let Some(mut e) = failure else {
+            return self.finish_xa("COMMIT").await;
+        };
+        // Nothing of the statement stays: a branch whose connection broke rolled back
+        // when it closed, the others roll back now.
+        if let Err(Some(r)) = self.finish_xa("ROLLBACK").await {
+            tracing::warn!(error = %r.message, "XA rollback of a statement failed");
+        }
+        self.unpin_if_idle();
+        self.forget_loss();
+        e.message = format!(
+            "{} (the statement spans groups and ran as one XA transaction: rolled back on \
+             every group)",
+            e.message
+        );
+        Err(Some(e))
+    }
+
+    /// Drops what a failed statement transaction left of the session's transaction state.
+    fn unpin_if_idle(&mut self) {
+        self.tx_begin = None;
+        self.tx.reset();
+        if self.pin_reason.is_none() {
+            self.participants.clear();
+        }
+    }
+
     /// `COMMIT` / `ROLLBACK` (`verb`) of a transaction made of XA branches. `Err(None)`:
     /// an injected fault crashed the proxy, the client gets no answer.
     pub(super) async fn finish_xa(&mut self, verb: &str) -> Result<(), Option<SqlError>> {
@@ -352,7 +409,8 @@ impl Session {
         // The decision, durable before any branch commits.
         if failure.is_none() {
             let groups: Vec<&str> = prepared.iter().map(|(g, _)| &**g).collect();
-            if let Err(e) = self.shared.xa.log_commit(gtrid, &groups) {
+            let logged = crate::xa::Coordinator::log_commit_async(&self.shared, gtrid, &groups);
+            if let Err(e) = logged.await {
                 tracing::error!(gtrid, error = %e, "XA decision could not be logged");
                 failure = Some(SqlError::new(
                     1180,

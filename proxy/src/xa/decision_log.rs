@@ -135,15 +135,34 @@ impl DecisionLog {
     /// Records that transaction `gtrid` (branches on `groups`) commits; returns once the
     /// record is on disk.
     pub fn commit(&mut self, gtrid: &str, groups: &[&str]) -> io::Result<()> {
+        self.append_commit(gtrid, groups)?;
+        self.file.sync_data()
+    }
+
+    /// Writes the commit record of `gtrid` without waiting for the disk: the caller makes
+    /// it durable with an fsync of [`DecisionLog::sync_handle`] before any branch commits
+    /// (several committers share one fsync, see `Coordinator::log_commit`). The
+    /// transaction counts as pending from now on, so compaction keeps its record.
+    pub fn append_commit(&mut self, gtrid: &str, groups: &[&str]) -> io::Result<()> {
         let line = format!("commit {gtrid} {}\n", groups.join(","));
         self.file.write_all(line.as_bytes())?;
-        self.file.sync_data()?;
         self.records += 1;
         self.pending.insert(
             gtrid.to_string(),
             groups.iter().map(|g| g.to_string()).collect(),
         );
         Ok(())
+    }
+
+    /// Forgets the decision on `gtrid` whose record could not be made durable (its
+    /// branches roll back; a record that reached the disk anyway finds nothing to commit).
+    pub fn forget(&mut self, gtrid: &str) {
+        self.pending.remove(gtrid);
+    }
+
+    /// A second handle on the log's file, to fsync it without holding the log.
+    pub fn sync_handle(&self) -> io::Result<File> {
+        self.file.try_clone()
     }
 
     /// Records that every branch of `gtrid` finished; compacts the log when nothing is

@@ -8,9 +8,11 @@
 //! `session/xa.rs`); this module owns only what is shared between them.
 
 pub mod decision_log;
+pub mod group_sync;
 pub mod recovery;
 
 use decision_log::DecisionLog;
+use group_sync::GroupSync;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
@@ -41,6 +43,8 @@ pub struct Coordinator {
     start: String,
     next: AtomicU64,
     log: Mutex<Option<DecisionLog>>,
+    /// The fsyncs of the log's commit records, shared between concurrent committers.
+    syncs: GroupSync,
     fault: AtomicU8,
     crashed: AtomicBool,
     /// Transactions a session of this process is committing (recovery leaves them alone).
@@ -69,6 +73,7 @@ impl Coordinator {
             start: format!("{millis:x}"),
             next: AtomicU64::new(1),
             log: Mutex::new(None),
+            syncs: GroupSync::default(),
             fault: AtomicU8::new(0),
             crashed: AtomicBool::new(false),
             active: Mutex::new(HashSet::new()),
@@ -104,18 +109,57 @@ impl Coordinator {
             .is_some_and(|rest| rest.starts_with('.'))
     }
 
-    /// Logs the decision to commit `gtrid` on `groups`, durably.
+    /// Logs the decision to commit `gtrid` on `groups`, durably. Blocks on the disk: call
+    /// it off the async workers (see [`Coordinator::log_commit_async`]).
+    ///
+    /// Group commit: the record is written under the log's lock, the fsync outside it.
+    /// The first committer to reach the fsync leads: it fsyncs once for every record
+    /// written so far while the others wait for it; a record written during that fsync
+    /// waits for the next one, led by one of its writers.
     pub(crate) fn log_commit(&self, gtrid: &str, groups: &[&str]) -> std::io::Result<()> {
-        let mut log = self
-            .log
-            .lock()
-            .map_err(|_| std::io::Error::other("decision log lock poisoned"))?;
-        match log.as_mut() {
-            // The fsync happens under the lock: commits across groups are serialised on
-            // the log's disk write (no group commit yet).
-            Some(log) => log.commit(gtrid, groups),
-            None => Err(std::io::Error::other("no decision log (state_dir not set)")),
+        let (seq, file) = {
+            let mut log = self
+                .log
+                .lock()
+                .map_err(|_| std::io::Error::other("decision log lock poisoned"))?;
+            let Some(log) = log.as_mut() else {
+                return Err(std::io::Error::other("no decision log (state_dir not set)"));
+            };
+            let file = log.sync_handle()?;
+            log.append_commit(gtrid, groups)?;
+            (self.syncs.record_written(), file)
+        };
+        let r = self.syncs.sync_through(seq, &file);
+        if r.is_err()
+            && let Ok(mut log) = self.log.lock()
+            && let Some(log) = log.as_mut()
+        {
+            log.forget(gtrid);
         }
+        r
+    }
+
+    /// [`Coordinator::log_commit`] on a blocking thread.
+    pub(crate) async fn log_commit_async(
+        shared: &std::sync::Arc<crate::server::Shared>,
+        gtrid: &str,
+        groups: &[&str],
+    ) -> std::io::Result<()> {
+        let shared = shared.clone();
+        let gtrid = gtrid.to_string();
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+            shared.xa.log_commit(&gtrid, &groups)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(format!("decision log writer failed: {e}")))?
+    }
+
+    /// How many fsyncs of the decision log made commit records durable (for tests and
+    /// benchmarks: fewer than the records when committers shared them).
+    pub fn decision_fsyncs(&self) -> u64 {
+        self.syncs.fsyncs()
     }
 
     /// Logs that every branch of `gtrid` finished.
@@ -249,5 +293,70 @@ mod tests {
         assert!(c.crashes_at(Fault::AfterDecision));
         assert!(c.crashes_at(Fault::AfterPrepare));
         assert!(c.crashed());
+    }
+}
+
+/// Decision-log commits per second from 8 threads, each record fsynced alone under the
+/// log's lock versus shared fsyncs (`cargo test -p myshard-proxy decision_log_commit_rate
+/// -- --ignored --nocapture`, run by bench/xa.sh).
+#[cfg(test)]
+mod group_commit_bench {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    const THREADS: usize = 8;
+    const SECS: u64 = 3;
+
+    fn rate(commit: impl Fn(&str) -> std::io::Result<()> + Send + Sync + 'static) -> f64 {
+        let commit = Arc::new(commit);
+        let deadline = Instant::now() + Duration::from_secs(SECS);
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let commit = commit.clone();
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        if commit(&format!("g.{t}.{n}")).is_err() {
+                            break;
+                        }
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let total: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+        total as f64 / SECS as f64
+    }
+
+    #[test]
+    #[ignore = "a measurement, run by bench/xa.sh"]
+    fn decision_log_commit_rate() -> std::io::Result<()> {
+        let dir = tempfile_dir("rate")?;
+        let serial = Arc::new(Mutex::new(DecisionLog::open(&dir.join("serial"), "p")?));
+        let one_by_one = rate(move |g| match serial.lock() {
+            Ok(mut log) => log.commit(g, &["g0", "g1"]),
+            Err(_) => Err(std::io::Error::other("poisoned")),
+        });
+        let coordinator = Arc::new(Coordinator::new("p"));
+        coordinator.open_log(&dir.join("group"))?;
+        let c = coordinator.clone();
+        let grouped = rate(move |g| c.log_commit(g, &["g0", "g1"]));
+        println!(
+            "decision log, {THREADS} threads: one fsync per commit {one_by_one:.0} commits/s; \
+             group commit {grouped:.0} commits/s ({} fsyncs for {:.0} commits)",
+            coordinator.decision_fsyncs(),
+            grouped * SECS as f64
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    fn tempfile_dir(name: &str) -> std::io::Result<std::path::PathBuf> {
+        let d = std::env::temp_dir().join(format!("myshard-xa-rate-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d)?;
+        Ok(d)
     }
 }
