@@ -9,6 +9,7 @@ use super::placement::PlacementError;
 use crate::server::Shared;
 use myshard_failover::monitor::Login;
 use myshard_failover::promotion::Server;
+use myshard_failover::promotion::gtid::parse_list;
 use std::time::{Duration, Instant};
 
 /// What to switch, and the bounds of the write hold.
@@ -66,7 +67,7 @@ pub enum CutOverError {
     Backend(String),
     /// The target did not apply the source's position within the bound.
     #[error(
-        "cut-over: target group '{to}' did not reach source position {position} within {ms} ms; the shard stays on '{from}'"
+        "cut-over: target group '{to}' did not reach source position {position} within {ms} ms{replication}; the shard stays on '{from}'"
     )]
     NotCaughtUp {
         /// Source group.
@@ -77,6 +78,9 @@ pub enum CutOverError {
         position: String,
         /// The bound.
         ms: u128,
+        /// The replication connection's state on the target, when it shows why
+        /// (`; replication: …`), else empty.
+        replication: String,
     },
     /// The new placement could not be persisted (nothing published).
     #[error("cut-over: {0}; nothing changed")]
@@ -123,16 +127,36 @@ impl Shared {
         let mut target = Server::connect(&target, STEP)
             .await
             .map_err(CutOverError::Backend)?;
+        // The target's own domain is not waited for (unless the source writes it too): the
+        // source's log may hold the target's events (a shard that moved from the target to
+        // the source earlier), which the target, their origin, does not apply again.
+        let domain_of = async |server: &mut Server| -> Result<u32, CutOverError> {
+            server
+                .var("gtid_domain_id")
+                .await
+                .map_err(CutOverError::Backend)?
+                .parse()
+                .map_err(|_| CutOverError::Backend("gtid_domain_id is not a number".into()))
+        };
+        let own = domain_of(&mut target).await?;
+        let skipped = (own != domain_of(&mut source).await?).then_some(own);
         let gate = table
             .gate(&database)
             .ok_or_else(|| refused(format!("database {database} has no gate")))?
             .clone();
         let closure = super::drain::close_draining(&gate, &mut source, &database, c.drain).await?;
         let closed = Instant::now();
-        let position = source
+        let logged = source
             .var("gtid_binlog_pos")
             .await
             .map_err(CutOverError::Backend)?;
+        let position = parse_list(&logged)
+            .map_err(CutOverError::Backend)?
+            .into_iter()
+            .filter(|g| Some(g.domain) != skipped)
+            .map(|g| g.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         target.set_timeout(c.catch_up + STEP);
         let wait = format!(
             "SELECT MASTER_GTID_WAIT('{}', {:.3})",
@@ -142,11 +166,13 @@ impl Shared {
         let reached: Option<i64> = target.first(&wait).await.map_err(CutOverError::Backend)?;
         if reached != Some(0) {
             drop(closure);
+            let replication = super::replicate::replication_problem(&mut target, &database).await;
             return Err(CutOverError::NotCaughtUp {
                 from,
                 to: c.to.clone(),
                 position,
                 ms: c.catch_up.as_millis(),
+                replication,
             });
         }
         let mut placement = (*table.placement).clone();

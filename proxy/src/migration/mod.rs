@@ -16,6 +16,7 @@ pub mod placement;
 pub mod preflight;
 pub mod progress;
 mod publish;
+pub mod read_only;
 pub mod replicate;
 pub mod run;
 pub mod verify;

@@ -41,6 +41,14 @@ impl Shared {
         if let Some(gtid) = snapshot.get(pre.source_domain) {
             slave_pos.raise(gtid);
         }
+        // Other domains in the source's log (events that reached it from elsewhere, such
+        // as an earlier migration) are in the snapshot already: start them there too, unless
+        // the target replicates that domain itself (its position there is its own).
+        for gtid in parse_list(&snapshot.to_string())? {
+            if slave_pos.get(gtid.domain).is_none() {
+                slave_pos.raise(gtid);
+            }
+        }
         let (host, port) = source
             .addr
             .rsplit_once(':')
@@ -86,4 +94,39 @@ impl Shared {
             .exec(&format!("STOP SLAVE '{name}'; RESET SLAVE '{name}' ALL"))
             .await
     }
+}
+
+/// What is wrong with the replication connection moving `database` on `target`, as
+/// `"; replication: …"` (its threads not running, its last errors), or empty when nothing
+/// shows.
+pub(super) async fn replication_problem(target: &mut Server, database: &str) -> String {
+    let name = connection_name(database);
+    let rows = match target.rows(&format!("SHOW SLAVE '{name}' STATUS")).await {
+        Ok(rows) => rows,
+        Err(e) => return format!("; replication: {e}"),
+    };
+    let Some(row) = rows.first() else {
+        return format!("; replication: no connection '{name}' on the target");
+    };
+    let text = |column: &str| -> String {
+        row.get_opt::<Option<String>, _>(column)
+            .and_then(Result::ok)
+            .flatten()
+            .unwrap_or_default()
+    };
+    let mut parts = Vec::new();
+    for column in ["Slave_IO_Running", "Slave_SQL_Running"] {
+        let v = text(column);
+        if v != "Yes" {
+            parts.push(format!("{column}={v}"));
+        }
+    }
+    for column in ["Last_IO_Error", "Last_SQL_Error"] {
+        let v = text(column);
+        if !v.is_empty() {
+            parts.push(format!("{column}: {v}"));
+        }
+    }
+    parts.push(format!("Gtid_IO_Pos {}", text("Gtid_IO_Pos")));
+    format!("; replication: {}", parts.join(", "))
 }

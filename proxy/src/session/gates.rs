@@ -29,8 +29,18 @@ impl Session {
         Ok(passages)
     }
 
-    /// Passes the gate of physical database `name` (`None`: it has none).
+    /// Passes the gate of physical database `name` (`None`: it has none); an open
+    /// transaction records the shard (see [`Session::note_tx_shard`]).
     pub(super) async fn pass_gate(&mut self, name: &str) -> Result<Option<Passage>, SqlError> {
+        let passage = self.wait_gate(name).await?;
+        if passage.is_some() {
+            self.note_tx_shard(name)?;
+        }
+        Ok(passage)
+    }
+
+    /// Waits at the gate of physical database `name` and passes it.
+    pub(super) async fn wait_gate(&mut self, name: &str) -> Result<Option<Passage>, SqlError> {
         if self.shared.failover.any_draining() {
             self.wait_drained(name).await?;
         }
@@ -39,6 +49,13 @@ impl Session {
         };
         // Open gates pass at once, without setting up the interrupt watch.
         if let Some(p) = gate.try_pass() {
+            // A cut-over may have come and gone since the statement took its table: with
+            // the gate passed the placement cannot change, so the table in force is the one
+            // to route by (the old one would send the statement to the shard's old copy).
+            let now = self.shared.table();
+            if now.epoch != self.table.epoch {
+                self.table = now;
+            }
             return Ok(Some(p));
         }
         let mut interrupter = self.interrupter();

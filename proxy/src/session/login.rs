@@ -187,6 +187,7 @@ pub(super) async fn login(
             command: Vec::new(),
             route_cache: None,
             participants: Vec::new(),
+            tx_shards: Vec::new(),
             account: Arc::new(user.clone()),
             table: table.clone(),
             id,

@@ -39,6 +39,7 @@ mod stmt;
 mod subquery_values;
 mod switch_wait;
 mod tx;
+mod tx_shards;
 mod union_columns;
 mod xa;
 
@@ -96,6 +97,8 @@ pub struct Session {
     tx_begin: Option<String>,
     /// The groups the open transaction has run on, with their hosts.
     participants: Vec<participants::Participant>,
+    /// The shards the open transaction ran on, with their group then (tx_shards.rs).
+    tx_shards: Vec<(String, std::sync::Arc<str>)>,
     last_insert_id: u64,
     /// For the response being relayed: the physical database to show as the logical
     /// schema in its error and column definitions (a single shard's answer).
@@ -295,6 +298,7 @@ impl Session {
         self.pin_reason = None;
         self.tx_begin = None;
         self.participants.clear();
+        self.tx_shards.clear();
         self.tx.reset();
     }
 

@@ -75,17 +75,27 @@ impl Session {
 
     /// Where a target's statement goes.
     pub(super) fn target_route(&self, route: &ShardRoute, t: &Target) -> Result<Route, SqlError> {
+        // The group in the table in force: a target resolved before its gate was passed
+        // may name the group a migration just moved the shard away from.
+        let group = (self
+            .table
+            .topology
+            .physical_database(&route.schema, t.shard)
+            == Some(t.database.as_str()))
+        .then(|| self.table.topology.group_of(&route.schema, t.shard))
+        .flatten()
+        .unwrap_or(&t.group);
         // Statements naming their tables' databases run in the group's usual database;
         // verbatim ones (nothing to rename, or unparsable) in their shard's.
         let database = if route.template.is_verbatim() {
             Some(t.database.clone())
         } else {
             self.table
-                .group_database(&route.schema, &t.group)
+                .group_database(&route.schema, group)
                 .or_else(|| Some(t.database.clone()))
         };
         self.table
-            .route_to(&t.group, database, self.intent, self.flags)
+            .route_to(group, database, self.intent, self.flags)
     }
 
     /// Runs a text statement planned to shards.

@@ -53,6 +53,17 @@ pub(super) enum Answer<'a> {
     FieldList(&'a NameMap),
 }
 
+/// The statement text of `request`: a COM_QUERY's, or a prepared statement's at execute.
+fn request_text<'a>(request: &Request<'a>) -> Option<&'a [u8]> {
+    match *request {
+        Request::Command(payload) => match payload.split_first() {
+            Some((0x03, text)) => Some(text),
+            _ => None,
+        },
+        Request::Execute { text, .. } => Some(text),
+    }
+}
+
 /// Sends `request` on `conn`; `out` is a scratch buffer for framing a command.
 pub(super) async fn send_request(
     conn: &mut PooledConn,
@@ -118,6 +129,18 @@ impl Session {
         seq: u8,
         retry: bool,
     ) -> Result<Option<SqlError>, Closed> {
+        // The old copy of a migrated shard is read-only to the proxy (migration/read_only.rs).
+        if route.intent == Intent::Write
+            && let Some(text) = request_text(&request)
+            && let Err(e) = crate::migration::read_only::check_write(
+                &self.table,
+                &route.group,
+                route.database.as_deref(),
+                text,
+            )
+        {
+            return self.attempt_failed(e, seq, false).await;
+        }
         let mut conn = match self.acquire_at(route).await {
             Ok(c) => c,
             // A write host fenced under the statement's feet: the new one, once switched.
