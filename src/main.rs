@@ -5,6 +5,7 @@
 //! `myshard switch --group G [--to HOST]` switches a group's write host (planned);
 //! `myshard rejoin --group G --host HOST` rejoins a fenced former write host.
 //! `myshard migrate …` starts, lists, aborts, verifies and cleans up shard migrations.
+//! `myshard rebalance --plan|--execute` plans / runs the moves evening out the shards.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 
 mod init;
 mod migrate;
+mod rebalance;
 mod status;
 mod switch;
 
@@ -73,6 +75,17 @@ enum Command {
         #[arg(long)]
         id: Option<u64>,
     },
+    /// The fewest shard moves evening out every sharded schema over the configured groups
+    /// (through the status endpoint): `--plan` prints them, `--execute` runs them one at a
+    /// time (migrate, cut over, verify; stops at the first failure).
+    Rebalance {
+        /// Print the plan only.
+        #[arg(long, conflicts_with = "execute", required_unless_present = "execute")]
+        plan: bool,
+        /// Run the plan.
+        #[arg(long)]
+        execute: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -121,6 +134,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(Command::Rebalance { execute, .. }) => return rebalance::run(&config, execute),
         None => {}
     }
     match run(config, path) {

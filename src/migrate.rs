@@ -6,6 +6,7 @@
 use myshard_config::Config;
 use serde_json::Value;
 use std::fmt::Write;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -75,8 +76,76 @@ pub fn request_of(action: &Action) -> (&'static str, String, String) {
     }
 }
 
-/// The journal as a table.
-pub fn render(list: &Value) -> String {
+/// `n` bytes in a short human form.
+fn bytes(n: f64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let (mut v, mut unit) = (n, 0);
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// The progress of one migration on one line: a bar on a terminal, words otherwise.
+fn progress_line(m: &Value, tty: bool) -> Option<String> {
+    let p = m.get("progress").filter(|p| p.is_object())?;
+    let n = |k: &str| p[k].as_u64();
+    let (copied, total) = (n("rows_copied").unwrap_or(0), n("rows_total").unwrap_or(0));
+    let done = p["copy_ms"].is_u64();
+    let fraction = match (total, done) {
+        (0, true) => 1.0,
+        (0, false) => 0.0,
+        _ => (copied as f64 / total as f64).min(1.0),
+    };
+    let mut out = String::new();
+    if tty {
+        const WIDTH: usize = 30;
+        let full = (fraction * WIDTH as f64).round() as usize;
+        let _ = write!(
+            out,
+            "      [{}{}] {:>3.0}%",
+            "#".repeat(full),
+            "-".repeat(WIDTH - full),
+            fraction * 100.0
+        );
+    } else {
+        let _ = write!(out, "      copy {:.0}%", fraction * 100.0);
+    }
+    let _ = write!(
+        out,
+        " rows {copied}/{total} bytes {} speed {:.0} rows/s {}/s",
+        bytes(p["bytes_copied"].as_f64().unwrap_or(0.0)),
+        p["rows_per_second"].as_f64().unwrap_or(0.0),
+        bytes(p["bytes_per_second"].as_f64().unwrap_or(0.0)),
+    );
+    match n("copy_ms") {
+        Some(ms) => {
+            let _ = write!(out, " copied in {:.1} s", ms as f64 / 1000.0);
+        }
+        None => {
+            if let Some(eta) = n("eta_seconds") {
+                let _ = write!(out, " eta {eta} s");
+            }
+        }
+    }
+    // The lag only means something while the target catches up.
+    let catching_up = matches!(m["phase"].as_str(), Some("replicate" | "cutting_over"));
+    if catching_up {
+        let lag = n("lag_seconds").map_or("-".to_string(), |s| format!("{s} s"));
+        let gtid = n("gtid_distance").map_or("-".to_string(), |d| d.to_string());
+        let _ = write!(out, " lag {lag} ({gtid} transactions)");
+    }
+    Some(out)
+}
+
+/// The journal as a table, each migration with a progress line when its copy ran in the
+/// proxy: a bar when `tty` (stdout is a terminal), plain words otherwise.
+pub fn render(list: &Value, tty: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -100,6 +169,9 @@ pub fn render(list: &Value) -> String {
             s("phase"),
             s("error")
         );
+        if let Some(line) = progress_line(m, tty) {
+            let _ = writeln!(out, "{line}");
+        }
     }
     out
 }
@@ -132,9 +204,10 @@ pub fn run(config: &Config, action: &Action) -> ExitCode {
     ));
     match answer {
         Ok(a) if (200..300).contains(&a.status) => {
+            let tty = std::io::stdout().is_terminal();
             match (action, serde_json::from_str::<Value>(&a.body)) {
-                (Action::Status, Ok(list)) => print!("{}", render(&list)),
-                (_, Ok(one)) => print!("{}", render(&Value::Array(vec![one]))),
+                (Action::Status, Ok(list)) => print!("{}", render(&list, tty)),
+                (_, Ok(one)) => print!("{}", render(&Value::Array(vec![one]), tty)),
                 (_, Err(_)) => println!("{}", a.body.trim()),
             }
             ExitCode::SUCCESS
@@ -182,8 +255,65 @@ mod tests {
     fn the_journal_prints_as_a_table() {
         let list = serde_json::json!([{ "id": 1, "schema": "shop", "shard": 7, "from": "g0",
             "to": "g2", "phase": "cut_over", "error": null }]);
-        let out = render(&list);
-        assert_eq!(out.lines().count(), 2, "{out}");
+        let out = render(&list, true);
+        assert_eq!(
+            out.lines().count(),
+            2,
+            "no progress, no progress line: {out}"
+        );
         assert!(out.contains("cut_over") && out.contains("g2"), "{out}");
+    }
+
+    fn copying() -> Value {
+        serde_json::json!([{ "id": 2, "schema": "shop", "shard": 1, "from": "g0",
+            "to": "g1", "phase": "copy", "error": null,
+            "progress": { "rows_copied": 250, "rows_total": 1000, "bytes_copied": 2_097_152,
+                "copy_started_unix_ms": 1, "copy_ms": null, "rows_per_second": 50.0,
+                "bytes_per_second": 1024.0, "eta_seconds": 15, "lag_seconds": null,
+                "gtid_distance": null } },
+            { "id": 3, "schema": "shop", "shard": 2, "from": "g0", "to": "g1",
+            "phase": "replicate", "error": null,
+            "progress": { "rows_copied": 10, "rows_total": 10, "bytes_copied": 100,
+                "copy_started_unix_ms": 1, "copy_ms": 2500, "rows_per_second": 4.0,
+                "bytes_per_second": 40.0, "eta_seconds": 0, "lag_seconds": 3,
+                "gtid_distance": 7 } }])
+    }
+
+    #[test]
+    fn a_terminal_gets_a_progress_bar() {
+        let out = render(&copying(), true);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 5, "{out}");
+        assert!(
+            lines[2].contains(&format!("[{}{}]  25%", "#".repeat(8), "-".repeat(22))),
+            "{out}"
+        );
+        assert!(lines[2].contains("rows 250/1000"), "{out}");
+        assert!(
+            lines[2].contains("bytes 2.0 MB") && lines[2].contains("eta 15 s"),
+            "{out}"
+        );
+        assert!(!lines[2].contains("lag"), "no lag while copying: {out}");
+        assert!(
+            lines[4].contains("] 100%") && lines[4].contains("copied in 2.5 s"),
+            "{out}"
+        );
+        assert!(lines[4].contains("lag 3 s (7 transactions)"), "{out}");
+    }
+
+    #[test]
+    fn a_pipe_gets_plain_lines() {
+        let out = render(&copying(), false);
+        assert!(!out.contains('[') && !out.contains('#'), "no bar: {out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[2].trim_start().starts_with("copy 25% rows 250/1000"),
+            "{out}"
+        );
+        assert!(
+            lines[4].trim_start().starts_with("copy 100% rows 10/10"),
+            "{out}"
+        );
+        assert!(lines[4].contains("lag 3 s (7 transactions)"), "{out}");
     }
 }

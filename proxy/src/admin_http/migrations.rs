@@ -1,4 +1,5 @@
-//! The migration commands of the status endpoint: `GET /migrations` (the journal),
+//! The migration commands of the status endpoint: `GET /migrations` (the journal with
+//! progress),
 //! `POST /migrations` with `{"schema", "shard", "to"}` (starts a migration in the
 //! background, answers its record at once), `POST /migrations/{id}/abort` (before the
 //! cut-over), `POST /migrations/{id}/verify` and `/cleanup` (only after a successful verify). Requests that change state need the bearer token.
@@ -43,8 +44,9 @@ fn refused(status: StatusCode, error: String) -> Response {
 }
 
 async fn list(State(shared): State<Arc<Shared>>) -> Response {
+    // The journal with each migration's progress (rows, bytes, speed, ETA, lag).
     match journal::migrations(&shared.config()) {
-        Ok(list) => axum::Json(list).into_response(),
+        Ok(_) => axum::Json(crate::migration::progress::statuses(&shared)).into_response(),
         Err(e) => refused(StatusCode::CONFLICT, e),
     }
 }

@@ -10,6 +10,7 @@ pub mod board;
 pub mod client;
 pub mod metrics;
 pub mod migrations;
+pub mod rebalance_routes;
 pub mod status;
 pub mod switch_routes;
 
@@ -44,6 +45,7 @@ pub async fn start(
         .route("/switch", post(switch_routes::post_switch))
         .route("/rejoin", post(switch_routes::post_rejoin))
         .merge(migrations::routes())
+        .merge(rebalance_routes::routes())
         .with_state(shared);
     tokio::spawn(async move {
         let shutdown = async move {

@@ -7,6 +7,7 @@
 
 use super::cutover::write_login;
 use super::preflight::Preflight;
+use super::progress::{Progress, now_unix_ms};
 use crate::server::Shared;
 use myshard_failover::promotion::Server;
 use mysql_common::row::Row;
@@ -101,11 +102,7 @@ impl Shared {
                 literal(db)
             ))
             .await?;
-        let progress = super::progress::Progress {
-            rows_total: estimate.unwrap_or(0),
-            ..Default::default()
-        };
-        super::progress::set(db, progress);
+        super::progress::set(db, Progress::started(estimate.unwrap_or(0), now_unix_ms()));
         target
             .exec(&format!("CREATE DATABASE {}", ident(db)))
             .await?;
@@ -126,6 +123,13 @@ impl Shared {
                 .await?;
         }
         source.exec("COMMIT").await?;
+        super::progress::update(db, |p| p.finish(now_unix_ms()));
+        super::lag::watch(
+            db.clone(),
+            write_login(self, &pre.from)?,
+            write_login(self, to)?,
+            pre.source_domain,
+        );
         Ok(report)
     }
 
@@ -202,15 +206,8 @@ impl Shared {
             report.bytes += sql.len() as u64;
             report.rows += rows.len() as u64;
             target.exec(&sql).await?;
-            let total = super::progress::of(db).map_or(0, |p| p.rows_total);
-            super::progress::set(
-                db,
-                super::progress::Progress {
-                    rows_copied: report.rows,
-                    rows_total: total.max(report.rows),
-                    bytes_copied: report.bytes,
-                },
-            );
+            let (n, bytes) = (rows.len() as u64, sql.len() as u64);
+            super::progress::update(db, |p| p.advance(n, bytes, now_unix_ms()));
             if rows.len() < CHUNK_ROWS {
                 break;
             }
