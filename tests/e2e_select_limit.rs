@@ -1,8 +1,9 @@
 //! `sql_select_limit` (what MariaDB Connector/J's `Statement.setMaxRows` sets) with a
 //! SELECT over several shards (2 groups × 16 shards): the merged answer holds at most that
 //! many rows, exactly what one MariaDB holding the same rows answers — in text and prepared
-//! statements, ordered or not, with aggregates — a LIMIT of the statement's own wins, and a
-//! GROUP BY that the shards' own cut could make wrong is refused with 1235.
+//! statements, ordered or not, with aggregates — a LIMIT of the statement's own wins, an
+//! `IN (SELECT …)` the proxy evaluates first is not cut, and a GROUP BY that the shards'
+//! own cut could make wrong is refused with 1235.
 
 mod harness;
 
@@ -69,6 +70,22 @@ async fn sql_select_limit_caps_merged_rows_as_one_server() -> Result<()> {
             let got = run(&mut proxy, sql, prep).await?;
             ensure!(got == want, "{sql}: proxy {got:?}, MariaDB {want:?}");
         }
+    }
+    // An IN (SELECT …) the proxy evaluates first (the outer statement scatters): the
+    // variable cuts the outer rows only, never the subquery's values.
+    for conn in [&mut proxy, &mut reference] {
+        conn.query_drop("SET SQL_SELECT_LIMIT = 2").await?;
+    }
+    for sql in [
+        "SELECT k FROM t WHERE k + 0 IN (SELECT k FROM t WHERE g = 1) ORDER BY k DESC",
+        "SELECT COUNT(*) FROM t WHERE k + 0 IN (SELECT k FROM t WHERE g = 1)",
+    ] {
+        let want = run(&mut reference, sql, false).await?;
+        let got = run(&mut proxy, sql, false).await?;
+        ensure!(got == want, "{sql}: proxy {got:?}, MariaDB {want:?}");
+    }
+    for conn in [&mut proxy, &mut reference] {
+        conn.query_drop("SET SQL_SELECT_LIMIT = 10").await?;
     }
     // Unordered: any 10 rows, each once.
     for prep in [false, true] {

@@ -138,3 +138,49 @@ async fn the_old_copy_is_read_only_to_the_proxy_after_the_cut_over() -> Result<(
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_prepared_write_of_an_unsharded_schema_waits_at_the_gate_and_runs_on_the_new_group()
+-> Result<()> {
+    let state = state_dir("unsharded");
+    let c = cluster_with_rows(&state).await?;
+    let shared = c.proxy.shared().clone();
+    // Schema `crm` is unsharded: database crm_db on g1, passed through unplanned.
+    let mut conn = app_conn(&c.proxy, Some("crm")).await?;
+    conn.query_drop("CREATE TABLE notes (id BIGINT PRIMARY KEY)")
+        .await?;
+    let insert = conn.prep("INSERT INTO notes (id) VALUES (?)").await?;
+    conn.exec_drop(&insert, (1,)).await?;
+    // A copy on g0, as a migration would have made.
+    c.g0.exec("CREATE DATABASE crm_db").await?;
+    c.g0.exec("CREATE TABLE crm_db.notes (id BIGINT PRIMARY KEY)")
+        .await?;
+    c.g0.exec("INSERT INTO crm_db.notes VALUES (1)").await?;
+    let gate = shared.table().gate("crm_db").context("gate")?.clone();
+    let closure = gate.close().await;
+    let held = tokio::spawn(async move {
+        let r = conn.exec_drop(&insert, (2,)).await;
+        (r, conn)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !held.is_finished(),
+        "the prepared write waits at the closed gate"
+    );
+    let mut placement = myshard_proxy::migration::Placement::default();
+    placement.place(&shared.config(), "crm", 0, "g0");
+    shared.persist_placement(placement)?;
+    drop(closure);
+    let (r, _conn) = tokio::time::timeout(std::time::Duration::from_secs(10), held).await??;
+    r?;
+    let on_g0: Vec<i64> =
+        c.g0.query("SELECT id FROM crm_db.notes ORDER BY id")
+            .await?;
+    assert_eq!(on_g0, vec![1, 2], "the held write ran on g0");
+    let on_g1: Vec<i64> =
+        c.g1.query("SELECT id FROM crm_db.notes ORDER BY id")
+            .await?;
+    assert_eq!(on_g1, vec![1], "nothing reached the old copy");
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}

@@ -8,10 +8,13 @@
 //! The shards' own cut is harmless for concatenation (any n rows do) and for ORDER BY
 //! (each shard's first n contain the first n of all), but not for GROUP BY or DISTINCT,
 //! whose groups would be merged from a shard's first n groups only: those are refused.
+//! An `IN (SELECT …)` the proxy evaluates first runs as a statement of its own, which the
+//! variable would cut (on one server it never cuts a subquery): it runs without it.
 
 use super::Session;
 use crate::error::SqlError;
 use myshard_router::merge::plan::MergePlan;
+use std::borrow::Cow;
 
 impl Session {
     /// The session's `sql_select_limit`, when set below "no limit".
@@ -44,5 +47,18 @@ impl Session {
             )));
         }
         Ok(own.or(Some(n)))
+    }
+
+    /// `sql`, a subquery run as a statement of its own, made to ignore the session's
+    /// `sql_select_limit` when one is set.
+    pub(super) fn without_select_limit<'a>(&self, sql: &'a str) -> Cow<'a, str> {
+        if self.select_limit().is_some() {
+            Cow::Owned(format!(
+                "SET STATEMENT sql_select_limit = {} FOR {sql}",
+                u64::MAX
+            ))
+        } else {
+            Cow::Borrowed(sql)
+        }
     }
 }

@@ -407,13 +407,33 @@ impl Session {
             return self.send_err(&malformed(), seq).await;
         }
         packet::finish_packet(&mut framed, at, 0);
-        let route = match self.take_route_after_switch(other_schema).await {
+        let mut route = match self.take_route_after_switch(other_schema.clone()).await {
             Ok(r) => r,
             Err(e) => {
                 self.restore_out(framed);
                 return self.send_err(&e, seq).await;
             }
         };
+        // As a text statement naming no sharded table: it passes the gate of the schema's
+        // database, and one held there during a cut-over re-routes.
+        let epoch = self.table.epoch;
+        let database = route.route.database.clone().unwrap_or_default();
+        let _passage = match self.pass_gate(&database).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.restore_out(framed);
+                return self.send_err(&e, seq).await;
+            }
+        };
+        if self.rerouted(epoch) {
+            route = match self.take_route(other_schema) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.restore_out(framed);
+                    return self.send_err(&e, seq).await;
+                }
+            };
+        }
         let r = self.execute_at(&route.route, &meta, framed, seq).await;
         self.keep_route(route);
         r

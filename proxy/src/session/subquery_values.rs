@@ -76,8 +76,10 @@ impl Session {
         for t in &targets {
             let dest = self.target_route(&route, t)?;
             let mut conn = self.acquire_at(&dest).await?;
+            // A subquery is never cut by sql_select_limit (JDBC setMaxRows) on one server.
+            let sql = self.without_select_limit(&t.sql);
             let answer = conn
-                .roundtrip(&query_payload(&t.sql), crate::backend::ResponseKind::Query)
+                .roundtrip(&query_payload(&sql), crate::backend::ResponseKind::Query)
                 .await;
             self.release_failed(conn);
             let (column, rows) = one_column(&answer?)?;

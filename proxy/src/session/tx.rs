@@ -19,6 +19,8 @@ impl Session {
                 Err(None) => return Err(Closed),
             }
         }
+        // Shards of a transaction that ended implicitly (DDL, autocommit) are not this one's.
+        self.tx_shards.clear();
         self.tx.reset();
         if !self.begins_eagerly(&text) {
             // XA branches start at each group's first statement.
