@@ -541,12 +541,13 @@ async fn failover_from_a_hung_primary_is_bounded_by_the_fence_timeout() -> Resul
     group.wait_caught_up().await?;
     // SIGSTOP: TCP connections stay open and nothing answers, replicas included.
     group.primary.pause()?;
-    let req = request(
+    let mut req = request(
         failover(),
         &group.primary,
         &[group.replica(0)?, group.replica(1)?],
         None,
     );
+    req.fence_timeout = Duration::from_secs(3);
     let started = Instant::now();
     let promotion = GtidPromoter::default().promote(&req).await;
     let took = started.elapsed();
@@ -555,9 +556,11 @@ async fn failover_from_a_hung_primary_is_bounded_by_the_fence_timeout() -> Resul
     let Fence::NotReached(why) = &promotion.fence else {
         bail!("a hung host cannot be fenced: {promotion:?}");
     };
-    ensure!(why.contains("within 1000 ms"), "{why}");
-    // Generous: the fence runs alongside the relay log apply, and the machine is shared.
-    ensure!(took < Duration::from_secs(8), "took {took:?}");
+    ensure!(why.contains("in the background within 3000 ms"), "{why}");
+    // The promotion does not wait out the fence timeout (3 s) of a hung host: the fence
+    // goes on in the background (it took ~0.5 s on a loaded 2-CPU machine).
+    eprintln!("failover from a hung primary took {took:?}");
+    ensure!(took < Duration::from_secs(3), "took {took:?}");
     let new = group.replica(0)?;
     ensure!(promotion.new_write_host == new.addr(), "{promotion:?}");
     insert(new, 10..12).await?;

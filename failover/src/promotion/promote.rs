@@ -19,6 +19,11 @@ use super::fence::{fence, unfence};
 use super::gtid::GtidPos;
 use super::server::{Server, change_master};
 
+/// How long a failover waits for the old host's `read_only=ON` once the chosen replica has
+/// applied its relay log (a dead host refuses at once; a hung one would take the whole
+/// fence timeout).
+const FENCE_GRACE: Duration = Duration::from_millis(200);
+
 /// Promotes the most advanced GTID replica (`failover.promotion: true`).
 #[derive(Debug, Clone)]
 pub struct GtidPromoter {
@@ -76,11 +81,33 @@ impl GtidPromoter {
             let old_position = self.catch_up_with_old(request, chosen).await?;
             (Fence::ReadOnly, Some(old_position), true)
         } else {
-            let (applied, (fence, old_position)) = tokio::join!(
-                self.apply_relay_log(request, chosen),
-                fence(&request.old, request.fence_timeout)
-            );
-            applied?;
+            // The fence runs on its own: the proxy has fenced the old host in its routing
+            // table already, so the promotion waits for `read_only=ON` only as long as the
+            // relay log apply takes (plus a short grace), not the whole `fence_timeout` a
+            // hung host would cost; the attempt goes on in the background within that bound.
+            let mut fencing = tokio::spawn({
+                let old = request.old.clone();
+                let timeout = request.fence_timeout;
+                async move { fence(&old, timeout).await }
+            });
+            self.apply_relay_log(request, chosen).await?;
+            let (fence, old_position) = match tokio::time::timeout(FENCE_GRACE, &mut fencing).await
+            {
+                Ok(Ok(fenced)) => fenced,
+                Ok(Err(e)) => (
+                    Fence::NotReached(format!("the fence task failed: {e}")),
+                    None,
+                ),
+                Err(_) => (
+                    Fence::NotReached(format!(
+                        "{}: read_only=ON not set by the time the new primary was ready; \
+                             still attempted in the background within {} ms",
+                        request.old.addr,
+                        request.fence_timeout.as_millis()
+                    )),
+                    None,
+                ),
+            };
             (fence, old_position, false)
         };
 
