@@ -11,6 +11,7 @@ mod gates;
 pub mod handshake;
 mod insert_columns;
 mod key_move;
+mod key_move_groups;
 mod kill_settle;
 mod login;
 mod merge;

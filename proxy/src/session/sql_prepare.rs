@@ -156,6 +156,10 @@ impl Session {
                 "This command is not supported in the prepared statement protocol yet",
             ));
         }
+        // Its numbers, and so its shards, are known only at EXECUTE.
+        if self.sql_prepare_leaves_numbers(text) {
+            return Ok(true);
+        }
         let ctx = RouteContext {
             topology: &self.table.topology,
             schema: self.schema.as_deref(),

@@ -47,6 +47,9 @@ pub(super) struct ClientStmt {
     _slot: Slot,
     /// Routed by one integer key parameter: executes skip the general resolver.
     point: Option<super::point_execute::PointExecute>,
+    /// An INSERT that may leave numbers to a global sequence: executes run as text
+    /// (sequence_fill.rs).
+    numbered: bool,
 }
 
 impl ClientStmt {
@@ -181,6 +184,7 @@ impl Session {
                 long_data_bytes: 0,
                 long_data_error: None,
                 _slot: slot,
+                numbered: self.prepared_leaves_numbers(&meta.sql),
                 point: meta
                     .route
                     .as_deref()
@@ -200,7 +204,7 @@ impl Session {
         };
         let text = super::privilege::resolve_comments(&self.shared, &text)?;
         let text = self.with_insert_columns(text).await?;
-        self.refuse_unnumbered_prepare(&text)?;
+        let text = self.prepared_numbering_text(text)?;
         match self.plan_statement(&text).await {
             ShardPlan::Passthrough => Ok((self.default_route()?, sql.to_vec(), None)),
             ShardPlan::Error(e) => Err(super::shard::route_error(e)),
@@ -379,6 +383,11 @@ impl Session {
             Some(s) if self.schema.as_deref() != Some(s.as_str()) => Some(s.clone()),
             _ => None,
         };
+        if stmt.numbered {
+            let params = crate::sharding::bound_params(&req, types, n, &long_data);
+            let schema = stmt.schema.clone();
+            return self.execute_numbered(&meta.sql, params, schema, seq).await;
+        }
         let malformed = || SqlError::malformed_packet("COM_STMT_EXECUTE parameters");
         self.intent = self.prepared_intent(&meta.sql);
         if let (Some(point), Some(route)) = (point, &meta.route) {

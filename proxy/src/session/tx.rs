@@ -54,7 +54,7 @@ impl Session {
 
     /// Sends `verb` to every pinned connection in a transaction; connections pinned only
     /// for the transaction go back to the pool.
-    async fn finish_transaction(&mut self, verb: &str) -> Result<(), Option<SqlError>> {
+    pub(super) async fn finish_transaction(&mut self, verb: &str) -> Result<(), Option<SqlError>> {
         if self.in_xa() {
             return self.finish_xa(verb).await;
         }
