@@ -22,6 +22,7 @@ mod participants;
 mod planner;
 pub mod point_execute;
 pub mod point_read;
+mod prepared_prefetch;
 mod privilege;
 mod processlist;
 mod query;

@@ -168,6 +168,10 @@ impl Session {
             // CONNECTION_ID(), USER(), …: run by the proxy, which gives the client's own.
             ShardPlan::Passthrough => Ok(self.database_calls(text).is_some()),
             ShardPlan::Shard(_) => Ok(true),
+            // IN (SELECT …) evaluated first at each EXECUTE (subquery_values.rs).
+            ShardPlan::Error(e) if e.code == 1235 && self.prefetch_stand_in(text).is_some() => {
+                Ok(true)
+            }
             ShardPlan::Error(e) => Err(route_error(e)),
         }
     }
