@@ -16,7 +16,8 @@
 //! - `colocated_derived`: a derived table grouped by the key (or a co-located join) under a
 //!   plain outer projection and filter.
 //! - `uncorrelated_in`: `[NOT] IN (SELECT …)` over a sharded table on a non-key column,
-//!   evaluated first by the proxy (NULLs among the values included).
+//!   evaluated first by the proxy (NULLs among the values included); `…_prepared` as
+//!   server-side prepared statements, the subquery's values bound.
 //!
 //! Every generated statement is one the proxy is meant to answer: a refusal fails the test
 //! like a mismatch. Knobs: `MYSHARD_SUBQ_DIFF_SEED`, `MYSHARD_SUBQ_DIFF_STATEMENTS`.
@@ -168,7 +169,8 @@ impl Gen {
     /// Evaluated first by the proxy, its values written in.
     fn uncorrelated_in(&mut self) -> Stmt {
         let not = if self.rng.chance(40) { "NOT " } else { "" };
-        let mut q = Sql::new(false);
+        let prepared = self.rng.chance(30);
+        let mut q = Sql::new(prepared);
         if self.rng.chance(50) {
             let qty = Lit::Int(self.rng.range(1, 10));
             q.s("SELECT id, status FROM orders WHERE id ")
@@ -185,7 +187,12 @@ impl Gen {
                 .l(&x)
                 .s(")");
         }
-        q.select("uncorrelated_in", false)
+        let construct = if prepared {
+            "uncorrelated_in_prepared"
+        } else {
+            "uncorrelated_in"
+        };
+        q.select(construct, false)
     }
 
     fn nested_single_shard(&mut self) -> Stmt {

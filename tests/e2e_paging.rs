@@ -71,7 +71,18 @@ async fn prepared_paging_over_shards_matches_one_server() -> Result<()> {
     let cases: Vec<(&str, Vec<Params>)> = vec![
         (
             "SELECT k, s FROM t ORDER BY k LIMIT ?",
-            vec![(7,).into(), (0,).into(), (1000,).into(), (none,).into()],
+            vec![
+                (7,).into(),
+                (0,).into(),
+                (1000,).into(),
+                (none,).into(),
+                // A string count, as some drivers bind every parameter.
+                ("10",).into(),
+                (" 4",).into(),
+                ("0",).into(),
+                ("abc",).into(),
+                ("-2",).into(),
+            ],
         ),
         (
             "SELECT k FROM t ORDER BY k DESC LIMIT ?, ?",

@@ -155,7 +155,49 @@ async fn subqueries_run_pinned_or_co_located_and_the_rest_is_refused() -> Result
         .query("SELECT COUNT(*) FROM users WHERE id = 42")
         .await?;
     assert_eq!(one, vec![1]);
-    uncorrelated_in_is_evaluated_first(&mut conn).await
+    uncorrelated_in_is_evaluated_first(&mut conn).await?;
+    prepared_uncorrelated_in_is_evaluated_first(&mut conn).await
+}
+
+/// The same as server-side prepared statements (binary rows), with parameters inside and
+/// outside the subquery, and as `PREPARE … EXECUTE … USING`.
+async fn prepared_uncorrelated_in_is_evaluated_first(conn: &mut mysql_async::Conn) -> Result<()> {
+    let stmt = conn
+        .prep("SELECT order_id, status FROM orders WHERE order_id IN (SELECT order_id FROM items WHERE id >= ?) AND status <> ?")
+        .await?;
+    let mut rows: Vec<(i32, String)> = conn.exec(&stmt, (11, "x")).await?;
+    rows.sort();
+    assert_eq!(rows, vec![(3, "paid".into()), (4, "open".into())]);
+    // Other values: other subquery values, another statement on the shards.
+    let mut rows: Vec<(i32, String)> = conn.exec(&stmt, (10, "paid")).await?;
+    rows.sort();
+    assert_eq!(rows, vec![(1, "done".into()), (4, "open".into())]);
+    let rows: Vec<(i32, String)> = conn.exec(&stmt, (1000, "x")).await?;
+    assert!(rows.is_empty(), "{rows:?}");
+    // The same values again (the statement already prepared on the shards).
+    let mut rows: Vec<(i32, String)> = conn.exec(&stmt, (11, "x")).await?;
+    rows.sort();
+    assert_eq!(rows, vec![(3, "paid".into()), (4, "open".into())]);
+    // A parameter of the outer query only, pinning it by its key.
+    let pinned = conn
+        .prep("SELECT order_id FROM orders WHERE user_id = ? AND order_id IN (SELECT order_id FROM items WHERE user_id = 7 OR id = 11)")
+        .await?;
+    let ids: Vec<i32> = conn.exec(&pinned, (42,)).await?;
+    assert_eq!(ids, vec![3]);
+    // Bound past the limit: the error names the setting.
+    let wide = conn
+        .prep("SELECT id FROM items WHERE order_id IN (SELECT order_id FROM orders WHERE order_id > ?)")
+        .await?;
+    let (code, _, message) = server_err(conn.exec_drop(&wide, (0,)).await)?;
+    assert_eq!(code, 1235, "{message}");
+    assert!(message.contains("limits.max_subquery_rows"), "{message}");
+    // SQL PREPARE.
+    conn.query_drop("PREPARE q FROM 'SELECT order_id FROM orders WHERE order_id IN (SELECT order_id FROM items WHERE id >= ?)'")
+        .await?;
+    let mut ids: Vec<i32> = conn.query("EXECUTE q USING 11").await?;
+    ids.sort();
+    assert_eq!(ids, vec![3, 4]);
+    Ok(())
 }
 
 /// Uncorrelated `IN (SELECT …)` over sharded tables that cannot run shard by shard: the

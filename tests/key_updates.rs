@@ -1,6 +1,7 @@
 //! Shard-key UPDATEs end to end (2 groups × 8 shards): rows whose new key is on a shard of
 //! the same group move there (gone from the old shard, in one transaction, the client's own
-//! if open); a move to another group is refused, naming cross-group transactions.
+//! if open); a move to another group runs as one transaction over both groups (XA in `xa`
+//! mode, each group in turn in `best_effort`) and is refused in `single` mode.
 
 mod harness;
 
@@ -79,7 +80,8 @@ fn group(shard: u32) -> u32 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shard_key_updates_move_rows_within_a_group_and_refuse_across_groups() -> Result<()> {
+async fn shard_key_updates_move_rows_within_a_group_and_single_mode_refuses_other_groups()
+-> Result<()> {
     let c = Cluster::start(SHARDS, TABLES, |_| {}).await?;
     let mut conn = app_conn(&c.proxy, Some("shop")).await?;
     conn.query_drop(
@@ -169,7 +171,9 @@ async fn shard_key_updates_move_rows_within_a_group_and_refuse_across_groups() -
     ensure!(conn.affected_rows() == 2);
     ensure!(c.shard_of_row(2).await? == sa);
 
-    // Another group: refused, and nothing changed.
+    // Another group in single mode: refused naming the mode, and nothing changed.
+    conn.query_drop("SET myshard_transaction_mode = single")
+        .await?;
     let e = conn
         .query_drop(format!("UPDATE orders SET uid = {far} WHERE uid = {a}"))
         .await
@@ -177,7 +181,7 @@ async fn shard_key_updates_move_rows_within_a_group_and_refuse_across_groups() -
         .map(|e| e.to_string())
         .unwrap_or_default();
     ensure!(
-        e.contains("1235") && e.contains("cross-group transactions"),
+        e.contains("1235") && e.contains("myshard_transaction_mode is single"),
         "{e}"
     );
     // An expression for the key: refused with what is missing.
@@ -191,5 +195,172 @@ async fn shard_key_updates_move_rows_within_a_group_and_refuse_across_groups() -
     let rows = c.rows().await?;
     let total: usize = rows.values().map(Vec::len).sum();
     ensure!(total == 3 && c.shard_of_row(2).await? == sa, "{rows:?}");
+    Ok(())
+}
+
+/// The shards (by shard number) holding row `id`, read on the servers.
+async fn shards_holding(c: &Cluster, id: u32) -> Result<Vec<u32>> {
+    Ok(c.rows()
+        .await?
+        .into_iter()
+        .filter(|(_, r)| r.iter().any(|(i, _, _)| *i == id))
+        .map(|(s, _)| s)
+        .collect())
+}
+
+/// The xids of XA branches left prepared on either server.
+async fn prepared_branches(c: &Cluster) -> Result<usize> {
+    let mut n = 0;
+    for db in [&c.g0, &c.g1] {
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> = db.query("XA RECOVER").await?;
+        n += rows.len();
+    }
+    Ok(n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_key_updates_move_rows_across_groups_in_one_xa_transaction() -> Result<()> {
+    let state = tempfile::tempdir()?;
+    let dir = state.path().display().to_string();
+    let c = Cluster::start(SHARDS, TABLES, |cfg| cfg.state_dir = Some(dir))
+        .await
+        .context("step 1")?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await.context("step 2")?;
+    let mode: Option<String> = conn
+        .query_first("SELECT @@myshard_transaction_mode")
+        .await
+        .context("step 3")?;
+    ensure!(mode.as_deref() == Some("xa"), "{mode:?}");
+    conn.query_drop(
+        "CREATE TABLE orders (id INT PRIMARY KEY, uid INT NOT NULL, note VARCHAR(20) NOT NULL)",
+    )
+    .await
+    .context("step 4")?;
+    let shards = uid_shards(&c, &mut conn).await.context("step 5")?;
+    let a = 1;
+    let sa = shards[&a];
+    let mut far_uids = shards.iter().filter(|(_, s)| group(**s) != group(sa));
+    let (&far, &sf) = far_uids.next().context("no uid on the other group")?;
+    let (&far2, &sf2) = far_uids
+        .find(|(_, s)| **s != sf)
+        .context("no second shard on the other group")?;
+    conn.query_drop(format!(
+        "INSERT INTO orders (id, uid, note) VALUES (1, {a}, 'one'), (2, {a}, 'two'), (3, {a}, 'it''s \\\\ x')"
+    ))
+    .await.context("step 6")?;
+
+    // Autocommit: moved, present exactly once, the old row gone, values kept or set.
+    conn.query_drop(format!(
+        "UPDATE orders SET uid = {far}, note = 'moved' WHERE id = 1 AND uid = {a}"
+    ))
+    .await
+    .context("step 7")?;
+    ensure!(
+        conn.affected_rows() == 1,
+        "affected {}",
+        conn.affected_rows()
+    );
+    ensure!(shards_holding(&c, 1).await? == vec![sf]);
+    let rows = c.rows().await.context("step 8")?;
+    ensure!(rows[&sf].contains(&(1, far, "moved".into())), "{rows:?}");
+    let seen: Option<String> = conn
+        .query_first(format!(
+            "SELECT note FROM orders WHERE uid = {far} AND id = 1"
+        ))
+        .await
+        .context("step 9")?;
+    ensure!(seen.as_deref() == Some("moved"));
+
+    // Several rows, one with quote and backslash: copied exactly.
+    conn.query_drop(format!("UPDATE orders SET uid = {far} WHERE uid = {a}"))
+        .await
+        .context("step 10")?;
+    ensure!(
+        conn.affected_rows() == 2,
+        "affected {}",
+        conn.affected_rows()
+    );
+    let rows = c.rows().await.context("step 11")?;
+    ensure!(
+        rows[&sf].contains(&(3, far, "it's \\ x".into())),
+        "{rows:?}"
+    );
+    ensure!(rows[&sa].is_empty(), "{rows:?}");
+
+    // Inside a client transaction: rolled back with it, then committed with it.
+    conn.query_drop("BEGIN").await.context("step 12")?;
+    conn.query_drop(format!(
+        "UPDATE orders SET uid = {a} WHERE id = 2 AND uid = {far}"
+    ))
+    .await
+    .context("step 13")?;
+    conn.query_drop("ROLLBACK").await.context("step 14")?;
+    ensure!(shards_holding(&c, 2).await? == vec![sf]);
+    conn.query_drop("BEGIN").await.context("step 15")?;
+    conn.query_drop(format!(
+        "UPDATE orders SET uid = {a} WHERE id = 2 AND uid = {far}"
+    ))
+    .await
+    .context("step 16")?;
+    conn.query_drop("COMMIT").await.context("step 17")?;
+    ensure!(shards_holding(&c, 2).await? == vec![sa]);
+
+    // A failure on the second group (the new shard already holds id 2): nothing moves,
+    // nothing is left prepared.
+    c.server(sf2)
+        .exec(&format!(
+            "INSERT INTO shop_{sf2:04}.orders (id, uid, note) VALUES (2, {far2}, 'blocker')"
+        ))
+        .await
+        .context("step 18")?;
+    let e = conn
+        .query_drop(format!(
+            "UPDATE orders SET uid = {far2} WHERE id = 2 AND uid = {a}"
+        ))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    ensure!(e.contains("1062"), "{e}");
+    ensure!(shards_holding(&c, 2).await? == vec![sa.min(sf2), sa.max(sf2)]);
+    let rows = c.rows().await.context("step 19")?;
+    ensure!(rows[&sa].contains(&(2, a, "two".into())), "{rows:?}");
+    ensure!(
+        rows[&sf2].contains(&(2, far2, "blocker".into())),
+        "{rows:?}"
+    );
+    ensure!(prepared_branches(&c).await? == 0);
+
+    // The same failure inside a client transaction: the move is undone, the transaction
+    // goes on with its other statements.
+    conn.query_drop("BEGIN").await.context("step 20")?;
+    conn.query_drop(format!(
+        "INSERT INTO orders (id, uid, note) VALUES (10, {a}, 'kept')"
+    ))
+    .await
+    .context("step 21")?;
+    let failed = conn
+        .query_drop(format!(
+            "UPDATE orders SET uid = {far2} WHERE id = 2 AND uid = {a}"
+        ))
+        .await;
+    ensure!(failed.is_err());
+    conn.query_drop("COMMIT").await.context("step 22")?;
+    ensure!(shards_holding(&c, 10).await? == vec![sa]);
+    let rows = c.rows().await.context("step 23")?;
+    ensure!(rows[&sa].contains(&(2, a, "two".into())), "{rows:?}");
+    ensure!(prepared_branches(&c).await? == 0);
+
+    // best_effort moves too (each group commits in turn).
+    conn.query_drop("SET myshard_transaction_mode = best_effort")
+        .await
+        .context("step 24")?;
+    conn.query_drop(format!(
+        "UPDATE orders SET uid = {far} WHERE id = 10 AND uid = {a}"
+    ))
+    .await
+    .context("step 25")?;
+    ensure!(conn.affected_rows() == 1);
+    ensure!(shards_holding(&c, 10).await? == vec![sf]);
     Ok(())
 }

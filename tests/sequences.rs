@@ -147,21 +147,14 @@ async fn inserts_get_distinct_ids_routed_by_them_and_last_insert_id_reports_the_
     ensure!(ids.len() == 18 && distinct.len() == 18, "{ids:?}");
     routed_right(&mut conn, "orders", &ids).await?;
 
-    // Prepared: an explicit value is routed by it; leaving the column to the sequence is
-    // refused at PREPARE (not numbered per execute yet) rather than left to each shard.
+    // Prepared: an explicit value is routed by it and does not set the insert id.
     conn.exec_drop(
         "INSERT INTO orders (id, note) VALUES (?, ?)",
         (900u64, "prepared"),
     )
     .await?;
+    ensure!(conn.last_insert_id().unwrap_or(0) == 0);
     routed_right(&mut conn, "orders", &[900]).await?;
-    let e = conn
-        .prep("INSERT INTO orders (note) VALUES (?)")
-        .await
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    ensure!(e.contains("1235") && e.contains("global sequence"), "{e}");
 
     // A global table: one number for the row on every shard.
     conn.query_drop("CREATE TABLE tags (id BIGINT PRIMARY KEY, t VARCHAR(10))")
@@ -213,6 +206,141 @@ async fn many_clients_through_two_proxies_never_share_an_id() -> Result<()> {
     // 12 clients × (5 inserts of 3 rows + 10 of 1).
     ensure!(ids.len() == 12 * 25, "{} rows", ids.len());
     ensure!(distinct.len() == ids.len(), "duplicate ids");
+    Ok(())
+}
+
+/// The id the row with `note` holds, read through the proxy.
+async fn id_of(conn: &mut mysql_async::Conn, note: &str) -> Result<u64> {
+    let id: Option<u64> = conn
+        .exec_first("SELECT id FROM orders WHERE note = ?", (note,))
+        .await?;
+    id.ok_or_else(|| anyhow::anyhow!("no row '{note}'"))
+}
+
+/// Prepared INSERTs (binary protocol and `PREPARE … EXECUTE … USING`) that leave the key to
+/// the sequence, by omitting it or binding NULL or 0, get numbers at each EXECUTE, are
+/// routed by them, and report the first as last-insert-id; explicit values are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_inserts_are_numbered_at_each_execute() -> Result<()> {
+    let c = Cluster::start(SHARDS, TABLES, |_| {}).await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    conn.query_drop(CREATE_ORDERS).await?;
+
+    // Key column omitted, multi-row: distinct numbers, the first reported.
+    let stmt = conn
+        .prep("INSERT INTO orders (note) VALUES (?), (?), (?)")
+        .await?;
+    let mut firsts = Vec::new();
+    for round in 0..4 {
+        let notes: Vec<String> = (0..3).map(|i| format!("m{round}.{i}")).collect();
+        conn.exec_drop(&stmt, (&notes[0], &notes[1], &notes[2]))
+            .await?;
+        let first = conn.last_insert_id().unwrap_or(0);
+        ensure!(first != 0, "no last-insert-id");
+        ensure!(id_of(&mut conn, &notes[0]).await? == first, "round {round}");
+        let lid: Option<u64> = conn.query_first("SELECT LAST_INSERT_ID()").await?;
+        ensure!(lid == Some(first), "LAST_INSERT_ID() {lid:?}, OK {first}");
+        firsts.push(first);
+    }
+    // Key bound as NULL, 0, or a value of its own.
+    let stmt = conn
+        .prep("INSERT INTO orders (id, note) VALUES (?, ?)")
+        .await?;
+    conn.exec_drop(&stmt, (Option::<u64>::None, "bound-null"))
+        .await?;
+    let null_id = conn.last_insert_id().unwrap_or(0);
+    conn.exec_drop(&stmt, (0u64, "bound-zero")).await?;
+    let zero_id = conn.last_insert_id().unwrap_or(0);
+    conn.exec_drop(&stmt, (5000u64, "bound-explicit")).await?;
+    ensure!(conn.last_insert_id().unwrap_or(0) == 0);
+    ensure!(null_id != 0 && zero_id != 0 && null_id != zero_id);
+    ensure!(id_of(&mut conn, "bound-null").await? == null_id);
+    ensure!(id_of(&mut conn, "bound-zero").await? == zero_id);
+    ensure!(id_of(&mut conn, "bound-explicit").await? == 5000);
+    let lid: Option<u64> = conn.query_first("SELECT LAST_INSERT_ID()").await?;
+    ensure!(lid == Some(zero_id), "an explicit value kept {lid:?}");
+
+    // SQL PREPARE: omitted and bound NULL.
+    conn.query_drop("PREPARE ins FROM 'INSERT INTO orders (note) VALUES (?), (?)'")
+        .await?;
+    conn.query_drop("SET @a = 'sql-a', @b = 'sql-b'").await?;
+    conn.query_drop("EXECUTE ins USING @a, @b").await?;
+    let sql_first = conn.last_insert_id().unwrap_or(0);
+    ensure!(sql_first != 0 && id_of(&mut conn, "sql-a").await? == sql_first);
+    conn.query_drop("PREPARE ins2 FROM 'INSERT INTO orders (id, note) VALUES (?, ?)'")
+        .await?;
+    conn.query_drop("EXECUTE ins2 USING NULL, 'sql-null'")
+        .await?;
+    let sql_null = conn.last_insert_id().unwrap_or(0);
+    ensure!(sql_null != 0 && id_of(&mut conn, "sql-null").await? == sql_null);
+
+    // A prepared INSERT … RETURNING that may leave the key to the sequence: refused.
+    let e = conn
+        .prep("INSERT INTO orders (note) VALUES (?) RETURNING id")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    ensure!(e.contains("1235") && e.contains("RETURNING"), "{e}");
+
+    let ids = c.physical_ids("orders").await?;
+    let distinct: BTreeSet<u64> = ids.iter().copied().collect();
+    ensure!(ids.len() == 18 && distinct.len() == 18, "{ids:?}");
+    routed_right(&mut conn, "orders", &ids).await?;
+    Ok(())
+}
+
+/// Prepared numbered inserts from many clients of two proxies at once: no id twice, each
+/// row on the shard of its id, each client's last-insert-id the id of its first row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_prepared_inserts_never_share_an_id() -> Result<()> {
+    let c = Cluster::start(SHARDS, TABLES, |_| {}).await?;
+    let other = c.second_proxy(TABLES).await?;
+    app_conn(&c.proxy, Some("shop"))
+        .await?
+        .query_drop(CREATE_ORDERS)
+        .await?;
+    let mut tasks = Vec::new();
+    for client in 0..8 {
+        let mut conn = if client % 2 == 0 {
+            app_conn(&c.proxy, Some("shop")).await?
+        } else {
+            app_conn(&other, Some("shop")).await?
+        };
+        tasks.push(tokio::spawn(async move {
+            let pair = conn
+                .prep("INSERT INTO orders (note) VALUES (?), (?)")
+                .await?;
+            let keyed = conn
+                .prep("INSERT INTO orders (id, note) VALUES (?, ?)")
+                .await?;
+            for i in 0..10 {
+                let a = format!("c{client}.{i}a");
+                if i % 2 == 0 {
+                    conn.exec_drop(&pair, (&a, format!("c{client}.{i}b")))
+                        .await?;
+                } else {
+                    conn.exec_drop(&keyed, (Option::<u64>::None, &a)).await?;
+                }
+                let first = conn.last_insert_id().unwrap_or(0);
+                ensure!(
+                    id_of(&mut conn, &a).await? == first,
+                    "{a}: reported {first}"
+                );
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let ids = c.physical_ids("orders").await?;
+    let distinct: BTreeSet<u64> = ids.iter().copied().collect();
+    // 8 clients × (5 inserts of 2 rows + 5 of 1).
+    ensure!(ids.len() == 8 * 15, "{} rows", ids.len());
+    ensure!(distinct.len() == ids.len(), "duplicate ids");
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    routed_right(&mut conn, "orders", &ids).await?;
     Ok(())
 }
 

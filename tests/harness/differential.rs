@@ -676,11 +676,21 @@ impl Servers {
     /// Three servers: `shop` sharded over `shards` shards (half on each group's server) with
     /// the `tables` rules (YAML flow mappings), and an empty `shop` on the plain server.
     pub async fn start(shards: u32, tables: &[&str]) -> Result<Servers> {
+        Self::start_with(shards, tables, |_| {}).await
+    }
+
+    /// [`Servers::start`] with the proxy's configuration changed by `tweak` first.
+    pub async fn start_with(
+        shards: u32,
+        tables: &[&str],
+        tweak: impl FnOnce(&mut myshard_config::Config),
+    ) -> Result<Servers> {
         let mut servers = MariaDb::start_many(3).await?;
         let plain = servers.remove(2);
         let g1 = servers.remove(1);
         let g0 = servers.remove(0);
-        let config = sharded_config(&g0, &g1, shards, tables);
+        let mut config = sharded_config(&g0, &g1, shards, tables);
+        tweak(&mut config);
         create_shard_databases(&config, &[&g0, &g1]).await?;
         let proxy = start_proxy(config).await?;
         plain.exec("CREATE DATABASE shop").await?;

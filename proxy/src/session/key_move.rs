@@ -3,9 +3,10 @@
 //! the move in one transaction (the client's own if one is open, under a savepoint):
 //! lock the rows (`SELECT … FOR UPDATE`), copy them changed into the new shard
 //! (`INSERT … SELECT`), delete them from the old one. Rows already on the new shard are
-//! updated in place. Rows on another group would need a transaction over two groups, which
-//! the proxy does not have yet (issue 14): such an UPDATE is refused and says so.
+//! updated in place. Rows moving to another group: see `key_move_groups.rs` (a transaction
+//! over both groups, in the session's transaction mode).
 
+use super::key_move_groups::Crashed;
 use super::shard::route_error;
 use super::{Closed, Session};
 use crate::error::SqlError;
@@ -47,7 +48,10 @@ impl Session {
             }
         })?;
         let r = match k {
-            Ok(k) => self.move_rows(&k).await,
+            Ok(k) => match self.move_rows(&k).await {
+                Ok(r) => r,
+                Err(Crashed) => return Some(Err(Closed)),
+            },
             Err(why) => Err(route_error(RouteError::unsupported(why))),
         };
         Some(match r {
@@ -74,7 +78,29 @@ impl Session {
     }
 
     /// Moves the rows of `k`; the affected-row count as one server would report it.
-    async fn move_rows(&mut self, k: &KeyUpdate) -> Result<u64, SqlError> {
+    /// `Err(Crashed)`: an injected crash of the commit protocol, no answer.
+    async fn move_rows(&mut self, k: &KeyUpdate) -> Result<Result<u64, SqlError>, Crashed> {
+        let (old, new, columns) = match self.move_plan(k).await {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        if old.iter().any(|t| t.group != new.group) {
+            let mut all = old.clone();
+            all.push(new.clone());
+            let _passages = match self.pass_gates(&all).await {
+                Ok(p) => p,
+                Err(e) => return Ok(Err(e)),
+            };
+            return self.move_rows_across_groups(k, &columns, &old, &new).await;
+        }
+        Ok(self.move_in_group(k, &columns, &old, &new).await)
+    }
+
+    /// Where `k`'s rows are (the old shards), where they go, and the table's columns.
+    async fn move_plan(
+        &mut self,
+        k: &KeyUpdate,
+    ) -> Result<(Vec<Target>, Target, std::sync::Arc<[String]>), SqlError> {
         let written = match &k.schema {
             Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&k.table)),
             None => quote_ident(&k.table),
@@ -113,19 +139,6 @@ impl Session {
             self.plan_targets(&format!("SELECT 1 FROM {written}{alias}{filter}"))
                 .await?
         };
-        if let Some(far) = old.iter().find(|t| t.group != new.group) {
-            return Err(SqlError::new(
-                1235,
-                b"42000",
-                format!(
-                    "UPDATE of shard key '{key}' of sharded table '{}' may move rows from group '{}' to group '{}': that needs cross-group transactions (issue 14), which myshard does not support yet",
-                    k.table, far.group, new.group
-                ),
-            ));
-        }
-        let mut all = old.clone();
-        all.push(new.clone());
-        let _passages = self.pass_gates(&all).await?;
         let schema = k
             .schema
             .clone()
@@ -139,7 +152,13 @@ impl Session {
                     table: k.table.clone(),
                     at: 0,
                 };
-                let home = new.database.clone();
+                // Learnt on the home shard, whose group `learn_columns` asks.
+                let home = match self.table.topology.schema(&schema) {
+                    Some(SchemaTopology::Sharded(sh)) => sh.database(sh.home_shard),
+                    _ => None,
+                }
+                .unwrap_or(&new.database)
+                .to_string();
                 let c = self.learn_columns(&schema, &home, &ins).await?;
                 self.shared
                     .column_orders
@@ -147,6 +166,31 @@ impl Session {
                 c
             }
         };
+        Ok((old, new.clone(), columns))
+    }
+
+    /// Moves `k`'s rows when every shard involved is on `new`'s group: one connection, one
+    /// transaction (or a savepoint in the client's).
+    async fn move_in_group(
+        &mut self,
+        k: &KeyUpdate,
+        columns: &[String],
+        old: &[Target],
+        new: &Target,
+    ) -> Result<u64, SqlError> {
+        let mut all = old.to_vec();
+        all.push(new.clone());
+        let _passages = self.pass_gates(&all).await?;
+        let alias = k
+            .alias
+            .as_ref()
+            .map(|a| format!(" AS {}", quote_ident(a)))
+            .unwrap_or_default();
+        let filter = k
+            .selection
+            .as_ref()
+            .map(|w| format!(" WHERE {w}"))
+            .unwrap_or_default();
         let route = self.table.route_to(
             &new.group,
             Some(new.database.clone()),
@@ -165,7 +209,7 @@ impl Session {
         } else {
             ("START TRANSACTION", "ROLLBACK", "COMMIT")
         };
-        let statements = move_statements(k, &columns, &old, new, &alias, &filter);
+        let statements = move_statements(k, columns, old, new, &alias, &filter);
         let run = async |conn: &mut crate::backend::PooledConn| -> Result<u64, SqlError> {
             conn.execute(open).await?;
             let mut affected = 0;

@@ -1,11 +1,18 @@
 //! INSERTs into a table with a global sequence: the numbers the statement leaves to the
 //! proxy (a missing sequence column, NULL or 0) are written in before it is planned, so a
-//! row whose shard key is the sequence column is routed by its number.
+//! row whose shard key is the sequence column is routed by its number. A prepared INSERT
+//! that may leave numbers to the proxy runs each EXECUTE as that text statement.
 
-use super::Session;
+use super::{Closed, Session};
 use crate::error::SqlError;
+use crate::sharding::literal_in;
 use myshard_config::{SchemaTopology, Sequence};
-use myshard_router::shard::sequence::{SequenceSlots, insert_target, sequence_slots};
+use myshard_router::prepare::bind;
+use myshard_router::shard::resolve::Bound;
+use myshard_router::shard::sequence::{
+    SequenceSlots, insert_target, prepared_numbering, sequence_slots,
+};
+use myshard_router::text::encode;
 use std::borrow::Cow;
 
 /// A statement that leaves numbers to a table's sequence.
@@ -43,35 +50,103 @@ impl Session {
         Ok(Cow::Owned(n.slots.render(&values)))
     }
 
-    /// Refuses to prepare an INSERT that leaves numbers to a sequence: numbers are given
-    /// per execute, which prepared statements do not do yet (the rows would otherwise get
-    /// each shard's own AUTO_INCREMENT, which collide).
-    pub(super) fn refuse_unnumbered_prepare(&self, text: &str) -> Result<(), SqlError> {
-        match self.numbering(text) {
-            Some(n) => Err(SqlError::new(
+    /// The text a prepared INSERT is planned and prepared with to learn its metadata: one
+    /// that leaves numbers to a sequence gets stand-in numbers (the values are assigned at
+    /// each EXECUTE, which runs the statement as text: [`Session::execute_numbered`]). A
+    /// RETURNING clause is refused there: its rows would come back in the text protocol.
+    pub(super) fn prepared_numbering_text<'a>(
+        &self,
+        text: Cow<'a, str>,
+    ) -> Result<Cow<'a, str>, SqlError> {
+        if let Some(spec) = self.sequence_of(&text)
+            && prepared_numbering(&text, &spec.column).is_some_and(|p| p.returning)
+        {
+            return Err(SqlError::new(
                 1235,
                 b"42000",
                 format!(
-                    "a prepared INSERT into '{}' that leaves column '{}' to its global sequence; give the column a value, or send the INSERT as text",
-                    n.table, n.spec.column
+                    "a prepared INSERT … RETURNING that may leave column '{}' to its global sequence; send it as text",
+                    spec.column
                 ),
-            )),
-            None => Ok(()),
+            ));
         }
+        Ok(match self.numbering(&text) {
+            Some(n) => Cow::Owned(n.slots.render(&vec![1; n.slots.count()])),
+            None => text,
+        })
     }
 
-    fn numbering(&self, text: &str) -> Option<Numbering> {
+    /// Whether prepared statement `sql` may leave numbers to a table's sequence at
+    /// execute (its key column missing, or given as a parameter, NULL or 0).
+    pub(super) fn prepared_leaves_numbers(&self, sql: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(sql);
+        self.sequence_of(&text)
+            .is_some_and(|spec| prepared_numbering(&text, &spec.column).is_some())
+    }
+
+    /// Whether SQL-prepared `text` (`PREPARE … FROM`) leaves numbers to a sequence with
+    /// its key column missing: its plan waits for the numbers of each EXECUTE.
+    pub(super) fn sql_prepare_leaves_numbers(&self, text: &str) -> bool {
+        self.numbering(text).is_some()
+    }
+
+    /// Runs an EXECUTE of a prepared INSERT that may leave numbers to a sequence: the
+    /// bound values are written into the text as literals, and the statement runs as the
+    /// client's text statement would (numbered, routed by its numbers, the first reported
+    /// as last-insert-id), in the schema it was prepared in. An INSERT's answer is an OK
+    /// or error packet, the same in both protocols.
+    pub(super) async fn execute_numbered(
+        &mut self,
+        sql: &[u8],
+        params: Option<Vec<Bound>>,
+        schema: Option<String>,
+        seq: u8,
+    ) -> Result<(), Closed> {
+        let Some(params) = params else {
+            let e = SqlError::malformed_packet("COM_STMT_EXECUTE parameters");
+            return self.send_err(&e, seq).await;
+        };
+        let charset = self.vars.client_charset();
+        let literals: Vec<String> = params.iter().map(|b| literal_in(b, charset)).collect();
+        let text = String::from_utf8_lossy(sql);
+        let Some(bound) = bind(&text, &literals) else {
+            let e = SqlError::wrong_arguments("mysqld_stmt_execute");
+            return self.send_err(&e, seq).await;
+        };
+        let raw = encode(&bound);
+        let mut payload = Vec::with_capacity(raw.len() + 1);
+        payload.push(0x03);
+        payload.extend_from_slice(&raw);
+        // Run in the prepare-time schema, then back to the session's own.
+        let own = match schema {
+            Some(s) if self.schema.as_deref() != Some(s.as_str()) => Some(self.schema.replace(s)),
+            _ => None,
+        };
+        let r = self.com_query(&payload, seq).await;
+        if let Some(own) = own {
+            self.schema = own;
+        }
+        r
+    }
+
+    /// The sequence of the table `text` inserts into, if it has one.
+    fn sequence_of(&self, text: &str) -> Option<Sequence> {
         let (schema, table) = insert_target(text)?;
         let schema = schema.or_else(|| self.schema.clone())?;
-        let spec = self
-            .table
+        self.table
             .config
             .schema(&schema)?
             .tables
             .iter()
             .find(|t| t.name == table)?
             .sequence
-            .clone()?;
+            .clone()
+    }
+
+    fn numbering(&self, text: &str) -> Option<Numbering> {
+        let (schema, table) = insert_target(text)?;
+        let schema = schema.or_else(|| self.schema.clone())?;
+        let spec = self.sequence_of(text)?;
         let home_group = match self.table.topology.schema(&schema) {
             Some(SchemaTopology::Sharded(sh)) => sh.group_of(sh.home_shard).map(str::to_string),
             _ => None,

@@ -156,6 +156,10 @@ impl Session {
                 "This command is not supported in the prepared statement protocol yet",
             ));
         }
+        // Its numbers, and so its shards, are known only at EXECUTE.
+        if self.sql_prepare_leaves_numbers(text) {
+            return Ok(true);
+        }
         let ctx = RouteContext {
             topology: &self.table.topology,
             schema: self.schema.as_deref(),
@@ -164,6 +168,10 @@ impl Session {
             // CONNECTION_ID(), USER(), …: run by the proxy, which gives the client's own.
             ShardPlan::Passthrough => Ok(self.database_calls(text).is_some()),
             ShardPlan::Shard(_) => Ok(true),
+            // IN (SELECT …) evaluated first at each EXECUTE (subquery_values.rs).
+            ShardPlan::Error(e) if e.code == 1235 && self.prefetch_stand_in(text).is_some() => {
+                Ok(true)
+            }
             ShardPlan::Error(e) => Err(route_error(e)),
         }
     }

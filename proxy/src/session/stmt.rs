@@ -47,6 +47,13 @@ pub(super) struct ClientStmt {
     _slot: Slot,
     /// Routed by one integer key parameter: executes skip the general resolver.
     point: Option<super::point_execute::PointExecute>,
+    /// An INSERT that may leave numbers to a global sequence: executes run as text
+    /// (sequence_fill.rs).
+    numbered: bool,
+    /// Its `IN (SELECT …)` subqueries are evaluated at each execute (prepared_prefetch.rs).
+    prefetched: bool,
+    /// The statement the last such execute ran.
+    last_prefetch: super::prepared_prefetch::LastPrefetch,
 }
 
 impl ClientStmt {
@@ -155,6 +162,7 @@ impl Session {
         seq: u8,
         slot: Slot,
     ) -> Result<(), Closed> {
+        let prefetched = meta.route.is_some() && self.prepared_prefetches(&meta.sql).await;
         let id = self.next_stmt_id;
         self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
         let mut ok = vec![0x00];
@@ -181,6 +189,9 @@ impl Session {
                 long_data_bytes: 0,
                 long_data_error: None,
                 _slot: slot,
+                numbered: self.prepared_leaves_numbers(&meta.sql),
+                prefetched,
+                last_prefetch: Default::default(),
                 point: meta
                     .route
                     .as_deref()
@@ -200,8 +211,16 @@ impl Session {
         };
         let text = super::privilege::resolve_comments(&self.shared, &text)?;
         let text = self.with_insert_columns(text).await?;
-        self.refuse_unnumbered_prepare(&text)?;
-        match self.plan_statement(&text).await {
+        let text = self.prepared_numbering_text(text)?;
+        let mut plan = self.plan_statement(&text).await;
+        // IN (SELECT …) evaluated at each execute: metadata from a stand-in.
+        if let ShardPlan::Error(e) = &plan
+            && e.code == 1235
+            && let Some(stand_in) = self.prefetch_stand_in(&text)
+        {
+            plan = self.plan_statement(&stand_in).await;
+        }
+        match plan {
             ShardPlan::Passthrough => Ok((self.default_route()?, sql.to_vec(), None)),
             ShardPlan::Error(e) => Err(super::shard::route_error(e)),
             ShardPlan::Shard(r) => {
@@ -379,6 +398,23 @@ impl Session {
             Some(s) if self.schema.as_deref() != Some(s.as_str()) => Some(s.clone()),
             _ => None,
         };
+        if stmt.numbered {
+            let params = crate::sharding::bound_params(&req, types, n, &long_data);
+            let schema = stmt.schema.clone();
+            return self.execute_numbered(&meta.sql, params, schema, seq).await;
+        }
+        if stmt.prefetched {
+            let params = crate::sharding::bound_params(&req, types, n, &long_data);
+            let schema = stmt.schema.clone();
+            let last = std::mem::take(&mut stmt.last_prefetch);
+            let (last, r) = self
+                .execute_prefetched(&meta, params, schema, last, seq)
+                .await;
+            if let Some(stmt) = self.stmts.get_mut(&id) {
+                stmt.last_prefetch = last;
+            }
+            return r;
+        }
         let malformed = || SqlError::malformed_packet("COM_STMT_EXECUTE parameters");
         self.intent = self.prepared_intent(&meta.sql);
         if let (Some(point), Some(route)) = (point, &meta.route) {

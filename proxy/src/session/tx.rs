@@ -56,7 +56,7 @@ impl Session {
 
     /// Sends `verb` to every pinned connection in a transaction; connections pinned only
     /// for the transaction go back to the pool.
-    async fn finish_transaction(&mut self, verb: &str) -> Result<(), Option<SqlError>> {
+    pub(super) async fn finish_transaction(&mut self, verb: &str) -> Result<(), Option<SqlError>> {
         // A shard the transaction wrote must not have moved (tx_shards.rs).
         let _passages = match verb {
             "COMMIT" => self.commit_gates().await.map_err(Some)?,

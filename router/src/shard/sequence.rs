@@ -160,6 +160,69 @@ pub fn sequence_slots(sql: &str, column: &str) -> Option<SequenceSlots> {
     })
 }
 
+/// How a prepared INSERT / REPLACE (with `?` placeholders) may leave sequence column
+/// `column` to the proxy: decided only at execute, once the values are bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreparedNumbering {
+    /// It has a RETURNING clause (whose rows a text statement would answer in the text
+    /// protocol).
+    pub returning: bool,
+}
+
+/// Whether prepared `sql` may leave sequence column `column` to the proxy at execute: the
+/// column is missing (or there is no column list), or a row gives it a placeholder (bound
+/// as NULL or 0 it asks for a number), NULL or 0. `None` when every row gives the column
+/// a value of its own, or `sql` is no INSERT / REPLACE … VALUES / SET.
+pub fn prepared_numbering(sql: &str, column: &str) -> Option<PreparedNumbering> {
+    let stmts = Parser::parse_sql(&MySqlDialect {}, sql).ok()?;
+    let [Statement::Insert(ins)] = stmts.as_slice() else {
+        return None;
+    };
+    if !matches!(ins.table, TableObject::TableName(_)) {
+        return None;
+    }
+    let is_column = |name: &ObjectName| {
+        name.0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case(column))
+    };
+    let open = |v: &Expr| wants_number(v) || is_placeholder(v);
+    let leaves = if ins.columns.is_empty() && !ins.assignments.is_empty() {
+        match ins.assignments.iter().find(|a| match &a.target {
+            AssignmentTarget::ColumnName(c) => is_column(c),
+            AssignmentTarget::Tuple(_) => false,
+        }) {
+            Some(a) => open(&a.value),
+            None => true,
+        }
+    } else {
+        let SetExpr::Values(values) = ins.source.as_ref()?.body.as_ref() else {
+            return None;
+        };
+        match ins.columns.iter().position(is_column) {
+            _ if ins.columns.is_empty() => true,
+            Some(at) => values
+                .rows
+                .iter()
+                .any(|row| row.content.get(at).is_none_or(&open)),
+            None => true,
+        }
+    };
+    leaves.then_some(PreparedNumbering {
+        returning: ins.returning.is_some(),
+    })
+}
+
+/// Whether `v` is a `?` placeholder (possibly in parentheses).
+fn is_placeholder(v: &Expr) -> bool {
+    match v {
+        Expr::Value(v) => matches!(v.value, Value::Placeholder(_)),
+        Expr::Nested(inner) => is_placeholder(inner),
+        _ => false,
+    }
+}
+
 /// The argument of `LAST_INSERT_ID(expr)`.
 pub fn last_insert_id_arg(f: &Function) -> Option<&Expr> {
     if !f
@@ -257,6 +320,27 @@ mod tests {
         assert_eq!(fill("INSERT INTO t SET id = 3", &[]), None);
         assert_eq!(fill("INSERT INTO t SELECT * FROM u", &[]), None);
         assert_eq!(fill("UPDATE t SET id = 0", &[]), None);
+    }
+
+    #[test]
+    fn prepared_inserts_that_may_leave_numbers() {
+        let n = |sql: &str| prepared_numbering(sql, "id");
+        let open = Some(PreparedNumbering { returning: false });
+        assert_eq!(n("INSERT INTO t (a) VALUES (?), (?)"), open);
+        assert_eq!(n("INSERT INTO t (id, a) VALUES (5, ?), (?, ?)"), open);
+        assert_eq!(n("INSERT INTO t (id, a) VALUES ((?), 1)"), open);
+        assert_eq!(n("INSERT INTO t (id, a) VALUES (NULL, ?)"), open);
+        assert_eq!(n("INSERT INTO t VALUES (?, ?)"), open);
+        assert_eq!(n("INSERT INTO t SET a = ?"), open);
+        assert_eq!(n("INSERT INTO t SET id = ?, a = 1"), open);
+        assert_eq!(
+            n("INSERT INTO t (a) VALUES (?) RETURNING id"),
+            Some(PreparedNumbering { returning: true })
+        );
+        assert_eq!(n("INSERT INTO t (id, a) VALUES (5, ?), (6, ?)"), None);
+        assert_eq!(n("INSERT INTO t SET id = 3, a = ?"), None);
+        assert_eq!(n("INSERT INTO t (id, a) SELECT ?, 1"), None);
+        assert_eq!(n("UPDATE t SET id = ?"), None);
     }
 
     #[test]
