@@ -190,16 +190,24 @@ impl Session {
             Ok(p) => p,
             Err(e) => return self.send_err(&e, seq).await,
         };
-        let dest = match self.target_route(route, t) {
+        // Point statements name their table's database, so the shard's route is the one
+        // plain statements of the schema take there (cached per shard).
+        let dest = if route.template.is_verbatim() {
+            self.target_route(route, t).map(Arc::new)
+        } else {
+            self.point_route_to(&route.schema, t.shard)
+        };
+        let dest = match dest {
             Ok(d) => d,
             Err(e) => return self.send_err(&e, seq).await,
         };
         // Its own buffer: the output buffer is where the relay renames the column
         // definitions.
-        let mut framed = Vec::with_capacity(32 + types.len() + req.values.len());
+        let mut framed = self.take_point_buffer();
         let at = packet::begin_packet(&mut framed);
         let n = usize::from(meta.params);
         if rebuild_execute_into(&mut framed, req, 0, types, n, &[]).is_none() {
+            self.put_point_buffer(framed);
             let e = SqlError::malformed_packet("COM_STMT_EXECUTE parameters");
             return self.send_err(&e, seq).await;
         }
@@ -223,6 +231,7 @@ impl Session {
             )
             .await;
         self.rename_schema.clear();
+        self.put_point_buffer(framed);
         r
     }
 }
