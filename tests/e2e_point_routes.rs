@@ -1,8 +1,7 @@
 //! Point selects of a sharded schema (text point reads and prepared point executes) reuse
 //! their shard's route between statements (proxy/src/session/point_routes.rs). A reused
-//! route must still be what the routing table gives: a write host taken out of service
-//! is refused at once (never reached through a kept route), and serves again once it is
-//! back; the other group's shards keep answering meanwhile; the answers and their column
+//! route must still be what the routing table gives: a write host the monitor marks down
+//! is refused, and serves again once it is back up on the same session; the other group's shards keep answering meanwhile; the answers and their column
 //! definitions (the logical schema) are the same on every repetition.
 
 mod harness;
@@ -90,17 +89,16 @@ async fn kept_point_routes_follow_the_host_state() -> Result<()> {
             assert_eq!(got, [want(id), want(id)], "key {id}");
         }
     }
-    // g1's write host out of service: its shards are refused, g0's keep answering.
-    set_state(&c.proxy, &c.g1.addr(), HostState::Fenced)?;
+    // g1's write host marked down: its shards are refused, g0's keep answering.
+    set_state(&c.proxy, &c.g1.addr(), HostState::Down)?;
     for id in 0..KEYS {
         let got = both(&mut conn, &stmt, id).await;
         if groups[id as usize] == "g1" {
             for r in &got {
-                let e = r
-                    .as_ref()
-                    .err()
-                    .with_context(|| format!("key {id} on the fenced host answered: {got:?}"))?;
-                ensure!(e.contains("fenced"), "key {id}: {e}");
+                let e = r.as_ref().err().with_context(|| {
+                    format!("key {id} on the host marked down answered: {got:?}")
+                })?;
+                ensure!(e.contains("down"), "key {id}: {e}");
             }
         } else {
             assert_eq!(got, [want(id), want(id)], "key {id} on g0");
