@@ -41,7 +41,16 @@
 #                      bytes to MariaDB, no protocol work: the cost of the extra hop alone),
 #                      alternating direct, socat, myshard; the table gains socat columns
 #   --proxy-workers N  myshard's worker threads (TOKIO_WORKER_THREADS; default: one per CPU)
+#   --server-status    also read SHOW GLOBAL STATUS of every server before and after each
+#                      measured myshard run and print, per case, what the servers did per
+#                      query (summed over the servers): the counters that moved (Com_*,
+#                      Handler_*, Opened_tables, Table_open_cache_*, Bytes_*, …), the gauges
+#                      Prepared_stmt_count, Open_tables and Threads_connected at the end, and
+#                      mariadbd's user and system CPU per query; kept in the work directory
+#                      as status-*.txt. What the proxy asks of the backends, to compare the
+#                      sharded and unsharded cases statement by statement
 #   --no-build         use the existing target/release/myshard
+#   --binary PATH      use this myshard binary (implies --no-build): to compare two builds
 #   --keep             keep the work directory (data, configuration, logs, raw sysbench output)
 #   --hold             set everything up, print the ports and process ids, then wait (no runs)
 #                      until interrupted: for profiling by hand
@@ -96,6 +105,8 @@ BUILD=1
 KEEP=0
 RECORD=0
 HOLD=0
+SERVER_STATUS=0
+BINARY=""
 
 while (($#)); do
 	case "$1" in
@@ -112,7 +123,9 @@ while (($#)); do
 	--baseline-two-servers) TWO_SERVERS=1 ;;
 	--socat) SOCAT=1 ;;
 	--proxy-workers) positive_int "$1" "${2-}" 1 && PROXY_WORKERS=$2 && shift ;;
+	--server-status) SERVER_STATUS=1 ;;
 	--no-build) BUILD=0 ;;
+	--binary) [[ -x "${2-}" ]] || die "--binary needs an executable" && BINARY=$2 && BUILD=0 && shift ;;
 	--keep) KEEP=1 ;;
 	--hold) HOLD=1 ;;
 	--record) RECORD=1 ;;
@@ -168,6 +181,7 @@ trap 'exit 130' INT TERM
 # Build
 
 build_myshard
+[[ -n "$BINARY" ]] && MYSHARD=$BINARY
 
 # ---------------------------------------------------------------------------------------------
 # MariaDB
@@ -402,6 +416,43 @@ sb_split() {
 	return "$s1"
 }
 
+# status_snapshot FILE — `name value` of every numeric global status variable, summed over the
+# servers, plus mariadbd's user and system CPU ticks (as Cpu_user_ticks, Cpu_system_ticks).
+status_snapshot() {
+	local n pid u y
+	{
+		for ((n = 0; n < NSERVERS; n++)); do
+			sql_on "$n" -e 'SHOW GLOBAL STATUS'
+		done
+		for pid in "${MARIADB_PIDS[@]}"; do
+			read -r u y < <(cpu_ticks "$pid")
+			printf 'Cpu_user_ticks\t%s\nCpu_system_ticks\t%s\n' "$u" "$y"
+		done
+	} | awk -F'\t' '$2 ~ /^[0-9]+$/ { sum[$1] += $2 } END { for (k in sum) print k, sum[k] }' | sort >"$1"
+}
+
+# Counters that are levels, not events: reported as their value after the run.
+STATUS_GAUGES=" Prepared_stmt_count Open_tables Open_table_definitions Open_files Threads_connected Threads_running Threads_cached Memory_used Uptime Uptime_since_flush_status "
+
+# status_report BEFORE AFTER QUERIES OUT — per-query deltas of the counters that moved (at
+# least once per 1,000 queries), the gauges after the run, mariadbd CPU in µs per query;
+# written to OUT and printed.
+status_report() {
+	join "$1" "$2" | awk -v q="$3" -v hz="$CLK_TCK" -v gauges="$STATUS_GAUGES" '
+		q > 0 {
+			d = $3 - $2
+			if (index(gauges, " " $1 " ")) { g[$1] = $3; next }
+			if ($1 == "Cpu_user_ticks") { cu = d; next }
+			if ($1 == "Cpu_system_ticks") { cs = d; next }
+			if (d / q >= 0.001) printf "  %-34s %10.3f / query\n", $1, d / q
+		}
+		END {
+			printf "  %-34s %10.1f µs user + %.1f µs system / query\n", "mariadbd CPU", cu / hz / q * 1e6, cs / hz / q * 1e6
+			for (k in g) printf "  %-34s %10d (after the run)\n", k, g[k]
+		}' | sort >"$4"
+	cat "$4" >&2
+}
+
 run_one() {
 	local test=$1 mode=$2 threads=$3 transport=$4 target=$5 round=$6 key="$1|$2|$3|$4|$5"
 	local log="$WORK/run-$test-$mode-$threads-$transport-$target-$round.log"
@@ -410,11 +461,14 @@ run_one() {
 		sb_split "$target" "$transport" "$test" "$log.warmup" "$threads" "${args[@]}" --time="$WARMUP" run || true
 	fi
 	local pu0 py0 pu1 py1 p0 p1 s0 s1 status=0
+	local status_file="$WORK/status-$test-$mode-$threads-$transport-$target-$round"
+	((SERVER_STATUS)) && [[ "$target" == proxy ]] && status_snapshot "$status_file.before"
 	read -r pu0 py0 < <(cpu_ticks "$PROXY_PID")
 	s0=$(server_ticks)
 	sb_split "$target" "$transport" "$test" "$log" "$threads" "${args[@]}" --time="$TIME" run || status=$?
 	read -r pu1 py1 < <(cpu_ticks "$PROXY_PID")
 	s1=$(server_ticks)
+	((SERVER_STATUS)) && [[ "$target" == proxy ]] && status_snapshot "$status_file.after"
 	p0=$((pu0 + py0))
 	p1=$((pu1 + py1))
 	local queries secs p95 errors reconnects problem=""
@@ -446,6 +500,10 @@ run_one() {
 		"$test" "$mode" "$threads" "$transport" "$target" "$round" "${queries:-?}" "${secs:-?}" "${p95:-?}" \
 		"$(awk -v t=$((p1 - p0)) -v h="$CLK_TCK" 'BEGIN { printf "%.2f", t / h }')" \
 		"$(awk -v t=$((s1 - s0)) -v h="$CLK_TCK" 'BEGIN { printf "%.2f", t / h }')" >&2
+	if ((SERVER_STATUS)) && [[ "$target" == proxy ]]; then
+		echo "  servers per query (status deltas summed over the servers):" >&2
+		status_report "$status_file.before" "$status_file.after" "${queries:-0}" "$status_file.txt"
+	fi
 }
 
 LOAD_BEFORE=$(background_load)

@@ -186,6 +186,7 @@ pub(super) async fn login(
             out: Vec::new(),
             command: Vec::new(),
             route_cache: None,
+            point_routes: Default::default(),
             participants: Vec::new(),
             tx_shards: Vec::new(),
             account: Arc::new(user.clone()),

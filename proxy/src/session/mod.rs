@@ -22,6 +22,7 @@ mod participants;
 mod planner;
 pub mod point_execute;
 pub mod point_read;
+mod point_routes;
 mod prepared_prefetch;
 mod privilege;
 mod processlist;
@@ -72,6 +73,8 @@ pub struct Session {
     command: Vec<u8>,
     /// The default route of the last statement, reused while still valid.
     route_cache: Option<query::CachedRoute>,
+    /// The routes of point statements by shard, reused while still valid.
+    point_routes: point_routes::PointRoutes,
     /// The routing table of the running statement (loaded once per command).
     table: Arc<crate::routing::RoutingTable>,
     /// The user's account as configured when the client logged in (a reload changes

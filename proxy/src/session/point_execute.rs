@@ -204,16 +204,31 @@ impl Session {
             };
             t = &moved;
         }
-        let dest = match self.target_route_after_switch(route, t).await {
+        // Point statements name their table's database, so the shard's route is the one
+        // plain statements of the schema take there (cached per shard); a group switching
+        // its write host holds them as any other statement.
+        let dest = if route.template.is_verbatim() {
+            self.target_route_after_switch(route, t).await.map(Arc::new)
+        } else {
+            match self.point_route_to(&route.schema, t.shard) {
+                Err(e) => match self.hold_for_switch(e).await {
+                    Ok(()) => self.point_route_to(&route.schema, t.shard),
+                    Err(e) => Err(e),
+                },
+                ok => ok,
+            }
+        };
+        let dest = match dest {
             Ok(d) => d,
             Err(e) => return self.send_err(&e, seq).await,
         };
         // Its own buffer: the output buffer is where the relay renames the column
         // definitions.
-        let mut framed = Vec::with_capacity(32 + types.len() + req.values.len());
+        let mut framed = self.take_point_buffer();
         let at = packet::begin_packet(&mut framed);
         let n = usize::from(meta.params);
         if rebuild_execute_into(&mut framed, req, 0, types, n, &[]).is_none() {
+            self.put_point_buffer(framed);
             let e = SqlError::malformed_packet("COM_STMT_EXECUTE parameters");
             return self.send_err(&e, seq).await;
         }
@@ -237,6 +252,7 @@ impl Session {
             )
             .await;
         self.rename_schema.clear();
+        self.put_point_buffer(framed);
         r
     }
 }

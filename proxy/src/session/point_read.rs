@@ -91,15 +91,11 @@ impl Session {
             Ok(p) => p,
             Err(e) => return Some(self.send_err(&e, seq).await),
         };
-        let dest =
-            match self
-                .table
-                .target(Some(&schema), Some(point.shard), self.intent, self.flags)
-            {
-                Ok(d) => d,
-                Err(e) => return Some(self.send_err(&e, seq).await),
-            };
-        let mut request = Vec::with_capacity(point.sql.len() + 1);
+        let dest = match self.point_route_to(&schema, point.shard) {
+            Ok(d) => d,
+            Err(e) => return Some(self.send_err(&e, seq).await),
+        };
+        let mut request = self.take_point_buffer();
         request.push(0x03);
         request.extend_from_slice(point.sql.as_bytes());
         self.rename_schema.set(&point.database, &schema, true);
@@ -107,6 +103,7 @@ impl Session {
             .forward_at(&dest, &request, seq, ResponseKind::Query, Some(c.clone()))
             .await;
         self.rename_schema.clear();
+        self.put_point_buffer(request);
         Some(r)
     }
 }

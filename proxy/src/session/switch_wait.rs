@@ -113,7 +113,7 @@ impl Session {
     /// host in the session's table does not serve and that group is being switched (or
     /// fails over on its own), waits for the switch and takes the table in force; `failed`
     /// when no switch came.
-    async fn hold_for_switch(&mut self, failed: SqlError) -> Result<(), SqlError> {
+    pub(super) async fn hold_for_switch(&mut self, failed: SqlError) -> Result<(), SqlError> {
         if failed.side != Side::NotSent {
             return Err(failed);
         }
