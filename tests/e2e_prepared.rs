@@ -198,6 +198,35 @@ async fn parameters_of_every_type_round_trip() -> Result<()> {
     Ok(())
 }
 
+/// The server's `max_prepared_stmt_count` is one budget for every connection: a backend
+/// connection that keeps many statements makes room on 1461 (its least used ones are
+/// closed and prepared again when executed) instead of failing the client's statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_statement_budget_is_shared_by_making_room() -> Result<()> {
+    let env = Env::start(1, |c| c.groups[0].pool.max = 1).await?;
+    env.dbs[0]
+        .exec("SET GLOBAL max_prepared_stmt_count = 10")
+        .await?;
+    let mut conn = app_conn(&env.proxy, Some("s0")).await?;
+    let mut stmts = Vec::new();
+    for k in 0..25i64 {
+        let stmt = conn.prep(format!("SELECT ? + {k}")).await?;
+        let v: Option<i64> = conn.exec_first(&stmt, (1i64,)).await?;
+        anyhow::ensure!(v == Some(1 + k), "statement {k}: {v:?}");
+        stmts.push((k, stmt));
+    }
+    // Every statement still runs, those closed on the backend prepared there again.
+    for (k, stmt) in &stmts {
+        let v: Option<i64> = conn.exec_first(stmt, (2i64,)).await?;
+        anyhow::ensure!(v == Some(2 + k), "statement {k} again: {v:?}");
+    }
+    let held: Vec<i64> = env.dbs[0]
+        .query("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'PREPARED_STMT_COUNT'")
+        .await?;
+    anyhow::ensure!(held.first().is_some_and(|&n| n <= 10), "{held:?}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statements_shared_by_clients_over_a_small_pool() -> Result<()> {
     let env = Env::start(1, |c| c.groups[0].pool.max = 2).await?;

@@ -566,6 +566,39 @@ async fn prepare(
     conn: &mut PooledConn,
     sql: &[u8],
 ) -> Result<(Vec<Vec<u8>>, u32, u16, u16), SqlError> {
+    match prepare_once(conn, sql).await {
+        // The server's `max_prepared_stmt_count` is one budget for all its connections
+        // (the proxy's and others'): this connection's least used statements make room,
+        // they are prepared again when next executed.
+        Err(e) if e.code == ER_MAX_PREPARED_STMT_COUNT_REACHED && !conn.stmts.is_empty() => {
+            close_least_used(conn, conn.stmts.len().div_ceil(2)).await;
+            prepare_once(conn, sql).await
+        }
+        r => r,
+    }
+}
+
+/// MariaDB's answer to a PREPARE beyond the server's `max_prepared_stmt_count`.
+const ER_MAX_PREPARED_STMT_COUNT_REACHED: u16 = 1461;
+
+/// Closes the `n` least recently used backend statements of `conn`.
+async fn close_least_used(conn: &mut PooledConn, n: usize) {
+    let mut by_use: Vec<(u64, u64, u32)> =
+        conn.stmts.iter().map(|(k, s)| (s.used, *k, s.id)).collect();
+    by_use.sort_unstable();
+    for (_, key, id) in by_use.into_iter().take(n) {
+        conn.stmts.remove(&key);
+        let mut p = vec![0x19];
+        p.extend_from_slice(&id.to_le_bytes());
+        // COM_STMT_CLOSE has no response.
+        let _ = conn.send(&p).await;
+    }
+}
+
+async fn prepare_once(
+    conn: &mut PooledConn,
+    sql: &[u8],
+) -> Result<(Vec<Vec<u8>>, u32, u16, u16), SqlError> {
     let mut p = Vec::with_capacity(sql.len() + 1);
     p.push(0x16);
     p.extend_from_slice(sql);
@@ -611,18 +644,7 @@ pub(super) async fn ensure_prepared(
 /// Records a backend statement, closing the least recently used one beyond the cap.
 async fn remember(conn: &mut PooledConn, key: u64, backend_id: u32) {
     if conn.stmts.len() >= MAX_STMTS_PER_CONN {
-        let oldest = conn
-            .stmts
-            .iter()
-            .min_by_key(|(_, s)| s.used)
-            .map(|(k, s)| (*k, s.id));
-        if let Some((k, id)) = oldest {
-            conn.stmts.remove(&k);
-            let mut p = vec![0x19];
-            p.extend_from_slice(&id.to_le_bytes());
-            // COM_STMT_CLOSE has no response.
-            let _ = conn.send(&p).await;
-        }
+        close_least_used(conn, 1).await;
     }
     let used = conn.stmt_clock;
     conn.stmts.insert(
