@@ -146,6 +146,34 @@ pub(super) fn values(row: &Row) -> Vec<String> {
         .collect()
 }
 
+/// The GTID position of the consistent snapshot open on `source` (its
+/// `binlog_snapshot_file` / `_position` through `BINLOG_GTID_POS`).
+pub(super) async fn snapshot_position(source: &mut Server) -> Result<String, String> {
+    let status = source.rows("SHOW STATUS LIKE 'binlog_snapshot_%'").await?;
+    let mut file = String::new();
+    let mut position = String::new();
+    for row in &status {
+        let name: Option<String> = row.get(0);
+        let value: Option<String> = row.get(1);
+        match name.as_deref() {
+            Some("Binlog_snapshot_file") => file = value.unwrap_or_default(),
+            Some("Binlog_snapshot_position") => position = value.unwrap_or_default(),
+            _ => {}
+        }
+    }
+    let snapshot: Option<String> = source
+        .first(&format!(
+            "SELECT BINLOG_GTID_POS({}, {})",
+            literal(&file),
+            position.parse::<u64>().map_err(|_| format!(
+                "{}: no binlog snapshot position ({position:?})",
+                source.addr
+            ))?
+        ))
+        .await?;
+    Ok(snapshot.unwrap_or_default())
+}
+
 impl Shared {
     /// Creates `pre.database` and its tables on `to`'s write host and copies a consistent
     /// snapshot of the rows from the source write host.
@@ -159,30 +187,9 @@ impl Shared {
                  START TRANSACTION WITH CONSISTENT SNAPSHOT",
             )
             .await?;
-        let status = source.rows("SHOW STATUS LIKE 'binlog_snapshot_%'").await?;
-        let mut file = String::new();
-        let mut position = String::new();
-        for row in &status {
-            let name: Option<String> = row.get(0);
-            let value: Option<String> = row.get(1);
-            match name.as_deref() {
-                Some("Binlog_snapshot_file") => file = value.unwrap_or_default(),
-                Some("Binlog_snapshot_position") => position = value.unwrap_or_default(),
-                _ => {}
-            }
-        }
-        let snapshot: Option<String> = source
-            .first(&format!(
-                "SELECT BINLOG_GTID_POS({}, {})",
-                literal(&file),
-                position.parse::<u64>().map_err(|_| format!(
-                    "{}: no binlog snapshot position ({position:?})",
-                    source.addr
-                ))?
-            ))
-            .await?;
+        let snapshot = snapshot_position(&mut source).await?;
         let mut report = CopyReport {
-            snapshot: snapshot.unwrap_or_default(),
+            snapshot,
             ..CopyReport::default()
         };
         let tables = source

@@ -1,6 +1,7 @@
 //! The end of a journaled migration: `verify` compares the moved database between the
-//! source and the target (after the cut-over) and records `Verified` when they are equal;
-//! `cleanup` drops the source copy, refused unless the migration was verified.
+//! source and the target (after the cut-over, the quiet-time check) and records `Verified`
+//! when they are equal; `cleanup` drops the source copy, refused unless the migration was
+//! verified (by that, or by its verify before the cut-over).
 
 use super::copy::ident;
 use super::cutover::write_login;
@@ -55,7 +56,9 @@ impl Shared {
     /// Drops the source copy of migration `id`; only after a successful verify.
     pub async fn cleanup_journaled(&self, id: u64) -> Result<MigrationRecord, String> {
         let m = self.journaled(id)?;
-        if m.phase != Phase::Verified {
+        let verified =
+            m.phase == Phase::Verified || (m.phase == Phase::CutOver && m.verified_before_cut_over);
+        if !verified {
             return Err(format!(
                 "migration {id} is in phase {:?}: cleanup drops the source copy only after a \
                  successful verify",

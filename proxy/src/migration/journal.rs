@@ -77,6 +77,10 @@ pub struct MigrationRecord {
     /// Write hold of the cut-over (gate closed to reopened), in milliseconds.
     #[serde(default)]
     pub hold_ms: Option<u64>,
+    /// The verify before the cut-over (at one GTID position, under writes) found the copies
+    /// equal: cleanup is allowed once cut over. Absent in journals of older versions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verified_before_cut_over: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -167,11 +171,28 @@ pub fn begin(
         phase: Phase::Preflight,
         error: None,
         hold_ms: None,
+        verified_before_cut_over: false,
     };
     body.next_id += 1;
     body.migrations.push(record.clone());
     store(&path, &body)?;
     Ok(record)
+}
+
+/// Notes that migration `id`'s verify before the cut-over found the copies equal.
+pub fn record_verified(config: &Config, id: u64) -> Result<MigrationRecord, String> {
+    let path = path_of(config)?;
+    let _one = JOURNAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut body = load(config, &path)?;
+    let m = body
+        .migrations
+        .iter_mut()
+        .find(|m| m.id == id)
+        .ok_or_else(|| format!("no migration {id}"))?;
+    m.verified_before_cut_over = true;
+    let out = m.clone();
+    store(&path, &body)?;
+    Ok(out)
 }
 
 /// Persists migration `id`'s new phase (and failure, if any); returns the record.

@@ -23,6 +23,7 @@ pub mod rebalance_run;
 pub mod replicate;
 pub mod run;
 pub mod verify;
+mod verify_consistent;
 
 pub use cutover::{CutOver, CutOverError, CutOverReport};
 pub use journal::{MigrationRecord, Phase};

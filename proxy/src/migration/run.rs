@@ -114,6 +114,17 @@ impl Shared {
         journal::record(&config, m.id, Phase::Replicate, None)?;
         self.start_replication(&pre, &m.to, &copied.snapshot)
             .await?;
+        // Both copies compared at one position while writes go on; a difference stops the
+        // migration here (undone), naming the chunks.
+        let verified = self.verify_consistent(&pre, &m.to, bounds.catch_up).await?;
+        if !verified.differences.is_empty() {
+            return Err(format!(
+                "verify before the cut-over found {} difference(s): {}",
+                verified.differences.len(),
+                verified.differences.join("; ")
+            ));
+        }
+        journal::record_verified(&config, m.id)?;
         journal::record(&config, m.id, Phase::CuttingOver, None)?;
         self.cut_over(&CutOver {
             schema: m.schema.clone(),
