@@ -212,7 +212,14 @@ impl Shared {
                 } else {
                     m.phase
                 };
-                match self.remove_replication(&database, &m.to).await {
+                let removed = match self.remove_replication(&database, &m.to).await {
+                    Ok(()) => {
+                        self.clean_former_target(m.id, &m.to, &database, false)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                match removed {
                     Ok(()) if phase != m.phase => journal::record(&config, m.id, phase, None),
                     Ok(()) => Ok(m.clone()),
                     Err(e) => Err(e),
