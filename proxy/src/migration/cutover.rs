@@ -175,6 +175,17 @@ impl Shared {
                 replication,
             });
         }
+        // A group that switched its write host meanwhile: the position was reached on a
+        // host that may no longer replicate to the new one (the migration repoints).
+        for (group, server) in [(&from, &source), (&c.to, &target)] {
+            if self.write_addr(group).as_deref() != Some(server.addr.as_str()) {
+                drop(closure);
+                return Err(CutOverError::Backend(format!(
+                    "group '{group}' switched its write host away from {} during the cut-over",
+                    server.addr
+                )));
+            }
+        }
         let mut placement = (*table.placement).clone();
         placement.place(&config, &c.schema, c.shard, &c.to);
         let epoch = self.persist_placement(placement)?;

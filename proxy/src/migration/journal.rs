@@ -81,6 +81,10 @@ pub struct MigrationRecord {
     /// equal: cleanup is allowed once cut over. Absent in journals of older versions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub verified_before_cut_over: bool,
+    /// The target write host the copy and the replication connection went to, and the
+    /// copy's snapshot position (a target failover repoints from them: `repoint.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_host: Option<super::repoint::TargetHost>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -172,6 +176,7 @@ pub fn begin(
         error: None,
         hold_ms: None,
         verified_before_cut_over: false,
+        target_host: None,
     };
     body.next_id += 1;
     body.migrations.push(record.clone());
@@ -229,4 +234,22 @@ pub fn record_with_hold(
     let out = m.clone();
     store(&path, &body)?;
     Ok(out)
+}
+
+/// Persists where migration `id`'s copy and replication connection are on the target.
+pub fn record_target_host(
+    config: &Config,
+    id: u64,
+    host: super::repoint::TargetHost,
+) -> Result<(), String> {
+    let path = path_of(config)?;
+    let _one = JOURNAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut body = load(config, &path)?;
+    let m = body
+        .migrations
+        .iter_mut()
+        .find(|m| m.id == id)
+        .ok_or_else(|| format!("no migration {id}"))?;
+    m.target_host = Some(host);
+    store(&path, &body)
 }

@@ -21,6 +21,7 @@ pub mod read_only;
 pub mod rebalance;
 pub mod rebalance_run;
 pub mod replicate;
+pub mod repoint;
 pub mod run;
 pub mod verify;
 mod verify_consistent;

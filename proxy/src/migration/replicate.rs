@@ -49,33 +49,11 @@ impl Shared {
                 slave_pos.raise(gtid);
             }
         }
-        let (host, port) = source
-            .addr
-            .rsplit_once(':')
-            .ok_or_else(|| format!("source address {} has no port", source.addr))?;
-        let name = connection_name(&pre.database);
-        let quote = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
+        super::repoint::with_own_domains(&mut target, &mut slave_pos).await?;
         target
             .exec(&format!("SET GLOBAL gtid_slave_pos = '{slave_pos}'"))
             .await?;
-        target
-            .exec(&format!(
-                "CHANGE MASTER '{name}' TO MASTER_HOST='{}', MASTER_PORT={}, MASTER_USER='{}', \
-                 MASTER_PASSWORD='{}', MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos",
-                quote(host),
-                port.parse::<u16>()
-                    .map_err(|_| format!("source address {} has no port", source.addr))?,
-                quote(&source.user),
-                quote(&source.password),
-            ))
-            .await?;
-        target
-            .exec(&format!(
-                "SET GLOBAL `{name}`.replicate_do_db = '{}'",
-                quote(&pre.database)
-            ))
-            .await?;
-        target.exec(&format!("START SLAVE '{name}'")).await
+        super::repoint::create_connection(&mut target, &source, &pre.database).await
     }
 
     /// Stops and removes the replication connection moving `database` on `to`'s write

@@ -5,6 +5,7 @@
 
 use super::cutover::CutOver;
 use super::journal::{self, MigrationRecord, Phase};
+use super::repoint::TargetHost;
 use crate::server::Shared;
 use std::time::Duration;
 
@@ -79,11 +80,13 @@ impl Shared {
                     .unwrap_or_default()
                     .to_string();
                 let removed = self.remove_replication(&database, to).await.err();
+                let former = self.clean_former_target(m.id, to, &database, false).await;
+                let removed = removed.or(former.err());
                 let hold_ms = u64::try_from(hold.as_millis()).ok();
                 journal::record_with_hold(&config, m.id, Phase::CutOver, removed, hold_ms)
             }
             Err(reason) => {
-                let undone = self.abort_migration(schema, shard, to).await;
+                let undone = self.abort_everywhere(m).await;
                 let (phase, error) = match undone {
                     Ok(()) => (Phase::Aborted, reason.clone()),
                     Err(e) => (
@@ -110,10 +113,19 @@ impl Shared {
         let config = self.config();
         let pre = self.preflight(&m.schema, m.shard, &m.to).await?;
         journal::record(&config, m.id, Phase::Copy, None)?;
-        let copied = self.copy_snapshot(&pre, &m.to).await?;
+        // Where the copy goes, so a switch of the target group is seen (repoint.rs).
+        let mut noted = TargetHost {
+            addr: self.write_addr(&m.to).unwrap_or_default(),
+            snapshot: String::new(),
+        };
+        self.note_target(m, &noted)?;
+        let copied = self.copy_snapshot(&pre, &m.to).await;
+        let copied = self.unless_switched(&m.to, &noted.addr, "copy", copied)?;
+        noted.snapshot = copied.snapshot.clone();
+        self.note_target(m, &noted)?;
         journal::record(&config, m.id, Phase::Replicate, None)?;
-        self.start_replication(&pre, &m.to, &copied.snapshot)
-            .await?;
+        let started = self.start_replication(&pre, &m.to, &copied.snapshot).await;
+        self.unless_switched(&m.to, &noted.addr, "copy", started)?;
         // Both copies compared at one position while writes go on; a difference stops the
         // migration here (undone), naming the chunks.
         let verified = self.verify_consistent(&pre, &m.to, bounds.catch_up).await?;
@@ -126,16 +138,26 @@ impl Shared {
         }
         journal::record_verified(&config, m.id)?;
         journal::record(&config, m.id, Phase::CuttingOver, None)?;
-        self.cut_over(&CutOver {
+        let c = CutOver {
             schema: m.schema.clone(),
             shard: m.shard,
             to: m.to.clone(),
             drain: bounds.drain,
             catch_up: bounds.catch_up,
-        })
-        .await
-        .map(|r| r.hold)
-        .map_err(|e| e.to_string())
+        };
+        // A switch of either group before or during a cut-over attempt: repoint, try again.
+        self.follow_failovers(m, &pre, &mut noted).await?;
+        let mut attempt = 1;
+        loop {
+            match self.cut_over(&c).await {
+                Ok(r) => return Ok(r.hold),
+                Err(e) if attempt < 3 && self.follow_failovers(m, &pre, &mut noted).await? => {
+                    tracing::warn!("migration {}: cut-over after a failover: {e}", m.id);
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
     }
 
     /// Aborts journaled migration `id` (only before its cut-over).
@@ -151,7 +173,7 @@ impl Shared {
                 m.phase
             ));
         }
-        self.abort_migration(&m.schema, m.shard, &m.to).await?;
+        self.abort_everywhere(&m).await?;
         journal::record(&config, id, Phase::Aborted, Some("aborted".into()))
     }
 
@@ -186,7 +208,7 @@ impl Shared {
                     m.schema,
                     m.phase
                 );
-                match self.abort_migration(&m.schema, m.shard, &m.to).await {
+                match self.abort_everywhere(&m).await {
                     Ok(()) => journal::record(
                         &config,
                         m.id,
@@ -201,7 +223,14 @@ impl Shared {
                 } else {
                     m.phase
                 };
-                match self.remove_replication(&database, &m.to).await {
+                let removed = match self.remove_replication(&database, &m.to).await {
+                    Ok(()) => {
+                        self.clean_former_target(m.id, &m.to, &database, false)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                match removed {
                     Ok(()) if phase != m.phase => journal::record(&config, m.id, phase, None),
                     Ok(()) => Ok(m.clone()),
                     Err(e) => Err(e),
