@@ -129,7 +129,11 @@ impl Shared {
             ));
         }
         let record = self.migrate(&m.schema, m.shard, &m.to, bounds).await?;
-        self.verify_journaled(record.id).await?;
+        // A migration verifies both copies at one position before its cut-over; comparing
+        // again afterwards only works while no client writes the shard.
+        if !record.verified_before_cut_over {
+            self.verify_journaled(record.id).await?;
+        }
         Ok(record.id)
     }
 }
