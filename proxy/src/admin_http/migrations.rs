@@ -83,13 +83,7 @@ async fn abort(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    if let Some(refusal) = refuse_unauthorized(&shared, &headers) {
-        return refusal;
-    }
-    match shared.abort_journaled(id).await {
-        Ok(m) => axum::Json(m).into_response(),
-        Err(e) => refused(StatusCode::CONFLICT, e),
-    }
+    act(&shared, &headers, async || shared.abort_journaled(id).await).await
 }
 
 async fn verify(
@@ -97,13 +91,10 @@ async fn verify(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    if let Some(refusal) = refuse_unauthorized(&shared, &headers) {
-        return refusal;
-    }
-    match shared.verify_journaled(id).await {
-        Ok(m) => axum::Json(m).into_response(),
-        Err(e) => refused(StatusCode::CONFLICT, e),
-    }
+    act(&shared, &headers, async || {
+        shared.verify_journaled(id).await
+    })
+    .await
 }
 
 async fn cleanup(
@@ -111,10 +102,23 @@ async fn cleanup(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    if let Some(refusal) = refuse_unauthorized(&shared, &headers) {
+    act(&shared, &headers, async || {
+        shared.cleanup_journaled(id).await
+    })
+    .await
+}
+
+/// Runs `action` on a migration for an authorized request: the record as it ended, or 409
+/// with the reason it was refused.
+async fn act(
+    shared: &Shared,
+    headers: &HeaderMap,
+    action: impl AsyncFnOnce() -> Result<journal::MigrationRecord, String>,
+) -> Response {
+    if let Some(refusal) = refuse_unauthorized(shared, headers) {
         return refusal;
     }
-    match shared.cleanup_journaled(id).await {
+    match action().await {
         Ok(m) => axum::Json(m).into_response(),
         Err(e) => refused(StatusCode::CONFLICT, e),
     }
