@@ -364,3 +364,86 @@ async fn shard_key_updates_move_rows_across_groups_in_one_xa_transaction() -> Re
     ensure!(shards_holding(&c, 10).await? == vec![sf]);
     Ok(())
 }
+
+/// Server-side prepared shard-key UPDATEs (binary protocol) and `PREPARE … FROM` /
+/// `EXECUTE … USING` move rows like the text statement: within the group, to the other
+/// group (XA), executed again with other values, and a NULL key bound at EXECUTE is refused
+/// with nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_shard_key_updates_move_rows() -> Result<()> {
+    let state = tempfile::tempdir()?;
+    let dir = state.path().display().to_string();
+    let c = Cluster::start(SHARDS, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
+    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
+    conn.query_drop(
+        "CREATE TABLE orders (id INT PRIMARY KEY, uid INT NOT NULL, note VARCHAR(20) NOT NULL)",
+    )
+    .await?;
+    let shards = uid_shards(&c, &mut conn).await?;
+    let a = 1;
+    let sa = shards[&a];
+    let near = *shards
+        .iter()
+        .find(|(_, s)| **s != sa && group(**s) == group(sa))
+        .context("no other shard in the group")?
+        .0;
+    let far = *shards
+        .iter()
+        .find(|(_, s)| group(**s) != group(sa))
+        .context("no uid on the other group")?
+        .0;
+    conn.query_drop(format!(
+        "INSERT INTO orders (id, uid, note) VALUES (1, {a}, 'one'), (2, {a}, 'two')"
+    ))
+    .await?;
+
+    // Binary protocol: one statement, executed for a move within the group, then to the
+    // other group, then back.
+    let stmt = conn
+        .prep("UPDATE orders SET uid = ?, note = ? WHERE id = ? AND uid = ?")
+        .await?;
+    ensure!(stmt.num_params() == 4 && stmt.num_columns() == 0);
+    for (to, from, note) in [(near, a, "near"), (far, near, "far"), (a, far, "home")] {
+        conn.exec_drop(&stmt, (to, note, 1, from)).await?;
+        ensure!(
+            conn.affected_rows() == 1,
+            "to {to}: {}",
+            conn.affected_rows()
+        );
+        ensure!(
+            shards_holding(&c, 1).await? == vec![shards[&to]],
+            "row 1 after the move to {to}: {:?}",
+            c.rows().await?
+        );
+        let seen: Option<String> = conn
+            .exec_first("SELECT note FROM orders WHERE uid = ? AND id = 1", (to,))
+            .await?;
+        ensure!(seen.as_deref() == Some(note), "{seen:?}");
+    }
+    // A NULL key bound at EXECUTE: refused, nothing moved; the statement stays usable.
+    let e = conn
+        .exec_drop(&stmt, (None::<i64>, "x", 1, a))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    ensure!(e.contains("may not be NULL"), "{e}");
+    ensure!(shards_holding(&c, 1).await? == vec![sa]);
+    conn.exec_drop(&stmt, (far, "again", 1, a)).await?;
+    ensure!(shards_holding(&c, 1).await? == vec![shards[&far]]);
+    conn.close(stmt).await?;
+
+    // SQL PREPARE / EXECUTE … USING.
+    conn.query_drop("PREPARE mv FROM 'UPDATE orders SET uid = ? WHERE id = 2 AND uid = ?'")
+        .await?;
+    conn.query_drop(format!("SET @to = {far}, @from = {a}"))
+        .await?;
+    conn.query_drop("EXECUTE mv USING @to, @from").await?;
+    ensure!(conn.affected_rows() == 1, "{}", conn.affected_rows());
+    ensure!(shards_holding(&c, 2).await? == vec![shards[&far]]);
+    let rows = c.rows().await?;
+    let total: usize = rows.values().map(Vec::len).sum();
+    ensure!(total == 2, "{rows:?}");
+    ensure!(prepared_branches(&c).await? == 0);
+    Ok(())
+}

@@ -202,3 +202,115 @@ fn a_journal_record_of_an_older_version_reads_as_not_verified_before_the_cut_ove
     assert!(!text.contains("verified_before_cut_over"), "{text}");
     Ok(())
 }
+
+/// The verify stops the target's replication connection, runs it until one position,
+/// opens the target's snapshot there and resumes replication. A resume that came while
+/// the run until that position was ending found it still running and did nothing, and
+/// the connection then stopped for good: the next cut-over waited in vain (seen once in
+/// `migration_load` on a loaded machine; the window is the moment between the target
+/// applying the position and its replication threads stopping, so this test cannot force
+/// it, only check after every round). Here the moved shard holds 5,000 more rows and its
+/// last row changes all the time: every verify finds no difference, after each both
+/// threads run, and the target keeps applying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replication_runs_again_after_every_verify() -> Result<()> {
+    let state = state_dir("resume");
+    let (c, ids) = cluster(&state).await?;
+    let shared = c.proxy.shared().clone();
+    c.g0.exec(&format!(
+        "INSERT INTO {DB}.t (id, v) SELECT seq, seq FROM {DB}.seq_10000001_to_10005000"
+    ))
+    .await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicI64::new(0));
+    let load = writer(
+        app_conn(&c.proxy, Some("shop")).await?,
+        ids[0],
+        stop.clone(),
+        acked.clone(),
+    );
+    // The last chunk's row, written on the source directly: the compare reads it last.
+    let mut direct = mysql_async::Conn::new(c.g0.opts("root", "", None)).await?;
+    let last_row = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut n = 0i64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                direct
+                    .query_drop(format!("UPDATE {DB}.t SET v = {n} WHERE id = 10005000"))
+                    .await?;
+            }
+            anyhow::Ok(n)
+        })
+    };
+    let pre = shared
+        .preflight("shop", MOVED, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let copied = shared
+        .copy_snapshot(&pre, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    shared
+        .start_replication(&pre, "g1", &copied.snapshot)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let rounds = std::env::var("MIGRATION_VERIFY_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let mut stopped = Vec::new();
+    for round in 0..rounds {
+        let report = shared
+            .verify_consistent(&pre, "g1", Duration::from_secs(10))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        assert!(report.differences.is_empty(), "{report:?}");
+        // An UNTIL run ends within moments of reaching its position.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let status: Vec<mysql_async::Row> = c.g1.query("SHOW ALL SLAVES STATUS").await?;
+        let row = status.first().context("the connection exists")?;
+        let running = |column: &str| row.get::<String, _>(column).unwrap_or_default() == "Yes";
+        if !(running("Slave_IO_Running") && running("Slave_SQL_Running")) {
+            stopped.push(round);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    load.await?;
+    let last_value = last_row.await??;
+    assert!(
+        stopped.is_empty(),
+        "replication stopped after verify rounds {stopped:?}"
+    );
+    // The target applied the writer's last write.
+    let last = acked.load(Ordering::Relaxed);
+    let mut seen: Vec<i64> = Vec::new();
+    for _ in 0..100 {
+        seen =
+            c.g1.query(&format!("SELECT v FROM {DB}.t WHERE id = {}", ids[0]))
+                .await?;
+        if seen == vec![last] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, vec![last], "g1 applies the writes after the verifies");
+    let mut seen: Vec<i64> = Vec::new();
+    for _ in 0..100 {
+        seen =
+            c.g1.query(&format!("SELECT v FROM {DB}.t WHERE id = 10005000"))
+                .await?;
+        if seen == vec![last_value] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, vec![last_value], "g1 applies the direct writes too");
+    shared
+        .remove_replication(DB, "g1")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}

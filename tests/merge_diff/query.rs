@@ -613,7 +613,12 @@ impl Gen {
             let order = self.order_items(&items, &all);
             sql.s(" ORDER BY ").s(&order.join(", "));
             construct = "distinct+order-by";
-            if self.rng.chance(40) {
+            // MariaDB 10.11 ignores OFFSET when every DISTINCT column comes from a table
+            // it reads as a constant (`countries` pinned through `c.code = a.country AND
+            // a.country = 'pt'`): `SELECT DISTINCT c.name … LIMIT 10 OFFSET 8` returns the
+            // one distinct row. A plain-server defect (docs/DIFFERENTIAL.md), not generated.
+            let global_only = cols.iter().all(|r| r.sql.starts_with("c."));
+            if self.rng.chance(40) && !global_only {
                 self.limit(sql);
                 construct = "distinct+limit";
             }

@@ -5,6 +5,12 @@
 //! master_gtid_pos`, the source's domain only) and its own snapshot opened there; then
 //! replication resumes (the snapshot keeps its view) and the chunks are compared inside
 //! both snapshots. Stopping the target first matters: it can then not be past P.
+//!
+//! Replication is controlled on a second connection to the target (`STOP SLAVE` is
+//! refused inside the snapshot's transaction), and it resumes by `STOP SLAVE` then
+//! `START SLAVE`: the run until P may still be ending when P is applied, and a plain
+//! `START SLAVE` then finds it running and does nothing, leaving the connection stopped
+//! once the run ends.
 
 use super::copy::snapshot_position;
 use super::cutover::write_login;
@@ -33,13 +39,17 @@ impl Shared {
         catch_up: Duration,
     ) -> Result<VerifyReport, String> {
         let mut source = Server::connect(&write_login(self, &pre.from)?, STEP).await?;
-        let mut target = Server::connect(&write_login(self, to)?, STEP).await?;
+        let login = write_login(self, to)?;
+        let mut target = Server::connect(&login, STEP).await?;
+        let mut control = Server::connect(&login, STEP).await?;
         let name = connection_name(&pre.database);
-        target.exec(&format!("STOP SLAVE '{name}'")).await?;
-        let opened = snapshots(&mut source, &mut target, pre, &name, catch_up).await;
+        control.exec(&format!("STOP SLAVE '{name}'")).await?;
+        let opened = snapshots(&mut source, &mut target, &mut control, pre, &name, catch_up).await;
         // Replication resumes whatever happened (the target's snapshot, if open, keeps
         // its view); a failure to resume fails the verify.
-        let resumed = target.exec(&format!("START SLAVE '{name}'")).await;
+        let resumed = control
+            .exec(&format!("STOP SLAVE '{name}'; START SLAVE '{name}'"))
+            .await;
         opened?;
         resumed?;
         let report = compare(&mut source, &mut target, &pre.database).await?;
@@ -50,10 +60,11 @@ impl Shared {
 }
 
 /// With the target's connection `name` stopped: opens the source's snapshot at P, runs
-/// the target until P and opens its snapshot there (its SQL thread stopped at P).
+/// the target until P (through `control`) and opens its snapshot there on `target`.
 async fn snapshots(
     source: &mut Server,
     target: &mut Server,
+    control: &mut Server,
     pre: &Preflight,
     name: &str,
     catch_up: Duration,
@@ -65,19 +76,19 @@ async fn snapshots(
         // The source never logged anything: the target has nothing to apply.
         return target.exec(SNAPSHOT).await;
     }
-    target
+    control
         .exec(&format!(
             "START SLAVE '{name}' UNTIL master_gtid_pos = '{until}'"
         ))
         .await?;
     let seconds = catch_up.as_secs_f64().max(1.0);
-    target.set_timeout(catch_up + STEP);
-    let reached: Option<i64> = target
+    control.set_timeout(catch_up + STEP);
+    let reached: Option<i64> = control
         .first(&format!("SELECT MASTER_GTID_WAIT('{until}', {seconds})"))
         .await?;
-    target.set_timeout(STEP);
+    control.set_timeout(STEP);
     if reached != Some(0) {
-        let problem = replication_problem(target, &pre.database).await;
+        let problem = replication_problem(control, &pre.database).await;
         return Err(format!(
             "the target did not reach the source's position {until} within {catch_up:?}{problem}"
         ));

@@ -27,26 +27,7 @@ impl Session {
         text: &str,
         seq: u8,
     ) -> Option<Result<(), Closed>> {
-        let topology = &self.table.topology;
-        let session_schema = self.schema.as_deref();
-        // Only UPDATEs in a sharded schema, or naming a schema, are parsed here.
-        let in_sharded = session_schema
-            .and_then(|s| topology.schema(s))
-            .is_some_and(|s| s.is_sharded());
-        let head = text.trim_start().get(..6)?;
-        if !head.eq_ignore_ascii_case("UPDATE") || (!in_sharded && !text.contains('.')) {
-            return None;
-        }
-        let k = key_update(text, |schema, table| {
-            let schema = schema.or(session_schema)?;
-            match topology.schema(schema)? {
-                SchemaTopology::Sharded(sh) => match sh.table(table)? {
-                    TableRule::Sharded { key, .. } => Some(key.clone()),
-                    TableRule::Global => None,
-                },
-                _ => None,
-            }
-        })?;
+        let k = self.key_update_of(text)?;
         let r = match k {
             Ok(k) => match self.move_rows(&k).await {
                 Ok(r) => r,
@@ -61,6 +42,31 @@ impl Session {
                 self.write_out().await
             }
             Err(e) => self.send_err(&e, seq).await,
+        })
+    }
+
+    /// `text` as an UPDATE of a sharded table's shard key: `None` for any other statement
+    /// (cheaply, without parsing, for most), `Some(Err)` for one that cannot be moved.
+    pub(super) fn key_update_of(&self, text: &str) -> Option<Result<KeyUpdate, String>> {
+        let topology = &self.table.topology;
+        let session_schema = self.schema.as_deref();
+        // Only UPDATEs in a sharded schema, or naming a schema, are parsed here.
+        let in_sharded = session_schema
+            .and_then(|s| topology.schema(s))
+            .is_some_and(|s| s.is_sharded());
+        let head = text.trim_start().get(..6)?;
+        if !head.eq_ignore_ascii_case("UPDATE") || (!in_sharded && !text.contains('.')) {
+            return None;
+        }
+        key_update(text, |schema, table| {
+            let schema = schema.or(session_schema)?;
+            match topology.schema(schema)? {
+                SchemaTopology::Sharded(sh) => match sh.table(table)? {
+                    TableRule::Sharded { key, .. } => Some(key.clone()),
+                    TableRule::Global => None,
+                },
+                _ => None,
+            }
         })
     }
 

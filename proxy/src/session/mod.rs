@@ -23,6 +23,7 @@ mod planner;
 pub mod point_execute;
 pub mod point_read;
 mod point_routes;
+mod prepared_key_move;
 mod prepared_prefetch;
 mod privilege;
 mod processlist;

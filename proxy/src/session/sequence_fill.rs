@@ -52,7 +52,7 @@ impl Session {
 
     /// The text a prepared INSERT is planned and prepared with to learn its metadata: one
     /// that leaves numbers to a sequence gets stand-in numbers (the values are assigned at
-    /// each EXECUTE, which runs the statement as text: [`Session::execute_numbered`]). A
+    /// each EXECUTE, which runs the statement as text: [`Session::execute_as_text`]). A
     /// RETURNING clause is refused there: its rows would come back in the text protocol.
     pub(super) fn prepared_numbering_text<'a>(
         &self,
@@ -90,12 +90,13 @@ impl Session {
         self.numbering(text).is_some()
     }
 
-    /// Runs an EXECUTE of a prepared INSERT that may leave numbers to a sequence: the
-    /// bound values are written into the text as literals, and the statement runs as the
-    /// client's text statement would (numbered, routed by its numbers, the first reported
-    /// as last-insert-id), in the schema it was prepared in. An INSERT's answer is an OK
-    /// or error packet, the same in both protocols.
-    pub(super) async fn execute_numbered(
+    /// Runs an EXECUTE of a prepared statement that runs as text (an INSERT that may leave
+    /// numbers to a sequence, an UPDATE moving rows to another shard): the bound values
+    /// are written into the text as literals, and the statement runs as the client's text
+    /// statement would (numbered and routed by its numbers, or moving its rows), in the
+    /// schema it was prepared in. Its answer is an OK or error packet, the same in both
+    /// protocols.
+    pub(super) async fn execute_as_text(
         &mut self,
         sql: &[u8],
         params: Option<Vec<Bound>>,

@@ -172,6 +172,8 @@ impl Session {
             ShardPlan::Error(e) if e.code == 1235 && self.prefetch_stand_in(text).is_some() => {
                 Ok(true)
             }
+            // A shard-key UPDATE: its rows move at each EXECUTE (key_move.rs).
+            ShardPlan::Error(_) if self.key_move_stand_in(text).is_some() => Ok(true),
             ShardPlan::Error(e) => Err(route_error(e)),
         }
     }

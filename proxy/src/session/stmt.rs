@@ -47,9 +47,10 @@ pub(super) struct ClientStmt {
     _slot: Slot,
     /// Routed by one integer key parameter: executes skip the general resolver.
     point: Option<super::point_execute::PointExecute>,
-    /// An INSERT that may leave numbers to a global sequence: executes run as text
-    /// (sequence_fill.rs).
-    numbered: bool,
+    /// Executes run as text statements with the bound values written in: an INSERT that
+    /// may leave numbers to a global sequence (sequence_fill.rs), or an UPDATE moving rows
+    /// to the shard of a new key (prepared_key_move.rs).
+    as_text: bool,
     /// Its `IN (SELECT …)` subqueries are evaluated at each execute (prepared_prefetch.rs).
     prefetched: bool,
     /// The statement the last such execute ran.
@@ -189,7 +190,8 @@ impl Session {
                 long_data_bytes: 0,
                 long_data_error: None,
                 _slot: slot,
-                numbered: self.prepared_leaves_numbers(&meta.sql),
+                as_text: self.prepared_leaves_numbers(&meta.sql)
+                    || self.prepared_moves_keys(&meta.sql),
                 prefetched,
                 last_prefetch: Default::default(),
                 point: meta
@@ -217,6 +219,12 @@ impl Session {
         if let ShardPlan::Error(e) = &plan
             && e.code == 1235
             && let Some(stand_in) = self.prefetch_stand_in(&text)
+        {
+            plan = self.plan_statement(&stand_in).await;
+        }
+        // A shard-key UPDATE: its executes move rows as text statements.
+        if let ShardPlan::Error(_) = &plan
+            && let Some(stand_in) = self.key_move_stand_in(&text)
         {
             plan = self.plan_statement(&stand_in).await;
         }
@@ -398,10 +406,10 @@ impl Session {
             Some(s) if self.schema.as_deref() != Some(s.as_str()) => Some(s.clone()),
             _ => None,
         };
-        if stmt.numbered {
+        if stmt.as_text {
             let params = crate::sharding::bound_params(&req, types, n, &long_data);
             let schema = stmt.schema.clone();
-            return self.execute_numbered(&meta.sql, params, schema, seq).await;
+            return self.execute_as_text(&meta.sql, params, schema, seq).await;
         }
         if stmt.prefetched {
             let params = crate::sharding::bound_params(&req, types, n, &long_data);

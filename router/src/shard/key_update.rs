@@ -98,7 +98,7 @@ pub fn key_update(
                 "'{c}' must be set to a literal value (expressions are not supported here)"
             ));
         }
-        let text = idx.of(&a.value).and_then(|r| sql.get(r))?;
+        let text = literal_range(&idx, &a.value).and_then(|r| sql.get(r))?;
         if c.eq_ignore_ascii_case(&key) {
             if matches!(&a.value, Expr::Value(v) if matches!(v.value, Value::Null)) {
                 return refuse("the shard key may not be NULL");
@@ -134,6 +134,16 @@ pub fn key_update(
     }))
 }
 
+/// Byte range of literal `e`, a character set introducer included (the parser's span of
+/// `_utf8mb4 'x'` is the string's alone).
+fn literal_range(idx: &LineIndex, e: &Expr) -> Option<std::ops::Range<usize>> {
+    let r = idx.of(e)?;
+    match e {
+        Expr::Prefixed { prefix, .. } => Some(idx.range(prefix.span)?.start..r.end),
+        _ => Some(r),
+    }
+}
+
 fn is_literal(e: &Expr) -> bool {
     match e {
         Expr::Value(v) => !matches!(v.value, Value::Placeholder(_)),
@@ -142,6 +152,9 @@ fn is_literal(e: &Expr) -> bool {
             expr,
         } => matches!(expr.as_ref(), Expr::Value(v) if matches!(v.value, Value::Number(..))),
         Expr::Nested(inner) => is_literal(inner),
+        // A string with a character set introducer (`_utf8mb4 X'6E'`): how prepared
+        // statements' bound strings are written in.
+        Expr::Prefixed { prefix, value } if prefix.value.starts_with('_') => is_literal(value),
         _ => false,
     }
 }
@@ -183,6 +196,19 @@ mod tests {
         ] {
             assert!(matches!(take(sql), Some(Err(_))), "{sql}");
         }
+    }
+
+    #[test]
+    fn a_string_with_a_character_set_introducer_is_a_literal() {
+        let k = take("UPDATE orders SET uid = 5, note = _utf8mb4 X'6E' WHERE id = 1")
+            .and_then(Result::ok);
+        assert_eq!(
+            k.map(|k| k.assignments),
+            Some(vec![
+                ("uid".into(), "5".into()),
+                ("note".into(), "_utf8mb4 X'6E'".into())
+            ])
+        );
     }
 
     #[test]
