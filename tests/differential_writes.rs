@@ -1,6 +1,6 @@
 //! Differential families for statements applications send on their first day (issue 9):
 //! `SELECT … FROM DUAL`, INSERT / REPLACE without a column list (sharded and global tables,
-//! text and prepared) and shard-key UPDATEs. The same statements run against one plain
+//! text and prepared) and shard-key UPDATEs (text and prepared). The same statements run against one plain
 //! MariaDB and through myshard (`shop` sharded over 8 shards on two groups); results,
 //! affected rows and, after every write, the whole written table must be the same.
 //! Refusals are counted per family and printed: none is allowed in any family. The proxy
@@ -167,7 +167,8 @@ fn insert_no_columns(rng: &mut Rng, next_id: &mut i64) -> Stmt {
 }
 
 fn shard_key_update(rng: &mut Rng, next_id: i64) -> Stmt {
-    let mut q = Sql::new(false);
+    // A third as server-side prepared statements (the values bound).
+    let mut q = Sql::new(rng.chance(30));
     let uid = int(rng, 1, 40);
     q.s("UPDATE items SET uid = ").l(&uid);
     if rng.chance(40) {
