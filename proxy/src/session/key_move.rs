@@ -247,6 +247,32 @@ impl Session {
     }
 }
 
+/// How a moved row's columns are read from its old shard `from` (a physical table): the
+/// new value of each assigned column (the last assignment wins, as in MySQL), the old
+/// column otherwise; with the qualifier the columns are read through (the alias if any).
+pub(super) fn new_row_values(
+    k: &KeyUpdate,
+    columns: &[String],
+    from: &str,
+) -> (String, Vec<String>) {
+    let qualifier = match &k.alias {
+        Some(a) => quote_ident(a),
+        None => from.to_string(),
+    };
+    let values = columns
+        .iter()
+        .map(|c| {
+            k.assignments
+                .iter()
+                .rev()
+                .find(|(a, _)| a.eq_ignore_ascii_case(c))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| format!("{qualifier}.{}", quote_ident(c)))
+        })
+        .collect();
+    (qualifier, values)
+}
+
 /// One statement of a move.
 enum Step {
     /// Locks rows (`SELECT … FOR UPDATE`).
@@ -285,21 +311,7 @@ fn move_statements(
             )));
             continue;
         }
-        let qualifier = match &k.alias {
-            Some(a) => quote_ident(a),
-            None => from.clone(),
-        };
-        let values: Vec<String> = columns
-            .iter()
-            .map(|c| {
-                k.assignments
-                    .iter()
-                    .rev()
-                    .find(|(a, _)| a.eq_ignore_ascii_case(c))
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_else(|| format!("{qualifier}.{}", quote_ident(c)))
-            })
-            .collect();
+        let (qualifier, values) = new_row_values(k, columns, &from);
         out.push(Step::Lock(format!(
             "SELECT 1 FROM {from}{alias}{filter} FOR UPDATE"
         )));

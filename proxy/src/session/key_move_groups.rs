@@ -137,21 +137,7 @@ impl Session {
         }
         for t in away {
             let from = physical(t);
-            let qualifier = match &k.alias {
-                Some(a) => quote_ident(a),
-                None => from.clone(),
-            };
-            let values: Vec<String> = columns
-                .iter()
-                .map(|c| {
-                    k.assignments
-                        .iter()
-                        .rev()
-                        .find(|(a, _)| a.eq_ignore_ascii_case(c))
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_else(|| format!("{qualifier}.{}", quote_ident(c)))
-                })
-                .collect();
+            let (qualifier, values) = super::key_move::new_row_values(k, columns, &from);
             self.savepoint(&mut touched, t).await?;
             let read = format!(
                 "SELECT {} FROM {from}{alias}{filter} FOR UPDATE",
