@@ -2,7 +2,8 @@
 //! `s1` on `g1`) with [`ACCOUNTS`] accounts each and a ledger of transfer ids; clients
 //! moving one unit between the groups in one transaction each, recording what they were
 //! told about every transfer; and the checks after a crash: total balance unchanged, each
-//! transfer on both groups or neither, every acknowledged transfer applied, every
+//! transfer on both groups or neither, every account's balance what its ledger says
+//! (each transfer applied exactly once), every acknowledged transfer applied, every
 //! transfer the proxy called rolled back absent, no prepared XA branch left.
 //!
 //! ```ignore
@@ -232,6 +233,22 @@ pub struct Books {
     pub g1: Vec<i64>,
     /// The sum of every account on both groups.
     pub total: i64,
+    /// Each group's accounts: (id, balance).
+    pub accounts: [Vec<(i64, i64)>; 2],
+}
+
+impl Books {
+    /// The balance account `a` of group `group` must have if every transfer in its ledger
+    /// moved exactly one unit (transfer `n` moves from g0 to g1 when even, back when odd).
+    fn expected(&self, group: usize, a: i64) -> i64 {
+        let ledger = if group == 0 { &self.g0 } else { &self.g1 };
+        ledger
+            .iter()
+            .filter(|n| *n % ACCOUNTS + 1 == a)
+            .map(|n| if (*n % 2 == 0) == (group == 0) { -1 } else { 1 })
+            .sum::<i64>()
+            + OPENING
+    }
 }
 
 /// The prepared XA branches on `db` (their xids).
@@ -259,20 +276,23 @@ pub async fn settled(dbs: [&MariaDb; 2], timeout: Duration) -> Result<Books> {
     )
     .await?;
     let mut ledgers = [Vec::new(), Vec::new()];
-    let mut total = 0;
+    let mut accounts = [Vec::new(), Vec::new()];
     for (i, db) in dbs.iter().enumerate() {
         ledgers[i] = db
             .query(&format!("SELECT id FROM s{i}_db.ledger ORDER BY id"))
             .await?;
-        let sum: Vec<i64> = db
-            .query(&format!(
-                "SELECT CAST(SUM(bal) AS SIGNED) FROM s{i}_db.acct"
-            ))
+        accounts[i] = db
+            .query(&format!("SELECT id, bal FROM s{i}_db.acct ORDER BY id"))
             .await?;
-        total += sum.first().copied().unwrap_or_default();
     }
+    let total = accounts.iter().flatten().map(|(_, bal)| bal).sum();
     let [g0, g1] = ledgers;
-    Ok(Books { g0, g1, total })
+    Ok(Books {
+        g0,
+        g1,
+        total,
+        accounts,
+    })
 }
 
 /// What is wrong with `books` given what the clients were told; `None` when every
@@ -294,6 +314,17 @@ pub fn anomaly(books: &Books, told: &Outcomes) -> Option<String> {
             books.g0.len(),
             books.g1.len()
         ));
+    }
+    for (group, accounts) in books.accounts.iter().enumerate() {
+        for &(a, bal) in accounts {
+            let expected = books.expected(group, a);
+            if bal != expected {
+                return Some(format!(
+                    "g{group} account {a} holds {bal}, its ledger says {expected}: a \
+                     transfer's balance change applied without its ledger row or twice"
+                ));
+            }
+        }
     }
     let missing =
         |ids: &[i64]| -> Vec<i64> { ids.iter().filter(|n| !on(&books.g0, n)).copied().collect() };
