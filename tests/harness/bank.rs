@@ -98,6 +98,8 @@ pub struct Outcomes {
     pub rolled_back: Vec<i64>,
     /// `COMMIT` failed without saying how (lost connection, another error): both or neither.
     pub unknown: Vec<i64>,
+    /// The errors of the `unknown` transfers, for the logs.
+    pub unknown_errors: Vec<String>,
 }
 
 impl Outcomes {
@@ -112,11 +114,16 @@ impl Outcomes {
                 } else if e.message.contains("in doubt") {
                     self.in_doubt.push(n);
                 } else {
-                    self.unknown.push(n);
+                    self.unknown(n, &e.message);
                 }
             }
-            Err(Failure::AtCommit(_)) => self.unknown.push(n),
+            Err(Failure::AtCommit(e)) => self.unknown(n, &e.to_string()),
         }
+    }
+
+    fn unknown(&mut self, n: i64, error: &str) {
+        self.unknown.push(n);
+        self.unknown_errors.push(error.to_string());
     }
 
     /// Adds `other`'s transfers (another round's) to these.
@@ -125,16 +132,18 @@ impl Outcomes {
         self.in_doubt.extend(other.in_doubt);
         self.rolled_back.extend(other.rolled_back);
         self.unknown.extend(other.unknown);
+        self.unknown_errors.extend(other.unknown_errors);
     }
 
     /// One line for logs and bench scripts.
     pub fn summary(&self) -> String {
         format!(
-            "acknowledged {}, in doubt {}, rolled back {}, unknown {}",
+            "acknowledged {}, in doubt {}, rolled back {}, unknown {} {:?}",
             self.acknowledged.len(),
             self.in_doubt.len(),
             self.rolled_back.len(),
-            self.unknown.len()
+            self.unknown.len(),
+            self.unknown_errors
         )
     }
 }
