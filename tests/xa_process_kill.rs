@@ -10,16 +10,11 @@ mod harness;
 
 use anyhow::{Context, Result, ensure};
 use harness::MariaDb;
-use mysql_async::prelude::Queryable;
+use harness::bank::{self, Clients, Outcomes};
 use mysql_async::{Conn, OptsBuilder};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Accounts per group, and each one's opening balance.
-const ACCOUNTS: i64 = 4;
-const OPENING: i64 = 1000;
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -57,19 +52,7 @@ async fn bank(dir: &Path, mode: &str) -> Result<([MariaDb; 2], PathBuf, u16)> {
         .try_into()
         .map_err(|_| anyhow::anyhow!("two servers"))?;
     for (i, db) in [&g0, &g1].into_iter().enumerate() {
-        db.exec(&format!("CREATE DATABASE s{i}_db")).await?;
-        db.exec(&format!(
-            "CREATE TABLE s{i}_db.acct (id INT PRIMARY KEY, bal INT NOT NULL) ENGINE=InnoDB"
-        ))
-        .await?;
-        db.exec(&format!(
-            "CREATE TABLE s{i}_db.ledger (id BIGINT PRIMARY KEY) ENGINE=InnoDB"
-        ))
-        .await?;
-        for a in 1..=ACCOUNTS {
-            db.exec(&format!("INSERT INTO s{i}_db.acct VALUES ({a}, {OPENING})"))
-                .await?;
-        }
+        bank::open_accounts(db, i).await?;
     }
     let port = harness::free_port()?;
     let group = |i: usize, db: &MariaDb| {
@@ -128,140 +111,58 @@ async fn start(config: &Path, port: u16, round: u64) -> Result<Proxy> {
     Ok(proxy)
 }
 
-async fn connect(port: u16) -> Result<Conn> {
-    let opts = OptsBuilder::default()
+/// How clients reach the proxy listening on `port`.
+fn client_opts(port: u16) -> mysql_async::Opts {
+    OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(port)
         .user(Some(harness::proxy::APP_USER))
         .pass(Some(harness::proxy::APP_PASSWORD))
-        .db_name(Some("s0"));
-    Ok(Conn::new(opts).await?)
-}
-
-/// Transfer `n`: one unit between an account on g0 and one on g1, recorded in both
-/// ledgers, in one transaction.
-async fn transfer(c: &mut Conn, n: i64) -> Result<(), mysql_async::Error> {
-    let (from, to) = if n % 2 == 0 { (0, 1) } else { (1, 0) };
-    let a = n % ACCOUNTS + 1;
-    c.query_drop("BEGIN").await?;
-    c.query_drop(format!(
-        "UPDATE s{from}.acct SET bal = bal - 1 WHERE id = {a}"
-    ))
-    .await?;
-    c.query_drop(format!("INSERT INTO s{from}.ledger VALUES ({n})"))
-        .await?;
-    c.query_drop(format!(
-        "UPDATE s{to}.acct SET bal = bal + 1 WHERE id = {a}"
-    ))
-    .await?;
-    c.query_drop(format!("INSERT INTO s{to}.ledger VALUES ({n})"))
-        .await?;
-    c.query_drop("COMMIT").await
+        .db_name(Some("s0"))
+        .into()
 }
 
 /// Clients transfer until the proxy is SIGKILLed at a random moment (after some transfers
-/// were acknowledged); returns the acknowledged ids.
-async fn transfers_until_kill(proxy: &mut Proxy, round: u64, clients: u64) -> Result<Vec<i64>> {
-    let acknowledged = Arc::new(Mutex::new(Vec::new()));
-    let mut tasks = Vec::new();
-    for k in 0..clients as i64 {
-        let mut c = connect(proxy.port).await?;
-        let acknowledged = acknowledged.clone();
-        let base = (round as i64 * 100 + k) * 1_000_000;
-        tasks.push(tokio::spawn(async move {
-            for i in 0..1_000_000 {
-                if transfer(&mut c, base + i).await.is_err() {
-                    return;
-                }
-                if let Ok(mut a) = acknowledged.lock() {
-                    a.push(base + i);
-                }
-            }
-        }));
-    }
-    harness::e2e::wait_for("some transfers", Duration::from_secs(30), || {
-        let count = acknowledged.lock().map_or(0, |a| a.len());
-        async move { Ok((count >= 10).then_some(())) }
-    })
-    .await?;
+/// were acknowledged); returns what they were told.
+async fn transfers_until_kill(proxy: &mut Proxy, round: u64, clients: u64) -> Result<Outcomes> {
+    let running = Clients::start(client_opts(proxy.port), clients, round as i64 * 100);
+    running
+        .wait_acknowledged(10, Duration::from_secs(30))
+        .await?;
     tokio::time::sleep(Duration::from_millis(random_below(500))).await;
     proxy.child.kill()?;
     proxy.child.wait()?;
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
-    }
-    Ok(acknowledged
-        .lock()
-        .map_or_else(|_| Vec::new(), |a| a.clone()))
-}
-
-/// Prepared XA branches left on a server.
-async fn prepared(db: &MariaDb) -> Result<usize> {
-    let rows: Vec<(i64, i64, i64, Vec<u8>)> = db.query("XA RECOVER").await?;
-    Ok(rows.len())
-}
-
-/// Both ledgers and the total balance once no branch is prepared any more.
-async fn settled(dbs: &[MariaDb; 2]) -> Result<(Vec<i64>, Vec<i64>, i64)> {
-    harness::e2e::wait_for(
-        "recovery to finish every prepared branch",
-        Duration::from_secs(30),
-        || async {
-            let left = prepared(&dbs[0]).await? + prepared(&dbs[1]).await?;
-            Ok((left == 0).then_some(()))
-        },
-    )
-    .await?;
-    let mut ledgers = [Vec::new(), Vec::new()];
-    let mut total = 0;
-    for (i, db) in dbs.iter().enumerate() {
-        ledgers[i] = db
-            .query(&format!("SELECT id FROM s{i}_db.ledger ORDER BY id"))
-            .await?;
-        let s: Vec<i64> = db
-            .query(&format!(
-                "SELECT CAST(SUM(bal) AS SIGNED) FROM s{i}_db.acct"
-            ))
-            .await?;
-        total += s.first().copied().unwrap_or_default();
-    }
-    let [l0, l1] = ledgers;
-    Ok((l0, l1, total))
+    Ok(running.stop(Duration::from_secs(10)).await)
 }
 
 /// What the kills did to the bank: `None` when every invariant held, else the anomaly.
 async fn kill_rounds(mode: &str, rounds: u64, clients: u64) -> Result<Option<String>> {
     let dir = tempfile::tempdir()?;
     let (dbs, config, port) = bank(dir.path(), mode).await?;
-    let mut acknowledged = Vec::new();
+    let mut told = Outcomes::default();
     let mut proxy = start(&config, port, 0).await?;
     for round in 0..rounds {
-        acknowledged.extend(transfers_until_kill(&mut proxy, round, clients).await?);
+        told.extend(transfers_until_kill(&mut proxy, round, clients).await?);
         // Restarted on the same state: recovery finishes what the dead process left.
         proxy = start(&config, port, round + 1).await?;
-        let (l0, l1, total) = settled(&dbs).await?;
-        if total != 2 * ACCOUNTS * OPENING {
-            return Ok(Some(format!("round {round}: total balance {total}")));
-        }
-        if l0 != l1 {
-            let only: Vec<_> = l0.iter().filter(|n| l1.binary_search(n).is_err()).collect();
-            return Ok(Some(format!(
-                "round {round}: a transfer applied on one group only ({only:?}, {} vs {})",
-                l0.len(),
-                l1.len()
-            )));
-        }
-        if let Some(n) = acknowledged.iter().find(|n| l0.binary_search(n).is_err()) {
-            return Ok(Some(format!(
-                "round {round}: acknowledged transfer {n} lost"
-            )));
+        let books = bank::settled([&dbs[0], &dbs[1]], Duration::from_secs(30)).await?;
+        if let Some(anomaly) = bank::anomaly(&books, &told) {
+            return Ok(Some(format!("round {round}: {anomaly}")));
         }
     }
     // The restarted proxy goes on committing across groups.
-    let mut c = connect(port).await?;
-    transfer(&mut c, i64::MAX - 1).await?;
-    let (l0, l1, total) = settled(&dbs).await?;
-    ensure!(total == 2 * ACCOUNTS * OPENING && l0 == l1 && l0.contains(&(i64::MAX - 1)));
+    let mut c = Conn::new(client_opts(port)).await?;
+    let last = i64::MAX - 1;
+    bank::transfer(&mut c, last)
+        .await
+        .map_err(|e| anyhow::anyhow!("a transfer after the restarts: {e:?}"))?;
+    told.acknowledged.push(last);
+    let books = bank::settled([&dbs[0], &dbs[1]], Duration::from_secs(30)).await?;
+    ensure!(
+        bank::anomaly(&books, &told).is_none(),
+        "{:?}",
+        bank::anomaly(&books, &told)
+    );
     drop(proxy);
     Ok(None)
 }

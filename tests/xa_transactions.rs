@@ -6,6 +6,7 @@ mod harness;
 
 use anyhow::{Context, Result, ensure};
 use harness::MariaDb;
+use harness::bank::{self, ACCOUNTS, TOTAL};
 use harness::e2e::{Env, server_err};
 use harness::proxy::app_conn;
 use mysql_async::Conn;
@@ -262,49 +263,20 @@ async fn a_decision_log_of_another_proxy_stops_the_start() -> Result<()> {
     Ok(())
 }
 
-/// Accounts per group in the bank workload, and each one's opening balance.
-const ACCOUNTS: i64 = 4;
-const OPENING: i64 = 1000;
-
-/// Two groups with accounts and a ledger of transfer ids in each.
+/// Two groups with accounts and a ledger of transfer ids in each (tests/harness/bank.rs).
 async fn bank(dir: &Path) -> Result<Env> {
     let env = env_with_state(Some(dir)).await?;
     for (i, db) in env.dbs.iter().enumerate() {
-        db.exec(&format!(
-            "CREATE TABLE s{i}_db.acct (id INT PRIMARY KEY, bal INT NOT NULL) ENGINE=InnoDB"
-        ))
-        .await?;
-        db.exec(&format!(
-            "CREATE TABLE s{i}_db.ledger (id BIGINT PRIMARY KEY) ENGINE=InnoDB"
-        ))
-        .await?;
-        for a in 1..=ACCOUNTS {
-            db.exec(&format!("INSERT INTO s{i}_db.acct VALUES ({a}, {OPENING})"))
-                .await?;
-        }
+        bank::open_accounts(db, i).await?;
     }
     Ok(env)
 }
 
-/// Transfer `n`: one unit between an account on g0 and one on g1 (direction by parity),
-/// recorded in both ledgers, in one transaction.
+/// The bank's transfer `n`, failing with the first error whatever the statement.
 async fn transfer(c: &mut Conn, n: i64) -> Result<(), mysql_async::Error> {
-    let (from, to) = if n % 2 == 0 { (0, 1) } else { (1, 0) };
-    let a = n % ACCOUNTS + 1;
-    c.query_drop("BEGIN").await?;
-    c.query_drop(format!(
-        "UPDATE s{from}.acct SET bal = bal - 1 WHERE id = {a}"
-    ))
-    .await?;
-    c.query_drop(format!("INSERT INTO s{from}.ledger VALUES ({n})"))
-        .await?;
-    c.query_drop(format!(
-        "UPDATE s{to}.acct SET bal = bal + 1 WHERE id = {a}"
-    ))
-    .await?;
-    c.query_drop(format!("INSERT INTO s{to}.ledger VALUES ({n})"))
-        .await?;
-    c.query_drop("COMMIT").await
+    bank::transfer(c, n)
+        .await
+        .map_err(bank::Failure::into_error)
 }
 
 /// Several clients transfer until the proxy "crashes" at `fault` (armed once some transfers
@@ -376,28 +348,12 @@ async fn restart(env: Env) -> Result<Env> {
 
 /// Both ledgers and the total balance after recovery; fails if a branch stays prepared.
 async fn settled(env: &Env) -> Result<(Vec<i64>, Vec<i64>, i64)> {
-    harness::e2e::wait_for(
-        "recovery to finish every prepared branch",
+    let books = bank::settled(
+        [&env.dbs[0], &env.dbs[1]],
         std::time::Duration::from_secs(20),
-        || async {
-            let left =
-                prepared_on(&env.dbs[0]).await?.len() + prepared_on(&env.dbs[1]).await?.len();
-            Ok((left == 0).then_some(()))
-        },
     )
     .await?;
-    let l0 = ids_on(&env.dbs[0], "s0_db.ledger").await?;
-    let l1 = ids_on(&env.dbs[1], "s1_db.ledger").await?;
-    let mut total = 0;
-    for (i, db) in env.dbs.iter().enumerate() {
-        let s: Vec<i64> = db
-            .query(&format!(
-                "SELECT CAST(SUM(bal) AS SIGNED) FROM s{i}_db.acct"
-            ))
-            .await?;
-        total += s.first().copied().unwrap_or_default();
-    }
-    Ok((l0, l1, total))
+    Ok((books.g0, books.g1, books.total))
 }
 
 async fn crash_and_recover(fault: myshard_proxy::xa::Fault) -> Result<()> {
@@ -406,7 +362,7 @@ async fn crash_and_recover(fault: myshard_proxy::xa::Fault) -> Result<()> {
     let acknowledged = transfers_until_crash(&env, "xa", fault).await?;
     let env = restart(env).await?;
     let (l0, l1, total) = settled(&env).await?;
-    ensure!(total == 2 * ACCOUNTS * OPENING, "total balance {total}");
+    ensure!(total == TOTAL, "total balance {total}");
     ensure!(
         l0 == l1,
         "a transfer applied on one group only: {l0:?} vs {l1:?}"
@@ -459,7 +415,7 @@ async fn best_effort_shows_the_partial_commit_the_same_crash_leaves() -> Result<
     let env = restart(env).await?;
     let (l0, l1, total) = settled(&env).await?;
     ensure!(
-        l0 != l1 && total != 2 * ACCOUNTS * OPENING,
+        l0 != l1 && total != TOTAL,
         "best_effort was expected to leave a transfer on one group only"
     );
     Ok(())
@@ -658,7 +614,7 @@ async fn throughput_per_mode() -> Result<()> {
         );
     }
     let (l0, l1, total) = settled(&env).await?;
-    ensure!(total == 2 * ACCOUNTS * OPENING && l0 == l1);
+    ensure!(total == TOTAL && l0 == l1);
     Ok(())
 }
 

@@ -23,6 +23,7 @@
 
 #![allow(dead_code)]
 
+pub mod bank;
 pub mod differential;
 pub mod e2e;
 pub mod proxy;
