@@ -39,7 +39,7 @@ const TOKEN: &str = "kill-token";
 const MOVED: u32 = 1;
 const DB: &str = "shop_0001";
 /// Rows loaded into the moved shard before the migrations (about 230 bytes each).
-const FILLER: i64 = 30_000;
+const FILLER: i64 = 40_000;
 /// Filler ids start above this; the client's ids stay below.
 const FILLER_BASE: i64 = 1_000_000_000;
 const HTTP: Duration = Duration::from_secs(10);
