@@ -12,7 +12,6 @@ use super::preflight::Preflight;
 use super::replicate::{connection_name, replication_problem};
 use super::verify::{VerifyReport, compare};
 use crate::server::Shared;
-use myshard_failover::monitor::Login;
 use myshard_failover::promotion::Server;
 use myshard_failover::promotion::gtid::GtidPos;
 use std::time::Duration;
@@ -34,14 +33,13 @@ impl Shared {
         catch_up: Duration,
     ) -> Result<VerifyReport, String> {
         let mut source = Server::connect(&write_login(self, &pre.from)?, STEP).await?;
-        let target_login = write_login(self, to)?;
-        let mut target = Server::connect(&target_login, STEP).await?;
+        let mut target = Server::connect(&write_login(self, to)?, STEP).await?;
         let name = connection_name(&pre.database);
         target.exec(&format!("STOP SLAVE '{name}'")).await?;
         let opened = snapshots(&mut source, &mut target, pre, &name, catch_up).await;
         // Replication resumes whatever happened (the target's snapshot, if open, keeps
         // its view); a failure to resume fails the verify.
-        let resumed = resume(&target_login, &name).await;
+        let resumed = self.resume_replication(&pre.database, to).await;
         opened?;
         resumed?;
         let report = compare(&mut source, &mut target, &pre.database).await?;
@@ -49,19 +47,21 @@ impl Shared {
         target.exec("COMMIT").await?;
         Ok(report)
     }
-}
 
-/// Restarts replication connection `name` on the target, from a connection of its own (the
-/// verify's holds its snapshot, and `STOP SLAVE` is refused inside a transaction). The
-/// `UNTIL` run stops both threads on its own once the position is reached, a moment after
-/// `MASTER_GTID_WAIT` returned: a `START SLAVE` meeting them still stopping does nothing and
-/// would leave replication stopped (the cut-over then never catches up). `STOP SLAVE` waits
-/// until both threads have ended, so the `START SLAVE` after it finds them stopped.
-async fn resume(target: &Login, name: &str) -> Result<(), String> {
-    let mut control = Server::connect(target, STEP).await?;
-    control
-        .exec(&format!("STOP SLAVE '{name}'; START SLAVE '{name}'"))
-        .await
+    /// Restarts the replication connection moving `database` on `to`'s write host, with
+    /// no `UNTIL` condition left, from a connection of its own (the verify's holds its
+    /// snapshot, and `STOP SLAVE` is refused inside a transaction). The verify's `UNTIL`
+    /// run stops both threads on its own once the position is reached, a moment after
+    /// `MASTER_GTID_WAIT` returned: a `START SLAVE` meeting them still running does nothing,
+    /// and replication would stay stopped (the cut-over then never catches up). `STOP SLAVE`
+    /// waits until both threads have ended, so the `START SLAVE` after it finds them stopped.
+    pub async fn resume_replication(&self, database: &str, to: &str) -> Result<(), String> {
+        let name = connection_name(database);
+        let mut control = Server::connect(&write_login(self, to)?, STEP).await?;
+        control
+            .exec(&format!("STOP SLAVE '{name}'; START SLAVE '{name}'"))
+            .await
+    }
 }
 
 /// With the target's connection `name` stopped: opens the source's snapshot at P, runs
