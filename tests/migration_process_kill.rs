@@ -17,6 +17,8 @@
 //! connection and no copy on the target, the placement file agrees with where the rows
 //! are, every acknowledged insert is there exactly once. At the end the shard is cleaned up
 //! and migrated back (`myshard migrate`) to completion.
+//!
+//! `MIGRATION_KILL_ROUNDS` (default 1) repeats the whole round (`bench/migration.sh --kill`).
 
 mod harness;
 
