@@ -5,12 +5,6 @@
 //! master_gtid_pos`, the source's domain only) and its own snapshot opened there; then
 //! replication resumes (the snapshot keeps its view) and the chunks are compared inside
 //! both snapshots. Stopping the target first matters: it can then not be past P.
-//!
-//! Replication is controlled on a second connection to the target (`STOP SLAVE` is
-//! refused inside the snapshot's transaction), and it resumes by `STOP SLAVE` then
-//! `START SLAVE`: the run until P may still be ending when P is applied, and a plain
-//! `START SLAVE` then finds it running and does nothing, leaving the connection stopped
-//! once the run ends.
 
 use super::copy::snapshot_position;
 use super::cutover::write_login;
@@ -39,17 +33,13 @@ impl Shared {
         catch_up: Duration,
     ) -> Result<VerifyReport, String> {
         let mut source = Server::connect(&write_login(self, &pre.from)?, STEP).await?;
-        let login = write_login(self, to)?;
-        let mut target = Server::connect(&login, STEP).await?;
-        let mut control = Server::connect(&login, STEP).await?;
+        let mut target = Server::connect(&write_login(self, to)?, STEP).await?;
         let name = connection_name(&pre.database);
-        control.exec(&format!("STOP SLAVE '{name}'")).await?;
-        let opened = snapshots(&mut source, &mut target, &mut control, pre, &name, catch_up).await;
+        target.exec(&format!("STOP SLAVE '{name}'")).await?;
+        let opened = snapshots(&mut source, &mut target, pre, &name, catch_up).await;
         // Replication resumes whatever happened (the target's snapshot, if open, keeps
         // its view); a failure to resume fails the verify.
-        let resumed = control
-            .exec(&format!("STOP SLAVE '{name}'; START SLAVE '{name}'"))
-            .await;
+        let resumed = self.resume_replication(&pre.database, to).await;
         opened?;
         resumed?;
         let report = compare(&mut source, &mut target, &pre.database).await?;
@@ -57,14 +47,28 @@ impl Shared {
         target.exec("COMMIT").await?;
         Ok(report)
     }
+
+    /// Restarts the replication connection moving `database` on `to`'s write host, with
+    /// no `UNTIL` condition left, from a connection of its own (the verify's holds its
+    /// snapshot, and `STOP SLAVE` is refused inside a transaction). The verify's `UNTIL`
+    /// run stops both threads on its own once the position is reached, a moment after
+    /// `MASTER_GTID_WAIT` returned: a `START SLAVE` meeting them still running does nothing,
+    /// and replication would stay stopped (the cut-over then never catches up). `STOP SLAVE`
+    /// waits until both threads have ended, so the `START SLAVE` after it finds them stopped.
+    pub async fn resume_replication(&self, database: &str, to: &str) -> Result<(), String> {
+        let name = connection_name(database);
+        let mut control = Server::connect(&write_login(self, to)?, STEP).await?;
+        control
+            .exec(&format!("STOP SLAVE '{name}'; START SLAVE '{name}'"))
+            .await
+    }
 }
 
 /// With the target's connection `name` stopped: opens the source's snapshot at P, runs
-/// the target until P (through `control`) and opens its snapshot there on `target`.
+/// the target until P and opens its snapshot there (its SQL thread stopped at P).
 async fn snapshots(
     source: &mut Server,
     target: &mut Server,
-    control: &mut Server,
     pre: &Preflight,
     name: &str,
     catch_up: Duration,
@@ -76,19 +80,19 @@ async fn snapshots(
         // The source never logged anything: the target has nothing to apply.
         return target.exec(SNAPSHOT).await;
     }
-    control
+    target
         .exec(&format!(
             "START SLAVE '{name}' UNTIL master_gtid_pos = '{until}'"
         ))
         .await?;
     let seconds = catch_up.as_secs_f64().max(1.0);
-    control.set_timeout(catch_up + STEP);
-    let reached: Option<i64> = control
+    target.set_timeout(catch_up + STEP);
+    let reached: Option<i64> = target
         .first(&format!("SELECT MASTER_GTID_WAIT('{until}', {seconds})"))
         .await?;
-    control.set_timeout(STEP);
+    target.set_timeout(STEP);
     if reached != Some(0) {
-        let problem = replication_problem(control, &pre.database).await;
+        let problem = replication_problem(target, &pre.database).await;
         return Err(format!(
             "the target did not reach the source's position {until} within {catch_up:?}{problem}"
         ));
