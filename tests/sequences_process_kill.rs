@@ -30,6 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SHARDS: u32 = 8;
+/// The time sequence's epoch.
+const EPOCH_MS: u64 = 1_704_067_200_000;
 /// Concurrent clients.
 const CLIENTS: u64 = 6;
 /// Acknowledged inserts each process serves before it may be killed.
@@ -135,7 +137,7 @@ impl Setup {
              placement: [{{group: g0, shards: '0-{}'}}, {{group: g1, shards: '{}-{}'}}]\n    \
              tables:\n      \
              - {{name: orders, shard_key: id, sequence: {{column: id, kind: segment, block_size: 6}}}}\n      \
-             - {{name: events, shard_key: id, sequence: {{column: id, kind: time, instance_id: 7}}}}\n",
+             - {{name: events, shard_key: id, sequence: {{column: id, kind: time, instance_id: 7, epoch_ms: {EPOCH_MS}}}}}\n",
             dir.path().join("state").display(),
             harness::proxy::APP_USER,
             harness::proxy::APP_PASSWORD,
@@ -555,5 +557,17 @@ async fn time_sequence_survives_sigkill_with_no_reuse() -> Result<()> {
             bail!("{note}: id {id} does not carry instance 7");
         }
     }
+    // The horizon in the state directory is past every number's millisecond: what a
+    // restart after a clock step back would start after.
+    let file = setup
+        .config
+        .with_file_name("state")
+        .join("sequence-time.shop.events");
+    let horizon: u64 = std::fs::read_to_string(&file)
+        .with_context(|| format!("{}", file.display()))?
+        .trim()
+        .parse()?;
+    let newest = rows.iter().map(|(_, id, _)| id >> 22).max().unwrap_or(0) + EPOCH_MS;
+    ensure!(newest <= horizon, "numbered at {newest}, horizon {horizon}");
     Ok(())
 }
