@@ -1,7 +1,8 @@
 //! Global sequences: the numbers the proxy assigns to a configured key column of a sharded
 //! or global table when an INSERT leaves it out or gives NULL or 0 (see
 //! `schemas[].tables[].sequence`). One generator per table, made on first use and made
-//! anew when the table's sequence settings change (hot reload).
+//! anew when the table's sequence settings change (hot reload). Time sequences record
+//! their horizon in `state_dir` (see `time.rs`), one file per table.
 
 mod segment;
 mod time;
@@ -10,6 +11,7 @@ use crate::error::SqlError;
 use crate::server::Shared;
 use hashbrown::HashMap;
 use myshard_config::{Sequence, SequenceKind};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use segment::{SEQUENCE_TABLE, Segment};
@@ -46,7 +48,8 @@ impl Sequences {
         group: &str,
         count: usize,
     ) -> Result<Vec<u64>, SqlError> {
-        let generator = self.generator(schema, table, spec, group)?;
+        let state_dir = shared.table().config.state_dir.clone();
+        let generator = self.generator(schema, table, spec, group, state_dir.as_deref())?;
         let r = match &generator.source {
             Source::Segment(s) => s.take(shared, count).await,
             Source::Time(t) => t.take(count).await,
@@ -66,6 +69,7 @@ impl Sequences {
         table: &str,
         spec: &Sequence,
         group: &str,
+        state_dir: Option<&str>,
     ) -> Result<Arc<Generator>, SqlError> {
         let mut map = self
             .map
@@ -85,12 +89,27 @@ impl Sequences {
                 spec.database.clone(),
                 spec.block_size,
             ))),
-            SequenceKind::Time => Source::Time(TimeSequence::new(
-                spec.instance_id.unwrap_or_default(),
-                spec.epoch_ms,
-                spec.max_clock_wait_ms,
-                Clock::system(),
-            )),
+            SequenceKind::Time => {
+                let t = TimeSequence::new(
+                    spec.instance_id.unwrap_or_default(),
+                    spec.epoch_ms,
+                    spec.max_clock_wait_ms,
+                    Clock::system(),
+                );
+                let t = match state_dir {
+                    Some(dir) => t
+                        .recorded_in(horizon_file(Path::new(dir), schema, table))
+                        .map_err(|why| {
+                            SqlError::new(
+                                1105,
+                                b"HY000",
+                                format!("global sequence of {schema}.{table}: {why}"),
+                            )
+                        })?,
+                    None => t,
+                };
+                Source::Time(t)
+            }
         };
         // Reloaded settings: a time sequence goes on from where the old one was.
         let source = match (source, previous.as_deref()) {
@@ -109,5 +128,43 @@ impl Sequences {
         });
         map.insert(key, g.clone());
         Ok(g)
+    }
+}
+
+/// The file in `state_dir` holding the horizon of `schema.table`'s time sequence:
+/// `sequence-time.<schema>.<table>`, bytes other than letters, digits, `_` and `-` written
+/// as `%XX` so that any name makes one plain file name.
+fn horizon_file(state_dir: &Path, schema: &str, table: &str) -> PathBuf {
+    let escape = |name: &str| -> String {
+        name.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    state_dir.join(format!(
+        "sequence-time.{}.{}",
+        escape(schema),
+        escape(table)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::horizon_file;
+    use std::path::Path;
+
+    #[test]
+    fn horizon_files_are_plain_names_in_the_state_dir() {
+        let f = horizon_file(Path::new("/st"), "shop", "ev/../x y");
+        assert_eq!(f, Path::new("/st/sequence-time.shop.ev%2F%2E%2E%2Fx%20y"));
+        assert_ne!(
+            horizon_file(Path::new("/st"), "a.b", "c"),
+            horizon_file(Path::new("/st"), "a", "b.c")
+        );
     }
 }
