@@ -8,11 +8,12 @@
 
 mod harness;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use harness::MariaDb;
+use harness::bank;
 use harness::e2e::{server_err, wait_for};
 use harness::proxy::{APP_PASSWORD, APP_USER, app_conn};
-use harness::replication::ReplicatedGroup;
+use harness::replication::{ReplicatedGroup, replica_applied};
 use harness::{MYSHARD_PASSWORD, MYSHARD_USER};
 use mysql_async::prelude::Queryable;
 use std::time::Duration;
@@ -49,28 +50,6 @@ schemas:
     myshard_config::parse(&yaml, "xa failover test").map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// The xids prepared on `server`.
-async fn prepared(server: &MariaDb) -> Result<Vec<String>> {
-    let rows: Vec<(i64, i64, i64, Vec<u8>)> = server.query("XA RECOVER").await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| String::from_utf8_lossy(&r.3).into_owned())
-        .collect())
-}
-
-/// Waits until the replica at `replica` applied everything the primary at `primary` logged.
-async fn replica_applied(primary: mysql_async::Opts, replica: mysql_async::Opts) -> Result<()> {
-    let mut p = mysql_async::Conn::new(primary).await?;
-    let pos: Option<String> = p.query_first("SELECT @@gtid_binlog_pos").await?;
-    let pos = pos.context("no binlog position")?;
-    let mut r = mysql_async::Conn::new(replica).await?;
-    let reached: Option<i64> = r
-        .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 20)"))
-        .await?;
-    ensure!(reached == Some(0), "the replica did not reach {pos}");
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_group_failing_over_in_the_commit_phase_commits_on_the_promoted_replica() -> Result<()> {
     let (group, g1) = tokio::try_join!(ReplicatedGroup::start(1, 61), MariaDb::start())?;
@@ -100,9 +79,9 @@ async fn a_group_failing_over_in_the_commit_phase_commits_on_the_promoted_replic
     proxy.shared().xa.on_next_decision(move || {
         let r = tokio::task::block_in_place(|| {
             tokio::runtime::Handle::current().block_on(async {
-                replica_applied(primary_opts, replica_opts.clone()).await?;
-                // What the replica holds of the prepared branch before the promotion.
                 let mut r = mysql_async::Conn::new(replica_opts).await?;
+                replica_applied(primary_opts, &mut r).await?;
+                // What the replica holds of the prepared branch before the promotion.
                 let rows: Vec<(i64, i64, i64, Vec<u8>)> = r.query("XA RECOVER").await?;
                 std::process::Command::new("kill")
                     .args(["-9", &primary_pid.to_string()])
@@ -147,8 +126,8 @@ async fn a_group_failing_over_in_the_commit_phase_commits_on_the_promoted_replic
         },
     )
     .await?;
-    ensure!(prepared(promoted).await?.is_empty());
-    ensure!(prepared(&g1).await?.is_empty());
+    ensure!(bank::prepared(promoted).await?.is_empty());
+    ensure!(bank::prepared(&g1).await?.is_empty());
     // The proxy commits across groups on the new write host.
     c.query_drop("BEGIN").await?;
     c.query_drop("INSERT INTO s0.t VALUES (2)").await?;

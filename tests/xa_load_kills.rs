@@ -22,7 +22,7 @@ use harness::MariaDb;
 use harness::bank::{self, Books, Clients, Outcomes};
 use harness::e2e::wait_for;
 use harness::proxy::{APP_PASSWORD, APP_USER, proxy_opts, start_proxy};
-use harness::replication::{GroupOptions, ReplicatedGroup};
+use harness::replication::{GroupOptions, ReplicatedGroup, replica_applied};
 use harness::{MYSHARD_PASSWORD, MYSHARD_USER};
 use mysql_async::prelude::Queryable;
 use std::sync::Arc;
@@ -221,11 +221,21 @@ async fn a_backend_killed_in_the_commit_phase_under_load_loses_no_transfer() -> 
     Ok(())
 }
 
-/// One failover round: g0 a GTID primary and replica (`options`), g1 a plain server; the
-/// primary SIGKILLed at a commit decision under load, the replica promoted.
-async fn failover_round(options: GroupOptions) -> Result<()> {
+/// The bank on g0 a GTID primary with one replica (domain `domain`, `options`) and g1 a
+/// plain server, behind the proxy with automatic failover on g0.
+struct FailoverBank {
+    // Dropped in this order: the proxy before the servers it uses.
+    proxy: myshard_proxy::ProxyHandle,
+    /// The replica's address, the write host once promoted.
+    replica: String,
+    _state: tempfile::TempDir,
+    g1: MariaDb,
+    group: ReplicatedGroup,
+}
+
+async fn failover_bank(domain: u32, options: GroupOptions) -> Result<FailoverBank> {
     let (group, g1) = tokio::try_join!(
-        ReplicatedGroup::start_with(1, 71, options),
+        ReplicatedGroup::start_with(1, domain, options),
         MariaDb::start()
     )?;
     bank::open_accounts(&group.primary, 0).await?;
@@ -240,22 +250,41 @@ async fn failover_round(options: GroupOptions) -> Result<()> {
         &state.path().display().to_string(),
     )?)
     .await?;
+    Ok(FailoverBank {
+        proxy,
+        replica,
+        _state: state,
+        g1,
+        group,
+    })
+}
+
+/// Waits until the proxy routes g0's writes to the promoted replica.
+async fn wait_promoted(b: &FailoverBank) -> Result<()> {
+    wait_for("the replica promoted", Duration::from_secs(30), || async {
+        let table = b.proxy.shared().table();
+        let host = table.group("g0").and_then(|g| g.write.clone());
+        Ok(host.filter(|h| &**h.addr() == b.replica.as_str()).map(drop))
+    })
+    .await
+}
+
+/// One failover round: g0 a GTID primary and replica (`options`), g1 a plain server; the
+/// primary SIGKILLed at a commit decision under load, the replica promoted.
+async fn failover_round(options: GroupOptions) -> Result<()> {
+    let b = failover_bank(71, options).await?;
+    let (proxy, group) = (&b.proxy, &b.group);
     let running = Clients::start(
-        proxy_opts(&proxy, APP_USER, APP_PASSWORD, Some("s0")),
+        proxy_opts(proxy, APP_USER, APP_PASSWORD, Some("s0")),
         clients(),
         0,
     );
     running
         .wait_acknowledged(20, Duration::from_secs(30))
         .await?;
-    let killed = kill_at_next_decision(&proxy, group.primary.pid()?);
+    let killed = kill_at_next_decision(proxy, group.primary.pid()?);
     wait_killed(&killed).await?;
-    wait_for("the replica promoted", Duration::from_secs(30), || async {
-        let table = proxy.shared().table();
-        let host = table.group("g0").and_then(|g| g.write.clone());
-        Ok(host.filter(|h| &**h.addr() == replica.as_str()).map(drop))
-    })
-    .await?;
+    wait_promoted(&b).await?;
     let at_promotion = running.outcomes();
     running
         .wait_acknowledged(20, Duration::from_secs(60))
@@ -273,7 +302,7 @@ async fn failover_round(options: GroupOptions) -> Result<()> {
         told.summary()
     );
     let promoted = group.replica(0).context("the replica")?;
-    check(&proxy, [promoted, &g1], told).await?;
+    check(proxy, [promoted, &b.g1], told).await?;
     Ok(())
 }
 
@@ -289,21 +318,6 @@ async fn transfer(c: &mut mysql_async::Conn, n: i64) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("transfer {n}: {e:?}"))
 }
 
-/// The replica at `replica` applied everything the primary at `primary` logged so far.
-async fn replica_applied(
-    primary: mysql_async::Opts,
-    replica: &mut mysql_async::Conn,
-) -> Result<()> {
-    let mut p = mysql_async::Conn::new(primary).await?;
-    let pos: Option<String> = p.query_first("SELECT @@gtid_binlog_pos").await?;
-    let pos = pos.context("no binlog position")?;
-    let reached: Option<i64> = replica
-        .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 20)"))
-        .await?;
-    ensure!(reached == Some(0), "the replica did not reach {pos}");
-    Ok(())
-}
-
 /// What MariaDB 10.11's asynchronous replication leaves after a failover: a transfer
 /// whose `XA PREPARE` the replica received but not its `XA COMMIT` (acknowledged, its
 /// decision done), one the replica received nothing of (acknowledged), and one decided
@@ -315,21 +329,10 @@ async fn replica_applied(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn asynchronous_replication_drops_on_failover_what_the_replica_did_not_receive() -> Result<()>
 {
-    let (group, g1) = tokio::try_join!(ReplicatedGroup::start(1, 73), MariaDb::start())?;
-    bank::open_accounts(&group.primary, 0).await?;
-    bank::open_accounts(&g1, 1).await?;
-    group.wait_caught_up().await?;
-    let state = tempfile::tempdir()?;
-    let replica = group.replicas[0].addr();
-    let proxy = start_proxy(config(
-        &group.primary.addr(),
-        Some(&replica),
-        &g1.addr(),
-        &state.path().display().to_string(),
-    )?)
-    .await?;
+    let b = failover_bank(73, GroupOptions::default()).await?;
+    let (proxy, group, g1) = (&b.proxy, &b.group, &b.g1);
     let mut c =
-        mysql_async::Conn::new(proxy_opts(&proxy, APP_USER, APP_PASSWORD, Some("s0"))).await?;
+        mysql_async::Conn::new(proxy_opts(proxy, APP_USER, APP_PASSWORD, Some("s0"))).await?;
     // 1: whole everywhere.
     transfer(&mut c, 1).await?;
     group.wait_caught_up().await?;
@@ -361,21 +364,16 @@ async fn asynchronous_replication_drops_on_failover_what_the_replica_did_not_rec
     // 3: nothing of it reaches the replica.
     transfer(&mut c, 3).await?;
     // 4: decided, the primary SIGKILLed before its XA COMMIT.
-    let killed = kill_at_next_decision(&proxy, group.primary.pid()?);
+    let killed = kill_at_next_decision(proxy, group.primary.pid()?);
     match bank::transfer(&mut c, 4).await {
         Err(bank::Failure::AtCommit(mysql_async::Error::Server(e)))
             if e.code == 1180 && e.message.contains("in doubt") => {}
         other => anyhow::bail!("transfer 4: {other:?}"),
     }
     ensure!(killed.load(Ordering::SeqCst));
-    wait_for("the replica promoted", Duration::from_secs(30), || async {
-        let table = proxy.shared().table();
-        let host = table.group("g0").and_then(|g| g.write.clone());
-        Ok(host.filter(|h| &**h.addr() == replica.as_str()).map(drop))
-    })
-    .await?;
+    wait_promoted(&b).await?;
     let promoted = group.replica(0).context("the replica")?;
-    let books = bank::settled([promoted, &g1], Duration::from_secs(30)).await?;
+    let books = bank::settled([promoted, g1], Duration::from_secs(30)).await?;
     ensure!(
         books.g0 == vec![1] && books.g1 == vec![1, 2, 3, 4],
         "{books:?}"

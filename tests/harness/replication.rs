@@ -199,3 +199,22 @@ async fn wait_running(replica: &MariaDb) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Whether the replica on `replica` applied everything the primary (reached by `primary`)
+/// logged so far, waiting up to 20 s. Takes options and a connection rather than
+/// [`MariaDb`]s so that a proxy hook (a `'static` closure, such as an XA decision hook)
+/// can run it.
+pub async fn replica_applied(
+    primary: mysql_async::Opts,
+    replica: &mut mysql_async::Conn,
+) -> Result<()> {
+    use mysql_async::prelude::Queryable;
+    let mut p = mysql_async::Conn::new(primary).await?;
+    let pos: Option<String> = p.query_first("SELECT @@gtid_binlog_pos").await?;
+    let pos = pos.context("no binlog position")?;
+    let reached: Option<i64> = replica
+        .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 20)"))
+        .await?;
+    anyhow::ensure!(reached == Some(0), "the replica did not reach {pos}");
+    Ok(())
+}
