@@ -12,42 +12,27 @@ use anyhow::{Result, ensure};
 use harness::MariaDb;
 use harness::bank;
 use harness::e2e::{server_err, wait_for};
-use harness::proxy::{APP_PASSWORD, APP_USER, app_conn};
+use harness::proxy::app_conn;
 use harness::replication::{ReplicatedGroup, replica_applied};
-use harness::{MYSHARD_PASSWORD, MYSHARD_USER};
 use mysql_async::prelude::Queryable;
 use std::time::Duration;
 
 /// g0 on `group` (its replica a read host, automatic failover with promotion), g1 on `g1`.
 fn config(group: &ReplicatedGroup, g1: &MariaDb, state: &str) -> Result<myshard_config::Config> {
-    let yaml = format!(
-        "listen: 127.0.0.1:0
-state_dir: '{state}'
-proxy_id: xa-failover
-users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*'], transaction_mode: xa}}]
-groups:
-  - name: g0
-    user: {MYSHARD_USER}
-    password: {MYSHARD_PASSWORD}
-    write_hosts: ['{primary}']
-    read_hosts: ['{replica}']
+    let g0_settings = format!(
+        "    read_hosts: ['{replica}']
     heartbeat: {{interval_ms: 100, timeout_ms: 300, fall: 2, rise: 2}}
     failover: {{mode: automatic, promotion: true, max_hold_ms: 8000, min_interval_ms: 60000}}
     pool: {{connect_timeout_ms: 1000}}
-  - name: g1
-    user: {MYSHARD_USER}
-    password: {MYSHARD_PASSWORD}
-    write_hosts: ['{g1}']
-    heartbeat: {{enabled: false}}
-schemas:
-  - {{name: s0, group: g0, database: s0_db}}
-  - {{name: s1, group: g1, database: s1_db}}
 ",
-        primary = group.primary.addr(),
         replica = group.replicas[0].addr(),
-        g1 = g1.addr(),
     );
-    myshard_config::parse(&yaml, "xa failover test").map_err(|e| anyhow::anyhow!("{e}"))
+    bank::xa_config(
+        "xa-failover",
+        state,
+        (&group.primary.addr(), &g0_settings),
+        (&g1.addr(), "    heartbeat: {enabled: false}\n"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

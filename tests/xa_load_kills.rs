@@ -23,7 +23,6 @@ use harness::bank::{self, Books, Clients, Outcomes};
 use harness::e2e::wait_for;
 use harness::proxy::{APP_PASSWORD, APP_USER, proxy_opts, start_proxy};
 use harness::replication::{GroupOptions, ReplicatedGroup, replica_applied};
-use harness::{MYSHARD_PASSWORD, MYSHARD_USER};
 use mysql_async::prelude::Queryable;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,29 +61,13 @@ fn config(
         ),
         None => "    heartbeat: {enabled: false}\n".to_string(),
     };
-    let yaml = format!(
-        "listen: 127.0.0.1:0
-state_dir: '{state}'
-proxy_id: xa-load
-users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*'], transaction_mode: xa}}]
-groups:
-  - name: g0
-    user: {MYSHARD_USER}
-    password: {MYSHARD_PASSWORD}
-    write_hosts: ['{g0}']
-{g0_failover}    pool: {{max: 32, connect_timeout_ms: 1000}}
-  - name: g1
-    user: {MYSHARD_USER}
-    password: {MYSHARD_PASSWORD}
-    write_hosts: ['{g1}']
-    heartbeat: {{enabled: false}}
-    pool: {{max: 32, connect_timeout_ms: 1000}}
-schemas:
-  - {{name: s0, group: g0, database: s0_db}}
-  - {{name: s1, group: g1, database: s1_db}}
-"
-    );
-    myshard_config::parse(&yaml, "xa load test").map_err(|e| anyhow::anyhow!("{e}"))
+    let pool = "    pool: {max: 32, connect_timeout_ms: 1000}\n";
+    bank::xa_config(
+        "xa-load",
+        state,
+        (g0, &format!("{g0_failover}{pool}")),
+        (g1, &format!("    heartbeat: {{enabled: false}}\n{pool}")),
+    )
 }
 
 /// SIGKILLs process `pid` and waits until it is dead (gone or a zombie), so that nothing
