@@ -13,7 +13,7 @@ use harness::MariaDb;
 use harness::bank;
 use harness::e2e::{server_err, wait_for};
 use harness::proxy::app_conn;
-use harness::replication::{ReplicatedGroup, replica_applied};
+use harness::replication::{ReplicatedGroup, once_replicated_at_next_decision};
 use mysql_async::prelude::Queryable;
 use std::time::Duration;
 
@@ -56,28 +56,15 @@ async fn a_group_failing_over_in_the_commit_phase_commits_on_the_promoted_replic
     c.query_drop("INSERT INTO s1.t VALUES (1)").await?;
     // Decision logged, both branches prepared: once the replica applied g0's XA PREPARE,
     // g0's primary dies before its XA COMMIT.
-    let primary_opts = group.primary.opts(harness::ROOT_USER, "", None);
-    let replica_opts = group.replicas[0].opts(harness::ROOT_USER, "", None);
     let primary_pid = group.primary.pid()?;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let seen_in_hook = seen.clone();
-    proxy.shared().xa.on_next_decision(move || {
-        let r = tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(async {
-                let mut r = mysql_async::Conn::new(replica_opts).await?;
-                replica_applied(primary_opts, &mut r).await?;
-                // What the replica holds of the prepared branch before the promotion.
-                let rows: Vec<(i64, i64, i64, Vec<u8>)> = r.query("XA RECOVER").await?;
-                std::process::Command::new("kill")
-                    .args(["-9", &primary_pid.to_string()])
-                    .status()?;
-                anyhow::Ok(rows.len())
-            })
-        });
-        if let Ok(mut s) = seen_in_hook.lock() {
-            *s = Some(r.map_err(|e| e.to_string()));
-        }
-    });
+    let seen = once_replicated_at_next_decision(&proxy, &group, move |mut r| async move {
+        // What the replica holds of the prepared branch before the promotion.
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> = r.query("XA RECOVER").await?;
+        std::process::Command::new("kill")
+            .args(["-9", &primary_pid.to_string()])
+            .status()?;
+        anyhow::Ok(rows.len())
+    })?;
     let (code, _, msg) = server_err(c.query_drop("COMMIT").await)?;
     ensure!(
         code == 1180 && msg.contains("in doubt") && msg.contains("g0"),

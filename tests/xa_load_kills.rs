@@ -22,7 +22,7 @@ use harness::MariaDb;
 use harness::bank::{self, Books, Clients, Outcomes};
 use harness::e2e::wait_for;
 use harness::proxy::{APP_PASSWORD, APP_USER, proxy_opts, start_proxy};
-use harness::replication::{GroupOptions, ReplicatedGroup, replica_applied};
+use harness::replication::{GroupOptions, ReplicatedGroup, once_replicated_at_next_decision};
 use mysql_async::prelude::Queryable;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -320,28 +320,18 @@ async fn asynchronous_replication_drops_on_failover_what_the_replica_did_not_rec
     transfer(&mut c, 1).await?;
     group.wait_caught_up().await?;
     // 2: the replica applies its XA PREPARE, then stops receiving before its XA COMMIT.
-    let primary_opts = group.primary.opts(harness::ROOT_USER, "", None);
-    let replica_opts = group.replicas[0].opts(harness::ROOT_USER, "", None);
-    let stopped = Arc::new(AtomicBool::new(false));
-    let stopped_in_hook = stopped.clone();
-    proxy.shared().xa.on_next_decision(move || {
-        let r = tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(async {
-                let mut r = mysql_async::Conn::new(replica_opts).await?;
-                replica_applied(primary_opts, &mut r).await?;
-                r.query_drop("STOP SLAVE IO_THREAD").await?;
-                anyhow::Ok(())
-            })
-        });
-        match r {
-            Ok(()) => stopped_in_hook.store(true, Ordering::SeqCst),
-            Err(e) => eprintln!("stopping the replica failed: {e}"),
-        }
-    });
+    let stopped = once_replicated_at_next_decision(proxy, group, |mut r| async move {
+        r.query_drop("STOP SLAVE IO_THREAD").await?;
+        anyhow::Ok(())
+    })?;
     transfer(&mut c, 2).await?;
+    let stopped = stopped
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
     ensure!(
-        stopped.load(Ordering::SeqCst),
-        "the replica did not stop receiving"
+        stopped == Some(Ok(())),
+        "the replica did not stop receiving: {stopped:?}"
     );
     ensure!(bank::prepared(&group.replicas[0]).await?.len() == 1);
     // 3: nothing of it reaches the replica.
