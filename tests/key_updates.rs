@@ -79,34 +79,52 @@ fn group(shard: u32) -> u32 {
     shard / (SHARDS / 2)
 }
 
+/// Creates table `orders` through `conn` and learns the shard of uids 1..=64 (see
+/// [`uid_shards`]).
+async fn orders_table(c: &Cluster, conn: &mut mysql_async::Conn) -> Result<BTreeMap<u32, u32>> {
+    conn.query_drop(
+        "CREATE TABLE orders (id INT PRIMARY KEY, uid INT NOT NULL, note VARCHAR(20) NOT NULL)",
+    )
+    .await?;
+    uid_shards(c, conn).await
+}
+
+/// The first uid (of `shards`, uid → shard) on another shard of `uid`'s group.
+fn uid_near(shards: &BTreeMap<u32, u32>, uid: u32) -> Result<u32> {
+    let home = *shards.get(&uid).context("uid without a shard")?;
+    shards
+        .iter()
+        .find(|(_, s)| **s != home && group(**s) == group(home))
+        .map(|(u, _)| *u)
+        .context("no other shard in the group")
+}
+
+/// The first uid (of `shards`, uid → shard) on the group `uid` is not on.
+fn uid_far(shards: &BTreeMap<u32, u32>, uid: u32) -> Result<u32> {
+    let home = *shards.get(&uid).context("uid without a shard")?;
+    shards
+        .iter()
+        .find(|(_, s)| group(**s) != group(home))
+        .map(|(u, _)| *u)
+        .context("no uid on the other group")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shard_key_updates_move_rows_within_a_group_and_single_mode_refuses_other_groups()
 -> Result<()> {
     let c = Cluster::start(SHARDS, TABLES, |_| {}).await?;
     let mut conn = app_conn(&c.proxy, Some("shop")).await?;
-    conn.query_drop(
-        "CREATE TABLE orders (id INT PRIMARY KEY, uid INT NOT NULL, note VARCHAR(20) NOT NULL)",
-    )
-    .await?;
-    let shards = uid_shards(&c, &mut conn).await?;
+    let shards = orders_table(&c, &mut conn).await?;
     let a = 1;
     let sa = shards[&a];
     // b: another shard of a's group; same: a's shard; far: the other group.
-    let b = *shards
-        .iter()
-        .find(|(_, s)| **s != sa && group(**s) == group(sa))
-        .context("no other shard in the group")?
-        .0;
+    let b = uid_near(&shards, a)?;
     let same = *shards
         .iter()
         .find(|(u, s)| **s == sa && **u != a)
         .context("no second uid on the shard")?
         .0;
-    let far = *shards
-        .iter()
-        .find(|(_, s)| group(**s) != group(sa))
-        .context("no uid on the other group")?
-        .0;
+    let far = uid_far(&shards, a)?;
     let sb = shards[&b];
 
     conn.query_drop(format!(
@@ -231,12 +249,7 @@ async fn shard_key_updates_move_rows_across_groups_in_one_xa_transaction() -> Re
         .await
         .context("step 3")?;
     ensure!(mode.as_deref() == Some("xa"), "{mode:?}");
-    conn.query_drop(
-        "CREATE TABLE orders (id INT PRIMARY KEY, uid INT NOT NULL, note VARCHAR(20) NOT NULL)",
-    )
-    .await
-    .context("step 4")?;
-    let shards = uid_shards(&c, &mut conn).await.context("step 5")?;
+    let shards = orders_table(&c, &mut conn).await.context("steps 4 and 5")?;
     let a = 1;
     let sa = shards[&a];
     let mut far_uids = shards.iter().filter(|(_, s)| group(**s) != group(sa));
@@ -375,23 +388,11 @@ async fn prepared_shard_key_updates_move_rows() -> Result<()> {
     let dir = state.path().display().to_string();
     let c = Cluster::start(SHARDS, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
     let mut conn = app_conn(&c.proxy, Some("shop")).await?;
-    conn.query_drop(
-        "CREATE TABLE orders (id INT PRIMARY KEY, uid INT NOT NULL, note VARCHAR(20) NOT NULL)",
-    )
-    .await?;
-    let shards = uid_shards(&c, &mut conn).await?;
+    let shards = orders_table(&c, &mut conn).await?;
     let a = 1;
     let sa = shards[&a];
-    let near = *shards
-        .iter()
-        .find(|(_, s)| **s != sa && group(**s) == group(sa))
-        .context("no other shard in the group")?
-        .0;
-    let far = *shards
-        .iter()
-        .find(|(_, s)| group(**s) != group(sa))
-        .context("no uid on the other group")?
-        .0;
+    let near = uid_near(&shards, a)?;
+    let far = uid_far(&shards, a)?;
     conn.query_drop(format!(
         "INSERT INTO orders (id, uid, note) VALUES (1, {a}, 'one'), (2, {a}, 'two')"
     ))

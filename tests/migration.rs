@@ -7,6 +7,7 @@
 mod harness;
 
 use anyhow::{Context, Result};
+use harness::migration;
 use harness::proxy::{ShardedCluster, app_conn, start_proxy};
 use myshard_proxy::migration::journal;
 use myshard_proxy::migration::{Bounds, CutOver, CutOverError, MigrationRecord, Phase, Placement};
@@ -16,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-const TABLES: &[&str] = &["{name: t, shard_key: id}"];
 const ROWS: i64 = 40;
 /// The shard the tests move (on g0 in the configuration).
 const MOVED: u32 = 1;
@@ -28,18 +28,8 @@ fn state_dir(name: &str) -> PathBuf {
 /// Four shards (0, 1 on g0; 2, 3 on g1), `ROWS` rows with v = id, and a copy of shard
 /// `MOVED` on g1 where v = -id: an answer tells which group served it.
 async fn cluster_with_copy(state: &std::path::Path) -> Result<(ShardedCluster, Vec<i64>)> {
-    let _ = std::fs::remove_dir_all(state);
-    let dir = state.display().to_string();
-    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
-    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
-    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await?;
-    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, {i})")).collect();
-    conn.query_drop(format!(
-        "INSERT INTO t (id, v) VALUES {}",
-        values.join(", ")
-    ))
-    .await?;
+    let c = migration::cluster_in_one_domain(state, |_| {}).await?;
+    migration::create_t(&c, (1..=ROWS).map(|i| (i, i))).await?;
     let db = format!("shop_{MOVED:04}");
     let ids: Vec<i64> =
         c.g0.query(&format!("SELECT id FROM {db}.t ORDER BY id"))
@@ -197,20 +187,9 @@ async fn a_cut_over_whose_target_does_not_catch_up_changes_nothing() -> Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shard_migrates_under_writes_without_losing_an_acknowledged_write() -> Result<()> {
     let state = state_dir("cutover");
-    let _ = std::fs::remove_dir_all(&state);
-    let dir = state.display().to_string();
-    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
     // Distinct GTID domains per group, as migration requires.
-    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
-    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
-    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await?;
-    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, 0)")).collect();
-    conn.query_drop(format!(
-        "INSERT INTO t (id, v) VALUES {}",
-        values.join(", ")
-    ))
-    .await?;
+    let c = migration::cluster(&state, |_| {}).await?;
+    migration::create_t(&c, (1..=ROWS).map(|i| (i, 0))).await?;
     let db = format!("shop_{MOVED:04}");
     let ids: Vec<i64> =
         c.g0.query(&format!("SELECT id FROM {db}.t ORDER BY id"))
@@ -237,23 +216,12 @@ async fn a_shard_migrates_under_writes_without_losing_an_acknowledged_write() ->
     // Under the writes: preflight, the snapshot copy, and replication from the snapshot's
     // position, limited to the shard.
     let shared = c.proxy.shared().clone();
-    let pre = shared
-        .preflight("shop", MOVED, "g1")
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let copied = shared
-        .copy_snapshot(&pre, "g1")
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let (_, copied) = migration::replicating(&c, MOVED).await?;
     assert_eq!((copied.tables, copied.rows), (1, ids.len() as u64));
     assert!(
         !copied.snapshot.is_empty(),
         "the snapshot has a GTID position"
     );
-    shared
-        .start_replication(&pre, "g1", &copied.snapshot)
-        .await
-        .map_err(anyhow::Error::msg)?;
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     // g1 lags: its applier stops while writes go on, and resumes during the cut-over,
@@ -362,9 +330,7 @@ async fn a_shard_migrates_under_writes_without_losing_an_acknowledged_write() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_refuses_a_shared_domain_and_an_existing_database() -> Result<()> {
     let state = state_dir("preflight");
-    let _ = std::fs::remove_dir_all(&state);
-    let dir = state.display().to_string();
-    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
+    let c = migration::cluster_in_one_domain(&state, |_| {}).await?;
     let shared = c.proxy.shared().clone();
     // Both servers start in domain 0.
     let err = shared
@@ -410,33 +376,11 @@ async fn preflight_refuses_a_shared_domain_and_an_existing_database() -> Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_before_the_cut_over_leaves_everything_as_it_was() -> Result<()> {
     let state = state_dir("abort");
-    let _ = std::fs::remove_dir_all(&state);
-    let dir = state.display().to_string();
-    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
-    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
+    let c = migration::cluster_with_rows(&state, ROWS).await?;
     let mut conn = app_conn(&c.proxy, Some("shop")).await?;
-    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await?;
-    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, {i})")).collect();
-    conn.query_drop(format!(
-        "INSERT INTO t (id, v) VALUES {}",
-        values.join(", ")
-    ))
-    .await?;
     let shared = c.proxy.shared().clone();
     let epoch = shared.table().epoch;
-    let pre = shared
-        .preflight("shop", MOVED, "g1")
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let copied = shared
-        .copy_snapshot(&pre, "g1")
-        .await
-        .map_err(anyhow::Error::msg)?;
-    shared
-        .start_replication(&pre, "g1", &copied.snapshot)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    migration::replicating(&c, MOVED).await?;
     shared
         .abort_migration("shop", MOVED, "g1")
         .await
@@ -462,20 +406,7 @@ async fn abort_before_the_cut_over_leaves_everything_as_it_was() -> Result<()> {
 
 /// A cluster whose groups write distinct GTID domains, with `ROWS` rows (v = id).
 async fn cluster_with_rows(state: &std::path::Path) -> Result<ShardedCluster> {
-    let _ = std::fs::remove_dir_all(state);
-    let dir = state.display().to_string();
-    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
-    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
-    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
-    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await?;
-    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, {i})")).collect();
-    conn.query_drop(format!(
-        "INSERT INTO t (id, v) VALUES {}",
-        values.join(", ")
-    ))
-    .await?;
-    Ok(c)
+    migration::cluster_with_rows(state, ROWS).await
 }
 
 fn journal_of(c: &ShardedCluster) -> Result<Vec<MigrationRecord>> {
@@ -648,22 +579,15 @@ async fn migrations_are_started_listed_and_refused_over_http() -> Result<()> {
     use myshard_proxy::admin_http::client::{request, request_with_body};
     const TOKEN: &str = "migrate-token";
     let state = state_dir("http");
-    let _ = std::fs::remove_dir_all(&state);
-    let dir = state.display().to_string();
-    let c = ShardedCluster::start(4, TABLES, |cfg| {
-        cfg.state_dir = Some(dir);
+    let c = migration::cluster(&state, |cfg| {
         cfg.admin_http = Some(myshard_config::AdminHttp {
             listen: "127.0.0.1:0".into(),
             token: Some(TOKEN.into()),
         });
     })
     .await?;
-    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
+    migration::create_t(&c, (1..=4).map(|i| (i, i))).await?;
     let mut conn = app_conn(&c.proxy, Some("shop")).await?;
-    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await?;
-    conn.query_drop("INSERT INTO t VALUES (1, 1), (2, 2), (3, 3), (4, 4)")
-        .await?;
     let admin = c.proxy.admin_addr().context("admin endpoint")?.to_string();
     let t = Duration::from_secs(10);
     let body = format!(r#"{{"schema": "shop", "shard": {MOVED}, "to": "g1"}}"#);

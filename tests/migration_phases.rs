@@ -6,12 +6,12 @@
 mod harness;
 
 use anyhow::{Context, Result};
+use harness::migration;
 use harness::proxy::{ShardedCluster, app_conn, start_proxy};
 use myshard_proxy::ProxyHandle;
 use myshard_proxy::migration::{Bounds, Phase, journal};
 use mysql_async::prelude::Queryable;
 
-const TABLES: &[&str] = &["{name: t, shard_key: id}"];
 const ROWS: i64 = 40;
 /// The shard moved (g0 → g1).
 const MOVED: u32 = 1;
@@ -80,20 +80,7 @@ async fn consistent(c: &ShardedCluster, proxy: &ProxyHandle, id: u64, sum: i64) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_migration_stopped_at_each_phase_by_abort_or_restart_ends_consistent() -> Result<()> {
     let state = std::env::temp_dir().join(format!("myshard-mig-phases-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state);
-    let dir = state.display().to_string();
-    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
-    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
-    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
-    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await?;
-    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, {i})")).collect();
-    conn.query_drop(format!(
-        "INSERT INTO t (id, v) VALUES {}",
-        values.join(", ")
-    ))
-    .await?;
-    drop(conn);
+    let c = migration::cluster_with_rows(&state, ROWS).await?;
     let sum: i64 = (1..=ROWS).sum();
     let config = (*c.proxy.shared().config()).clone();
     let mut proxy: Option<ProxyHandle> = None;

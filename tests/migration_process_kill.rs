@@ -24,14 +24,15 @@ mod harness;
 
 use anyhow::{Context, Result, bail, ensure};
 use harness::MariaDb;
+use harness::process::{MyshardBinary, RunningMyshard, group_yaml};
 use harness::proxy::{APP_PASSWORD, APP_USER};
 use myshard_proxy::admin_http::client::{request, request_with_body};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
+use mysql_async::{Conn, Opts};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,36 +47,12 @@ const FILLER: i64 = 40_000;
 const FILLER_BASE: i64 = 1_000_000_000;
 const HTTP: Duration = Duration::from_secs(10);
 
-/// The myshard process, SIGKILLed when dropped.
-struct Proxy {
-    child: Child,
-}
-
-impl Proxy {
-    /// SIGKILL, and reap the process.
-    fn kill(&mut self) -> Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The two groups, the configuration file and where the proxy listens.
+/// The two groups, the `myshard` binary's configuration, and its admin endpoint.
 struct Setup {
     g0: MariaDb,
     g1: MariaDb,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    port: u16,
+    binary: MyshardBinary,
     admin: String,
-    starts: u64,
 }
 
 impl Setup {
@@ -85,18 +62,8 @@ impl Setup {
             MariaDb::start(),
             MariaDb::start_with_args(&["--gtid-domain-id=1"])
         )?;
-        let dir = tempfile::tempdir()?;
-        let port = harness::free_port()?;
+        let binary = MyshardBinary::new()?;
         let admin = format!("127.0.0.1:{}", harness::free_port()?);
-        let group = |name: &str, db: &MariaDb| {
-            format!(
-                "  - {{name: {name}, user: {}, password: {}, write_hosts: ['{}'], \
-                 pool: {{max: 16}}, heartbeat: {{enabled: false}}}}\n",
-                harness::MYSHARD_USER,
-                harness::MYSHARD_PASSWORD,
-                db.addr()
-            )
-        };
         let yaml = format!(
             "listen: 127.0.0.1:{port}\nstate_dir: '{state}'\n\
              admin_http: {{listen: '{admin}', token: {TOKEN}}}\n\
@@ -105,12 +72,12 @@ impl Setup {
              schemas:\n  - name: shop\n    shards: 4\n    \
              placement: [{{group: g0, shards: '0-1'}}, {{group: g1, shards: '2-3'}}]\n    \
              tables: [{{name: t, shard_key: id}}]\n",
-            state = dir.path().join("state").display(),
-            g0 = group("g0", &g0),
-            g1 = group("g1", &g1),
+            port = binary.port(),
+            state = binary.state_dir().display(),
+            g0 = group_yaml("g0", &g0, 16),
+            g1 = group_yaml("g1", &g1, 16),
         );
-        let config = dir.path().join("myshard.yaml");
-        std::fs::write(&config, &yaml)?;
+        binary.write_config(&yaml)?;
         let parsed = myshard_config::parse(&yaml, "kill test config")
             .map_err(|e| anyhow::anyhow!("test config: {e}"))?;
         harness::proxy::create_shard_databases(&parsed, &[&g0, &g1]).await?;
@@ -133,16 +100,18 @@ impl Setup {
         Ok(Setup {
             g0,
             g1,
-            dir,
-            config,
-            port,
+            binary,
             admin,
-            starts: 0,
         })
     }
 
     fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
+        self.binary.state_dir()
+    }
+
+    /// A connection of the client account to the proxy, in `shop`.
+    async fn app_conn(&self) -> Result<Conn> {
+        Ok(Conn::new(self.binary.client_opts("shop")).await?)
     }
 
     fn server(&self, group: &str) -> &MariaDb {
@@ -151,35 +120,13 @@ impl Setup {
 
     /// Starts the binary and waits until its status endpoint answers (it starts after
     /// the journal's migrations were settled).
-    async fn start(&mut self) -> Result<Proxy> {
-        self.starts += 1;
-        let log_path = self.dir.path().join(format!("myshard-{}.log", self.starts));
-        let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_myshard"))
-            .arg("--config")
-            .arg(&self.config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting myshard")?;
-        let mut proxy = Proxy { child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let up = request(&self.admin, "GET", "/health", None, HTTP).await;
-            if up.is_ok() {
-                return Ok(proxy);
-            }
-            let exited = proxy.child.try_wait()?;
-            ensure!(
-                exited.is_none(),
-                "myshard exited ({exited:?}): {}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-            ensure!(Instant::now() < deadline, "myshard did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    async fn start(&mut self) -> Result<RunningMyshard> {
+        let admin = self.admin.as_str();
+        self.binary
+            .start_until("come up", move || async move {
+                request(admin, "GET", "/health", None, HTTP).await.is_ok()
+            })
+            .await
     }
 
     /// `POST /migrations` of shard `MOVED` to `to`; returns the migration's id.
@@ -278,25 +225,14 @@ struct Writes {
     errors: Vec<String>,
 }
 
-async fn app_conn(port: u16) -> Result<Conn, mysql_async::Error> {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(port)
-        .user(Some(APP_USER))
-        .pass(Some(APP_PASSWORD))
-        .db_name(Some("shop"))
-        .prefer_socket(false);
-    Conn::new(opts).await
-}
-
 /// Inserts rows with ids 1, 5, 9, … (all on shard `MOVED`, v = id) one by one until
 /// `stop`, reconnecting after any error (the proxy is down between a kill and its restart).
-async fn writer(port: u16, stop: Arc<AtomicBool>, writes: Arc<Mutex<Writes>>) {
+async fn writer(opts: Opts, stop: Arc<AtomicBool>, writes: Arc<Mutex<Writes>>) {
     let mut conn: Option<Conn> = None;
     let mut id: i64 = 1;
     while !stop.load(Ordering::Relaxed) {
         let Some(c) = conn.as_mut() else {
-            match tokio::time::timeout(Duration::from_secs(5), app_conn(port)).await {
+            match tokio::time::timeout(Duration::from_secs(5), Conn::new(opts.clone())).await {
                 Ok(Ok(c)) => conn = Some(c),
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
@@ -389,7 +325,7 @@ async fn settled(
         "every filler row on {group}: {filler:?}"
     );
     // Served by the proxy from there.
-    let mut conn = app_conn(s.port).await?;
+    let mut conn = s.app_conn().await?;
     let served: Option<i64> = conn
         .query_first(format!("SELECT COUNT(*) FROM t WHERE id > {FILLER_BASE}"))
         .await?;
@@ -404,14 +340,14 @@ async fn settled(
 /// what the journal said at the kill.
 async fn kill_during(
     s: &Setup,
-    proxy: &mut Proxy,
+    proxy: &mut RunningMyshard,
     to: &str,
     moment: &str,
 ) -> Result<(u64, String)> {
     // For the kill in the cut-over: a statement on the shard that outlasts the drain keeps
     // the gate closing (new statements held) for the drain's 5 s.
     let sleeper = if moment == "cutting_over" {
-        let mut slow = app_conn(s.port).await?;
+        let mut slow = s.app_conn().await?;
         let sql = format!("SELECT SLEEP(60) FROM t WHERE id = {}", FILLER_BASE + 1);
         Some(tokio::spawn(async move { slow.query_drop(sql).await }))
     } else {
@@ -509,7 +445,11 @@ async fn a_migration_survives_sigkill_of_the_proxy_in_each_phase() -> Result<()>
     let mut proxy = s.start().await?;
     let stop = Arc::new(AtomicBool::new(false));
     let writes = Arc::new(Mutex::new(Writes::default()));
-    let client = tokio::spawn(writer(s.port, stop.clone(), writes.clone()));
+    let client = tokio::spawn(writer(
+        s.binary.client_opts("shop"),
+        stop.clone(),
+        writes.clone(),
+    ));
     let mut back: Option<u64> = None;
     for round in 1..=rounds {
         let started = Instant::now();
@@ -542,7 +482,7 @@ async fn a_migration_survives_sigkill_of_the_proxy_in_each_phase() -> Result<()>
         ensure!(a.status == 200, "cleanup: {a:?}");
         let out = Command::new(env!("CARGO_BIN_EXE_myshard"))
             .args(["migrate", "--config"])
-            .arg(&s.config)
+            .arg(s.binary.config())
             .args(["--schema", "shop", "--shard", "1", "--to", "g0"])
             .output()?;
         ensure!(out.status.success(), "myshard migrate: {out:?}");
@@ -570,7 +510,7 @@ async fn a_migration_survives_sigkill_of_the_proxy_in_each_phase() -> Result<()>
     // Every acknowledged insert once, nothing the client did not try, through the proxy
     // as on the group the placement names.
     let w = std::mem::take(&mut *writes.lock().map_err(|_| anyhow::anyhow!("writes"))?);
-    let mut conn = app_conn(s.port).await?;
+    let mut conn = s.app_conn().await?;
     let served: Vec<i64> = conn
         .query(format!(
             "SELECT id FROM t WHERE id < {FILLER_BASE} ORDER BY id"

@@ -6,6 +6,7 @@
 mod harness;
 
 use anyhow::{Context, Result};
+use harness::migration;
 use harness::proxy::{ShardedCluster, app_conn};
 use myshard_proxy::admin_http::client::{request, request_with_body};
 use myshard_proxy::migration::progress;
@@ -13,7 +14,6 @@ use mysql_async::prelude::Queryable;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const TABLES: &[&str] = &["{name: t, shard_key: id}"];
 const TOKEN: &str = "progress-token";
 /// The shard moved over HTTP (on g0 in the configuration).
 const MOVED: u32 = 1;
@@ -27,17 +27,13 @@ fn state_dir(name: &str) -> PathBuf {
 
 /// Four shards over g0 and g1 (distinct GTID domains), `rows` rows of table `t`.
 async fn cluster(state: &std::path::Path, rows: i64) -> Result<ShardedCluster> {
-    let _ = std::fs::remove_dir_all(state);
-    let dir = state.display().to_string();
-    let c = ShardedCluster::start(4, TABLES, |cfg| {
-        cfg.state_dir = Some(dir);
+    let c = migration::cluster(state, |cfg| {
         cfg.admin_http = Some(myshard_config::AdminHttp {
             listen: "127.0.0.1:0".into(),
             token: Some(TOKEN.into()),
         });
     })
     .await?;
-    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
     let mut conn = app_conn(&c.proxy, Some("shop")).await?;
     conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL, pad VARCHAR(64))")
         .await?;
@@ -125,18 +121,7 @@ async fn the_catch_up_lag_is_sampled_while_the_target_replicates() -> Result<()>
     let c = cluster(&state, 40).await?;
     let db = format!("shop_{LAGGING:04}");
     let shared = c.proxy.shared().clone();
-    let pre = shared
-        .preflight("shop", LAGGING, "g1")
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let copied = shared
-        .copy_snapshot(&pre, "g1")
-        .await
-        .map_err(anyhow::Error::msg)?;
-    shared
-        .start_replication(&pre, "g1", &copied.snapshot)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    migration::replicating(&c, LAGGING).await?;
     let p = progress_until(&db, |p| p.gtid_distance == Some(0)).await?;
     assert!(p.copy_ms.is_some(), "{p:?}");
     // The applier stops; writes on the source pile up as GTID distance.

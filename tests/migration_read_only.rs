@@ -8,12 +8,12 @@
 mod harness;
 
 use anyhow::{Context, Result};
+use harness::migration;
 use harness::proxy::{ShardedCluster, app_conn};
 use myshard_proxy::migration::{Bounds, Phase};
 use mysql_async::prelude::Queryable;
 use std::path::PathBuf;
 
-const TABLES: &[&str] = &["{name: t, shard_key: id}"];
 const ROWS: i64 = 40;
 /// The shard moved (g0 → g1).
 const MOVED: u32 = 1;
@@ -25,20 +25,7 @@ fn state_dir(name: &str) -> PathBuf {
 /// Four shards (0, 1 on g0; 2, 3 on g1), groups in distinct GTID domains, `ROWS` rows
 /// with v = id.
 async fn cluster_with_rows(state: &std::path::Path) -> Result<ShardedCluster> {
-    let _ = std::fs::remove_dir_all(state);
-    let dir = state.display().to_string();
-    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
-    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
-    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
-    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await?;
-    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, {i})")).collect();
-    conn.query_drop(format!(
-        "INSERT INTO t (id, v) VALUES {}",
-        values.join(", ")
-    ))
-    .await?;
-    Ok(c)
+    migration::cluster_with_rows(state, ROWS).await
 }
 
 /// The server error code of `r`, if it failed with one.

@@ -6,6 +6,7 @@
 mod harness;
 
 use anyhow::{Context, Result};
+use harness::migration;
 use harness::proxy::{ShardedCluster, app_conn};
 use myshard_proxy::migration::{Bounds, Phase, journal};
 use mysql_async::prelude::Queryable;
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-const TABLES: &[&str] = &["{name: t, shard_key: id}"];
 const ROWS: i64 = 40;
 /// The shard the tests move (on g0 in the configuration).
 const MOVED: u32 = 1;
@@ -26,19 +26,7 @@ fn state_dir(name: &str) -> PathBuf {
 
 /// Groups with distinct GTID domains, `ROWS` rows (v = id); returns the moved shard's ids.
 async fn cluster(state: &Path) -> Result<(ShardedCluster, Vec<i64>)> {
-    let _ = std::fs::remove_dir_all(state);
-    let dir = state.display().to_string();
-    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
-    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
-    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
-    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await?;
-    let values: Vec<String> = (1..=ROWS).map(|i| format!("({i}, {i})")).collect();
-    conn.query_drop(format!(
-        "INSERT INTO t (id, v) VALUES {}",
-        values.join(", ")
-    ))
-    .await?;
+    let c = migration::cluster_with_rows(state, ROWS).await?;
     let ids: Vec<i64> =
         c.g0.query(&format!("SELECT id FROM {DB}.t ORDER BY id"))
             .await?;

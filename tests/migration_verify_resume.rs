@@ -14,13 +14,13 @@
 mod harness;
 
 use anyhow::{Context, Result, ensure};
+use harness::migration;
 use harness::proxy::{ShardedCluster, app_conn};
 use mysql_async::prelude::Queryable;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-const TABLES: &[&str] = &["{name: t, shard_key: id}"];
 const MOVED: u32 = 1;
 const DB: &str = "shop_0001";
 const CONNECTION: &str = "myshard_shop_0001";
@@ -32,29 +32,9 @@ const ROUNDS: usize = 10;
 async fn replicating(
     state: &std::path::Path,
 ) -> Result<(ShardedCluster, myshard_proxy::migration::Preflight)> {
-    let _ = std::fs::remove_dir_all(state);
-    let dir = state.display().to_string();
-    let c = ShardedCluster::start(4, TABLES, |cfg| cfg.state_dir = Some(dir)).await?;
-    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
-    let mut conn = app_conn(&c.proxy, Some("shop")).await?;
-    conn.query_drop("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await?;
-    let values: Vec<String> = (0..50).map(|i| format!("({}, 0)", 4 * i + 1)).collect();
-    conn.query_drop(format!("INSERT INTO t VALUES {}", values.join(", ")))
-        .await?;
-    let shared = c.proxy.shared().clone();
-    let pre = shared
-        .preflight("shop", MOVED, "g1")
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let copied = shared
-        .copy_snapshot(&pre, "g1")
-        .await
-        .map_err(anyhow::Error::msg)?;
-    shared
-        .start_replication(&pre, "g1", &copied.snapshot)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let c = migration::cluster(state, |_| {}).await?;
+    migration::create_t(&c, (0..50).map(|i| (4 * i + 1, 0))).await?;
+    let (pre, _) = migration::replicating(&c, MOVED).await?;
     Ok((c, pre))
 }
 

@@ -8,67 +8,31 @@
 
 mod harness;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use harness::MariaDb;
+use harness::bank;
 use harness::e2e::{server_err, wait_for};
-use harness::proxy::{APP_PASSWORD, APP_USER, app_conn};
-use harness::replication::ReplicatedGroup;
-use harness::{MYSHARD_PASSWORD, MYSHARD_USER};
+use harness::proxy::app_conn;
+use harness::replication::{ReplicatedGroup, once_replicated_at_next_decision};
 use mysql_async::prelude::Queryable;
 use std::time::Duration;
 
 /// g0 on `group` (its replica a read host, automatic failover with promotion), g1 on `g1`.
 fn config(group: &ReplicatedGroup, g1: &MariaDb, state: &str) -> Result<myshard_config::Config> {
-    let yaml = format!(
-        "listen: 127.0.0.1:0
-state_dir: '{state}'
-proxy_id: xa-failover
-users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*'], transaction_mode: xa}}]
-groups:
-  - name: g0
-    user: {MYSHARD_USER}
-    password: {MYSHARD_PASSWORD}
-    write_hosts: ['{primary}']
-    read_hosts: ['{replica}']
+    let g0_settings = format!(
+        "    read_hosts: ['{replica}']
     heartbeat: {{interval_ms: 100, timeout_ms: 300, fall: 2, rise: 2}}
     failover: {{mode: automatic, promotion: true, max_hold_ms: 8000, min_interval_ms: 60000}}
     pool: {{connect_timeout_ms: 1000}}
-  - name: g1
-    user: {MYSHARD_USER}
-    password: {MYSHARD_PASSWORD}
-    write_hosts: ['{g1}']
-    heartbeat: {{enabled: false}}
-schemas:
-  - {{name: s0, group: g0, database: s0_db}}
-  - {{name: s1, group: g1, database: s1_db}}
 ",
-        primary = group.primary.addr(),
         replica = group.replicas[0].addr(),
-        g1 = g1.addr(),
     );
-    myshard_config::parse(&yaml, "xa failover test").map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-/// The xids prepared on `server`.
-async fn prepared(server: &MariaDb) -> Result<Vec<String>> {
-    let rows: Vec<(i64, i64, i64, Vec<u8>)> = server.query("XA RECOVER").await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| String::from_utf8_lossy(&r.3).into_owned())
-        .collect())
-}
-
-/// Waits until the replica at `replica` applied everything the primary at `primary` logged.
-async fn replica_applied(primary: mysql_async::Opts, replica: mysql_async::Opts) -> Result<()> {
-    let mut p = mysql_async::Conn::new(primary).await?;
-    let pos: Option<String> = p.query_first("SELECT @@gtid_binlog_pos").await?;
-    let pos = pos.context("no binlog position")?;
-    let mut r = mysql_async::Conn::new(replica).await?;
-    let reached: Option<i64> = r
-        .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 20)"))
-        .await?;
-    ensure!(reached == Some(0), "the replica did not reach {pos}");
-    Ok(())
+    bank::xa_config(
+        "xa-failover",
+        state,
+        (&group.primary.addr(), &g0_settings),
+        (&g1.addr(), "    heartbeat: {enabled: false}\n"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -92,28 +56,15 @@ async fn a_group_failing_over_in_the_commit_phase_commits_on_the_promoted_replic
     c.query_drop("INSERT INTO s1.t VALUES (1)").await?;
     // Decision logged, both branches prepared: once the replica applied g0's XA PREPARE,
     // g0's primary dies before its XA COMMIT.
-    let primary_opts = group.primary.opts(harness::ROOT_USER, "", None);
-    let replica_opts = group.replicas[0].opts(harness::ROOT_USER, "", None);
     let primary_pid = group.primary.pid()?;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let seen_in_hook = seen.clone();
-    proxy.shared().xa.on_next_decision(move || {
-        let r = tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(async {
-                replica_applied(primary_opts, replica_opts.clone()).await?;
-                // What the replica holds of the prepared branch before the promotion.
-                let mut r = mysql_async::Conn::new(replica_opts).await?;
-                let rows: Vec<(i64, i64, i64, Vec<u8>)> = r.query("XA RECOVER").await?;
-                std::process::Command::new("kill")
-                    .args(["-9", &primary_pid.to_string()])
-                    .status()?;
-                anyhow::Ok(rows.len())
-            })
-        });
-        if let Ok(mut s) = seen_in_hook.lock() {
-            *s = Some(r.map_err(|e| e.to_string()));
-        }
-    });
+    let seen = once_replicated_at_next_decision(&proxy, &group, move |mut r| async move {
+        // What the replica holds of the prepared branch before the promotion.
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> = r.query("XA RECOVER").await?;
+        std::process::Command::new("kill")
+            .args(["-9", &primary_pid.to_string()])
+            .status()?;
+        anyhow::Ok(rows.len())
+    })?;
     let (code, _, msg) = server_err(c.query_drop("COMMIT").await)?;
     ensure!(
         code == 1180 && msg.contains("in doubt") && msg.contains("g0"),
@@ -147,8 +98,8 @@ async fn a_group_failing_over_in_the_commit_phase_commits_on_the_promoted_replic
         },
     )
     .await?;
-    ensure!(prepared(promoted).await?.is_empty());
-    ensure!(prepared(&g1).await?.is_empty());
+    ensure!(bank::prepared(promoted).await?.is_empty());
+    ensure!(bank::prepared(&g1).await?.is_empty());
     // The proxy commits across groups on the new write host.
     c.query_drop("BEGIN").await?;
     c.query_drop("INSERT INTO s0.t VALUES (2)").await?;

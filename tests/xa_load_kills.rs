@@ -22,8 +22,7 @@ use harness::MariaDb;
 use harness::bank::{self, Books, Clients, Outcomes};
 use harness::e2e::wait_for;
 use harness::proxy::{APP_PASSWORD, APP_USER, proxy_opts, start_proxy};
-use harness::replication::{GroupOptions, ReplicatedGroup};
-use harness::{MYSHARD_PASSWORD, MYSHARD_USER};
+use harness::replication::{GroupOptions, ReplicatedGroup, once_replicated_at_next_decision};
 use mysql_async::prelude::Queryable;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,29 +61,13 @@ fn config(
         ),
         None => "    heartbeat: {enabled: false}\n".to_string(),
     };
-    let yaml = format!(
-        "listen: 127.0.0.1:0
-state_dir: '{state}'
-proxy_id: xa-load
-users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*'], transaction_mode: xa}}]
-groups:
-  - name: g0
-    user: {MYSHARD_USER}
-    password: {MYSHARD_PASSWORD}
-    write_hosts: ['{g0}']
-{g0_failover}    pool: {{max: 32, connect_timeout_ms: 1000}}
-  - name: g1
-    user: {MYSHARD_USER}
-    password: {MYSHARD_PASSWORD}
-    write_hosts: ['{g1}']
-    heartbeat: {{enabled: false}}
-    pool: {{max: 32, connect_timeout_ms: 1000}}
-schemas:
-  - {{name: s0, group: g0, database: s0_db}}
-  - {{name: s1, group: g1, database: s1_db}}
-"
-    );
-    myshard_config::parse(&yaml, "xa load test").map_err(|e| anyhow::anyhow!("{e}"))
+    let pool = "    pool: {max: 32, connect_timeout_ms: 1000}\n";
+    bank::xa_config(
+        "xa-load",
+        state,
+        (g0, &format!("{g0_failover}{pool}")),
+        (g1, &format!("    heartbeat: {{enabled: false}}\n{pool}")),
+    )
 }
 
 /// SIGKILLs process `pid` and waits until it is dead (gone or a zombie), so that nothing
@@ -221,11 +204,21 @@ async fn a_backend_killed_in_the_commit_phase_under_load_loses_no_transfer() -> 
     Ok(())
 }
 
-/// One failover round: g0 a GTID primary and replica (`options`), g1 a plain server; the
-/// primary SIGKILLed at a commit decision under load, the replica promoted.
-async fn failover_round(options: GroupOptions) -> Result<()> {
+/// The bank on g0 a GTID primary with one replica (domain `domain`, `options`) and g1 a
+/// plain server, behind the proxy with automatic failover on g0.
+struct FailoverBank {
+    // Dropped in this order: the proxy before the servers it uses.
+    proxy: myshard_proxy::ProxyHandle,
+    /// The replica's address, the write host once promoted.
+    replica: String,
+    _state: tempfile::TempDir,
+    g1: MariaDb,
+    group: ReplicatedGroup,
+}
+
+async fn failover_bank(domain: u32, options: GroupOptions) -> Result<FailoverBank> {
     let (group, g1) = tokio::try_join!(
-        ReplicatedGroup::start_with(1, 71, options),
+        ReplicatedGroup::start_with(1, domain, options),
         MariaDb::start()
     )?;
     bank::open_accounts(&group.primary, 0).await?;
@@ -240,22 +233,41 @@ async fn failover_round(options: GroupOptions) -> Result<()> {
         &state.path().display().to_string(),
     )?)
     .await?;
+    Ok(FailoverBank {
+        proxy,
+        replica,
+        _state: state,
+        g1,
+        group,
+    })
+}
+
+/// Waits until the proxy routes g0's writes to the promoted replica.
+async fn wait_promoted(b: &FailoverBank) -> Result<()> {
+    wait_for("the replica promoted", Duration::from_secs(30), || async {
+        let table = b.proxy.shared().table();
+        let host = table.group("g0").and_then(|g| g.write.clone());
+        Ok(host.filter(|h| &**h.addr() == b.replica.as_str()).map(drop))
+    })
+    .await
+}
+
+/// One failover round: g0 a GTID primary and replica (`options`), g1 a plain server; the
+/// primary SIGKILLed at a commit decision under load, the replica promoted.
+async fn failover_round(options: GroupOptions) -> Result<()> {
+    let b = failover_bank(71, options).await?;
+    let (proxy, group) = (&b.proxy, &b.group);
     let running = Clients::start(
-        proxy_opts(&proxy, APP_USER, APP_PASSWORD, Some("s0")),
+        proxy_opts(proxy, APP_USER, APP_PASSWORD, Some("s0")),
         clients(),
         0,
     );
     running
         .wait_acknowledged(20, Duration::from_secs(30))
         .await?;
-    let killed = kill_at_next_decision(&proxy, group.primary.pid()?);
+    let killed = kill_at_next_decision(proxy, group.primary.pid()?);
     wait_killed(&killed).await?;
-    wait_for("the replica promoted", Duration::from_secs(30), || async {
-        let table = proxy.shared().table();
-        let host = table.group("g0").and_then(|g| g.write.clone());
-        Ok(host.filter(|h| &**h.addr() == replica.as_str()).map(drop))
-    })
-    .await?;
+    wait_promoted(&b).await?;
     let at_promotion = running.outcomes();
     running
         .wait_acknowledged(20, Duration::from_secs(60))
@@ -273,7 +285,7 @@ async fn failover_round(options: GroupOptions) -> Result<()> {
         told.summary()
     );
     let promoted = group.replica(0).context("the replica")?;
-    check(&proxy, [promoted, &g1], told).await?;
+    check(proxy, [promoted, &b.g1], told).await?;
     Ok(())
 }
 
@@ -289,21 +301,6 @@ async fn transfer(c: &mut mysql_async::Conn, n: i64) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("transfer {n}: {e:?}"))
 }
 
-/// The replica at `replica` applied everything the primary at `primary` logged so far.
-async fn replica_applied(
-    primary: mysql_async::Opts,
-    replica: &mut mysql_async::Conn,
-) -> Result<()> {
-    let mut p = mysql_async::Conn::new(primary).await?;
-    let pos: Option<String> = p.query_first("SELECT @@gtid_binlog_pos").await?;
-    let pos = pos.context("no binlog position")?;
-    let reached: Option<i64> = replica
-        .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 20)"))
-        .await?;
-    ensure!(reached == Some(0), "the replica did not reach {pos}");
-    Ok(())
-}
-
 /// What MariaDB 10.11's asynchronous replication leaves after a failover: a transfer
 /// whose `XA PREPARE` the replica received but not its `XA COMMIT` (acknowledged, its
 /// decision done), one the replica received nothing of (acknowledged), and one decided
@@ -315,67 +312,41 @@ async fn replica_applied(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn asynchronous_replication_drops_on_failover_what_the_replica_did_not_receive() -> Result<()>
 {
-    let (group, g1) = tokio::try_join!(ReplicatedGroup::start(1, 73), MariaDb::start())?;
-    bank::open_accounts(&group.primary, 0).await?;
-    bank::open_accounts(&g1, 1).await?;
-    group.wait_caught_up().await?;
-    let state = tempfile::tempdir()?;
-    let replica = group.replicas[0].addr();
-    let proxy = start_proxy(config(
-        &group.primary.addr(),
-        Some(&replica),
-        &g1.addr(),
-        &state.path().display().to_string(),
-    )?)
-    .await?;
+    let b = failover_bank(73, GroupOptions::default()).await?;
+    let (proxy, group, g1) = (&b.proxy, &b.group, &b.g1);
     let mut c =
-        mysql_async::Conn::new(proxy_opts(&proxy, APP_USER, APP_PASSWORD, Some("s0"))).await?;
+        mysql_async::Conn::new(proxy_opts(proxy, APP_USER, APP_PASSWORD, Some("s0"))).await?;
     // 1: whole everywhere.
     transfer(&mut c, 1).await?;
     group.wait_caught_up().await?;
     // 2: the replica applies its XA PREPARE, then stops receiving before its XA COMMIT.
-    let primary_opts = group.primary.opts(harness::ROOT_USER, "", None);
-    let replica_opts = group.replicas[0].opts(harness::ROOT_USER, "", None);
-    let stopped = Arc::new(AtomicBool::new(false));
-    let stopped_in_hook = stopped.clone();
-    proxy.shared().xa.on_next_decision(move || {
-        let r = tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(async {
-                let mut r = mysql_async::Conn::new(replica_opts).await?;
-                replica_applied(primary_opts, &mut r).await?;
-                r.query_drop("STOP SLAVE IO_THREAD").await?;
-                anyhow::Ok(())
-            })
-        });
-        match r {
-            Ok(()) => stopped_in_hook.store(true, Ordering::SeqCst),
-            Err(e) => eprintln!("stopping the replica failed: {e}"),
-        }
-    });
+    let stopped = once_replicated_at_next_decision(proxy, group, |mut r| async move {
+        r.query_drop("STOP SLAVE IO_THREAD").await?;
+        anyhow::Ok(())
+    })?;
     transfer(&mut c, 2).await?;
+    let stopped = stopped
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
     ensure!(
-        stopped.load(Ordering::SeqCst),
-        "the replica did not stop receiving"
+        stopped == Some(Ok(())),
+        "the replica did not stop receiving: {stopped:?}"
     );
     ensure!(bank::prepared(&group.replicas[0]).await?.len() == 1);
     // 3: nothing of it reaches the replica.
     transfer(&mut c, 3).await?;
     // 4: decided, the primary SIGKILLed before its XA COMMIT.
-    let killed = kill_at_next_decision(&proxy, group.primary.pid()?);
+    let killed = kill_at_next_decision(proxy, group.primary.pid()?);
     match bank::transfer(&mut c, 4).await {
         Err(bank::Failure::AtCommit(mysql_async::Error::Server(e)))
             if e.code == 1180 && e.message.contains("in doubt") => {}
         other => anyhow::bail!("transfer 4: {other:?}"),
     }
     ensure!(killed.load(Ordering::SeqCst));
-    wait_for("the replica promoted", Duration::from_secs(30), || async {
-        let table = proxy.shared().table();
-        let host = table.group("g0").and_then(|g| g.write.clone());
-        Ok(host.filter(|h| &**h.addr() == replica.as_str()).map(drop))
-    })
-    .await?;
+    wait_promoted(&b).await?;
     let promoted = group.replica(0).context("the replica")?;
-    let books = bank::settled([promoted, &g1], Duration::from_secs(30)).await?;
+    let books = bank::settled([promoted, g1], Duration::from_secs(30)).await?;
     ensure!(
         books.g0 == vec![1] && books.g1 == vec![1, 2, 3, 4],
         "{books:?}"

@@ -16,8 +16,9 @@
 //! assert!(bank::anomaly(&books, &outcomes).is_none());
 //! ```
 
-use super::MariaDb;
 use super::e2e::wait_for;
+use super::proxy::{APP_PASSWORD, APP_USER};
+use super::{MYSHARD_PASSWORD, MYSHARD_USER, MariaDb};
 use anyhow::Result;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
@@ -32,6 +33,39 @@ pub const ACCOUNTS: i64 = 4;
 pub const OPENING: i64 = 1000;
 /// The total balance of both groups, which no transfer changes.
 pub const TOTAL: i64 = 2 * ACCOUNTS * OPENING;
+
+/// The configuration of a proxy in front of the two groups for XA tests: user `app` in
+/// `xa` mode, schema `s0` on g0 (database `s0_db`) and `s1` on g1 (`s1_db`), the state in
+/// `state`, `proxy_id` naming the decision log. Each group is its write host's address and
+/// further settings as YAML lines indented by four spaces (heartbeat, pool, failover, …).
+pub fn xa_config(
+    proxy_id: &str,
+    state: &str,
+    g0: (&str, &str),
+    g1: (&str, &str),
+) -> Result<myshard_config::Config> {
+    let ((g0, g0_settings), (g1, g1_settings)) = (g0, g1);
+    let yaml = format!(
+        "listen: 127.0.0.1:0
+state_dir: '{state}'
+proxy_id: {proxy_id}
+users: [{{name: {APP_USER}, password: {APP_PASSWORD}, schemas: ['*'], transaction_mode: xa}}]
+groups:
+  - name: g0
+    user: {MYSHARD_USER}
+    password: {MYSHARD_PASSWORD}
+    write_hosts: ['{g0}']
+{g0_settings}  - name: g1
+    user: {MYSHARD_USER}
+    password: {MYSHARD_PASSWORD}
+    write_hosts: ['{g1}']
+{g1_settings}schemas:
+  - {{name: s0, group: g0, database: s0_db}}
+  - {{name: s1, group: g1, database: s1_db}}
+"
+    );
+    myshard_config::parse(&yaml, proxy_id).map_err(|e| anyhow::anyhow!("{e}"))
+}
 
 /// Creates database `s{index}_db` on `db` (if needed) with its accounts and an empty ledger.
 pub async fn open_accounts(db: &MariaDb, index: usize) -> Result<()> {

@@ -26,6 +26,8 @@
 pub mod bank;
 pub mod differential;
 pub mod e2e;
+pub mod migration;
+pub mod process;
 pub mod proxy;
 pub mod raw;
 pub mod replica_set;

@@ -199,3 +199,60 @@ async fn wait_running(replica: &MariaDb) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Whether the replica on `replica` applied everything the primary (reached by `primary`)
+/// logged so far, waiting up to 20 s. Takes options and a connection rather than
+/// [`MariaDb`]s so that a proxy hook (a `'static` closure, such as an XA decision hook)
+/// can run it.
+pub async fn replica_applied(
+    primary: mysql_async::Opts,
+    replica: &mut mysql_async::Conn,
+) -> Result<()> {
+    use mysql_async::prelude::Queryable;
+    let mut p = mysql_async::Conn::new(primary).await?;
+    let pos: Option<String> = p.query_first("SELECT @@gtid_binlog_pos").await?;
+    let pos = pos.context("no binlog position")?;
+    let reached: Option<i64> = replica
+        .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 20)"))
+        .await?;
+    anyhow::ensure!(reached == Some(0), "the replica did not reach {pos}");
+    Ok(())
+}
+
+/// What a hook armed by [`once_replicated_at_next_decision`] did: `None` until it ran,
+/// then its result (an error as text).
+pub type HookOutcome<T> = std::sync::Arc<std::sync::Mutex<Option<Result<T, String>>>>;
+
+/// Arms `proxy`'s XA coordinator: at its next logged decision (every branch prepared,
+/// none committed yet), once replica 0 of `group` applied everything the primary logged
+/// (so it holds the prepared branches), `then` runs with a root connection to that
+/// replica; the decision waits for it. The returned slot holds what `then` gave.
+pub fn once_replicated_at_next_decision<T, F, Fut>(
+    proxy: &myshard_proxy::ProxyHandle,
+    group: &ReplicatedGroup,
+    then: F,
+) -> Result<HookOutcome<T>>
+where
+    T: Send + 'static,
+    F: FnOnce(mysql_async::Conn) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let primary = group.primary.opts(super::ROOT_USER, "", None);
+    let replica = group.replica(0)?.opts(super::ROOT_USER, "", None);
+    let outcome: HookOutcome<T> = Default::default();
+    let slot = outcome.clone();
+    proxy.shared().xa.on_next_decision(move || {
+        // The hook runs on a runtime thread inside the decision: block it, not the runtime.
+        let r = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                let mut conn = mysql_async::Conn::new(replica).await?;
+                replica_applied(primary, &mut conn).await?;
+                then(conn).await
+            })
+        });
+        if let Ok(mut s) = slot.lock() {
+            *s = Some(r.map_err(|e| format!("{e:#}")));
+        }
+    });
+    Ok(outcome)
+}
