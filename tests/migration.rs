@@ -152,6 +152,7 @@ fn cut_over(catch_up_ms: u64) -> CutOver {
         to: "g1".into(),
         drain: Duration::from_secs(5),
         catch_up: Duration::from_millis(catch_up_ms),
+        snapshot: None,
     }
 }
 
@@ -693,6 +694,61 @@ async fn migrations_are_started_listed_and_refused_over_http() -> Result<()> {
         !placement.contains("\"g1\""),
         "back on its configured group: {placement}"
     );
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(())
+}
+
+/// g1's `gtid_domain_id` set globally after the proxy connected: its pooled sessions still
+/// log domain 0, g0's domain. Moving a shard from g1 to g0 under writes would leave those
+/// writes neither waited for nor compared; the migration stops naming the domain, before
+/// any cut-over, and the shard stays on g1 with every write. With the domain in force for
+/// every session, the same move completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_writing_the_targets_gtid_domain_is_refused() -> Result<()> {
+    const BACK: u32 = 2; // on g1
+    let state = state_dir("domain-guard");
+    let c = migration::cluster_in_one_domain(&state, |_| {}).await?;
+    migration::create_t(&c, (1..=ROWS).map(|i| (i, i))).await?;
+    let shared = c.proxy.shared().clone();
+    let db = format!("shop_{BACK:04}");
+    let ids: Vec<i64> =
+        c.g1.query(&format!("SELECT id FROM {db}.t ORDER BY id"))
+            .await?;
+    let id = *ids.first().context("shard 2 holds rows")?;
+    // The proxy's sessions on g1 exist before the domain changes.
+    let mut writer = app_conn(&c.proxy, Some("shop")).await?;
+    writer
+        .exec_drop("UPDATE t SET v = v WHERE id = ?", (id,))
+        .await?;
+    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let load = tokio::spawn(async move {
+        let mut n = 0i64;
+        while !flag.load(Ordering::Relaxed) {
+            n += 1;
+            writer
+                .exec_drop("UPDATE t SET v = ? WHERE id = ?", (n, id))
+                .await?;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        anyhow::Ok(n)
+    });
+    let outcome = shared.migrate("shop", BACK, "g0", Bounds::default()).await;
+    stop.store(true, Ordering::Relaxed);
+    let last = load.await??;
+    let error = outcome.err().context("the move must stop")?;
+    assert!(
+        error.contains("GTID domain 0") && error.contains("gtid_domain_id"),
+        "{error}"
+    );
+    assert_eq!(shared.table().topology.group_of("shop", BACK), Some("g1"));
+    let v: Vec<i64> =
+        c.g1.query(&format!("SELECT v FROM {db}.t WHERE id = {id}"))
+            .await?;
+    assert_eq!(v, vec![last], "g1 holds the last write");
+    let left: Vec<String> = c.g0.query(&format!("SHOW DATABASES LIKE '{db}'")).await?;
+    assert!(left.is_empty(), "no copy left on g0: {left:?}");
     let _ = std::fs::remove_dir_all(&state);
     Ok(())
 }

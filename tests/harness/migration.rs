@@ -27,22 +27,33 @@ pub async fn cluster_in_one_domain(
     state: &Path,
     tweak: impl FnOnce(&mut Config),
 ) -> Result<ShardedCluster> {
+    in_domains(state, tweak, None).await
+}
+
+/// [`cluster_in_one_domain`] with g1 writing GTID domain 1 from before the proxy connects,
+/// so a shard can replicate from one group to the other, and back.
+pub async fn cluster(state: &Path, tweak: impl FnOnce(&mut Config)) -> Result<ShardedCluster> {
+    in_domains(state, tweak, Some(1)).await
+}
+
+async fn in_domains(
+    state: &Path,
+    tweak: impl FnOnce(&mut Config),
+    g1_domain: Option<u32>,
+) -> Result<ShardedCluster> {
     // A state left by an earlier run of the same test would be taken for this run's.
     let _ = std::fs::remove_dir_all(state);
     let dir = state.display().to_string();
-    ShardedCluster::start(4, TABLES, |cfg| {
-        cfg.state_dir = Some(dir);
-        tweak(cfg);
-    })
+    ShardedCluster::start_in_domains(
+        4,
+        TABLES,
+        |cfg| {
+            cfg.state_dir = Some(dir);
+            tweak(cfg);
+        },
+        g1_domain,
+    )
     .await
-}
-
-/// [`cluster_in_one_domain`] with g1 writing GTID domain 1, so a shard can replicate from
-/// one group to the other.
-pub async fn cluster(state: &Path, tweak: impl FnOnce(&mut Config)) -> Result<ShardedCluster> {
-    let c = cluster_in_one_domain(state, tweak).await?;
-    c.g1.exec("SET GLOBAL gtid_domain_id = 1").await?;
-    Ok(c)
 }
 
 /// Creates table `t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)` through the proxy and

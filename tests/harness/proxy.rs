@@ -166,9 +166,25 @@ impl ShardedCluster {
         tables: &[&str],
         tweak: impl FnOnce(&mut Config),
     ) -> Result<ShardedCluster> {
+        Self::start_in_domains(shards, tables, tweak, None).await
+    }
+
+    /// [`ShardedCluster::start`] with g1 writing GTID domain `g1_domain` (when given) from
+    /// before the proxy connects: a session keeps the domain it started with, so a domain
+    /// set later does not reach the proxy's pooled connections.
+    pub async fn start_in_domains(
+        shards: u32,
+        tables: &[&str],
+        tweak: impl FnOnce(&mut Config),
+        g1_domain: Option<u32>,
+    ) -> Result<ShardedCluster> {
         let mut servers = MariaDb::start_many(2).await?;
         let g1 = servers.remove(1);
         let g0 = servers.remove(0);
+        if let Some(domain) = g1_domain {
+            g1.exec(&format!("SET GLOBAL gtid_domain_id = {domain}"))
+                .await?;
+        }
         let mut config = sharded_config(&g0, &g1, shards, tables);
         tweak(&mut config);
         create_shard_databases(&config, &[&g0, &g1]).await?;

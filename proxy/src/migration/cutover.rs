@@ -25,6 +25,9 @@ pub struct CutOver {
     pub drain: Duration,
     /// How long the target write host may take to apply the source's position.
     pub catch_up: Duration,
+    /// The copy's GTID position on the source, when known: the source must not have
+    /// logged its own writes in the target's domain since (`domain_guard.rs`).
+    pub snapshot: Option<String>,
 }
 
 /// A cut-over that happened.
@@ -140,6 +143,12 @@ impl Shared {
         };
         let own = domain_of(&mut target).await?;
         let skipped = (own != domain_of(&mut source).await?).then_some(own);
+        let source_server: u32 = source
+            .var("server_id")
+            .await
+            .map_err(CutOverError::Backend)?
+            .parse()
+            .map_err(|_| CutOverError::Backend("server_id is not a number".into()))?;
         let gate = table
             .gate(&database)
             .ok_or_else(|| refused(format!("database {database} has no gate")))?
@@ -150,6 +159,13 @@ impl Shared {
             .var("gtid_binlog_pos")
             .await
             .map_err(CutOverError::Backend)?;
+        if let (Some(domain), Some(snapshot)) = (skipped, &c.snapshot)
+            && let Err(reason) =
+                super::domain_guard::wrote_in_domain(snapshot, &logged, source_server, domain)
+        {
+            drop(closure);
+            return Err(refused(reason));
+        }
         let position = parse_list(&logged)
             .map_err(CutOverError::Backend)?
             .into_iter()

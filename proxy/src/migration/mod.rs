@@ -8,6 +8,7 @@
 pub mod abort;
 pub mod copy;
 pub mod cutover;
+mod domain_guard;
 mod drain;
 pub mod durable;
 mod finish;

@@ -128,6 +128,7 @@ impl Shared {
         self.unless_switched(&m.to, &noted.addr, "copy", started)?;
         // Both copies compared at one position while writes go on; a difference stops the
         // migration here (undone), naming the chunks.
+        self.guard_domains(&pre, &copied.snapshot).await?;
         let verified = self.verify_consistent(&pre, &m.to, bounds.catch_up).await?;
         if !verified.differences.is_empty() {
             return Err(format!(
@@ -144,6 +145,7 @@ impl Shared {
             to: m.to.clone(),
             drain: bounds.drain,
             catch_up: bounds.catch_up,
+            snapshot: Some(copied.snapshot.clone()),
         };
         // A switch of either group before or during a cut-over attempt: repoint, try again.
         self.follow_failovers(m, &pre, &mut noted).await?;
