@@ -19,15 +19,14 @@ mod harness;
 
 use anyhow::{Context, Result, bail, ensure};
 use harness::MariaDb;
+use harness::process::{MyshardBinary, RunningMyshard};
 use myshard_router::hash::{KeyType, KeyValue, shard_of};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Params, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SHARDS: u32 = 8;
 /// The time sequence's epoch.
@@ -39,27 +38,6 @@ const ACKS_PER_PROCESS: u64 = 60;
 /// A statement that takes longer than this hangs (a failure, not the kill).
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The myshard process, SIGKILLed when dropped.
-struct Proxy {
-    child: Child,
-}
-
-impl Proxy {
-    /// SIGKILL, and wait until the process is gone (its port closed).
-    fn kill(&mut self) -> Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A number below `n` from the clock's nanoseconds: enough to spread the kills.
 fn random_below(n: u64) -> u64 {
     let nanos = std::time::SystemTime::now()
@@ -68,34 +46,11 @@ fn random_below(n: u64) -> u64 {
     u64::from(nanos) % n.max(1)
 }
 
-/// A free port for the proxy below the kernel's range for outgoing connections. Clients
-/// reconnect in a loop while the proxy is down; a connect to a closed port of that range
-/// can pick the same port as its own source and connect to itself (TCP simultaneous
-/// open), and then waits forever for a handshake.
-fn listen_port() -> Result<u16> {
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    if low > 12_000 {
-        let span = u64::from(low - 12_000);
-        let first = random_below(span);
-        for i in 0..200 {
-            let port = 10_000 + ((first + i * 7919) % span) as u16;
-            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-                return Ok(port);
-            }
-        }
-    }
-    Ok(harness::free_port()?)
-}
-
-/// The servers, the configuration file and the proxy's port.
+/// The servers, and the binary with its configuration.
 struct Setup {
     servers: [MariaDb; 2],
-    config: PathBuf,
+    binary: MyshardBinary,
     port: u16,
-    _dir: tempfile::TempDir,
 }
 
 impl Setup {
@@ -103,7 +58,7 @@ impl Setup {
     /// tables `orders` (segment sequence) and `events` (time sequence), and a configuration
     /// with a state directory.
     async fn new() -> Result<Setup> {
-        let dir = tempfile::tempdir()?;
+        let binary = MyshardBinary::new()?;
         let [g0, g1]: [MariaDb; 2] = MariaDb::start_many(2)
             .await?
             .try_into()
@@ -119,7 +74,7 @@ impl Setup {
                 .await?;
             }
         }
-        let port = listen_port()?;
+        let port = binary.port();
         let group = |i: usize, db: &MariaDb| {
             format!(
                 "  - {{name: g{i}, user: {}, password: {}, write_hosts: ['{}'], pool: {{max: 32}}, \
@@ -138,7 +93,7 @@ impl Setup {
              tables:\n      \
              - {{name: orders, shard_key: id, sequence: {{column: id, kind: segment, block_size: 6}}}}\n      \
              - {{name: events, shard_key: id, sequence: {{column: id, kind: time, instance_id: 7, epoch_ms: {EPOCH_MS}}}}}\n",
-            dir.path().join("state").display(),
+            binary.state_dir().display(),
             harness::proxy::APP_USER,
             harness::proxy::APP_PASSWORD,
             group(0, &g0),
@@ -147,47 +102,17 @@ impl Setup {
             SHARDS / 2,
             SHARDS - 1,
         );
-        let path = dir.path().join("myshard.yaml");
-        std::fs::write(&path, config)?;
+        binary.write_config(&config)?;
         Ok(Setup {
             servers: [g0, g1],
-            config: path,
+            binary,
             port,
-            _dir: dir,
         })
     }
 
-    /// Starts the binary (process number `generation`) and waits until it listens.
-    async fn start(&self, generation: u64) -> Result<Proxy> {
-        let log_path = self
-            .config
-            .with_file_name(format!("myshard-{generation}.log"));
-        let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_myshard"))
-            .arg("--config")
-            .arg(&self.config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting myshard")?;
-        let mut proxy = Proxy { child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_err()
-        {
-            let exited = proxy.child.try_wait()?;
-            ensure!(
-                exited.is_none(),
-                "myshard exited ({exited:?}): {}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-            ensure!(Instant::now() < deadline, "myshard did not listen");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(proxy)
+    /// Starts the binary and waits until it listens.
+    async fn start(&mut self) -> Result<RunningMyshard> {
+        self.binary.start().await
     }
 
     /// Every `(id, note)` of `table` in each physical shard, by shard number.
@@ -445,9 +370,9 @@ fn check_rows(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segment_sequence_survives_sigkill_with_no_reuse() -> Result<()> {
-    let setup = Setup::new().await?;
+    let mut setup = Setup::new().await?;
     let load = Arc::new(Load::default());
-    let mut proxy = setup.start(0).await?;
+    let mut proxy = setup.start().await?;
     let clients = start_clients(&load, setup.port, "orders");
     let kills = 3;
     for kill in 0..kills {
@@ -485,8 +410,8 @@ async fn segment_sequence_survives_sigkill_with_no_reuse() -> Result<()> {
             tokio::time::sleep(Duration::from_millis(random_below(300))).await;
             proxy.kill()?;
         }
-        let generation = load.next_process();
-        proxy = setup.start(generation).await?;
+        load.next_process();
+        proxy = setup.start().await?;
     }
     load.wait_for_acks().await?;
     stop_clients(&load, clients).await?;
@@ -532,15 +457,15 @@ async fn segment_sequence_survives_sigkill_with_no_reuse() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn time_sequence_survives_sigkill_with_no_reuse() -> Result<()> {
-    let setup = Setup::new().await?;
+    let mut setup = Setup::new().await?;
     let load = Arc::new(Load::default());
-    let mut proxy = setup.start(0).await?;
+    let mut proxy = setup.start().await?;
     let clients = start_clients(&load, setup.port, "events");
     load.wait_for_acks().await?;
     tokio::time::sleep(Duration::from_millis(random_below(300))).await;
     proxy.kill()?;
-    let generation = load.next_process();
-    let proxy = setup.start(generation).await?;
+    load.next_process();
+    let proxy = setup.start().await?;
     load.wait_for_acks().await?;
     stop_clients(&load, clients).await?;
     drop(proxy);
@@ -559,10 +484,7 @@ async fn time_sequence_survives_sigkill_with_no_reuse() -> Result<()> {
     }
     // The horizon in the state directory is past every number's millisecond: what a
     // restart after a clock step back would start after.
-    let file = setup
-        .config
-        .with_file_name("state")
-        .join("sequence-time.shop.events");
+    let file = setup.binary.state_dir().join("sequence-time.shop.events");
     let horizon: u64 = std::fs::read_to_string(&file)
         .with_context(|| format!("{}", file.display()))?
         .trim()

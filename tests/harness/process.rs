@@ -38,7 +38,7 @@ impl MyshardBinary {
     pub fn new() -> Result<MyshardBinary> {
         let dir = tempfile::tempdir().context("creating the myshard directory")?;
         let config = dir.path().join("myshard.yaml");
-        let port = super::free_port().context("finding a port for myshard")?;
+        let port = listen_port().context("finding a port for myshard")?;
         Ok(MyshardBinary {
             dir,
             config,
@@ -161,4 +161,29 @@ pub fn group_yaml(name: &str, server: &MariaDb, pool_max: u32) -> String {
         super::MYSHARD_PASSWORD,
         server.addr()
     )
+}
+
+/// A free port for the proxy below the kernel's range for outgoing connections. Clients
+/// reconnect in a loop while the proxy is down; a connect to a closed port of that range
+/// can pick the same port as its own source and connect to itself (TCP simultaneous
+/// open), and then waits forever for a handshake.
+fn listen_port() -> Result<u16> {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if low > 12_000 {
+        let span = u64::from(low - 12_000);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let first = u64::from(nanos) % span;
+        for i in 0..200 {
+            let port = 10_000 + ((first + i * 7919) % span) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
+    Ok(super::free_port()?)
 }
