@@ -243,7 +243,8 @@ func runShardedMode(ctx context.Context, conn *sql.Conn) string {
 
 	// Refusals and backend errors, each followed by a working statement.
 	_, err = conn.ExecContext(ctx, "UPDATE cm_go_sharded SET k = ? WHERE k = ?", 2, 3)
-	s.mysqlError("update of the shard key", err, 1105)
+	// A shard-key UPDATE moves rows; here onto keys (2, id) that exist: 1062, as one server.
+	s.mysqlError("update of the shard key onto existing rows", err, 1062)
 	_, err = conn.ExecContext(ctx, "INSERT INTO cm_go_sharded (id, v) VALUES (?, ?)", 1, "no key")
 	s.mysqlError("insert without the shard key", err, 1105)
 	_, err = conn.ExecContext(ctx, "INSERT INTO cm_go_sharded (k, id, v) VALUES (?, ?, ?)", 16, 1, "dup")
