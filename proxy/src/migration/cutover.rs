@@ -143,12 +143,17 @@ impl Shared {
         };
         let own = domain_of(&mut target).await?;
         let skipped = (own != domain_of(&mut source).await?).then_some(own);
-        let source_server: u32 = source
-            .var("server_id")
-            .await
-            .map_err(CutOverError::Backend)?
-            .parse()
-            .map_err(|_| CutOverError::Backend("server_id is not a number".into()))?;
+        // What the source must not have logged in the skipped domain since the copy.
+        let guard = match (skipped, &c.snapshot) {
+            (Some(domain), Some(snapshot)) => Some((
+                domain,
+                snapshot,
+                super::domain_guard::server_id(&mut source)
+                    .await
+                    .map_err(CutOverError::Backend)?,
+            )),
+            _ => None,
+        };
         let gate = table
             .gate(&database)
             .ok_or_else(|| refused(format!("database {database} has no gate")))?
@@ -159,7 +164,7 @@ impl Shared {
             .var("gtid_binlog_pos")
             .await
             .map_err(CutOverError::Backend)?;
-        if let (Some(domain), Some(snapshot)) = (skipped, &c.snapshot)
+        if let Some((domain, snapshot, source_server)) = guard
             && let Err(reason) =
                 super::domain_guard::wrote_in_domain(snapshot, &logged, source_server, domain)
         {

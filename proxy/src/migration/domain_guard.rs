@@ -19,13 +19,18 @@ pub(super) async fn check(
     snapshot: &str,
     target_domain: u32,
 ) -> Result<(), String> {
-    let server_id: u32 = source
+    let server_id = server_id(source).await?;
+    let now = source.var("gtid_binlog_pos").await?;
+    wrote_in_domain(snapshot, &now, server_id, target_domain)
+}
+
+/// The `server_id` of `server`.
+pub(super) async fn server_id(server: &mut Server) -> Result<u32, String> {
+    server
         .var("server_id")
         .await?
         .parse()
-        .map_err(|_| "server_id is not a number".to_string())?;
-    let now = source.var("gtid_binlog_pos").await?;
-    wrote_in_domain(snapshot, &now, server_id, target_domain)
+        .map_err(|_| "server_id is not a number".to_string())
 }
 
 /// The check of [`check`] on positions: `now` against `snapshot` in `target_domain`.

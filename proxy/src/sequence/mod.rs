@@ -48,8 +48,9 @@ impl Sequences {
         group: &str,
         count: usize,
     ) -> Result<Vec<u64>, SqlError> {
-        let state_dir = shared.table().config.state_dir.clone();
-        let generator = self.generator(schema, table, spec, group, state_dir.as_deref())?;
+        let routing = shared.table();
+        let state_dir = routing.config.state_dir.as_deref();
+        let generator = self.generator(schema, table, spec, group, state_dir)?;
         let r = match &generator.source {
             Source::Segment(s) => s.take(shared, count).await,
             Source::Time(t) => t.take(count).await,
