@@ -31,9 +31,7 @@ async fn cluster_with_copy(state: &std::path::Path) -> Result<(ShardedCluster, V
     let c = migration::cluster_in_one_domain(state, |_| {}).await?;
     migration::create_t(&c, (1..=ROWS).map(|i| (i, i))).await?;
     let db = format!("shop_{MOVED:04}");
-    let ids: Vec<i64> =
-        c.g0.query(&format!("SELECT id FROM {db}.t ORDER BY id"))
-            .await?;
+    let ids = migration::shard_ids(&c.g0, MOVED).await?;
     anyhow::ensure!(!ids.is_empty(), "shard {MOVED} holds rows");
     c.g1.exec(&format!("CREATE DATABASE {db}")).await?;
     c.g1.exec(&format!(
@@ -192,9 +190,7 @@ async fn a_shard_migrates_under_writes_without_losing_an_acknowledged_write() ->
     let c = migration::cluster(&state, |_| {}).await?;
     migration::create_t(&c, (1..=ROWS).map(|i| (i, 0))).await?;
     let db = format!("shop_{MOVED:04}");
-    let ids: Vec<i64> =
-        c.g0.query(&format!("SELECT id FROM {db}.t ORDER BY id"))
-            .await?;
+    let ids = migration::shard_ids(&c.g0, MOVED).await?;
     let id = *ids.first().context("shard holds rows")?;
     // A writer sets the row to 1, 2, 3, … across the cut-over and notes the last value
     // acknowledged: an older value applied on g1 after a newer one would show.
@@ -531,9 +527,7 @@ async fn a_statement_outlasting_the_drain_fails_retryably_and_the_cut_over_happe
     let state = state_dir("drain");
     let c = cluster_with_rows(&state).await?;
     let db = format!("shop_{MOVED:04}");
-    let ids: Vec<i64> =
-        c.g0.query(&format!("SELECT id FROM {db}.t ORDER BY id LIMIT 1"))
-            .await?;
+    let ids = migration::shard_ids(&c.g0, MOVED).await?;
     let id = *ids.first().context("shard has rows")?;
     let mut slow = app_conn(&c.proxy, Some("shop")).await?;
     let started = std::time::Instant::now();
@@ -711,9 +705,7 @@ async fn a_source_writing_the_targets_gtid_domain_is_refused() -> Result<()> {
     migration::create_t(&c, (1..=ROWS).map(|i| (i, i))).await?;
     let shared = c.proxy.shared().clone();
     let db = format!("shop_{BACK:04}");
-    let ids: Vec<i64> =
-        c.g1.query(&format!("SELECT id FROM {db}.t ORDER BY id"))
-            .await?;
+    let ids = migration::shard_ids(&c.g1, BACK).await?;
     let id = *ids.first().context("shard 2 holds rows")?;
     // The proxy's sessions on g1 exist before the domain changes.
     let mut writer = app_conn(&c.proxy, Some("shop")).await?;

@@ -41,9 +41,7 @@ async fn the_old_copy_is_read_only_to_the_proxy_after_the_cut_over() -> Result<(
     let state = state_dir("paths");
     let c = cluster_with_rows(&state).await?;
     let db = format!("shop_{MOVED:04}");
-    let ids: Vec<i64> =
-        c.g0.query(&format!("SELECT id FROM {db}.t ORDER BY id"))
-            .await?;
+    let ids = migration::shard_ids(&c.g0, MOVED).await?;
     let id = *ids.first().context("shard has rows")?;
     // No schema selected: passthrough to the first group, g0, where the shard lives now.
     let mut bare = app_conn(&c.proxy, None).await?;

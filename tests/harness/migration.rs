@@ -10,6 +10,7 @@
 //!
 //! It only sets the cluster up; what a migration does is the test's to check.
 
+use super::MariaDb;
 use super::proxy::{ShardedCluster, app_conn};
 use anyhow::Result;
 use myshard_config::Config;
@@ -103,4 +104,11 @@ pub async fn replicating(c: &ShardedCluster, shard: u32) -> Result<(Preflight, C
         .await
         .map_err(anyhow::Error::msg)?;
     Ok((pre, copied))
+}
+
+/// The ids of table `t` of shard `shard` held on `server`, in order.
+pub async fn shard_ids(server: &MariaDb, shard: u32) -> Result<Vec<i64>> {
+    server
+        .query(&format!("SELECT id FROM shop_{shard:04}.t ORDER BY id"))
+        .await
 }
